@@ -1,0 +1,46 @@
+"""vecq's producer library: ``from api import Client``."""
+
+from api.client import Client
+from api.index import Index
+from api.jobs import Progress, UpsertJob
+from shared.crypto import generate_key
+from shared.errors import (
+    BackpressureTimeout,
+    BrokerUnavailable,
+    CorruptBlobError,
+    DimensionMismatchError,
+    Failure,
+    IndexExistsError,
+    IndexNotLoadedError,
+    InvalidInputError,
+    InvalidKeyError,
+    InvalidVectorError,
+    StorageLocked,
+    UpsertError,
+    VecqError,
+    WaitTimeout,
+)
+from shared.settings import Settings
+
+__all__ = [
+    "BackpressureTimeout",
+    "BrokerUnavailable",
+    "Client",
+    "CorruptBlobError",
+    "DimensionMismatchError",
+    "Failure",
+    "Index",
+    "IndexExistsError",
+    "IndexNotLoadedError",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "InvalidVectorError",
+    "Progress",
+    "Settings",
+    "StorageLocked",
+    "UpsertError",
+    "UpsertJob",
+    "VecqError",
+    "WaitTimeout",
+    "generate_key",
+]

@@ -1,0 +1,45 @@
+"""Publishing batch references to the Celery broker, by task name (no worker imports)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from shared import keys
+from shared.celeryconf import celery_config
+from shared.errors import BrokerUnavailable
+from shared.messages import BatchRef
+from shared.settings import Settings, redact_url
+
+
+class Publisher(Protocol):
+    """Sends one batch reference to the workers."""
+
+    def publish(self, ref: BatchRef) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CeleryPublisher:
+    """Publishes with ``send_task`` on a producer-only Celery app (JSON messages)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._app = Celery("vecq-producer", set_as_current=False)
+        self._app.conf.update(celery_config(settings))
+        self._url = redact_url(settings.resolved_broker_url)
+
+    def publish(self, ref: BatchRef) -> None:
+        try:
+            self._app.send_task(
+                keys.TASK_UPSERT_BATCH, args=[ref.to_message()], queue=keys.QUEUE_BULK
+            )
+        except OperationalError as exc:
+            raise BrokerUnavailable(
+                f"could not publish batch {ref.seq} of index {ref.index!r} to the broker at "
+                f"{self._url}: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        self._app.close()

@@ -1,0 +1,166 @@
+"""``Index``: the seed's ``upsert`` in all its forms, plus ``get`` and ``count``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, overload
+
+import numpy as np
+
+from api import producer, store
+from api.jobs import UpsertJob
+from shared import registry, validation
+from shared.crypto import ItemCipher
+from shared.errors import IndexNotLoadedError
+from shared.registry import IndexInfo
+from shared.validation import Points
+
+if TYPE_CHECKING:
+    from api.client import Client
+
+_UNSET: Any = object()
+
+
+class Index:
+    """A loaded index. Get one from ``Client.create_index`` or ``Client.load_index``."""
+
+    def __init__(self, client: Client, info: IndexInfo, key: bytes) -> None:
+        self._client = client
+        self._info = info
+        self._cipher = ItemCipher(key, info.name)
+
+    def __repr__(self) -> str:
+        i = self._info
+        return f"<Index {i.name!r} dimension={i.dimension} shards={i.shards} metric={i.metric}>"
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def dimension(self) -> int:
+        return self._info.dimension
+
+    @property
+    def shards(self) -> int:
+        return self._info.shards
+
+    @property
+    def metric(self) -> str:
+        return self._info.metric
+
+    @overload
+    def upsert(
+        self, vectors: Sequence[Any], /, *, wait: bool = ..., timeout: float | None = ...
+    ) -> UpsertJob: ...
+
+    @overload
+    def upsert(
+        self, ids: Any, vectors: Any, /, *, wait: bool = ..., timeout: float | None = ...
+    ) -> UpsertJob: ...
+
+    @overload
+    def upsert(
+        self,
+        *,
+        vectors: Any,
+        ids: Any = ...,
+        wait: bool = ...,
+        timeout: float | None = ...,
+    ) -> UpsertJob: ...
+
+    def upsert(
+        self,
+        *args: Any,
+        ids: Any = _UNSET,
+        vectors: Any = _UNSET,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> UpsertJob:
+        """Add or update vectors. Validates the whole call before anything is enqueued.
+
+        Forms (as in the seed): ``upsert([{"id", "vector", "item"?, "metadata"?}, ...])``,
+        ``upsert([(id, vector[, item[, metadata]]), ...])``, ``upsert(ids, vectors)`` and
+        ``upsert(vectors=vectors, ids=ids)`` with NumPy arrays.
+
+        With ``wait=True`` returns once every vector is written to Qdrant, or raises
+        ``UpsertError`` naming the failed ids; with ``wait=False`` returns as soon as every
+        batch is enqueued. ``on_batch(n)`` is called after each batch of ``n`` is enqueued.
+        """
+        points = self._points(args, ids, vectors)
+        return self._enqueue(points, wait=wait, timeout=timeout, on_batch=on_batch)
+
+    def _points(self, args: tuple[Any, ...], ids: Any, vectors: Any) -> Points:
+        dim = self._info.dimension
+        max_item = self._client.settings.max_item_bytes
+        if len(args) > 2:
+            raise TypeError(f"upsert takes at most 2 positional arguments ({len(args)} given)")
+        if len(args) == 2:
+            if ids is not _UNSET or vectors is not _UNSET:
+                raise TypeError("upsert got ids/vectors both by position and by keyword")
+            return validation.from_arrays(args[0], args[1], dim)
+        if len(args) == 1:
+            if vectors is not _UNSET and ids is _UNSET:
+                return validation.from_arrays(args[0], vectors, dim)
+            if ids is not _UNSET or vectors is not _UNSET:
+                raise TypeError("upsert got ids/vectors both by position and by keyword")
+            return self._list_form(args[0], dim, max_item)
+        if vectors is _UNSET:
+            raise TypeError("upsert needs vectors: a list of dicts or tuples, or ids and vectors")
+        if ids is not _UNSET:
+            return validation.from_arrays(ids, vectors, dim)
+        return self._list_form(vectors, dim, max_item)
+
+    @staticmethod
+    def _list_form(records: Any, dim: int, max_item: int) -> Points:
+        if isinstance(records, np.ndarray):
+            raise TypeError(
+                "a NumPy array of vectors needs its ids: upsert(ids, vectors) or "
+                "upsert(vectors=vectors, ids=ids)"
+            )
+        return validation.from_records(records, dim, max_item)
+
+    def _enqueue(
+        self,
+        points: Points,
+        *,
+        wait: bool,
+        timeout: float | None,
+        on_batch: Callable[[int], None] | None,
+    ) -> UpsertJob:
+        client = self._client
+        self._check_live()
+        if points.items is not None:
+            encrypted = self._cipher.encrypt_all(points.ids.tolist(), points.items)
+            points = Points(points.ids, points.vectors, encrypted, points.metadata)
+        job_id = producer.enqueue(
+            client.redis, client.publisher, self._info, points, client.settings, on_batch
+        )
+        job = UpsertJob(
+            client.redis, job_id, self.name, len(points), client.settings.stall_timeout
+        )
+        if wait:
+            job.wait(timeout)
+        return job
+
+    def get(self, ids: Sequence[int] | Any) -> list[dict[str, Any]]:
+        """The stored points with these ids, in request order; ids not found are left out.
+
+        Each point is ``{"id", "vector", "item", "metadata"}``; items come back decrypted.
+        With metric ``cosine`` Qdrant stores vectors normalised, so they come back unit length.
+        """
+        self._check_live()
+        return store.get_points(self._client.qdrant, self._info, self._cipher, ids)
+
+    def count(self) -> int:
+        """Points stored across all shards."""
+        self._check_live()
+        return store.count_points(self._client.qdrant, self._info)
+
+    def _check_live(self) -> None:
+        current = registry.get(self._client.redis, self.name)
+        if current.uid != self._info.uid:
+            raise IndexNotLoadedError(
+                f"index {self.name!r} was deleted (and maybe re-created); load_index it again"
+            )

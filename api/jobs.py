@@ -1,0 +1,117 @@
+"""``UpsertJob``: a handle on one upsert call, read from its ledger in Redis."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+
+from shared import ledger
+from shared.errors import Failure, UpsertError, VecqError, WaitTimeout
+from shared.ledger import JobState, Status
+
+# Longest sleep between two ledger reads while waiting; the completion signal usually
+# wakes the waiter long before this.
+_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a job has come, in vectors."""
+
+    total: int
+    written: int
+    failed: int
+
+    @property
+    def settled(self) -> int:
+        """Vectors written or failed."""
+        return self.written + self.failed
+
+    @property
+    def fraction(self) -> float:
+        """Share of the vectors settled, from 0.0 to 1.0."""
+        return 1.0 if self.total == 0 else self.settled / self.total
+
+
+class UpsertJob:
+    """One ``upsert`` call: its id, and its progress as the workers settle its batches."""
+
+    def __init__(
+        self, r: redis.Redis, job_id: str, index: str, total: int, stall_timeout: float
+    ) -> None:
+        self._redis = r
+        self.job_id = job_id
+        self.index = index
+        self.total = total
+        self._stall_timeout = stall_timeout
+
+    def __repr__(self) -> str:
+        return f"<UpsertJob {self.job_id} index={self.index!r} total={self.total}>"
+
+    def state(self) -> JobState:
+        """A fresh snapshot of the job's ledger."""
+        snapshot = ledger.read(self._redis, self.job_id)
+        if snapshot is None:
+            raise VecqError(f"job {self.job_id} has no ledger in Redis (expired or never created)")
+        return snapshot
+
+    @property
+    def progress(self) -> Progress:
+        """Vectors total, written and failed so far."""
+        s = self.state()
+        return Progress(s.total, s.written, s.failed)
+
+    @property
+    def status(self) -> Status:
+        """``enqueuing``, ``queued``, ``running``, ``done`` or ``failed``."""
+        return self.state().status
+
+    @property
+    def failures(self) -> list[Failure]:
+        """Every failed batch: its ids and the reason."""
+        return ledger.failures(self._redis, self.job_id)
+
+    def wait(self, timeout: float | None = None) -> UpsertJob:
+        """Block until every batch is settled; raise :class:`UpsertError` if any failed.
+
+        Raises :class:`WaitTimeout` after ``timeout`` seconds, or sooner when no batch has
+        settled for the stall timeout (usually: no worker is running).
+        """
+        start = time.monotonic()
+        last_change, last_settled = start, -1
+        while True:
+            s = self.state()
+            if s.finished:
+                break
+            now = time.monotonic()
+            if s.settled != last_settled:
+                last_change, last_settled = now, s.settled
+            if timeout is not None and now - start >= timeout:
+                raise WaitTimeout(
+                    f"job {self.job_id} not finished after {timeout:g}s "
+                    f"({s.written + s.failed} of {s.total} vectors settled)"
+                )
+            if now - last_change >= self._stall_timeout:
+                raise WaitTimeout(
+                    f"job {self.job_id}: no batch settled for {self._stall_timeout:g}s "
+                    f"({s.written + s.failed} of {s.total} vectors settled). Are workers "
+                    "running? Start one with `vecq worker`."
+                )
+            budget = _POLL_SECONDS if timeout is None else min(_POLL_SECONDS, start + timeout - now)
+            ledger.wait_for_wakeup(self._redis, self.job_id, budget)
+        if s.failed:
+            raise _upsert_error(self, s, self.failures)
+        return self
+
+
+def _upsert_error(job: UpsertJob, s: JobState, failures: list[Failure]) -> UpsertError:
+    ids = [i for f in failures for i in f.ids]
+    shown = ", ".join(map(str, ids[:10])) + (f", ... ({len(ids)} in all)" if len(ids) > 10 else "")
+    reasons = sorted({f.reason for f in failures})
+    return UpsertError(
+        f"{s.failed} of {s.total} vectors could not be written to index {job.index!r} "
+        f"(job {job.job_id}): ids [{shown}]; reason: {'; '.join(reasons[:3])}",
+        failures,
+    )

@@ -1,0 +1,1 @@
+"""The contract both sides share: settings, errors, validation, sharding, codec, keys, registry."""

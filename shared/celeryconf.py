@@ -1,0 +1,39 @@
+"""Celery configuration both sides use, as a plain dict (so shared/ never imports Celery)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import keys
+from shared.settings import Settings
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Settings for a Celery app of vecq, producer or worker.
+
+    JSON only (vectors travel as blobs in Redis, never in messages, and pickle is refused);
+    late acks with reject-on-worker-lost and prefetch 1, so a batch is acknowledged only
+    after it is settled and a dead worker's batch is delivered again; the visibility
+    timeout is set everywhere Celery reads it and always exceeds the task time limit.
+    """
+    transport = {"visibility_timeout": settings.visibility_timeout}
+    return {
+        "broker_url": settings.resolved_broker_url,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "event_serializer": "json",
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": max(1, settings.task_time_limit - 30),
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "task_ignore_result": True,
+        "task_default_queue": keys.QUEUE_BULK,
+        "task_routes": {keys.TASK_UPSERT_BATCH: {"queue": keys.QUEUE_BULK}},
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+    }

@@ -1,0 +1,85 @@
+"""Item encryption (AES-256-GCM under the index key) and the registry's key check."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+
+from shared.errors import InvalidKeyError
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+_CHECK_CONTEXT = b"vecq key check v1\x00"
+
+
+def generate_key() -> bytes:
+    """Return 32 random bytes, suitable as an ``index_key``."""
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def check_key_shape(key: object) -> bytes:
+    """Return ``key`` if it is 32 bytes, else raise :class:`InvalidKeyError`."""
+    if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_BYTES:
+        got = f"{len(key)} bytes" if isinstance(key, (bytes, bytearray)) else type(key).__name__
+        raise InvalidKeyError(
+            f"index_key must be {KEY_BYTES} bytes (use client.generate_key()), got {got}"
+        )
+    return bytes(key)
+
+
+def key_check(key: bytes, index_name: str) -> str:
+    """The value the registry stores instead of the key: HMAC-SHA256 over the index name."""
+    return hmac.new(key, _CHECK_CONTEXT + index_name.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_key(key: bytes, index_name: str, stored_check: str) -> None:
+    """Raise :class:`InvalidKeyError` unless ``key`` produced ``stored_check``."""
+    if not hmac.compare_digest(key_check(key, index_name), stored_check):
+        raise InvalidKeyError(
+            f"the index_key does not match index {index_name!r}; use the key it was created with"
+        )
+
+
+def _aad(index_name: str, point_id: int) -> bytes:
+    return index_name.encode() + b"\x00" + point_id.to_bytes(8, "little")
+
+
+class ItemCipher:
+    """Encrypts and decrypts items of one index; the point id is bound as associated data."""
+
+    def __init__(self, key: bytes, index_name: str) -> None:
+        # Imported here so the workers, which never see keys, do not load cryptography.
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self._aead = AESGCM(check_key_shape(key))
+        self._name = index_name
+
+    def encrypt(self, point_id: int, item: bytes) -> bytes:
+        """Return nonce || ciphertext || tag."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, item, _aad(self._name, point_id))
+
+    def decrypt(self, point_id: int, blob: bytes) -> bytes:
+        """Reverse :meth:`encrypt`; raise :class:`InvalidKeyError` if it fails to authenticate."""
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            return self._aead.decrypt(
+                blob[:NONCE_BYTES], blob[NONCE_BYTES:], _aad(self._name, point_id)
+            )
+        except InvalidTag:
+            raise InvalidKeyError(
+                f"item of id {point_id} in index {self._name!r} failed to decrypt: wrong key "
+                "or tampered data"
+            ) from None
+
+    def encrypt_all(
+        self, ids: Sequence[int], items: Sequence[bytes | None]
+    ) -> list[bytes | None]:
+        """Encrypt every present item; ``None`` stays ``None``."""
+        return [
+            None if item is None else self.encrypt(int(pid), item)
+            for pid, item in zip(ids, items, strict=True)
+        ]

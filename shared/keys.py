@@ -1,0 +1,80 @@
+"""Every name that crosses a process boundary: Redis keys, task and queue names, versions.
+
+Producer and workers must agree on these byte for byte, so they live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+PREFIX = "vecq"
+
+# Celery task and queue names. The producer sends by name and never imports workers.
+TASK_UPSERT_BATCH = "vecq.upsert_batch"
+QUEUE_BULK = "vecq.bulk"
+
+# Version of the JSON message a task carries; bumped on any incompatible change.
+MESSAGE_VERSION = 1
+
+# Version of the binary batch blob (see shared/codec.py).
+BLOB_VERSION = 1
+
+# Name of the sharding function recorded in every registry entry (see shared/sharding.py).
+SHARD_FUNCTION = "jump-splitmix64-v1"
+
+# Payload fields vecq reserves inside every Qdrant point; user metadata may not use the prefix.
+RESERVED_PREFIX = "_vecq"
+PAYLOAD_SEQ = "_vecq_seq"
+PAYLOAD_ITEM = "_vecq_item"
+
+# How long a finished job's ledger stays readable, and how long a failed batch's blob is kept.
+JOB_TTL_SECONDS = 7 * 24 * 3600
+FAILED_BLOB_TTL_SECONDS = 7 * 24 * 3600
+
+
+def index_set() -> str:
+    """Set of all index names."""
+    return f"{PREFIX}:indexes"
+
+
+def index(name: str) -> str:
+    """Hash holding one index's registry entry."""
+    return f"{PREFIX}:index:{name}"
+
+
+def sequence(name: str) -> str:
+    """Per-index counter handing out batch sequence numbers."""
+    return f"{PREFIX}:seq:{name}"
+
+
+def blob(name: str, seq: int) -> str:
+    """One shard batch, encoded by shared/codec.py; sequence numbers are unique per index."""
+    return f"{PREFIX}:blob:{name}:{seq}"
+
+
+def inflight(name: str) -> str:
+    """Bytes of an index's blobs enqueued and not yet settled."""
+    return f"{PREFIX}:inflight:{name}"
+
+
+def job(job_id: str) -> str:
+    """Hash with a job's totals: total, batches, written, failed, settled, timestamps."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def job_batches(job_id: str) -> str:
+    """Hash mapping a job's batch sequence numbers to their state."""
+    return f"{PREFIX}:job:{job_id}:batches"
+
+
+def job_failures(job_id: str) -> str:
+    """List of JSON failure records of a job."""
+    return f"{PREFIX}:job:{job_id}:failures"
+
+
+def job_done(job_id: str) -> str:
+    """List pushed once when a job's last batch settles, so waiters can block on it."""
+    return f"{PREFIX}:job:{job_id}:done"
+
+
+def collection(name: str, shard: int) -> str:
+    """The Qdrant collection holding shard ``shard`` of index ``name``."""
+    return f"{PREFIX}__{name}__{shard}"

@@ -1,0 +1,61 @@
+"""The small JSON reference a Celery task carries instead of the vectors (the claim check)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from shared import keys
+from shared.errors import CorruptBlobError
+
+
+@dataclass(frozen=True)
+class BatchRef:
+    """Points a worker at one stored batch blob and the job it belongs to."""
+
+    index: str
+    shard: int
+    seq: int
+    job: str
+    n: int
+    size: int
+    v: int = keys.MESSAGE_VERSION
+
+    @property
+    def blob_key(self) -> str:
+        """The Redis key of the blob; derived, so a message cannot point outside its index."""
+        return keys.blob(self.index, self.seq)
+
+    def to_message(self) -> dict[str, Any]:
+        """The JSON-safe dict sent as the task's only argument."""
+        return asdict(self)
+
+    @classmethod
+    def from_message(cls, message: Any) -> BatchRef:
+        """Parse and type-check a task argument; raise :class:`CorruptBlobError` if malformed."""
+        if not isinstance(message, dict):
+            raise CorruptBlobError(f"task message must be a JSON object, got {type(message)}")
+        if message.get("v") != keys.MESSAGE_VERSION:
+            raise CorruptBlobError(
+                f"task message version {message.get('v')!r}, this worker reads "
+                f"{keys.MESSAGE_VERSION}"
+            )
+        try:
+            ref = cls(
+                index=_typed(message, "index", str),
+                shard=_typed(message, "shard", int),
+                seq=_typed(message, "seq", int),
+                job=_typed(message, "job", str),
+                n=_typed(message, "n", int),
+                size=_typed(message, "size", int),
+            )
+        except KeyError as exc:
+            raise CorruptBlobError(f"task message lacks field {exc}") from None
+        return ref
+
+
+def _typed(message: dict[str, Any], name: str, kind: type) -> Any:
+    value = message[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise CorruptBlobError(f"task message field {name!r} must be {kind.__name__}")
+    return value

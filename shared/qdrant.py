@@ -1,0 +1,43 @@
+"""Opening Qdrant the same way on both sides: one facade over server and local mode.
+
+qdrant-client is imported inside the functions, so importing ``shared`` stays light
+(numpy, redis and the standard library only) for code that never talks to Qdrant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.serial import Serialized
+from shared.settings import Settings
+
+
+def open_qdrant(settings: Settings) -> Any:
+    """A Qdrant client for ``settings``.
+
+    A server (``qdrant_url``, REST or gRPC, optional API key) or local mode at
+    ``qdrant_path``; local mode is not thread-safe, so it comes wrapped so that every call
+    takes one lock. Both are driven through the very same client calls.
+    """
+    from qdrant_client import QdrantClient
+
+    if settings.qdrant_url is not None:
+        return QdrantClient(
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key,
+            prefer_grpc=settings.prefer_grpc,
+            timeout=60,
+        )
+    path = settings.resolved_qdrant_path
+    if path == ":memory:":
+        return Serialized(QdrantClient(location=":memory:"))
+    return Serialized(QdrantClient(path=path))
+
+
+def is_missing_collection(exc: BaseException) -> bool:
+    """True if ``exc`` says a collection does not exist (a server's 404, or local mode's)."""
+    from qdrant_client.http.exceptions import UnexpectedResponse
+
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code == 404
+    return isinstance(exc, ValueError) and "not found" in str(exc).lower()

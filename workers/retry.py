@@ -1,0 +1,96 @@
+"""The one retry policy: which errors are transient, and how long to keep trying.
+
+Transient means the same request may succeed later unchanged: connection failures,
+timeouts, 429 (honouring Retry-After), 502/503/504 and gRPC UNAVAILABLE/DEADLINE_EXCEEDED.
+Everything else (400, 403, 404, validation) is permanent and is never retried here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis.exceptions
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+# First backoff: long enough for a Qdrant node restart to begin, short enough for a blip.
+MIN_BACKOFF_SECONDS = 0.2
+# Longest single sleep: beyond this a Celery-level retry (a fresh delivery) is the better tool.
+MAX_BACKOFF_SECONDS = 10.0
+# Attempts in one task: six attempts cover ~20 s of outage with the backoff above.
+MAX_ATTEMPTS = 6
+# Total budget in one task, far below task_time_limit (300 s) and the visibility timeout.
+MAX_TOTAL_SECONDS = 60.0
+# A server's Retry-After is honoured up to this; a larger value is capped, not trusted blindly.
+MAX_RETRY_AFTER_SECONDS = 30.0
+
+TRANSIENT_HTTP_STATUS = frozenset({429, 502, 503, 504})
+_TRANSIENT_GRPC_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
+
+T = TypeVar("T")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True if retrying the same request unchanged may succeed."""
+    if isinstance(exc, ResourceExhaustedResponse):
+        return True
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code in TRANSIENT_HTTP_STATUS
+    if isinstance(exc, ResponseHandlingException):
+        # The client wraps both transport failures and response-parsing failures here;
+        # only the former are worth retrying.
+        return isinstance(exc.source, (ConnectionError, TimeoutError, OSError)) or (
+            type(exc.source).__module__.startswith(("httpx", "httpcore"))
+        )
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return True
+    code = getattr(exc, "code", None)
+    if callable(code) and type(exc).__module__.startswith("grpc"):
+        return getattr(code(), "name", "") in _TRANSIENT_GRPC_CODES
+    return isinstance(exc, (ConnectionError, TimeoutError))
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, ResourceExhaustedResponse):
+        return min(float(exc.retry_after_s), MAX_RETRY_AFTER_SECONDS)
+    if isinstance(exc, UnexpectedResponse) and exc.status_code == 429:
+        after = exc.headers.get("retry-after") if exc.headers else None
+        if after is not None and after.isdigit():
+            return min(float(after), MAX_RETRY_AFTER_SECONDS)
+    return float(jitter(state))
+
+
+jitter = wait_random_exponential(multiplier=MIN_BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS)
+
+
+def retrying(
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+    max_seconds: float = MAX_TOTAL_SECONDS,
+    sleep: Callable[[float], None] | None = None,
+) -> Retrying:
+    """A tenacity ``Retrying`` for transient errors only; re-raises the last error."""
+    extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+    return Retrying(
+        retry=retry_if_exception(is_transient),
+        wait=_wait,
+        stop=stop_after_attempt(max_attempts) | stop_after_delay(max_seconds),
+        reraise=True,
+        **extra,
+    )
+
+
+def call(fn: Callable[[], T], **kwargs: Any) -> T:
+    """Run ``fn`` under :func:`retrying`."""
+    result: T = retrying(**kwargs)(fn)
+    return result
