@@ -1,0 +1,60 @@
+"""UpsertJob: wait=False, progress, status, failures, and a wait that cannot hang forever."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from httpx import Headers
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+from api import Client, Index, UpsertError, WaitTimeout
+
+
+def test_wait_false_returns_a_job_that_finishes(
+    make_index: Callable[..., Index], make_vectors: Callable[..., np.ndarray]
+) -> None:
+    """wait=False returns once enqueued; waiting on the job then sees every vector written."""
+    index = make_index(dimension=8, shards=2)
+    job = index.upsert(np.arange(3000), make_vectors(3000, 8), wait=False)
+    assert job.status in {"queued", "running", "done"}
+    assert job.wait(timeout=30) is job
+    assert job.status == "done"
+    progress = job.progress
+    assert (progress.total, progress.written, progress.failed, progress.fraction) == (3000, 3000, 0, 1.0)
+    assert job.failures == []
+
+
+def test_wait_without_workers_times_out_with_advice(data_dir: object) -> None:
+    """With no worker consuming, wait raises WaitTimeout that says to start one."""
+    with Client(worker=False, stall_timeout=1.0, qdrant_path=":memory:") as c:
+        index = c.create_index("stall", index_key=c.generate_key(), dimension=2)
+        with pytest.raises(WaitTimeout, match="vecq worker"):
+            index.upsert([(1, [0.0, 1.0])])
+        with pytest.raises(WaitTimeout, match="after 0.2s"):
+            index.upsert([(2, [0.0, 1.0])], wait=False).wait(timeout=0.2)
+
+
+def test_failed_batch_raises_upsert_error_naming_ids(
+    client: Client, make_index: Callable[..., Index], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When Qdrant rejects a batch (a real 400), wait raises UpsertError with its ids and reason."""
+    index = make_index(dimension=3, shards=1)
+    sink = client._worker.app.vecq_context().sink
+    real_write = sink.write
+
+    def reject(info: object, batch: object) -> None:
+        if getattr(info, "name", None) == index.name:
+            raise UnexpectedResponse(400, "Bad Request", b'{"status":{"error":"bad"}}', Headers())
+        real_write(info, batch)
+
+    monkeypatch.setattr(sink, "write", reject)
+    with pytest.raises(UpsertError) as info:
+        index.upsert([(1, [1.0, 0.0, 0.0]), (2, [0.0, 1.0, 0.0])])
+    assert sorted(info.value.failed_ids) == [1, 2]
+    assert "400" in str(info.value) and "ids [" in str(info.value)
+    job_failures = info.value.failures
+    assert len(job_failures) == 1 and "rejected" in job_failures[0].reason
+    assert index.count() == 0
