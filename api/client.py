@@ -41,23 +41,33 @@ class Client:
     ) -> None:
         settings = Settings.from_env(redis_url=redis_url, qdrant_url=qdrant_url, **options)
         self.embedded = settings.embedded
+        self.settings = settings
         self._embedded_redis: EmbeddedRedis | None = None
         self._qdrant: Any | None = None
         self._worker: Any | None = None
+        self.redis: redis.Redis | None = None  # type: ignore[assignment]
+        self.publisher: Publisher | None = None  # type: ignore[assignment]
+        try:
+            self._connect(start_worker=worker if worker is not None else self.embedded)
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, *, start_worker: bool) -> None:
+        settings = self.settings
         if self.embedded:
             self._embedded_redis = EmbeddedRedis(settings.data_dir)
-            settings = dataclasses.replace(
+            settings = self.settings = dataclasses.replace(
                 settings,
                 redis_url=self._embedded_redis.redis_url,
                 broker_url=settings.broker_url or self._embedded_redis.broker_url,
             )
-        self.settings = settings
         self.redis = redis.Redis.from_url(
             settings.redis_url or "", socket_timeout=30, socket_connect_timeout=5
         )
         self._check_redis()
-        self.publisher: Publisher = CeleryPublisher(settings)
-        if worker if worker is not None else self.embedded:
+        self.publisher = CeleryPublisher(settings)
+        if start_worker:
             self._start_worker()
 
     def __repr__(self) -> str:
@@ -133,11 +143,15 @@ class Client:
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
-        self.publisher.close()
+        if self.publisher is not None:
+            self.publisher.close()
+            self.publisher = None  # type: ignore[assignment]
         if self._qdrant is not None:
             self._qdrant.close()
             self._qdrant = None
-        self.redis.close()
+        if self.redis is not None:
+            self.redis.close()
+            self.redis = None  # type: ignore[assignment]
         if self._embedded_redis is not None:
             self._embedded_redis.close()
             self._embedded_redis = None

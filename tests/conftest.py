@@ -62,9 +62,13 @@ def _broker(url: str) -> str:
     return "redis+socket://" + url.removeprefix("unix://") if url.startswith("unix://") else url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def client(redis_url: str) -> Iterator[Client]:
-    """A server-mode client on the test Redis, with an in-process worker and in-memory Qdrant."""
+    """A server-mode client on the test Redis, with an in-process worker and in-memory Qdrant.
+
+    Module-scoped: one in-process worker may run per process at a time, and the embedded
+    tests start their own.
+    """
     with Client(
         redis_url=redis_url,
         broker_url=_broker(redis_url),
@@ -117,4 +121,5 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("VECQ_REDIS_URL", "VECQ_BROKER_URL", "VECQ_QDRANT_URL", "VECQ_QDRANT_PATH"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("VECQ_DATA_DIR", str(tmp_path / "vecq"))
+    monkeypatch.setenv("VECQ_STALL_TIMEOUT", "20")
     return tmp_path / "vecq"

@@ -6,20 +6,50 @@ import logging
 import threading
 from typing import Any
 
+from celery.app.trace import trace_task_ret
+from celery.concurrency.thread import TaskPool
+
 from shared import keys
+from shared.errors import VecqError
 from shared.settings import Settings
 from workers.app import create_app
 
 log = logging.getLogger(__name__)
 
 
+class AppThreadPool(TaskPool):  # type: ignore[misc]  # celery is untyped
+    """Celery's thread pool, tracing tasks with *its own* app.
+
+    Without the worker optimisations (which are process-global and allow one worker app per
+    process), Celery looks tasks up on the thread's current app, which for pool threads is
+    the process default app, not ours. Passing the app explicitly lets several embedded
+    clients, each with its own worker and context, live in one process.
+    """
+
+    def on_apply(self, target: Any, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        if target is trace_task_ret:
+            kwargs = {**(kwargs or {}), "app": self.app}
+        return super().on_apply(target, args, kwargs, **options)
+
+
+# Celery's worker event loop is process-global: two in-process workers at once steal each
+# other's connections. One runs at a time; a second start raises instead of hanging.
+_running = threading.Lock()
+
+
 class ThreadWorker:
     """Consumes vecq's queues in a background thread with Celery's thread pool."""
 
     def __init__(self, settings: Settings, qdrant: Any | None = None) -> None:
+        if not _running.acquire(blocking=False):
+            raise VecqError(
+                "an in-process vecq worker is already running in this process; close the "
+                "other embedded Client first, or use Client(redis_url=..., worker=False) "
+                "with a `vecq worker` process"
+            )
         self.app = create_app(settings, qdrant)
         self._controller = self.app.WorkController(
-            pool_cls="threads",
+            pool_cls=AppThreadPool,
             concurrency=settings.worker_concurrency,
             queues=[keys.QUEUE_BULK],
             without_heartbeat=True,
@@ -41,7 +71,10 @@ class ThreadWorker:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Finish the batch in hand, stop consuming and join the thread."""
-        if self._thread.is_alive():
-            self._controller.stop(in_sighandler=False)
-            self._thread.join(timeout)
-        self.app.close()
+        try:
+            if self._thread.is_alive():
+                self._controller.stop(in_sighandler=False)
+                self._thread.join(timeout)
+            self.app.close()
+        finally:
+            _running.release()

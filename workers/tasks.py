@@ -18,7 +18,10 @@ log = logging.getLogger(__name__)
 def register(app: Celery, context: Callable[[], WorkerContext]) -> None:
     """Register vecq's tasks on ``app``; ``context`` returns the worker's shared context."""
 
-    @app.task(name=keys.TASK_UPSERT_BATCH, acks_late=True, reject_on_worker_lost=True)
+    # shared=False: each app (one per embedded client) must run its own context, not the first's.
+    @app.task(
+        name=keys.TASK_UPSERT_BATCH, acks_late=True, reject_on_worker_lost=True, shared=False
+    )
     def upsert_batch(message: Any) -> Result | None:
         try:
             return process_batch(context(), message)

