@@ -36,7 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "a thread pool in one process, as local storage allows one process only).",
     )
     worker.add_argument(
-        "-c", "--concurrency", type=int, default=None,
+        "-c",
+        "--concurrency",
+        type=int,
+        default=None,
         help="tasks in parallel (default: VECQ_WORKER_CONCURRENCY, 2)",
     )
     worker.add_argument("-l", "--loglevel", default="INFO", help="log level (default INFO)")

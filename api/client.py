@@ -14,7 +14,7 @@ from api.broker import CeleryPublisher, Publisher
 from api.embedded import EmbeddedRedis
 from api.index import Index
 from shared import crypto, keys, registry
-from shared.errors import BrokerUnavailable, StorageLocked
+from shared.errors import BrokerUnavailable, StorageLocked, VecqError
 from shared.qdrant import open_qdrant
 from shared.settings import Settings, redact_url
 
@@ -45,8 +45,8 @@ class Client:
         self._embedded_redis: EmbeddedRedis | None = None
         self._qdrant: Any | None = None
         self._worker: Any | None = None
-        self.redis: redis.Redis | None = None  # type: ignore[assignment]
-        self.publisher: Publisher | None = None  # type: ignore[assignment]
+        self._redis: redis.Redis | None = None
+        self._publisher: Publisher | None = None
         try:
             self._connect(start_worker=worker if worker is not None else self.embedded)
         except BaseException:
@@ -62,13 +62,27 @@ class Client:
                 redis_url=self._embedded_redis.redis_url,
                 broker_url=settings.broker_url or self._embedded_redis.broker_url,
             )
-        self.redis = redis.Redis.from_url(
+        self._redis = redis.Redis.from_url(
             settings.redis_url or "", socket_timeout=30, socket_connect_timeout=5
         )
         self._check_redis()
-        self.publisher = CeleryPublisher(settings)
+        self._publisher = CeleryPublisher(settings)
         if start_worker:
             self._start_worker()
+
+    @property
+    def redis(self) -> redis.Redis:
+        """The Redis connection for blobs, ledgers and the registry."""
+        if self._redis is None:
+            raise VecqError("this Client is closed")
+        return self._redis
+
+    @property
+    def publisher(self) -> Publisher:
+        """Publishes batch references to the broker."""
+        if self._publisher is None:
+            raise VecqError("this Client is closed")
+        return self._publisher
 
     def __repr__(self) -> str:
         mode = "embedded" if self.embedded else "server"
@@ -143,15 +157,15 @@ class Client:
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
-        if self.publisher is not None:
-            self.publisher.close()
-            self.publisher = None  # type: ignore[assignment]
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
         if self._qdrant is not None:
             self._qdrant.close()
             self._qdrant = None
-        if self.redis is not None:
-            self.redis.close()
-            self.redis = None  # type: ignore[assignment]
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
         if self._embedded_redis is not None:
             self._embedded_redis.close()
             self._embedded_redis = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import time
@@ -32,8 +33,10 @@ def run(n: int = 20_000, dimension: int = 384, shards: int = 4, samples: int = 2
     with Client() as client:
         key = _fresh_index(client)
         index = client.create_index(INDEX, index_key=key, dimension=dimension, shards=shards)
-        print(f"vecq demo: {n:,} x {dimension}-d vectors into {shards} shards, data in "
-              f"{Path(client.settings.data_dir).resolve()}")
+        print(
+            f"vecq demo: {n:,} x {dimension}-d vectors into {shards} shards, data in "
+            f"{Path(client.settings.data_dir).resolve()}"
+        )
         start = time.perf_counter()
         bar = tqdm(total=n, unit="vec", desc="written", smoothing=0.1)
         job = index.upsert(records, wait=False)
@@ -52,8 +55,10 @@ def run(n: int = 20_000, dimension: int = 384, shards: int = 4, samples: int = 2
             print("MISMATCH:", p, file=sys.stderr)
         print(f"verification FAILED ({len(problems)} problems)", file=sys.stderr)
         return 1
-    print(f"verified: count {n:,}, {samples} random points read back with vector, item and "
-          "metadata intact")
+    print(
+        f"verified: count {n:,}, {samples} random points read back with vector, item and "
+        "metadata intact"
+    )
     print(f"collections vecq__{INDEX}__0..{shards - 1} are readable with plain qdrant-client")
     return 0
 
@@ -62,10 +67,8 @@ def _fresh_index(client: Client) -> bytes:
     """Drop the previous demo index (its key is kept beside the data) and return a new key."""
     key_file = Path(client.settings.data_dir) / "demo.key"
     if key_file.exists():
-        try:
+        with contextlib.suppress(IndexNotLoadedError):
             client.delete_index(INDEX, index_key=key_file.read_bytes())
-        except IndexNotLoadedError:
-            pass
     key = client.generate_key()
     key_file.write_bytes(key)
     key_file.chmod(0o600)

@@ -137,9 +137,7 @@ class Index:
         job_id = producer.enqueue(
             client.redis, client.publisher, self._info, points, client.settings, on_batch
         )
-        job = UpsertJob(
-            client.redis, job_id, self.name, len(points), client.settings.stall_timeout
-        )
+        job = UpsertJob(client.redis, job_id, self.name, len(points), client.settings.stall_timeout)
         if wait:
             job.wait(timeout)
         return job

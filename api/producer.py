@@ -11,7 +11,7 @@ import redis
 
 from api.broker import Publisher
 from shared import keys, ledger
-from shared.codec import Batch, encode
+from shared.codec import Batch, Metadata, encode
 from shared.errors import BrokerUnavailable
 from shared.messages import BatchRef
 from shared.registry import IndexInfo
@@ -23,7 +23,9 @@ from shared.validation import Points
 _ROW_OVERHEAD = 24
 
 
-def plan(points: Points, info: IndexInfo, settings: Settings) -> list[tuple[int, npt.NDArray[np.intp]]]:
+def plan(
+    points: Points, info: IndexInfo, settings: Settings
+) -> list[tuple[int, npt.NDArray[np.intp]]]:
     """Split the points into ``(shard, rows)`` batches, by shard, then by count and bytes.
 
     Rows keep the caller's order within a shard. Each batch holds at most ``batch_size``
@@ -52,13 +54,11 @@ def _row_sizes(points: Points, dimension: int) -> npt.NDArray[np.int64] | int:
     if points.items is not None:
         sizes += np.fromiter((len(i) if i else 0 for i in points.items), np.int64, len(points))
     if points.metadata is not None:
-        sizes += np.fromiter(
-            (_meta_size(m) for m in points.metadata), np.int64, len(points)
-        )
+        sizes += np.fromiter((_meta_size(m) for m in points.metadata), np.int64, len(points))
     return sizes
 
 
-def _meta_size(meta: dict[str, object] | None) -> int:
+def _meta_size(meta: Metadata | None) -> int:
     if not meta:
         return 0
     return sum(len(k) + len(v) + 8 if isinstance(v, str) else len(k) + 28 for k, v in meta.items())
@@ -104,7 +104,9 @@ def enqueue(
         for offset, (shard, rows) in enumerate(batches):
             seq = first_seq + offset
             ids, vectors, items, metadata = points.take(rows)
-            blob = encode(Batch(info.name, info.uid_bytes, shard, seq, ids, vectors, items, metadata))
+            blob = encode(
+                Batch(info.name, info.uid_bytes, shard, seq, ids, vectors, items, metadata)
+            )
             pipe = r.pipeline(transaction=True)
             pipe.set(keys.blob(info.name, seq), blob)
             ledger.mark_queued(pipe, job_id, seq, info.name, len(blob))

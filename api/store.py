@@ -11,8 +11,8 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from shared import keys
 from shared.crypto import ItemCipher
-from shared.registry import IndexInfo
 from shared.qdrant import is_missing_collection
+from shared.registry import IndexInfo
 from shared.sharding import shard_of
 from shared.validation import check_id_array
 

@@ -155,8 +155,7 @@ def _decode_items(view: memoryview, pos: int, n: int) -> tuple[list[bytes | None
     if pos + data_len > len(view):
         raise CorruptBlobError("blob item section is truncated")
     items: list[bytes | None] = [
-        None if missing[i + 1] else bytes(view[pos + ends[i] : pos + ends[i + 1]])
-        for i in range(n)
+        None if missing[i + 1] else bytes(view[pos + ends[i] : pos + ends[i + 1]]) for i in range(n)
     ]
     return items, pos + data_len
 

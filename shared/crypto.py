@@ -75,9 +75,7 @@ class ItemCipher:
                 "or tampered data"
             ) from None
 
-    def encrypt_all(
-        self, ids: Sequence[int], items: Sequence[bytes | None]
-    ) -> list[bytes | None]:
+    def encrypt_all(self, ids: Sequence[int], items: Sequence[bytes | None]) -> list[bytes | None]:
         """Encrypt every present item; ``None`` stays ``None``."""
         return [
             None if item is None else self.encrypt(int(pid), item)

@@ -124,8 +124,12 @@ def settle(
     """Settle one batch exactly once; return False if it was already settled (a redelivery)."""
     failure_json = (
         json.dumps(
-            {"ids": list(failure.ids), "reason": failure.reason, "shard": failure.shard,
-             "seq": failure.seq}
+            {
+                "ids": list(failure.ids),
+                "reason": failure.reason,
+                "shard": failure.shard,
+                "seq": failure.seq,
+            }
         )
         if failure is not None
         else ""
@@ -154,7 +158,7 @@ def settle(
 def batch_state(r: redis.Redis, job_id: str, seq: int) -> str | None:
     """The state of one batch: queued, done, failed, or None if unknown."""
     raw = r.hget(keys.job_batches(job_id), str(seq))
-    return raw.decode() if isinstance(raw, bytes) else raw
+    return None if raw is None else _text(raw)
 
 
 def read(r: redis.Redis, job_id: str) -> JobState | None:
@@ -162,7 +166,7 @@ def read(r: redis.Redis, job_id: str) -> JobState | None:
     raw = r.hgetall(keys.job(job_id))
     if not raw:
         return None
-    f = {k.decode(): v.decode() for k, v in raw.items()}
+    f = {_text(k): _text(v) for k, v in raw.items()}
     return JobState(
         job_id=job_id,
         index=f["index"],
@@ -194,3 +198,7 @@ def wait_for_wakeup(r: redis.Redis, job_id: str, timeout: float) -> None:
         # Put the token back so every other waiter on this job wakes too.
         r.rpush(keys.job_done(job_id), "1")
         r.expire(keys.job_done(job_id), keys.JOB_TTL_SECONDS)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

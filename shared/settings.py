@@ -52,9 +52,7 @@ class Settings:
     worker_concurrency: int = 2
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read ``VECQ_<FIELD>`` variables, then apply explicit non-``None`` overrides."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}

@@ -101,8 +101,9 @@ def make_index(client: Client, key: bytes) -> Callable[..., Index]:
 
     def make(dimension: int = 3, shards: int = 2, metric: str = "dot") -> Index:
         name = f"t-{uuid.uuid4().hex[:12]}"
-        return client.create_index(name, index_key=key, dimension=dimension, shards=shards,
-                                   metric=metric)
+        return client.create_index(
+            name, index_key=key, dimension=dimension, shards=shards, metric=metric
+        )
 
     return make
 

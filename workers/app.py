@@ -9,10 +9,10 @@ import redis
 from celery import Celery
 
 from shared.celeryconf import celery_config
+from shared.qdrant import open_qdrant
 from shared.settings import Settings
 from workers import tasks
 from workers.pipeline import WorkerContext
-from shared.qdrant import open_qdrant
 from workers.sink import QdrantSink
 
 

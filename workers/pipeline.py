@@ -21,11 +21,11 @@ from shared.errors import (
     InvalidVectorError,
 )
 from shared.messages import BatchRef
+from shared.qdrant import is_missing_collection
 from shared.registry import IndexInfo
 from shared.sharding import shard_of
 from shared.validation import check_id_array, check_metadata, check_vectors
 from workers import retry
-from shared.qdrant import is_missing_collection
 from workers.sink import QdrantSink
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def process_batch(ctx: WorkerContext, message: Any) -> Result:
     so the job reports them and nothing is dropped silently.
     """
     ref = BatchRef.from_message(message)
-    raw = retry.call(lambda: ctx.redis.get(ref.blob_key))
+    raw = _get_blob(ctx, ref)
     if raw is None:
         if ledger.batch_state(ctx.redis, ref.job, ref.seq) in {"done", "failed"}:
             return "duplicate"  # settled before; this is a redelivery
@@ -132,11 +132,9 @@ def _write(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> None:
         ctx.sink.write(current, batch)
 
 
-def _settle_failed(
-    ctx: WorkerContext, ref: BatchRef, ids: tuple[int, ...], reason: str
-) -> Result:
+def _settle_failed(ctx: WorkerContext, ref: BatchRef, ids: tuple[int, ...], reason: str) -> Result:
     if not ids:
-        raw = ctx.redis.get(ref.blob_key)
+        raw = _get_blob(ctx, ref)
         ids = _ids_of(raw) if raw is not None else ()
     failure = Failure(ids, reason, ref.shard, ref.seq)
     settled = ledger.settle(
@@ -144,6 +142,13 @@ def _settle_failed(
     )
     log.error("batch %s/%d seq %d failed: %s", ref.index, ref.shard, ref.seq, reason)
     return "failed" if settled else "duplicate"
+
+
+def _get_blob(ctx: WorkerContext, ref: BatchRef) -> bytes | None:
+    raw = retry.call(lambda: ctx.redis.get(ref.blob_key))
+    if raw is not None and not isinstance(raw, bytes):
+        raise CorruptBlobError("the blob came back as text: use a Redis client without decoding")
+    return raw
 
 
 def _ids_of(raw: bytes) -> tuple[int, ...]:

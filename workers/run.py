@@ -15,7 +15,9 @@ def run_worker(settings: Settings, loglevel: str = "INFO") -> int:
     """Consume until stopped (SIGTERM/SIGINT finish the batch in hand first)."""
     if settings.redis_url is None:
         raise SystemExit("vecq worker: set VECQ_REDIS_URL (and VECQ_QDRANT_URL) first")
-    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     app = create_app(settings)
     # Local-mode Qdrant can be opened by one process only: threads, never a forking pool.
     pool = "threads" if settings.local_qdrant else "prefork"

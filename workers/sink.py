@@ -14,7 +14,6 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 from shared import keys
 from shared.codec import Batch, Metadata
 from shared.registry import IndexInfo
-from shared.qdrant import is_missing_collection
 from workers import retry
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ def register(app: Celery, context: Callable[[], WorkerContext]) -> None:
     """Register vecq's tasks on ``app``; ``context`` returns the worker's shared context."""
 
     # shared=False: each app (one per embedded client) must run its own context, not the first's.
-    @app.task(
+    @app.task(  # type: ignore[untyped-decorator]  # celery ships no type hints
         name=keys.TASK_UPSERT_BATCH, acks_late=True, reject_on_worker_lost=True, shared=False
     )
     def upsert_batch(message: Any) -> Result | None:

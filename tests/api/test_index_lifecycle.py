@@ -25,12 +25,30 @@ def unique_name() -> str:
 
 def test_public_surface_is_pinned() -> None:
     """api.__all__ is exactly the documented public surface."""
-    assert sorted(api.__all__) == sorted([
-        "BackpressureTimeout", "BrokerUnavailable", "Client", "CorruptBlobError",
-        "DimensionMismatchError", "Failure", "Index", "IndexExistsError", "IndexNotLoadedError",
-        "InvalidInputError", "InvalidKeyError", "InvalidVectorError", "Progress", "Settings",
-        "StorageLocked", "UpsertError", "UpsertJob", "VecqError", "WaitTimeout", "generate_key",
-    ])
+    assert sorted(api.__all__) == sorted(
+        [
+            "BackpressureTimeout",
+            "BrokerUnavailable",
+            "Client",
+            "CorruptBlobError",
+            "DimensionMismatchError",
+            "Failure",
+            "Index",
+            "IndexExistsError",
+            "IndexNotLoadedError",
+            "InvalidInputError",
+            "InvalidKeyError",
+            "InvalidVectorError",
+            "Progress",
+            "Settings",
+            "StorageLocked",
+            "UpsertError",
+            "UpsertJob",
+            "VecqError",
+            "WaitTimeout",
+            "generate_key",
+        ]
+    )
     for name in api.__all__:
         assert getattr(api, name) is not None
 
@@ -72,14 +90,20 @@ def test_create_existing_raises(client: Client, key: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("name", "dimension", "shards", "metric"),
-    [("a__b", 3, 1, "dot"), ("-x", 3, 1, "dot"), ("ok", 0, 1, "dot"), ("ok", 3, 0, "dot"),
-     ("ok", 3, 1, "hamming"), ("x" * 64, 3, 1, "dot")],
+    [
+        ("a__b", 3, 1, "dot"),
+        ("-x", 3, 1, "dot"),
+        ("ok", 0, 1, "dot"),
+        ("ok", 3, 0, "dot"),
+        ("ok", 3, 1, "hamming"),
+        ("x" * 64, 3, 1, "dot"),
+    ],
 )
 def test_bad_index_parameters_raise_value_error(
     client: Client, key: bytes, name: str, dimension: int, shards: int, metric: str
 ) -> None:
     """Invalid names, dimensions, shard counts and metrics are rejected with ValueError."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must|invalid"):
         client.create_index(name, index_key=key, dimension=dimension, shards=shards, metric=metric)
 
 
@@ -90,8 +114,11 @@ def test_deleted_index_rejects_upsert_get_and_count(
     index = make_index(dimension=3)
     index.upsert([(1, [1.0, 2.0, 3.0])])
     client.delete_index(index.name, index_key=key)
-    for operation in (lambda: index.upsert([(2, [1.0, 2.0, 3.0])]), lambda: index.get([1]),
-                      index.count):
+    for operation in (
+        lambda: index.upsert([(2, [1.0, 2.0, 3.0])]),
+        lambda: index.get([1]),
+        index.count,
+    ):
         with pytest.raises(IndexNotLoadedError):
             operation()
     with pytest.raises(IndexNotLoadedError):
@@ -106,7 +133,9 @@ def test_delete_drops_collections_and_registry(
     index.upsert([(i, [1.0, 2.0, 3.0]) for i in range(30)])
     assert any(client.qdrant.collection_exists(keys.collection(index.name, k)) for k in range(3))
     client.delete_index(index.name, index_key=key)
-    assert not any(client.qdrant.collection_exists(keys.collection(index.name, k)) for k in range(3))
+    assert not any(
+        client.qdrant.collection_exists(keys.collection(index.name, k)) for k in range(3)
+    )
     assert r.get(keys.index(index.name)) is None
     assert index.name not in client.list_indexes()
 

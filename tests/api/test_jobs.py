@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-
 from httpx import Headers
 from qdrant_client.http.exceptions import UnexpectedResponse
 
@@ -23,7 +22,12 @@ def test_wait_false_returns_a_job_that_finishes(
     assert job.wait(timeout=30) is job
     assert job.status == "done"
     progress = job.progress
-    assert (progress.total, progress.written, progress.failed, progress.fraction) == (3000, 3000, 0, 1.0)
+    assert (progress.total, progress.written, progress.failed, progress.fraction) == (
+        3000,
+        3000,
+        0,
+        1.0,
+    )
     assert job.failures == []
 
 
@@ -33,7 +37,7 @@ def test_wait_without_workers_times_out_with_advice(data_dir: object) -> None:
         index = c.create_index("stall", index_key=c.generate_key(), dimension=2)
         with pytest.raises(WaitTimeout, match="vecq worker"):
             index.upsert([(1, [0.0, 1.0])])
-        with pytest.raises(WaitTimeout, match="after 0.2s"):
+        with pytest.raises(WaitTimeout, match=r"after 0\.2s"):
             index.upsert([(2, [0.0, 1.0])], wait=False).wait(timeout=0.2)
 
 

@@ -15,7 +15,9 @@ def vector_of(index: Index, point_id: int) -> list[float]:
     return point["vector"]
 
 
-def test_seed_example_single_upsert(client: Client, key: bytes, make_index: Callable[..., Index]) -> None:
+def test_seed_example_single_upsert(
+    client: Client, key: bytes, make_index: Callable[..., Index]
+) -> None:
     """The seed's single upsert, verbatim, after load_index as the seed does it."""
     index_name = make_index(dimension=3).name
     index_key = key
@@ -33,10 +35,7 @@ def test_seed_example_batch_upsert(make_index: Callable[..., Index]) -> None:
     """The seed's batch upsert, verbatim."""
     index = make_index(dimension=3)
     # Batch upsert
-    index.upsert([
-        {"id": 1, "vector": [0.1, 0.2, 0.3]},
-        {"id": 2, "vector": [0.4, 0.5, 0.6]}
-    ])
+    index.upsert([{"id": 1, "vector": [0.1, 0.2, 0.3]}, {"id": 2, "vector": [0.4, 0.5, 0.6]}])
     assert index.count() == 2
     assert vector_of(index, 2) == pytest.approx([0.4, 0.5, 0.6], abs=1e-7)
 
@@ -45,10 +44,12 @@ def test_seed_example_upsert_with_items(make_index: Callable[..., Index]) -> Non
     """The seed's upsert with items, verbatim; items come back decrypted."""
     index = make_index(dimension=4)
     # Upsert with items
-    index.upsert([
-        {"id": 1, "vector": [0.1, 0.1, 0.1, 0.1], "item": b'item_contents_here...'},
-        {"id": 2, "vector": [0.2, 0.2, 0.2, 0.2], "item": b'item_contents_here...'}
-    ])
+    index.upsert(
+        [
+            {"id": 1, "vector": [0.1, 0.1, 0.1, 0.1], "item": b"item_contents_here..."},
+            {"id": 2, "vector": [0.2, 0.2, 0.2, 0.2], "item": b"item_contents_here..."},
+        ]
+    )
     points = index.get([1, 2])
     assert [p["item"] for p in points] == [b"item_contents_here...", b"item_contents_here..."]
 
@@ -65,25 +66,30 @@ def test_seed_example_numpy_keyword(make_index: Callable[..., Index]) -> None:
     assert vector_of(index, 102) == pytest.approx([0.4, 0.5, 0.6], abs=1e-7)
 
 
-def test_numpy_by_position(make_index: Callable[..., Index], make_vectors: Callable[..., np.ndarray]) -> None:
+def test_numpy_by_position(
+    make_index: Callable[..., Index], make_vectors: Callable[..., np.ndarray]
+) -> None:
     """upsert(ids, vectors) by position stores float32 vectors exactly."""
     index = make_index(dimension=16, shards=3)
     vectors = make_vectors(500, 16)
     index.upsert(np.arange(1000, 1500), vectors)
     assert index.count() == 500
     got = index.get([1000, 1499])
-    np.testing.assert_array_equal(np.array([p["vector"] for p in got], dtype=np.float32),
-                                  vectors[[0, 499]])
+    np.testing.assert_array_equal(
+        np.array([p["vector"] for p in got], dtype=np.float32), vectors[[0, 499]]
+    )
 
 
 def test_tuples_with_item_and_metadata(make_index: Callable[..., Index]) -> None:
     """(id, vector), (id, vector, item) and (id, vector, item, metadata) tuples all work."""
     index = make_index(dimension=3)
-    index.upsert([
-        (1, [1.0, 0.0, 0.0]),
-        (2, [0.0, 1.0, 0.0], b"two"),
-        (3, [0.0, 0.0, 1.0], None, {"lang": "en", "n": 3, "score": 0.5, "ok": True}),
-    ])
+    index.upsert(
+        [
+            (1, [1.0, 0.0, 0.0]),
+            (2, [0.0, 1.0, 0.0], b"two"),
+            (3, [0.0, 0.0, 1.0], None, {"lang": "en", "n": 3, "score": 0.5, "ok": True}),
+        ]
+    )
     points = {p["id"]: p for p in index.get([1, 2, 3])}
     assert points[1]["item"] is None and points[1]["metadata"] == {}
     assert points[2]["item"] == b"two"
@@ -117,11 +123,13 @@ def test_unusual_array_layouts_are_accepted(
 def test_duplicate_ids_last_occurrence_wins(make_index: Callable[..., Index]) -> None:
     """Within one call the last occurrence of an id is the one stored, deterministically."""
     index = make_index(dimension=3)
-    index.upsert([
-        {"id": 7, "vector": [1.0, 1.0, 1.0], "item": b"first"},
-        {"id": 8, "vector": [2.0, 2.0, 2.0]},
-        {"id": 7, "vector": [3.0, 3.0, 3.0], "item": b"last"},
-    ])
+    index.upsert(
+        [
+            {"id": 7, "vector": [1.0, 1.0, 1.0], "item": b"first"},
+            {"id": 8, "vector": [2.0, 2.0, 2.0]},
+            {"id": 7, "vector": [3.0, 3.0, 3.0], "item": b"last"},
+        ]
+    )
     point = index.get([7])[0]
     assert point["vector"] == [3.0, 3.0, 3.0]
     assert point["item"] == b"last"
@@ -131,7 +139,9 @@ def test_duplicate_ids_last_occurrence_wins(make_index: Callable[..., Index]) ->
 def test_duplicate_ids_numpy(make_index: Callable[..., Index]) -> None:
     """The NumPy form also keeps the last occurrence."""
     index = make_index(dimension=2)
-    index.upsert(np.array([5, 5, 6, 5]), np.array([[1, 1], [2, 2], [3, 3], [4, 4]], dtype=np.float32))
+    index.upsert(
+        np.array([5, 5, 6, 5]), np.array([[1, 1], [2, 2], [3, 3], [4, 4]], dtype=np.float32)
+    )
     assert vector_of(index, 5) == [4.0, 4.0]
     assert index.count() == 2
 
@@ -140,7 +150,11 @@ def test_duplicate_ids_numpy(make_index: Callable[..., Index]) -> None:
 def test_empty_input_is_a_finished_job(make_index: Callable[..., Index], empty: str) -> None:
     """An empty upsert returns a done job with nothing written."""
     index = make_index(dimension=3)
-    job = index.upsert([]) if empty == "list" else index.upsert(np.empty(0, dtype=np.int64), np.empty((0, 3)))
+    job = (
+        index.upsert([])
+        if empty == "list"
+        else index.upsert(np.empty(0, dtype=np.int64), np.empty((0, 3)))
+    )
     assert isinstance(job, UpsertJob)
     assert job.status == "done"
     assert job.progress.total == 0

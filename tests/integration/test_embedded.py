@@ -21,10 +21,20 @@ def test_embedded_round_trip_and_plain_qdrant_can_read(data_dir: Path) -> None:
     vectors = rng.standard_normal((300, 8), dtype=np.float32)
     with Client() as client:
         assert client.embedded
-        index = client.create_index("emb", index_key=client.generate_key(), dimension=8,
-                                    shards=3, metric="euclid")
-        index.upsert([{"id": i, "vector": vectors[i], "item": SECRET + str(i).encode(),
-                       "metadata": {"n": i}} for i in range(300)])
+        index = client.create_index(
+            "emb", index_key=client.generate_key(), dimension=8, shards=3, metric="euclid"
+        )
+        index.upsert(
+            [
+                {
+                    "id": i,
+                    "vector": vectors[i],
+                    "item": SECRET + str(i).encode(),
+                    "metadata": {"n": i},
+                }
+                for i in range(300)
+            ]
+        )
         assert index.count() == 300
         assert index.get([5])[0]["item"] == SECRET + b"5"
     # The data outlives the client and is plain Qdrant data.

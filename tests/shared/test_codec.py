@@ -15,8 +15,15 @@ UID = bytes(range(16))
 
 def batch(n: int = 5, dim: int = 4, **extra: object) -> Batch:
     rng = np.random.default_rng(0)
-    return Batch("idx-a", UID, 2, 99, np.arange(n, dtype=np.int64) * 7,
-                 rng.standard_normal((n, dim), dtype=np.float32), **extra)  # type: ignore[arg-type]
+    return Batch(
+        "idx-a",
+        UID,
+        2,
+        99,
+        np.arange(n, dtype=np.int64) * 7,
+        rng.standard_normal((n, dim), dtype=np.float32),
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def test_round_trip_ids_and_vectors_exactly() -> None:

@@ -9,11 +9,19 @@ from shared.settings import Settings, redact_url
 
 def test_environment_then_overrides() -> None:
     """VECQ_* variables are read, typed, and explicit arguments win."""
-    env = {"VECQ_REDIS_URL": "redis://h:6379/0", "VECQ_BATCH_SIZE": "512",
-           "VECQ_PREFER_GRPC": "true", "VECQ_STALL_TIMEOUT": "2.5"}
+    env = {
+        "VECQ_REDIS_URL": "redis://h:6379/0",
+        "VECQ_BATCH_SIZE": "512",
+        "VECQ_PREFER_GRPC": "true",
+        "VECQ_STALL_TIMEOUT": "2.5",
+    }
     s = Settings.from_env(env, batch_size=1024)
     assert (s.redis_url, s.batch_size, s.prefer_grpc, s.stall_timeout) == (
-        "redis://h:6379/0", 1024, True, 2.5)
+        "redis://h:6379/0",
+        1024,
+        True,
+        2.5,
+    )
     assert s.resolved_broker_url == "redis://h:6379/0"
     assert not s.embedded
 
@@ -25,7 +33,9 @@ def test_defaults_are_embedded() -> None:
     assert s.resolved_qdrant_path.endswith(".vecq/qdrant")
 
 
-@pytest.mark.parametrize(("var", "value"), [("VECQ_BATCH_SIZE", "many"), ("VECQ_PREFER_GRPC", "maybe")])
+@pytest.mark.parametrize(
+    ("var", "value"), [("VECQ_BATCH_SIZE", "many"), ("VECQ_PREFER_GRPC", "maybe")]
+)
 def test_bad_environment_values_name_the_variable(var: str, value: str) -> None:
     """A malformed variable raises ValueError naming it."""
     with pytest.raises(ValueError, match=var):
@@ -46,8 +56,12 @@ def test_unknown_override_is_a_type_error() -> None:
 
 def test_secrets_never_appear_in_repr() -> None:
     """Passwords in URLs and the Qdrant API key are redacted."""
-    s = Settings.from_env({}, redis_url="redis://user:hunter2@h:6379/0",
-                          qdrant_url="https://q:6333", qdrant_api_key="sk-topsecret")
+    s = Settings.from_env(
+        {},
+        redis_url="redis://user:hunter2@h:6379/0",
+        qdrant_url="https://q:6333",
+        qdrant_api_key="sk-topsecret",
+    )
     text = repr(s)
     assert "hunter2" not in text and "sk-topsecret" not in text
     assert "redis://user:***@h:6379/0" in text

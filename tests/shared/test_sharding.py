@@ -12,8 +12,9 @@ from shared.sharding import shard_of, shard_of_one
 def test_vectorised_matches_scalar_definition(shards: int) -> None:
     """The NumPy implementation equals the scalar reference for random and edge ids."""
     rng = np.random.default_rng(1)
-    ids = np.concatenate([rng.integers(0, 2**63, 3000, dtype=np.int64),
-                          np.array([0, 1, 2**63 - 1], dtype=np.int64)])
+    ids = np.concatenate(
+        [rng.integers(0, 2**63, 3000, dtype=np.int64), np.array([0, 1, 2**63 - 1], dtype=np.int64)]
+    )
     got = shard_of(ids, shards)
     assert [shard_of_one(int(i), shards) for i in ids] == got.tolist()
 

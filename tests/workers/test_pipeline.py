@@ -34,8 +34,9 @@ def ctx(r: redis.Redis) -> Iterator[WorkerContext]:
 @pytest.fixture
 def info(r: redis.Redis) -> IndexInfo:
     """A registered one-shard, 4-d, dot-product index."""
-    return registry.create(r, f"p-{uuid.uuid4().hex[:10]}", dimension=4, shards=1, metric="dot",
-                           key=generate_key())
+    return registry.create(
+        r, f"p-{uuid.uuid4().hex[:10]}", dimension=4, shards=1, metric="dot", key=generate_key()
+    )
 
 
 @pytest.fixture
@@ -138,12 +139,12 @@ def test_batch_of_deleted_index_fails(
     assert "does not exist" in ledger.failures(r, str(message["job"]))[0].reason
 
 
-def test_worker_revalidates_dimension(
-    ctx: WorkerContext, r: redis.Redis, info: IndexInfo
-) -> None:
+def test_worker_revalidates_dimension(ctx: WorkerContext, r: redis.Redis, info: IndexInfo) -> None:
     """A blob whose vectors do not match the registry's dimension is rejected by the worker."""
     job = uuid.uuid4().hex
-    blob = encode(Batch(info.name, info.uid_bytes, 0, 1, np.array([1]), np.zeros((1, 5), np.float32)))
+    blob = encode(
+        Batch(info.name, info.uid_bytes, 0, 1, np.array([1]), np.zeros((1, 5), np.float32))
+    )
     ledger.open_job(r, job, info.name, 1, 1)
     pipe = r.pipeline()
     pipe.set(keys.blob(info.name, 1), blob)
@@ -156,8 +157,9 @@ def test_worker_revalidates_dimension(
 
 def test_ids_of_another_shard_are_rejected(ctx: WorkerContext, r: redis.Redis) -> None:
     """A batch claiming shard 0 while holding ids of shard 1 is not written."""
-    info = registry.create(r, f"s-{uuid.uuid4().hex[:8]}", dimension=2, shards=2, metric="dot",
-                           key=generate_key())
+    info = registry.create(
+        r, f"s-{uuid.uuid4().hex[:8]}", dimension=2, shards=2, metric="dot", key=generate_key()
+    )
     ids = np.arange(50)
     wrong = ids[shard_of(ids, 2) == 1][:3]
     job = uuid.uuid4().hex
@@ -172,8 +174,11 @@ def test_ids_of_another_shard_are_rejected(ctx: WorkerContext, r: redis.Redis) -
 
 
 def test_transient_errors_are_retried_then_written(
-    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]],
-    monkeypatch: pytest.MonkeyPatch, r: redis.Redis,
+    ctx: WorkerContext,
+    info: IndexInfo,
+    enqueue: Callable[..., dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    r: redis.Redis,
 ) -> None:
     """Two connection failures and a 503 from the real client types are retried; the write lands."""
     real_upsert = ctx.sink.client.upsert
@@ -195,8 +200,11 @@ def test_transient_errors_are_retried_then_written(
 
 
 def test_permanent_error_is_not_retried(
-    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]],
-    monkeypatch: pytest.MonkeyPatch, r: redis.Redis,
+    ctx: WorkerContext,
+    info: IndexInfo,
+    enqueue: Callable[..., dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    r: redis.Redis,
 ) -> None:
     """A 400 from Qdrant fails the batch after one attempt, with the status in the reason."""
     calls = []
