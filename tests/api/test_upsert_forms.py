@@ -34,8 +34,13 @@ def test_seed_example_single_upsert(
 def test_seed_example_batch_upsert(make_index: Callable[..., Index]) -> None:
     """The seed's batch upsert, verbatim."""
     index = make_index(dimension=3)
+    # fmt: off
     # Batch upsert
-    index.upsert([{"id": 1, "vector": [0.1, 0.2, 0.3]}, {"id": 2, "vector": [0.4, 0.5, 0.6]}])
+    index.upsert([
+        {"id": 1, "vector": [0.1, 0.2, 0.3]},
+        {"id": 2, "vector": [0.4, 0.5, 0.6]}
+    ])
+    # fmt: on
     assert index.count() == 2
     assert vector_of(index, 2) == pytest.approx([0.4, 0.5, 0.6], abs=1e-7)
 
@@ -43,13 +48,13 @@ def test_seed_example_batch_upsert(make_index: Callable[..., Index]) -> None:
 def test_seed_example_upsert_with_items(make_index: Callable[..., Index]) -> None:
     """The seed's upsert with items, verbatim; items come back decrypted."""
     index = make_index(dimension=4)
+    # fmt: off
     # Upsert with items
-    index.upsert(
-        [
-            {"id": 1, "vector": [0.1, 0.1, 0.1, 0.1], "item": b"item_contents_here..."},
-            {"id": 2, "vector": [0.2, 0.2, 0.2, 0.2], "item": b"item_contents_here..."},
-        ]
-    )
+    index.upsert([
+        {"id": 1, "vector": [0.1, 0.1, 0.1, 0.1], "item": b'item_contents_here...'},
+        {"id": 2, "vector": [0.2, 0.2, 0.2, 0.2], "item": b'item_contents_here...'}
+    ])
+    # fmt: on
     points = index.get([1, 2])
     assert [p["item"] for p in points] == [b"item_contents_here...", b"item_contents_here..."]
 
