@@ -39,22 +39,26 @@ def info(r: redis.Redis) -> IndexInfo:
     )
 
 
+def store(r: redis.Redis, batch: Batch, job: str) -> dict[str, object]:
+    """Store a batch's blob and ledger entry as the producer does; return its task message."""
+    blob = encode(batch)
+    ledger.open_job(r, job, batch.index, len(batch), 1)
+    pipe = r.pipeline()
+    pipe.set(keys.blob(batch.index, batch.seq), blob)
+    ledger.mark_queued(pipe, job, batch.seq, batch.index, len(blob))
+    pipe.execute()
+    ledger.mark_enqueued(r, job)
+    return BatchRef(batch.index, batch.shard, batch.seq, job, len(batch), len(blob)).to_message()
+
+
 @pytest.fixture
 def enqueue(r: redis.Redis, info: IndexInfo) -> Callable[..., dict[str, object]]:
     """Factory: store a batch blob as the producer would and return its task message."""
 
     def put(ids: list[int], value: float, seq: int, job: str | None = None) -> dict[str, object]:
-        job = job or uuid.uuid4().hex
-        id_array = np.array(ids, dtype=np.int64)
         vectors = np.full((len(ids), 4), value, dtype=np.float32)
-        blob = encode(Batch(info.name, info.uid_bytes, 0, seq, id_array, vectors))
-        ledger.open_job(r, job, info.name, len(ids), 1)
-        pipe = r.pipeline()
-        pipe.set(keys.blob(info.name, seq), blob)
-        ledger.mark_queued(pipe, job, seq, info.name, len(blob))
-        pipe.execute()
-        ledger.mark_enqueued(r, job)
-        return BatchRef(info.name, 0, seq, job, len(ids), len(blob)).to_message()
+        batch = Batch(info.name, info.uid_bytes, 0, seq, np.array(ids, dtype=np.int64), vectors)
+        return store(r, batch, job or uuid.uuid4().hex)
 
     return put
 
@@ -142,16 +146,8 @@ def test_batch_of_deleted_index_fails(
 def test_worker_revalidates_dimension(ctx: WorkerContext, r: redis.Redis, info: IndexInfo) -> None:
     """A blob whose vectors do not match the registry's dimension is rejected by the worker."""
     job = uuid.uuid4().hex
-    blob = encode(
-        Batch(info.name, info.uid_bytes, 0, 1, np.array([1]), np.zeros((1, 5), np.float32))
-    )
-    ledger.open_job(r, job, info.name, 1, 1)
-    pipe = r.pipeline()
-    pipe.set(keys.blob(info.name, 1), blob)
-    ledger.mark_queued(pipe, job, 1, info.name, len(blob))
-    pipe.execute()
-    ledger.mark_enqueued(r, job)
-    assert process_batch(ctx, BatchRef(info.name, 0, 1, job, 1, len(blob)).to_message()) == "failed"
+    batch = Batch(info.name, info.uid_bytes, 0, 1, np.array([1]), np.zeros((1, 5), np.float32))
+    assert process_batch(ctx, store(r, batch, job)) == "failed"
     assert "5 dimensions" in ledger.failures(r, job)[0].reason
 
 
@@ -163,13 +159,8 @@ def test_ids_of_another_shard_are_rejected(ctx: WorkerContext, r: redis.Redis) -
     ids = np.arange(50)
     wrong = ids[shard_of(ids, 2) == 1][:3]
     job = uuid.uuid4().hex
-    blob = encode(Batch(info.name, info.uid_bytes, 0, 1, wrong, np.ones((3, 2), np.float32)))
-    ledger.open_job(r, job, info.name, 3, 1)
-    pipe = r.pipeline()
-    pipe.set(keys.blob(info.name, 1), blob)
-    ledger.mark_queued(pipe, job, 1, info.name, len(blob))
-    pipe.execute()
-    assert process_batch(ctx, BatchRef(info.name, 0, 1, job, 3, len(blob)).to_message()) == "failed"
+    batch = Batch(info.name, info.uid_bytes, 0, 1, wrong, np.ones((3, 2), np.float32))
+    assert process_batch(ctx, store(r, batch, job)) == "failed"
     assert "shard 0" in ledger.failures(r, job)[0].reason
 
 
