@@ -30,7 +30,6 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -158,8 +157,3 @@ def _decode_items(view: memoryview, pos: int, n: int) -> tuple[list[bytes | None
         None if missing[i + 1] else bytes(view[pos + ends[i] : pos + ends[i + 1]]) for i in range(n)
     ]
     return items, pos + data_len
-
-
-def describe(batch: Batch) -> dict[str, Any]:
-    """A short, loggable summary of a batch (no vector values, no item bytes)."""
-    return {"index": batch.index, "shard": batch.shard, "seq": batch.seq, "n": len(batch)}

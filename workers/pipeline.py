@@ -81,15 +81,14 @@ def process_batch(ctx: WorkerContext, message: Any) -> Result:
         info = _check_batch(ctx, ref, batch)
     except (_Rejected, CorruptBlobError, InvalidInputError, IndexNotLoadedError) as exc:
         return _settle_failed(ctx, ref, (), str(exc))
-    ids = tuple(int(i) for i in batch.ids)
     try:
         _write(ctx, info, batch)
     except IndexNotLoadedError as exc:
-        return _settle_failed(ctx, ref, ids, str(exc))
+        return _settle_failed(ctx, ref, _ids(batch), str(exc))
     except Exception as exc:
         kind = "transient error outlasted retries" if retry.is_transient(exc) else "rejected"
         log.warning("batch %s/%d seq %d %s: %r", ref.index, ref.shard, ref.seq, kind, exc)
-        return _settle_failed(ctx, ref, ids, f"Qdrant {kind}: {_short(exc)}")
+        return _settle_failed(ctx, ref, _ids(batch), f"Qdrant {kind}: {_short(exc)}")
     settled = ledger.settle(ctx.redis, ref.job, ref.index, ref.seq, ref.n, ref.size, "done")
     return "written" if settled else "duplicate"
 
@@ -151,9 +150,14 @@ def _get_blob(ctx: WorkerContext, ref: BatchRef) -> bytes | None:
     return raw
 
 
+def _ids(batch: Batch) -> tuple[int, ...]:
+    # Only on failure: the ledger records the ids of a failed batch, never of a written one.
+    return tuple(batch.ids.tolist())
+
+
 def _ids_of(raw: bytes) -> tuple[int, ...]:
     try:
-        return tuple(int(i) for i in decode(raw).ids)
+        return _ids(decode(raw))
     except CorruptBlobError:
         return ()
 
