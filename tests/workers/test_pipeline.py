@@ -171,7 +171,7 @@ def test_transient_errors_are_retried_then_written(
     monkeypatch: pytest.MonkeyPatch,
     r: redis.Redis,
 ) -> None:
-    """Two connection failures and a 503 from the real client types are retried; the write lands."""
+    """A connection failure and a 503, of the real client types, are retried; the write lands."""
     real_upsert = ctx.sink.client.upsert
     errors: list[Exception] = [
         ResponseHandlingException(ConnectionError("connection refused")),
