@@ -6,12 +6,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
+import redis
 
 from api import producer, store
 from api.jobs import UpsertJob
 from shared import registry, validation
 from shared.crypto import ItemCipher
-from shared.errors import IndexNotLoadedError
+from shared.errors import BrokerUnavailable, IndexNotLoadedError
 from shared.registry import IndexInfo
 from shared.validation import Points
 
@@ -130,7 +131,10 @@ class Index:
         on_batch: Callable[[int], None] | None,
     ) -> UpsertJob:
         client = self._client
-        self._check_live()
+        try:
+            self._check_live()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise BrokerUnavailable(f"Redis failed before anything was enqueued: {exc}") from exc
         if points.items is not None:
             encrypted = self._cipher.encrypt_all(points.ids.tolist(), points.items)
             points = Points(points.ids, points.vectors, encrypted, points.metadata)

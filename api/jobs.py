@@ -80,14 +80,15 @@ class UpsertJob:
         settled for the stall timeout (usually: no worker is running).
         """
         start = time.monotonic()
-        last_change, last_settled = start, -1
+        last_change, last_seen = start, (-1, 0.0)
         while True:
             s = self.state()
             if s.finished:
                 break
             now = time.monotonic()
-            if s.settled != last_settled:
-                last_change, last_settled = now, s.settled
+            # A settled batch, a retry or a redelivery all count as signs of life.
+            if (s.settled, s.updated_at) != last_seen:
+                last_change, last_seen = now, (s.settled, s.updated_at)
             if timeout is not None and now - start >= timeout:
                 raise WaitTimeout(
                     f"job {self.job_id} not finished after {timeout:g}s "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -12,7 +13,7 @@ import redis
 from api.broker import Publisher
 from shared import keys, ledger
 from shared.codec import Batch, Metadata, encode
-from shared.errors import BrokerUnavailable
+from shared.errors import BackpressureTimeout, BrokerUnavailable, EnqueueInterrupted
 from shared.messages import BatchRef
 from shared.registry import IndexInfo
 from shared.settings import Settings
@@ -93,28 +94,145 @@ def enqueue(
     """Store every batch's blob, record it in a new job ledger and publish it; return the job id.
 
     Sequence numbers for all batches are reserved in one step, so every batch of a later
-    call is newer than every batch of an earlier one.
+    call is newer than every batch of an earlier one. Before each batch, waits while the
+    index's in-flight bytes are over ``max_inflight_bytes``. If Redis or the broker fails,
+    or the wait runs out, the job is cut down to the batches actually published and the
+    error (:class:`EnqueueInterrupted`) says which ids those are.
     """
     job_id = uuid.uuid4().hex
     batches = plan(points, info, settings)
+    run = _Run(r, job_id, info.name)
     try:
         ledger.open_job(r, job_id, info.name, len(points), len(batches))
         last_seq = int(r.incrby(keys.sequence(info.name), len(batches))) if batches else 0
         first_seq = last_seq - len(batches) + 1
+        room = _Room(r, info.name, settings)
         for offset, (shard, rows) in enumerate(batches):
             seq = first_seq + offset
             ids, vectors, items, metadata = points.take(rows)
             blob = encode(
                 Batch(info.name, info.uid_bytes, shard, seq, ids, vectors, items, metadata)
             )
+            room.wait(len(blob))
             pipe = r.pipeline(transaction=True)
+            run.flush(pipe)
             pipe.set(keys.blob(info.name, seq), blob)
-            ledger.mark_queued(pipe, job_id, seq, info.name, len(blob))
-            pipe.execute()
+            ledger.mark_stored(pipe, job_id, seq, info.name, len(blob))
+            run.stored = (seq, len(blob))  # before EXEC: it may apply even if the reply is lost
+            room.seen(pipe.execute()[-1])
             publisher.publish(BatchRef(info.name, shard, seq, job_id, len(ids), len(blob)))
+            run.published(seq, rows)
             if on_batch is not None:
                 on_batch(len(ids))
-        ledger.mark_enqueued(r, job_id)
+        pipe = r.pipeline(transaction=True)
+        run.flush(pipe)
+        ledger.mark_enqueued(pipe, job_id)
+        pipe.execute()
+    except BackpressureTimeout as exc:
+        raise run.interrupted(BackpressureTimeout, str(exc), points) from None
+    except redis.OutOfMemoryError as exc:
+        raise run.interrupted(
+            BrokerUnavailable,
+            f"Redis is out of memory (maxmemory reached with noeviction): {exc}. Raise "
+            "maxmemory or lower max_inflight_bytes so the in-flight window fits",
+            points,
+        ) from exc
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise BrokerUnavailable(f"Redis failed while enqueueing job {job_id}: {exc}") from exc
+        raise run.interrupted(BrokerUnavailable, f"Redis failed: {exc}", points) from exc
+    except BrokerUnavailable as exc:
+        raise run.interrupted(BrokerUnavailable, str(exc), points) from exc
     return job_id
+
+
+class _Room:
+    """Backpressure: waits until the index's in-flight bytes leave room for one more batch."""
+
+    # First and longest pause between two reads of the in-flight counter while blocked.
+    _FIRST_PAUSE = 0.01
+    _MAX_PAUSE = 0.5
+
+    def __init__(self, r: redis.Redis, index: str, settings: Settings) -> None:
+        self._r = r
+        self._index = index
+        self._limit = settings.max_inflight_bytes
+        self._timeout = settings.backpressure_timeout
+        self._inflight = ledger.inflight(r, index)
+
+    def seen(self, inflight: int) -> None:
+        """Record the counter's value after our own increment (free: it came back with it)."""
+        self._inflight = int(inflight)
+
+    def wait(self, size: int) -> None:
+        """Return when ``size`` more bytes fit (one batch always fits into an empty window)."""
+        if self._fits(size):
+            return
+        deadline = time.monotonic() + self._timeout
+        pause = self._FIRST_PAUSE
+        while True:
+            self._inflight = ledger.inflight(self._r, self._index)
+            if self._fits(size):
+                return
+            if time.monotonic() >= deadline:
+                raise BackpressureTimeout(
+                    f"index {self._index!r} has {self._inflight:,} bytes in flight (limit "
+                    f"max_inflight_bytes={self._limit:,}) and none were freed for "
+                    f"{self._timeout:g}s: are workers running and keeping up?"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, self._MAX_PAUSE)
+
+    def _fits(self, size: int) -> bool:
+        return self._inflight <= 0 or self._inflight + size <= self._limit
+
+
+class _Run:
+    """What one enqueue has done so far, to report exactly that if it is interrupted."""
+
+    def __init__(self, r: redis.Redis, job_id: str, index: str) -> None:
+        self.r = r
+        self.job_id = job_id
+        self.index = index
+        self.stored: tuple[int, int] | None = None
+        self._unmarked: list[int] = []
+        self._published_seqs: list[int] = []
+        self._published_rows: list[npt.NDArray[np.intp]] = []
+
+    def published(self, seq: int, rows: npt.NDArray[np.intp]) -> None:
+        self.stored = None
+        self._unmarked.append(seq)
+        self._published_seqs.append(seq)
+        self._published_rows.append(rows)
+
+    def flush(self, pipe: redis.client.Pipeline) -> None:
+        """Mark published batches ``queued``, riding on the next round trip."""
+        for seq in self._unmarked:
+            ledger.mark_published(pipe, self.job_id, seq)
+        self._unmarked.clear()
+
+    def interrupted(
+        self, kind: type[EnqueueInterrupted], reason: str, points: Points
+    ) -> EnqueueInterrupted:
+        """Cut the job down to what was published (best effort) and build the error."""
+        rows = (
+            np.concatenate(self._published_rows)
+            if self._published_rows
+            else np.empty(0, dtype=np.intp)
+        )
+        enqueued = points.ids[np.sort(rows)]
+        try:
+            # Every published batch is marked again: a mark riding on a failed round trip is lost.
+            pipe = self.r.pipeline(transaction=True)
+            for seq in self._published_seqs:
+                ledger.mark_published(pipe, self.job_id, seq)
+            pipe.execute()
+            unpublished = [self.stored] if self.stored is not None else []
+            ledger.abort(self.r, self.job_id, self.index, unpublished, reason)
+            note = "its ledger lists exactly those batches"
+        except redis.RedisError:
+            note = "Redis could not be reached to update its ledger"
+        return kind(
+            f"{reason}. Job {self.job_id}: {enqueued.size} of {len(points)} vectors were "
+            f"enqueued before this ({note}); calling upsert again with the same data is safe",
+            job_id=self.job_id,
+            enqueued_ids=enqueued,
+        )

@@ -34,6 +34,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": keys.QUEUE_BULK,
         "task_routes": {keys.TASK_UPSERT_BATCH: {"queue": keys.QUEUE_BULK}},
         "broker_connection_retry_on_startup": True,
+        # A producer facing a dead broker must fail in bounded time (BrokerUnavailable), not
+        # hang: a few quick reconnects, then the error.
+        "broker_connection_timeout": 4,
+        "task_publish_retry_policy": {
+            "max_retries": 3,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 1,
+        },
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
     }

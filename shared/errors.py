@@ -9,8 +9,9 @@
      ├── InvalidKeyError .............. the index_key does not match the index
      ├── UpsertError .................. some vectors could not be written; names them
      ├── WaitTimeout .................. (also TimeoutError) a job did not finish in time
-     ├── BackpressureTimeout .......... enqueue stayed blocked by the in-flight limit
-     ├── BrokerUnavailable ............ Redis could not be reached to enqueue
+     ├── EnqueueInterrupted ........... enqueue stopped part-way; says what was enqueued
+     │    ├── BackpressureTimeout ..... enqueue stayed blocked by the in-flight limit
+     │    └── BrokerUnavailable ....... Redis or the broker is down or out of memory
      ├── StorageLocked ................ the embedded data directory is open elsewhere
      └── CorruptBlobError ............. a batch blob failed its format or checksum check
 
@@ -22,6 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 
 class VecqError(Exception):
@@ -79,11 +83,31 @@ class WaitTimeout(VecqError, TimeoutError):
     """Waiting for a job ended before every batch was settled."""
 
 
-class BackpressureTimeout(VecqError):
+class EnqueueInterrupted(VecqError):
+    """An upsert stopped before every batch was enqueued; ``enqueued_ids`` were, the rest not.
+
+    ``job_id`` names the job (``None`` if none was opened); its ledger lists exactly the
+    batches that were enqueued, and they are written as usual. Calling ``upsert`` again
+    with the same data is safe: writes are idempotent and the newer call wins.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str | None = None,
+        enqueued_ids: Sequence[int] | npt.NDArray[np.int64] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.enqueued_ids = np.asarray(() if enqueued_ids is None else enqueued_ids, np.int64)
+
+
+class BackpressureTimeout(EnqueueInterrupted):
     """Enqueue stayed blocked longer than allowed because too many bytes are in flight."""
 
 
-class BrokerUnavailable(VecqError):
+class BrokerUnavailable(EnqueueInterrupted):
     """Redis (or the Celery broker) could not be reached or refused the write."""
 
 

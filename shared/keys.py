@@ -75,6 +75,21 @@ def job_done(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:done"
 
 
+def job_attempts(job_id: str) -> str:
+    """Hash of delivery counts per batch (``seq``) and first-delivery times (``seq:first``)."""
+    return f"{PREFIX}:job:{job_id}:attempts"
+
+
+def dlq() -> str:
+    """The dead-letter stream: one entry per batch (or message) that could not be written."""
+    return f"{PREFIX}:dlq"
+
+
+def dlq_blob(name: str, seq: int) -> str:
+    """A dead-lettered batch's blob (all its points, or only the ones Qdrant rejected)."""
+    return f"{PREFIX}:dlq:blob:{name}:{seq}"
+
+
 def collection(name: str, shard: int) -> str:
     """The Qdrant collection holding shard ``shard`` of index ``name``."""
     return f"{PREFIX}__{name}__{shard}"

@@ -1,9 +1,10 @@
 """The job ledger in Redis: totals and per-batch state of every upsert call.
 
-The producer opens a job and marks each batch ``queued`` in the same round trip that
-stores its blob; a worker settles a batch exactly once (``done`` or ``failed``) with one
-atomic script that also frees the blob and the in-flight bytes and, on the last batch,
-wakes anyone waiting on the job.
+The producer opens a job, marks each batch ``stored`` in the round trip that stores its
+blob and ``queued`` once its message is published (so the ledger never claims a batch
+was enqueued when it was not). A worker settles a batch exactly once (``done`` or
+``failed``) with one atomic script that also frees the blob and the in-flight bytes,
+writes the dead letter of a failed batch, and on the last batch wakes anyone waiting.
 """
 
 from __future__ import annotations
@@ -18,32 +19,91 @@ import redis
 from shared import keys
 from shared.errors import Failure
 
-Outcome = Literal["done", "failed"]
 Status = Literal["enqueuing", "queued", "running", "done", "failed"]
 
-# KEYS: job, batches, failures, done-list, blob, inflight
-# ARGV: seq, n, outcome, failure json, now, job ttl, blob bytes, failed-blob ttl
+# Batch states: "stored" (blob written, publish not yet confirmed), "queued" (published),
+# then exactly one of "done" or "failed" (some or all of its points dead-lettered).
+ENQUEUED_STATES = frozenset({"queued", "done", "failed"})
+
+# KEYS: job, batches, failures, done-list, blob, inflight, dlq stream, dlq blob
+# ARGV: seq, written, failed, now, job ttl, blob bytes, dlq blob data ('' = keep the blob),
+#       number of failure records, the records..., then the DLQ entry's field/value pairs
 _SETTLE = """
 local state = redis.call('HGET', KEYS[2], ARGV[1])
-if state ~= 'queued' then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-if ARGV[3] == 'done' then
-  redis.call('HINCRBY', KEYS[1], 'written', ARGV[2])
-  redis.call('DEL', KEYS[5])
+if state ~= 'queued' and state ~= 'stored' then return 0 end
+local failed = tonumber(ARGV[3])
+if failed > 0 then
+  redis.call('HSET', KEYS[2], ARGV[1], 'failed')
 else
-  redis.call('HINCRBY', KEYS[1], 'failed', ARGV[2])
-  redis.call('RPUSH', KEYS[3], ARGV[4])
-  redis.call('EXPIRE', KEYS[5], ARGV[8])
+  redis.call('HSET', KEYS[2], ARGV[1], 'done')
 end
-if redis.call('DECRBY', KEYS[6], ARGV[7]) < 0 then redis.call('SET', KEYS[6], 0) end
-redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
+redis.call('HINCRBY', KEYS[1], 'written', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'failed', ARGV[3])
+local records = tonumber(ARGV[8])
+for i = 1, records do redis.call('RPUSH', KEYS[3], ARGV[8 + i]) end
+local dlq = 9 + records
+if #ARGV >= dlq then
+  if ARGV[7] ~= '' then
+    redis.call('SET', KEYS[8], ARGV[7])
+    redis.call('DEL', KEYS[5])
+  elseif redis.call('EXISTS', KEYS[5]) == 1 then
+    redis.call('RENAME', KEYS[5], KEYS[8])
+    redis.call('PERSIST', KEYS[8])
+  end
+  redis.call('XADD', KEYS[7], '*', unpack(ARGV, dlq))
+else
+  redis.call('DEL', KEYS[5])
+end
+if redis.call('DECRBY', KEYS[6], ARGV[6]) < 0 then redis.call('SET', KEYS[6], 0) end
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
 local settled = redis.call('HINCRBY', KEYS[1], 'settled', 1)
 if settled == tonumber(redis.call('HGET', KEYS[1], 'batches')) then
-  redis.call('HSET', KEYS[1], 'finished_at', ARGV[5])
+  redis.call('HSET', KEYS[1], 'finished_at', ARGV[4])
   redis.call('RPUSH', KEYS[4], '1')
-  for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
+  for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 end
 return 1
+"""
+
+# KEYS: batches. ARGV: seq. A worker may settle a batch before its publish is confirmed.
+_PUBLISHED = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == 'stored' then
+  redis.call('HSET', KEYS[1], ARGV[1], 'queued')
+end
+return 1
+"""
+
+# KEYS: job, batches, done-list, inflight, then one blob key per batch.
+# ARGV: now, reason, then (seq, size) per batch. Forgets batches stored but never
+# published, and shrinks the job to what was enqueued, so it can still finish.
+_ABORT = """
+local dropped = 0
+for i = 5, #KEYS do
+  local seq, size = ARGV[2 * (i - 4) + 1], ARGV[2 * (i - 4) + 2]
+  if redis.call('HGET', KEYS[2], seq) == 'stored' then
+    redis.call('HDEL', KEYS[2], seq)
+    redis.call('DEL', KEYS[i])
+    if redis.call('DECRBY', KEYS[4], size) < 0 then redis.call('SET', KEYS[4], 0) end
+    dropped = dropped + 1
+  end
+end
+local batches = redis.call('HLEN', KEYS[2])
+redis.call('HSET', KEYS[1], 'batches', batches, 'enqueued', 1, 'aborted', ARGV[2],
+           'updated_at', ARGV[1])
+if tonumber(redis.call('HGET', KEYS[1], 'settled')) >= batches then
+  redis.call('HSET', KEYS[1], 'finished_at', ARGV[1])
+  redis.call('RPUSH', KEYS[3], '1')
+end
+return dropped
+"""
+
+# KEYS: attempts hash, job. ARGV: seq, now, ttl. Returns {deliveries, first seen}.
+_DELIVERED = """
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('HSETNX', KEYS[1], ARGV[1] .. ':first', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if n > 1 then redis.call('HSET', KEYS[2], 'updated_at', ARGV[2]) end
+return {n, redis.call('HGET', KEYS[1], ARGV[1] .. ':first')}
 """
 
 
@@ -61,6 +121,8 @@ class JobState:
     enqueued: bool
     created_at: float
     updated_at: float
+    retries: int = 0
+    aborted: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -69,7 +131,7 @@ class JobState:
 
     @property
     def status(self) -> Status:
-        """enqueuing, queued, running, done, or failed (some batch failed)."""
+        """enqueuing, queued, running, done, or failed (some vector failed)."""
         if self.finished:
             return "failed" if self.failed else "done"
         if not self.enqueued:
@@ -90,6 +152,7 @@ def open_job(r: redis.Redis, job_id: str, index: str, total: int, batches: int) 
             "written": 0,
             "failed": 0,
             "settled": 0,
+            "retries": 0,
             "enqueued": 0,
             "created_at": now,
             "updated_at": now,
@@ -99,66 +162,142 @@ def open_job(r: redis.Redis, job_id: str, index: str, total: int, batches: int) 
     pipe.execute()
 
 
-def mark_queued(pipe: redis.client.Pipeline, job_id: str, seq: int, index: str, size: int) -> None:
+def mark_stored(pipe: redis.client.Pipeline, job_id: str, seq: int, index: str, size: int) -> None:
     """Queue on ``pipe`` the ledger writes that go with storing one batch's blob."""
-    pipe.hset(keys.job_batches(job_id), str(seq), "queued")
+    pipe.hset(keys.job_batches(job_id), str(seq), "stored")
     pipe.expire(keys.job_batches(job_id), keys.JOB_TTL_SECONDS)
     pipe.incrby(keys.inflight(index), size)
 
 
-def mark_enqueued(r: redis.Redis, job_id: str) -> None:
+def mark_published(pipe: redis.client.Pipeline | redis.Redis, job_id: str, seq: int) -> None:
+    """Record (on ``pipe``) that a stored batch's task message reached the broker."""
+    pipe.eval(_PUBLISHED, 1, keys.job_batches(job_id), str(seq))
+
+
+def mark_enqueued(pipe: redis.client.Pipeline | redis.Redis, job_id: str) -> None:
     """Record that every batch of the job has been published."""
-    r.hset(keys.job(job_id), "enqueued", 1)
+    pipe.hset(keys.job(job_id), "enqueued", 1)
+
+
+def abort(
+    r: redis.Redis, job_id: str, index: str, unpublished: list[tuple[int, int]], reason: str
+) -> int:
+    """End an interrupted enqueue: forget ``(seq, size)`` batches never published, keep the rest.
+
+    Afterwards the ledger's batches are exactly the ones enqueued, and the job finishes
+    when they settle. Returns how many batches were forgotten.
+    """
+    blob_keys = [keys.blob(index, seq) for seq, _ in unpublished]
+    args: list[str | int | float] = [time.time(), reason]
+    for seq, size in unpublished:
+        args += [str(seq), size]
+    dropped = r.eval(
+        _ABORT,
+        4 + len(blob_keys),
+        keys.job(job_id),
+        keys.job_batches(job_id),
+        keys.job_done(job_id),
+        keys.inflight(index),
+        *blob_keys,
+        *args,
+    )
+    return int(dropped)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How one batch ended: counts, failure records and, if any failed, its dead letter."""
+
+    written: int
+    failed: int = 0
+    failures: tuple[Failure, ...] = ()
+    dead_letter: dict[str, str] | None = None
+    """DLQ entry fields; the batch's blob moves to the DLQ with it."""
+    dead_blob: bytes | None = None
+    """A blob of only the failed points, kept instead of the whole batch's blob."""
 
 
 def settle(
-    r: redis.Redis,
-    job_id: str,
-    index: str,
-    seq: int,
-    n: int,
-    size: int,
-    outcome: Outcome,
-    failure: Failure | None = None,
+    r: redis.Redis, job_id: str, index: str, seq: int, size: int, outcome: Settlement
 ) -> bool:
-    """Settle one batch exactly once; return False if it was already settled (a redelivery)."""
-    failure_json = (
-        json.dumps(
-            {
-                "ids": list(failure.ids),
-                "reason": failure.reason,
-                "shard": failure.shard,
-                "seq": failure.seq,
-            }
-        )
-        if failure is not None
-        else ""
-    )
+    """Settle one batch exactly once; return False if it was already settled (a redelivery).
+
+    One atomic script updates the job's counts, records failures, moves the blob and adds
+    the dead letter (if any), frees the in-flight bytes and, on the last batch, wakes waiters.
+    """
+    records = [failure_json(f) for f in outcome.failures]
+    dlq_args: list[str] = []
+    if outcome.dead_letter is not None:
+        for name, value in outcome.dead_letter.items():
+            dlq_args += [name, value]
     result = r.eval(
         _SETTLE,
-        6,
+        8,
         keys.job(job_id),
         keys.job_batches(job_id),
         keys.job_failures(job_id),
         keys.job_done(job_id),
         keys.blob(index, seq),
         keys.inflight(index),
+        keys.dlq(),
+        keys.dlq_blob(index, seq),
         str(seq),
-        n,
-        outcome,
-        failure_json,
+        outcome.written,
+        outcome.failed,
         time.time(),
         keys.JOB_TTL_SECONDS,
         size,
-        keys.FAILED_BLOB_TTL_SECONDS,
+        outcome.dead_blob or b"",
+        len(records),
+        *records,
+        *dlq_args,
     )
     return bool(result)
 
 
+def failure_json(failure: Failure) -> str:
+    """One failure record as stored in Redis."""
+    return json.dumps(
+        {
+            "ids": list(failure.ids),
+            "reason": failure.reason,
+            "shard": failure.shard,
+            "seq": failure.seq,
+        }
+    )
+
+
+def delivered(r: redis.Redis, job_id: str, seq: int) -> tuple[int, float]:
+    """Count one more delivery of a batch; return (deliveries so far, first delivery time)."""
+    n, first = r.eval(
+        _DELIVERED,
+        2,
+        keys.job_attempts(job_id),
+        keys.job(job_id),
+        str(seq),
+        time.time(),
+        keys.JOB_TTL_SECONDS,
+    )
+    return int(n), float(first)
+
+
+def record_retry(r: redis.Redis, job_id: str) -> None:
+    """Note that one of the job's batches will be retried (so waiters see it is alive)."""
+    pipe = r.pipeline(transaction=False)
+    pipe.hincrby(keys.job(job_id), "retries", 1)
+    pipe.hset(keys.job(job_id), "updated_at", time.time())
+    pipe.execute()
+
+
 def batch_state(r: redis.Redis, job_id: str, seq: int) -> str | None:
-    """The state of one batch: queued, done, failed, or None if unknown."""
+    """The state of one batch: stored, queued, done, failed, or None if unknown."""
     raw = r.hget(keys.job_batches(job_id), str(seq))
     return None if raw is None else _text(raw)
+
+
+def batch_states(r: redis.Redis, job_id: str) -> dict[int, str]:
+    """Every batch of the job by sequence number, with its state."""
+    return {int(k): _text(v) for k, v in r.hgetall(keys.job_batches(job_id)).items()}
 
 
 def read(r: redis.Redis, job_id: str) -> JobState | None:
@@ -178,7 +317,14 @@ def read(r: redis.Redis, job_id: str) -> JobState | None:
         enqueued=f["enqueued"] == "1",
         created_at=float(f["created_at"]),
         updated_at=float(f["updated_at"]),
+        retries=int(f.get("retries", 0)),
+        aborted=f.get("aborted"),
     )
+
+
+def inflight(r: redis.Redis, index: str) -> int:
+    """Bytes of the index's batches enqueued and not yet settled."""
+    return int(r.get(keys.inflight(index)) or 0)
 
 
 def failures(r: redis.Redis, job_id: str) -> list[Failure]:

@@ -43,6 +43,15 @@ class Settings:
     """Most encoded bytes in one shard batch; keeps requests far below Qdrant's 32 MiB limit."""
     max_item_bytes: int = 1 * _MIB
     max_inflight_bytes: int = 512 * _MIB
+    """Most bytes of an index's batches enqueued and not yet settled; ``upsert`` blocks above."""
+    backpressure_timeout: float = 300.0
+    """Seconds ``upsert`` waits for room under ``max_inflight_bytes`` before it gives up."""
+    retry_seconds: float = 60.0
+    """In-task retry budget for transient Qdrant/Redis errors; far below ``task_time_limit``."""
+    task_retries: int = 5
+    """Celery-level retries (fresh deliveries) after the in-task budget is spent; then the DLQ."""
+    task_retry_backoff: float = 10.0
+    """Countdown of the first Celery-level retry, in seconds; doubles each time (jittered)."""
     task_time_limit: int = 300
     """Hard limit of one batch task, in seconds."""
     visibility_timeout: int = 3600
@@ -72,6 +81,15 @@ class Settings:
         """Raise ``ValueError`` for settings that cannot work together."""
         if self.batch_size < 1 or self.batch_max_bytes < 1024:
             raise ValueError("batch_size must be >= 1 and batch_max_bytes >= 1024")
+        if self.max_inflight_bytes < 1 or self.backpressure_timeout < 0:
+            raise ValueError("max_inflight_bytes must be >= 1 and backpressure_timeout >= 0")
+        if self.task_retries < 0 or self.task_retry_backoff < 0:
+            raise ValueError("task_retries and task_retry_backoff must be >= 0")
+        if not 0 < self.retry_seconds <= self.task_time_limit / 2:
+            raise ValueError(
+                f"retry_seconds ({self.retry_seconds:g}) must be positive and at most half of "
+                f"task_time_limit ({self.task_time_limit}s), so a retrying task ends in time"
+            )
         if self.visibility_timeout <= self.task_time_limit:
             raise ValueError(
                 f"visibility_timeout ({self.visibility_timeout}s) must exceed task_time_limit "

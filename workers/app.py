@@ -31,7 +31,12 @@ def create_app(settings: Settings, qdrant: Any | None = None) -> Celery:
                 holder.append(
                     WorkerContext(
                         redis=redis_client(settings),
-                        sink=QdrantSink(client, local=settings.local_qdrant),
+                        sink=QdrantSink(
+                            client,
+                            local=settings.local_qdrant,
+                            retry_seconds=settings.retry_seconds,
+                        ),
+                        settings=settings,
                     )
                 )
             return holder[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -9,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import redis
 
 from shared import ledger, registry
-from shared.codec import Batch, decode
+from shared.codec import Batch, decode, encode
 from shared.errors import (
     CorruptBlobError,
     Failure,
@@ -23,28 +25,40 @@ from shared.errors import (
 from shared.messages import BatchRef
 from shared.qdrant import is_missing_collection
 from shared.registry import IndexInfo
+from shared.settings import Settings
 from shared.sharding import shard_of
 from shared.validation import check_id_array, check_metadata, check_vectors
-from workers import retry
+from workers import dlq, retry
 from workers.sink import QdrantSink
 
 log = logging.getLogger(__name__)
 
-Result = Literal["written", "failed", "duplicate"]
+Result = Literal["written", "partial", "failed", "duplicate", "rejected"]
 
 # How long a worker trusts its cached copy of a registry entry. Entries never change, so this
 # only bounds how long a deleted index can still be written to by a stale cache.
 REGISTRY_CACHE_SECONDS = 5.0
 
+# Most extra Qdrant requests spent splitting a rejected batch to find its bad points: one
+# bad point in 2,048 takes about 22; a batch that is bad throughout stops here and is
+# dead-lettered whole rather than costing one request per point.
+MAX_ISOLATION_WRITES = 64
+
 
 @dataclass
 class WorkerContext:
-    """What a worker needs to process batches: Redis, the sink, a registry cache."""
+    """What a worker needs to process batches: Redis, the sink, settings, a registry cache."""
 
     redis: redis.Redis
     sink: QdrantSink
+    settings: Settings = field(default_factory=Settings)
     _cache: dict[str, tuple[IndexInfo, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def max_deliveries(self) -> int:
+        """Deliveries of one batch after which it is dead-lettered instead of processed."""
+        return self.settings.task_retries + 1 + retry.EXTRA_DELIVERIES
 
     def index_info(self, name: str, *, fresh: bool = False) -> IndexInfo:
         """The registry entry of ``name``, cached briefly unless ``fresh``."""
@@ -59,37 +73,86 @@ class WorkerContext:
         return info
 
 
+class RetryLater(Exception):
+    """Qdrant or Redis stayed unavailable through the in-task retries; deliver again later."""
+
+    def __init__(self, countdown: float, reason: str) -> None:
+        super().__init__(reason)
+        self.countdown = countdown
+
+
 class _Rejected(Exception):
     """The batch can never be written as it is; the message says why."""
 
 
-def process_batch(ctx: WorkerContext, message: Any) -> Result:
+@dataclass(frozen=True)
+class _Delivery:
+    ref: BatchRef
+    raw: bytes | None
+    count: int
+    first_seen: float
+
+
+def process_batch(ctx: WorkerContext, message: Any, *, retries: int = 0) -> Result:
     """Write one batch to Qdrant and settle it in the job ledger, exactly once.
 
-    Permanent problems (a corrupt blob, invalid data, a deleted index, a Qdrant 4xx) and
-    transient ones that outlast the retry budget settle the batch as failed with a reason,
-    so the job reports them and nothing is dropped silently.
+    ``retries`` is how many Celery-level retries came before this delivery. Returns
+    ``written``; ``partial`` (Qdrant rejected some points: they were isolated and
+    dead-lettered, the rest written); ``failed`` (dead-lettered whole); ``duplicate`` (settled
+    before); or ``rejected`` (an unreadable message, dead-lettered). Raises
+    :class:`RetryLater` when a transient outage outlasted the in-task retries and Celery
+    retries remain. Nothing is dropped without a dead letter.
     """
-    ref = BatchRef.from_message(message)
+    try:
+        ref = BatchRef.from_message(message)
+    except CorruptBlobError as exc:
+        why = str(exc)
+        entry = retry.call(lambda: dlq.record_message(ctx.redis, message, why))
+        log.error("dead-lettered malformed task message (entry %s): %s", entry, why)
+        return "rejected"
+    count, first_seen = retry.call(lambda: ledger.delivered(ctx.redis, ref.job, ref.seq))
     raw = _get_blob(ctx, ref)
+    delivery = _Delivery(ref, raw, count, first_seen)
     if raw is None:
         if ledger.batch_state(ctx.redis, ref.job, ref.seq) in {"done", "failed"}:
             return "duplicate"  # settled before; this is a redelivery
-        return _settle_failed(ctx, ref, (), "the batch blob is missing from Redis")
+        return _dead_letter(ctx, delivery, None, "the batch blob is missing from Redis")
+    if count > ctx.max_deliveries:
+        return _dead_letter(
+            ctx,
+            delivery,
+            None,
+            f"delivered {count} times without being settled (does it crash the worker?)",
+        )
     try:
         batch = decode(raw)
         info = _check_batch(ctx, ref, batch)
     except (_Rejected, CorruptBlobError, InvalidInputError, IndexNotLoadedError) as exc:
-        return _settle_failed(ctx, ref, (), str(exc))
+        return _dead_letter(ctx, delivery, None, str(exc))
     try:
-        _write(ctx, info, batch)
+        bad = _write_isolating(ctx, info, batch)
     except IndexNotLoadedError as exc:
-        return _settle_failed(ctx, ref, _ids(batch), str(exc))
+        return _dead_letter(ctx, delivery, batch, str(exc))
     except Exception as exc:
-        kind = "transient error outlasted retries" if retry.is_transient(exc) else "rejected"
-        log.warning("batch %s/%d seq %d %s: %r", ref.index, ref.shard, ref.seq, kind, exc)
-        return _settle_failed(ctx, ref, _ids(batch), f"Qdrant {kind}: {_short(exc)}")
-    settled = ledger.settle(ctx.redis, ref.job, ref.index, ref.seq, ref.n, ref.size, "done")
+        if not retry.is_transient(exc):
+            return _dead_letter(ctx, delivery, batch, f"Qdrant rejected the batch: {_short(exc)}")
+        if retries < ctx.settings.task_retries:
+            countdown = retry.celery_countdown(retries, ctx.settings.task_retry_backoff)
+            retry.call(lambda: ledger.record_retry(ctx.redis, ref.job))
+            log.warning(
+                "batch %s/%d seq %d: %s; Celery retry %d of %d in %.1fs",
+                ref.index, ref.shard, ref.seq, _short(exc), retries + 1,
+                ctx.settings.task_retries, countdown,
+            )  # fmt: skip
+            raise RetryLater(countdown, _short(exc)) from exc
+        reason = f"Qdrant unavailable through {retries} Celery retries: {_short(exc)}"
+        return _dead_letter(ctx, delivery, batch, reason)
+    if bad:
+        return _dead_letter_points(ctx, delivery, batch, bad)
+    outcome = ledger.Settlement(written=len(batch))
+    settled = retry.call(
+        lambda: ledger.settle(ctx.redis, ref.job, ref.index, ref.seq, ref.size, outcome)
+    )
     return "written" if settled else "duplicate"
 
 
@@ -117,6 +180,56 @@ def _check_batch(ctx: WorkerContext, ref: BatchRef, batch: Batch) -> IndexInfo:
     return info
 
 
+def _write_isolating(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> dict[int, str]:
+    """Write the batch; if Qdrant rejects it for its content, split it to find the bad points.
+
+    Returns the rows that Qdrant rejected, each with the reason; every other row is
+    written. Transient and batch-wide errors propagate: retrying rewrites the halves
+    already written with the same sequence number, which the conditional upsert skips.
+    """
+    bad: dict[int, str] = {}
+    budget = [MAX_ISOLATION_WRITES]
+
+    def attempt(rows: npt.NDArray[np.intp]) -> None:
+        part = batch if rows.size == len(batch) else _subset(batch, rows)
+        try:
+            _write(ctx, info, part)
+            return
+        except Exception as exc:
+            if retry.is_transient(exc) or not retry.is_point_specific(exc):
+                raise
+            reason = f"Qdrant rejected the point: {_short(exc)}"
+        if rows.size == 1 or budget[0] < 2:
+            bad.update(dict.fromkeys(rows.tolist(), reason))
+            return
+        budget[0] -= 2
+        middle = rows.size // 2
+        attempt(rows[:middle])
+        attempt(rows[middle:])
+
+    attempt(np.arange(len(batch)))
+    if bad:
+        log.warning(
+            "batch %s/%d seq %d: Qdrant rejected %d of %d points; the rest are written",
+            batch.index, batch.shard, batch.seq, len(bad), len(batch),
+        )  # fmt: skip
+    return bad
+
+
+def _subset(batch: Batch, rows: npt.NDArray[np.intp]) -> Batch:
+    picked = rows.tolist()
+    return Batch(
+        batch.index,
+        batch.index_uid,
+        batch.shard,
+        batch.seq,
+        batch.ids[rows],
+        batch.vectors[rows],
+        None if batch.items is None else [batch.items[i] for i in picked],
+        None if batch.metadata is None else [batch.metadata[i] for i in picked],
+    )
+
+
 def _write(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> None:
     try:
         ctx.sink.write(info, batch)
@@ -131,16 +244,65 @@ def _write(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> None:
         ctx.sink.write(current, batch)
 
 
-def _settle_failed(ctx: WorkerContext, ref: BatchRef, ids: tuple[int, ...], reason: str) -> Result:
-    if not ids:
-        raw = _get_blob(ctx, ref)
-        ids = _ids_of(raw) if raw is not None else ()
+def _dead_letter(
+    ctx: WorkerContext, delivery: _Delivery, batch: Batch | None, reason: str
+) -> Result:
+    """Settle the whole batch as failed and move it, blob and all, to the dead-letter queue."""
+    ref = delivery.ref
+    if batch is None and delivery.raw is not None:
+        with contextlib.suppress(CorruptBlobError):
+            batch = decode(delivery.raw)
+    ids = tuple(batch.ids.tolist()) if batch is not None else ()
     failure = Failure(ids, reason, ref.shard, ref.seq)
-    settled = ledger.settle(
-        ctx.redis, ref.job, ref.index, ref.seq, ref.n, ref.size, "failed", failure
+    kept = delivery.raw is not None
+    letter = dlq.batch_letter(
+        ref,
+        reason,
+        (failure,),
+        n=ref.n if kept else 0,
+        size=len(delivery.raw) if delivery.raw is not None else 0,
+        attempts=delivery.count,
+        first_seen=delivery.first_seen,
     )
-    log.error("batch %s/%d seq %d failed: %s", ref.index, ref.shard, ref.seq, reason)
+    outcome = ledger.Settlement(0, ref.n, (failure,), letter)
+    settled = retry.call(
+        lambda: ledger.settle(ctx.redis, ref.job, ref.index, ref.seq, ref.size, outcome)
+    )
+    if settled:
+        log.error("batch %s/%d seq %d dead-lettered: %s", ref.index, ref.shard, ref.seq, reason)
     return "failed" if settled else "duplicate"
+
+
+def _dead_letter_points(
+    ctx: WorkerContext, delivery: _Delivery, batch: Batch, bad: dict[int, str]
+) -> Result:
+    """Settle a batch whose other points are written; dead-letter only the rejected ones."""
+    ref = delivery.ref
+    rows = np.array(sorted(bad), dtype=np.intp)
+    by_reason: dict[str, list[int]] = {}
+    for row in rows.tolist():
+        by_reason.setdefault(bad[row], []).append(int(batch.ids[row]))
+    failures = tuple(Failure(tuple(ids), why, ref.shard, ref.seq) for why, ids in by_reason.items())
+    dead_blob = encode(_subset(batch, rows))
+    summary = f"Qdrant rejected {rows.size} of {len(batch)} points"
+    letter = dlq.batch_letter(
+        ref,
+        summary,
+        failures,
+        n=int(rows.size),
+        size=len(dead_blob),
+        attempts=delivery.count,
+        first_seen=delivery.first_seen,
+    )
+    outcome = ledger.Settlement(
+        len(batch) - int(rows.size), int(rows.size), failures, letter, dead_blob
+    )
+    settled = retry.call(
+        lambda: ledger.settle(ctx.redis, ref.job, ref.index, ref.seq, ref.size, outcome)
+    )
+    if not settled:
+        return "duplicate"
+    return "failed" if rows.size == len(batch) else "partial"
 
 
 def _get_blob(ctx: WorkerContext, ref: BatchRef) -> bytes | None:
@@ -148,18 +310,6 @@ def _get_blob(ctx: WorkerContext, ref: BatchRef) -> bytes | None:
     if raw is not None and not isinstance(raw, bytes):
         raise CorruptBlobError("the blob came back as text: use a Redis client without decoding")
     return raw
-
-
-def _ids(batch: Batch) -> tuple[int, ...]:
-    # Only on failure: the ledger records the ids of a failed batch, never of a written one.
-    return tuple(batch.ids.tolist())
-
-
-def _ids_of(raw: bytes) -> tuple[int, ...]:
-    try:
-        return _ids(decode(raw))
-    except CorruptBlobError:
-        return ()
 
 
 def _short(exc: BaseException) -> str:

@@ -2,14 +2,23 @@
 
 Transient means the same request may succeed later unchanged: connection failures,
 timeouts, 429 (honouring Retry-After), 502/503/504 and gRPC UNAVAILABLE/DEADLINE_EXCEEDED.
-Everything else (400, 403, 404, validation) is permanent and is never retried here.
+Everything else (400, 403, 404, validation) is permanent and is never retried.
+
+Three layers, each bounded: tenacity inside the task (``retrying``, up to
+``Settings.retry_seconds``), then a Celery retry with a fresh delivery after a growing
+countdown (``celery_countdown``, up to ``Settings.task_retries`` times), then the
+dead-letter queue. Of the permanent errors, only a rejected request (400/422) may be
+caused by some of the points in it, so only those batches are split to find them.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import grpc
+import httpx
 import redis.exceptions
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -33,8 +42,31 @@ MAX_TOTAL_SECONDS = 60.0
 # A server's Retry-After is honoured up to this; a larger value is capped, not trusted blindly.
 MAX_RETRY_AFTER_SECONDS = 30.0
 
+# Celery-level retries: the first countdown is Settings.task_retry_backoff, doubling up to
+# this cap, so five retries span roughly ten minutes of outage by default.
+MAX_CELERY_COUNTDOWN_SECONDS = 300.0
+# Deliveries of one batch beyond its planned retries before it is dead-lettered. A batch that
+# kills its worker (out of memory, a crash in a native library) is redelivered forever
+# otherwise; three extra chances cover ordinary worker restarts and deploys.
+EXTRA_DELIVERIES = 3
+
 TRANSIENT_HTTP_STATUS = frozenset({429, 502, 503, 504})
-_TRANSIENT_GRPC_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
+# Statuses for which some points of a batch may be at fault: worth splitting the batch.
+POINT_SPECIFIC_HTTP_STATUS = frozenset({400, 422})
+_TRANSIENT_GRPC_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+_TRANSIENT_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_TRANSIENT_REDIS = (
+    redis.exceptions.ConnectionError,  # includes BusyLoadingError (a restarting Redis)
+    redis.exceptions.TimeoutError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.OutOfMemoryError,  # memory frees as other batches settle
+)
 
 T = TypeVar("T")
 
@@ -46,17 +78,31 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, UnexpectedResponse):
         return exc.status_code in TRANSIENT_HTTP_STATUS
     if isinstance(exc, ResponseHandlingException):
-        # The client wraps both transport failures and response-parsing failures here;
-        # only the former are worth retrying.
-        return isinstance(exc.source, (ConnectionError, TimeoutError, OSError)) or (
-            type(exc.source).__module__.startswith(("httpx", "httpcore"))
-        )
-    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        # The client wraps both transport failures and response-parsing (validation)
+        # failures in this one type; only the former are worth retrying.
+        return isinstance(exc.source, (*_TRANSIENT_TRANSPORT, ConnectionError, TimeoutError))
+    if isinstance(exc, _TRANSIENT_REDIS):
         return True
-    code = getattr(exc, "code", None)
-    if callable(code) and type(exc).__module__.startswith("grpc"):
-        return getattr(code(), "name", "") in _TRANSIENT_GRPC_CODES
+    if isinstance(exc, grpc.RpcError):
+        code = exc.code() if callable(getattr(exc, "code", None)) else None
+        return bool(code in _TRANSIENT_GRPC_CODES)
     return isinstance(exc, (ConnectionError, TimeoutError))
+
+
+def is_point_specific(exc: BaseException) -> bool:
+    """True if the request was rejected for its content, so some points may be at fault."""
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code in POINT_SPECIFIC_HTTP_STATUS
+    if isinstance(exc, grpc.RpcError):
+        code = exc.code() if callable(getattr(exc, "code", None)) else None
+        return bool(code == grpc.StatusCode.INVALID_ARGUMENT)
+    return False
+
+
+def celery_countdown(retries: int, base: float) -> float:
+    """Seconds before Celery retry number ``retries + 1``: exponential, capped, full jitter."""
+    ceiling = min(base * 2**retries, MAX_CELERY_COUNTDOWN_SECONDS)
+    return float(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
 def _wait(state: RetryCallState) -> float:

@@ -44,9 +44,12 @@ def payloads(batch: Batch) -> list[dict[str, Any]]:
 class QdrantSink:
     """Writes shard batches into ``vecq__{index}__{shard}`` collections."""
 
-    def __init__(self, client: Any, *, local: bool) -> None:
+    def __init__(
+        self, client: Any, *, local: bool, retry_seconds: float = retry.MAX_TOTAL_SECONDS
+    ) -> None:
         self.client = client
         self.local = local
+        self.retry_seconds = retry_seconds
         self._known: set[str] = set()
         self._lock = threading.Lock()
 
@@ -104,4 +107,4 @@ class QdrantSink:
         def upsert() -> None:
             self.client.upsert(collection, points, wait=True, update_filter=newer_only)
 
-        retry.call(upsert)
+        retry.call(upsert, max_seconds=self.retry_seconds)

@@ -9,17 +9,19 @@ import numpy as np
 import pytest
 import redis
 from httpx import Headers
+from qdrant_client import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from shared import keys, ledger, registry
-from shared.codec import Batch, encode
+from shared.codec import Batch, decode, encode
 from shared.crypto import generate_key
 from shared.messages import BatchRef
 from shared.qdrant import open_qdrant
 from shared.registry import IndexInfo
 from shared.settings import Settings
 from shared.sharding import shard_of
-from workers.pipeline import WorkerContext, process_batch
+from workers import dlq
+from workers.pipeline import RetryLater, WorkerContext, process_batch
 from workers.sink import QdrantSink
 
 
@@ -27,7 +29,8 @@ from workers.sink import QdrantSink
 def ctx(r: redis.Redis) -> Iterator[WorkerContext]:
     """A worker context on the test Redis and a fresh in-memory Qdrant."""
     qdrant = open_qdrant(Settings(qdrant_path=":memory:"))
-    yield WorkerContext(redis=r, sink=QdrantSink(qdrant, local=True))
+    settings = Settings(retry_seconds=5.0, task_retries=2, task_retry_backoff=0.5)
+    yield WorkerContext(redis=r, sink=QdrantSink(qdrant, local=True), settings=settings)
     qdrant.close()
 
 
@@ -45,7 +48,7 @@ def store(r: redis.Redis, batch: Batch, job: str) -> dict[str, object]:
     ledger.open_job(r, job, batch.index, len(batch), 1)
     pipe = r.pipeline()
     pipe.set(keys.blob(batch.index, batch.seq), blob)
-    ledger.mark_queued(pipe, job, batch.seq, batch.index, len(blob))
+    ledger.mark_stored(pipe, job, batch.seq, batch.index, len(blob))
     pipe.execute()
     ledger.mark_enqueued(r, job)
     return BatchRef(batch.index, batch.shard, batch.seq, job, len(batch), len(blob)).to_message()
@@ -112,7 +115,7 @@ def test_older_batch_arriving_late_keeps_newer_points_and_inserts_missing(
 def test_corrupt_blob_fails_the_batch_with_reason(
     ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]], r: redis.Redis
 ) -> None:
-    """A flipped byte fails the checksum; the batch is settled failed and its blob kept."""
+    """A flipped byte fails the checksum; the batch is dead-lettered with its blob kept."""
     message = enqueue([1, 2], 1.0, seq=1)
     raw = bytearray(r.get(keys.blob(info.name, 1)) or b"")
     raw[-3] ^= 0xFF
@@ -120,8 +123,11 @@ def test_corrupt_blob_fails_the_batch_with_reason(
     assert process_batch(ctx, message) == "failed"
     (failure,) = ledger.failures(r, str(message["job"]))
     assert "checksum" in failure.reason
-    assert r.get(keys.blob(info.name, 1)) is not None
-    assert r.ttl(keys.blob(info.name, 1)) > 0
+    assert r.get(keys.blob(info.name, 1)) is None
+    assert r.get(keys.dlq_blob(info.name, 1)) == bytes(raw)
+    assert r.ttl(keys.dlq_blob(info.name, 1)) == -1  # kept as long as its dead letter
+    (letter,) = [d for d in dlq.entries(r, index=info.name)]
+    assert letter.seq == 1 and "checksum" in letter.reason and letter.job == message["job"]
 
 
 def test_message_pointing_at_another_batch_is_rejected(
@@ -197,19 +203,49 @@ def test_permanent_error_is_not_retried(
     monkeypatch: pytest.MonkeyPatch,
     r: redis.Redis,
 ) -> None:
-    """A 400 from Qdrant fails the batch after one attempt, with the status in the reason."""
+    """A 403 from Qdrant dead-letters the batch after one attempt, with the status in the reason."""
     calls = []
 
     def reject(*args: object, **kwargs: object) -> object:
         calls.append(1)
-        raise UnexpectedResponse(400, "Bad Request", b"{}", Headers())
+        raise UnexpectedResponse(403, "Forbidden", b"{}", Headers())
 
     monkeypatch.setattr(ctx.sink.client, "upsert", reject, raising=False)
     message = enqueue([1, 2], 2.0, seq=1)
     assert process_batch(ctx, message) == "failed"
-    assert calls == [1]
+    assert calls == [1]  # neither retried nor split: a 403 is about the request, not the points
     (failure,) = ledger.failures(r, str(message["job"]))
-    assert failure.ids == (1, 2) and "400" in failure.reason
+    assert failure.ids == (1, 2) and "403" in failure.reason
+    assert [d.ids for d in dlq.entries(r, index=info.name)] == [[1, 2]]
+
+
+def test_poison_points_are_isolated_and_the_rest_written(
+    ctx: WorkerContext,
+    info: IndexInfo,
+    enqueue: Callable[..., dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    r: redis.Redis,
+) -> None:
+    """A 400 caused by two points splits the batch: 98 are written, the two go to the DLQ."""
+    real_upsert = ctx.sink.client.upsert
+    poison = {13, 77}
+
+    def picky(collection: str, points: models.Batch, **kwargs: object) -> object:
+        if poison & set(points.ids):
+            raise UnexpectedResponse(400, "Bad Request", b'{"status":"bad"}', Headers())
+        return real_upsert(collection, points, **kwargs)
+
+    monkeypatch.setattr(ctx.sink.client, "upsert", picky, raising=False)
+    message = enqueue(list(range(100)), 3.0, seq=1)
+    assert process_batch(ctx, message) == "partial"
+    state = ledger.read(r, str(message["job"]))
+    assert state is not None and (state.written, state.failed, state.status) == (98, 2, "failed")
+    assert sorted(stored(ctx, info, list(range(100)))) == sorted(set(range(100)) - poison)
+    (letter,) = dlq.entries(r, index=info.name)
+    assert sorted(letter.ids) == [13, 77] and letter.n == 2
+    kept = decode(r.get(keys.dlq_blob(info.name, 1)) or b"")
+    assert sorted(kept.ids.tolist()) == [13, 77] and kept.seq == 1
+    assert all("400" in f.reason for f in letter.failures)
 
 
 def test_collection_deleted_under_the_worker_is_recreated_once(
@@ -220,3 +256,93 @@ def test_collection_deleted_under_the_worker_is_recreated_once(
     ctx.sink.client.delete_collection(keys.collection(info.name, 0))
     assert process_batch(ctx, enqueue([2], 2.0, seq=2)) == "written"
     assert stored(ctx, info, [1, 2]) == {2: (2.0, 2)}
+
+
+def _always(exc: Exception) -> Callable[..., object]:
+    def fail(*args: object, **kwargs: object) -> object:
+        raise exc
+
+    return fail
+
+
+def test_outage_beyond_the_task_budget_asks_for_a_celery_retry(
+    ctx: WorkerContext,
+    info: IndexInfo,
+    enqueue: Callable[..., dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    r: redis.Redis,
+) -> None:
+    """A 503 outlasting the in-task retries raises RetryLater; the batch stays pending."""
+    ctx.sink.retry_seconds = 0.2
+    outage = UnexpectedResponse(503, "Service Unavailable", b"", Headers())
+    monkeypatch.setattr(ctx.sink.client, "upsert", _always(outage), raising=False)
+    message = enqueue([1], 2.0, seq=1)
+    with pytest.raises(RetryLater) as caught:
+        process_batch(ctx, message, retries=0)
+    assert 0 < caught.value.countdown <= ctx.settings.task_retry_backoff
+    state = ledger.read(r, str(message["job"]))
+    assert state is not None and (state.retries, state.settled) == (1, 0)
+    assert r.exists(keys.blob(info.name, 1)) and dlq.entries(r, index=info.name) == []
+
+
+def test_outage_after_the_last_celery_retry_dead_letters(
+    ctx: WorkerContext,
+    info: IndexInfo,
+    enqueue: Callable[..., dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    r: redis.Redis,
+) -> None:
+    """On the delivery that used up task_retries, a transient error goes to the DLQ instead."""
+    ctx.sink.retry_seconds = 0.2
+    outage = ResponseHandlingException(ConnectionError("connection refused"))
+    monkeypatch.setattr(ctx.sink.client, "upsert", _always(outage), raising=False)
+    message = enqueue([1, 2], 2.0, seq=1)
+    assert process_batch(ctx, message, retries=ctx.settings.task_retries) == "failed"
+    (letter,) = dlq.entries(r, index=info.name)
+    assert "unavailable" in letter.reason and letter.ids == [1, 2] and letter.n == 2
+
+
+def test_a_validation_failure_wrapped_by_the_client_is_not_retried(
+    ctx: WorkerContext,
+    info: IndexInfo,
+    enqueue: Callable[..., dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    r: redis.Redis,
+) -> None:
+    """ResponseHandlingException around a parse error is permanent: one call, then the DLQ."""
+    calls = []
+    try:
+        models.Batch(ids=["not an id"], vectors=[[1.0]])  # type: ignore[list-item]
+    except ValueError as exc:
+        parse_error = exc
+
+    def broken(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        raise ResponseHandlingException(parse_error)
+
+    monkeypatch.setattr(ctx.sink.client, "upsert", broken, raising=False)
+    assert process_batch(ctx, enqueue([1], 2.0, seq=1)) == "failed"
+    assert calls == [1]
+
+
+def test_a_batch_delivered_too_often_is_dead_lettered(
+    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]], r: redis.Redis
+) -> None:
+    """A batch seen more than max_deliveries times (it kills its workers) goes to the DLQ."""
+    message = enqueue([1], 2.0, seq=1)
+    for _ in range(ctx.max_deliveries):  # deliveries whose worker died before settling
+        ledger.delivered(r, str(message["job"]), 1)
+    assert process_batch(ctx, message) == "failed"
+    (letter,) = dlq.entries(r, index=info.name)
+    assert letter.attempts == ctx.max_deliveries + 1 and "delivered" in letter.reason
+    assert not ctx.sink.client.collection_exists(keys.collection(info.name, 0))  # never written
+
+
+def test_malformed_message_is_dead_lettered(ctx: WorkerContext, r: redis.Redis) -> None:
+    """A task argument that is not a batch reference is kept in the DLQ, not dropped."""
+    before = dlq.depth(r)
+    assert process_batch(ctx, {"v": 1, "index": "x"}) == "rejected"
+    assert dlq.depth(r) == before + 1
+    letter = dlq.entries(r)[-1]
+    assert letter.kind == "message" and "lacks field" in letter.reason and '"x"' in letter.message
+    assert not letter.replayable
