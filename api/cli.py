@@ -43,6 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="tasks in parallel (default: VECQ_WORKER_CONCURRENCY, 2)",
     )
     worker.add_argument("-l", "--loglevel", default="INFO", help="log level (default INFO)")
+    worker.add_argument(
+        "-P",
+        "--pool",
+        choices=["threads", "prefork", "solo"],
+        default=None,
+        help="Celery pool (default: threads with Qdrant local mode, else prefork)",
+    )
+
+    from api import deadletters
+
+    deadletters.add_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "demo":
@@ -51,17 +62,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run(n=args.n, dimension=args.dimension, shards=args.shards)
     if args.command == "worker":
-        return _worker(args.concurrency, args.loglevel)
+        return _worker(args.concurrency, args.loglevel, args.pool)
+    if args.command == "dlq":
+        from shared.errors import VecqError
+
+        try:
+            return deadletters.run(args)
+        except VecqError as exc:
+            return deadletters.fail(exc)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
-def _worker(concurrency: int | None, loglevel: str) -> int:
+def _worker(concurrency: int | None, loglevel: str, pool: str | None) -> int:
     # Imported here: only this command needs worker code.
     from shared.settings import Settings
     from workers.run import run_worker
 
     settings = Settings.from_env(worker_concurrency=concurrency)
-    return run_worker(settings, loglevel=loglevel)
+    return run_worker(settings, loglevel=loglevel, pool=pool)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,6 +39,11 @@ class Index:
         return self._info.name
 
     @property
+    def info(self) -> IndexInfo:
+        """The index's registry entry (dimension, shards, metric, shard function, uid)."""
+        return self._info
+
+    @property
     def dimension(self) -> int:
         return self._info.dimension
 

@@ -5,22 +5,33 @@ from __future__ import annotations
 import logging
 
 from shared import keys
+from shared.errors import VecqError
 from shared.settings import Settings, redact_url
-from workers.app import create_app
+from workers.app import create_app, redis_client
+from workers.checks import preflight
 
 log = logging.getLogger(__name__)
 
 
-def run_worker(settings: Settings, loglevel: str = "INFO") -> int:
+def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = None) -> int:
     """Consume until stopped (SIGTERM/SIGINT finish the batch in hand first)."""
     if settings.redis_url is None:
         raise SystemExit("vecq worker: set VECQ_REDIS_URL (and VECQ_QDRANT_URL) first")
     logging.basicConfig(
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    try:
+        warnings = preflight(settings, redis_client(settings))
+    except VecqError as exc:
+        raise SystemExit(f"vecq worker: {exc}") from None
+    for warning in warnings:
+        log.warning("%s", warning)
     app = create_app(settings)
-    # Local-mode Qdrant can be opened by one process only: threads, never a forking pool.
-    pool = "threads" if settings.local_qdrant else "prefork"
+    # Local-mode Qdrant can be opened by one process only: threads by default. A prefork pool
+    # of one child also works (each new child reopens the storage after the last one died).
+    pool = pool or ("threads" if settings.local_qdrant else "prefork")
+    if pool == "prefork" and settings.local_qdrant and settings.worker_concurrency > 1:
+        raise SystemExit("vecq worker: Qdrant local mode allows one process: use -c 1 or threads")
     log.info(
         "vecq worker: broker %s, qdrant %s, pool %s x%d",
         redact_url(settings.resolved_broker_url),

@@ -1,0 +1,51 @@
+"""Start-up checks of a worker: refuse settings that lose batches, warn about a risky Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from shared.errors import VecqError
+from shared.settings import Settings
+
+
+def preflight(settings: Settings, r: redis.Redis) -> list[str]:
+    """Raise :class:`VecqError` for settings a worker must not run with; return warnings.
+
+    Fatal: a visibility timeout not above the task time limit (Redis would hand a running
+    batch to a second worker). Warnings, in server mode: a Redis that may evict keys (blobs
+    and ledgers would vanish) or keeps nothing on disk (a restart loses every queued batch).
+    """
+    if settings.visibility_timeout <= settings.task_time_limit:
+        raise VecqError(
+            f"refusing to start: visibility_timeout ({settings.visibility_timeout}s) must "
+            f"exceed task_time_limit ({settings.task_time_limit}s), or Redis redelivers "
+            "batches that are still running (set VECQ_VISIBILITY_TIMEOUT)"
+        )
+    if settings.embedded:
+        return []  # vecq configures its embedded Redis itself (AOF, no eviction)
+    try:
+        config = r.config_get("maxmemory-policy", "appendonly", "save")
+    except redis.ResponseError:
+        return ["could not read the Redis configuration (CONFIG is disabled): make sure it "
+                "uses maxmemory-policy noeviction and AOF or RDB persistence"]  # fmt: skip
+    config = {_text(k): _text(v or "") for k, v in config.items()}
+    warnings = []
+    policy = config.get("maxmemory-policy") or "noeviction"
+    if policy != "noeviction":
+        warnings.append(
+            f"Redis maxmemory-policy is {policy!r}: under memory pressure it may evict queued "
+            "batches and job ledgers. Use noeviction (vecq then blocks or raises "
+            "BrokerUnavailable instead of losing data)"
+        )
+    if config.get("appendonly") != "yes" and not (config.get("save") or "").strip():
+        warnings.append(
+            "Redis keeps nothing on disk (appendonly no, no save points): a restart loses "
+            "every queued batch. Enable AOF (appendonly yes, appendfsync everysec)"
+        )
+    return warnings
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else value
