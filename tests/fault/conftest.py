@@ -70,7 +70,7 @@ class RedisServer:
                 "--logfile",
                 str(self.directory / "redis.log"),
                 *self.extra,
-            ],  # fmt: skip
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

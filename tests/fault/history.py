@@ -9,6 +9,7 @@ import numpy as np
 
 from shared import keys
 from shared.registry import IndexInfo
+from shared.sharding import shard_of
 
 
 @dataclass
@@ -61,31 +62,7 @@ class History:
     def check(self, qdrant: Any, info: IndexInfo) -> Report:
         """Compare every shard collection of the index with the history."""
         report = Report()
-        found: dict[int, tuple[float, int]] = {}
-        for shard in range(info.shards):
-            name = keys.collection(info.name, shard)
-            if not qdrant.collection_exists(name):
-                continue
-            offset = None
-            while True:
-                points, offset = qdrant.scroll(
-                    name, limit=1000, offset=offset, with_vectors=True, with_payload=False
-                )
-                for p in points:
-                    pid = int(p.id)
-                    if pid in found:
-                        report.duplicated.append(pid)
-                    found[pid] = (float(p.vector[0]), shard)
-                if offset is None:
-                    break
-        from shared.sharding import shard_of
-
-        if found:
-            ids = np.fromiter(found, dtype=np.int64)
-            expected = shard_of(ids, info.shards)
-            for pid, want in zip(ids.tolist(), expected.tolist(), strict=True):
-                if found[pid][1] != want:
-                    report.duplicated.append(pid)
+        found = _stored(qdrant, info, report)
         for pid, versions in self.versions.items():
             report.checked += 1
             acked = [c for c, _, a in versions if a]
@@ -94,10 +71,32 @@ class History:
                 if acked:
                     report.lost.append(pid)
                 continue
-            matches = [c for c, t, _ in versions if t == stored[0]]
+            matches = [c for c, t, _ in versions if t == stored]
             if not matches:
                 report.phantom.append(pid)
             elif acked and max(matches) < max(acked):
                 report.stale.append(pid)
         report.phantom.extend(pid for pid in found if pid not in self.versions)
         return report
+
+
+def _stored(qdrant: Any, info: IndexInfo, report: Report) -> dict[int, float]:
+    """id -> first vector component of every stored point; misplaced ids go to the report."""
+    found: dict[int, float] = {}
+    for shard in range(info.shards):
+        name = keys.collection(info.name, shard)
+        if not qdrant.collection_exists(name):
+            continue
+        offset = None
+        while True:
+            points, offset = qdrant.scroll(
+                name, limit=1000, offset=offset, with_vectors=True, with_payload=False
+            )
+            for p in points:
+                pid = int(p.id)
+                if pid in found or int(shard_of(np.array([pid]), info.shards)[0]) != shard:
+                    report.duplicated.append(pid)
+                found[pid] = float(p.vector[0])
+            if offset is None:
+                break
+    return found
