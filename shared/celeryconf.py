@@ -16,7 +16,19 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     after it is settled and a dead worker's batch is delivered again; the visibility
     timeout is set everywhere Celery reads it and always exceeds the task time limit.
     """
-    transport = {"visibility_timeout": settings.visibility_timeout}
+    vt = settings.visibility_timeout
+    # kombu sweeps for a dead worker's unacknowledged batches every interval x throttle
+    # seconds (100 by default); with a short visibility timeout, sweep proportionally sooner.
+    sweep = min(100, max(1, vt // 3))
+    interval = min(10, sweep)
+    transport = {
+        "visibility_timeout": vt,
+        "unacked_restore_interval": interval,
+        "unacked_restore_throttle": max(1, sweep // interval),
+        # A publish or ack on a connection that died silently fails instead of hanging.
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+    }
     return {
         "broker_url": settings.resolved_broker_url,
         "task_serializer": "json",
