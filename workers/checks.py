@@ -26,7 +26,9 @@ def preflight(settings: Settings, r: redis.Redis) -> list[str]:
     if settings.embedded:
         return []  # vecq configures its embedded Redis itself (AOF, no eviction)
     try:
-        config = r.config_get("maxmemory-policy", "appendonly", "save")
+        config: dict[Any, Any] = {}
+        for name in ("maxmemory-policy", "appendonly", "save"):  # one each: Redis 6 takes one
+            config.update(r.config_get(name))
     except redis.ResponseError:
         return ["could not read the Redis configuration (CONFIG is disabled): make sure it "
                 "uses maxmemory-policy noeviction and AOF or RDB persistence"]  # fmt: skip

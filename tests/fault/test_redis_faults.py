@@ -13,7 +13,8 @@ import redis
 from api import BackpressureTimeout, BrokerUnavailable
 from shared import keys, ledger
 from shared.codec import decode
-from tests.fault.conftest import RedisServer, Workers
+from tests.conftest import RedisServer
+from tests.fault.conftest import Workers
 from tests.fault.helpers import DIM, Tracked, check_stored, producer, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]

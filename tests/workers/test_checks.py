@@ -1,0 +1,52 @@
+"""Worker start-up checks: refuse a visibility timeout below the time limit, warn on risky Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from shared.errors import VecqError
+from shared.settings import Settings
+from tests.conftest import RedisServer
+from workers.app import redis_client
+from workers.checks import preflight
+
+
+def test_visibility_timeout_not_above_time_limit_is_fatal() -> None:
+    """Settings built around the checks still cannot start a worker."""
+    settings = Settings(redis_url="redis://x", visibility_timeout=60, task_time_limit=60)
+    with pytest.raises(VecqError, match="refusing to start"):
+        preflight(settings, None)  # type: ignore[arg-type]  # fails before touching Redis
+
+
+@pytest.mark.process
+def test_vecq_worker_refuses_to_start_with_a_short_visibility_timeout() -> None:
+    """`vecq worker` exits with status 2 and says why, before connecting anywhere."""
+    env = dict(
+        os.environ,
+        VECQ_REDIS_URL="redis://127.0.0.1:1/0",
+        VECQ_VISIBILITY_TIMEOUT="100",
+        VECQ_TASK_TIME_LIMIT="200",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "worker"], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert b"visibility_timeout (100s) must exceed task_time_limit (200s)" in done.stderr
+
+
+def test_risky_redis_configuration_is_warned_about(
+    redis_server: Callable[..., RedisServer],
+) -> None:
+    """An evicting Redis without persistence gets two warnings; a safe one gets none."""
+    risky = redis_server("--maxmemory-policy", "allkeys-lru", "--appendonly", "no")
+    warnings = preflight(Settings(redis_url=risky.url), redis_client(Settings(redis_url=risky.url)))
+    assert len(warnings) == 2
+    assert "allkeys-lru" in warnings[0] and "noeviction" in warnings[0]
+    assert "nothing on disk" in warnings[1]
+    safe = redis_server()  # AOF and noeviction
+    assert preflight(Settings(redis_url=safe.url), redis_client(Settings(redis_url=safe.url))) == []
