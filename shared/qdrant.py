@@ -6,6 +6,7 @@ qdrant-client is imported inside the functions, so importing ``shared`` stays li
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from shared.serial import Serialized
@@ -24,7 +25,10 @@ def open_qdrant(settings: Settings) -> Any:
     if settings.qdrant_url is not None:
         extra: dict[str, Any] = {}
         if settings.qdrant_ca_cert:
-            extra["verify"] = settings.qdrant_ca_cert  # handed on to the HTTP client
+            # Handed on to the HTTP client (REST); gRPC uses the system's roots.
+            extra["verify"] = ssl.create_default_context(cafile=settings.qdrant_ca_cert)
+            # qdrant-client's version probe ignores ``verify`` and would only fail and warn.
+            extra["check_compatibility"] = False
         return QdrantClient(
             url=settings.qdrant_url,
             api_key=settings.qdrant_api_key,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -135,6 +136,8 @@ class RedisServer:
 
     directory: Path
     extra: tuple[str, ...] = ()
+    password: str | None = None
+    binary: str = ""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -154,7 +157,7 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [
-                redis_server_binary(),
+                self.binary or redis_server_binary(),
                 "--port",
                 "0",
                 "--unixsocket",
@@ -179,7 +182,8 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while True:
             try:
-                if redis.Redis(unix_socket_path=str(self.socket)).ping():
+                local = redis.Redis(unix_socket_path=str(self.socket), password=self.password)
+                if local.ping():
                     return self
             except redis.RedisError:
                 pass
@@ -200,11 +204,27 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     """Factory: ``redis_server(*extra_args)`` starts a private redis-server for this test."""
     servers: list[RedisServer] = []
 
-    def start(*extra: str) -> RedisServer:
-        server = RedisServer(tmp_path / f"redis{len(servers)}", tuple(extra)).start()
+    def start(*extra: str, password: str | None = None, binary: str = "") -> RedisServer:
+        directory = tmp_path / f"redis{len(servers)}"
+        server = RedisServer(directory, tuple(extra), password, binary).start()
         servers.append(server)
         return server
 
     yield start
     for server in servers:
         server.stop(kill=True)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def need(condition: bool, why: str) -> None:
+    """Skip locally when a test's requirement is missing; fail under CI, where it must exist."""
+    if not condition:
+        if os.environ.get("CI"):
+            pytest.fail(f"required in CI: {why}")
+        pytest.skip(why)

@@ -346,3 +346,21 @@ def test_malformed_message_is_dead_lettered(ctx: WorkerContext, r: redis.Redis) 
     letter = dlq.entries(r)[-1]
     assert letter.kind == "message" and "lacks field" in letter.reason and '"x"' in letter.message
     assert not letter.replayable
+
+
+def test_a_blob_of_another_index_is_dead_lettered(
+    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]], r: redis.Redis
+) -> None:
+    """A blob of index B planted under index A's key is refused and dead-lettered, not written."""
+    other = registry.create(
+        r, f"o-{uuid.uuid4().hex[:8]}", dimension=4, shards=1, metric="dot", key=generate_key()
+    )
+    message = enqueue([1, 2], 1.0, seq=7)
+    foreign = Batch(
+        other.name, other.uid_bytes, 0, 7, np.array([5, 6]), np.ones((2, 4), np.float32)
+    )
+    r.set(keys.blob(info.name, 7), encode(foreign))
+    assert process_batch(ctx, message) == "failed"
+    (letter,) = dlq.entries(r, index=info.name)
+    assert other.name in letter.reason and "message names" in letter.reason
+    assert not ctx.sink.client.collection_exists(keys.collection(other.name, 0))

@@ -1,0 +1,77 @@
+"""Workers accept JSON batch references only: pickle and other content never run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from api import Client, Index
+from shared import keys
+from workers import dlq
+
+pytestmark = pytest.mark.integration
+
+
+class Exploit:
+    """Unpickling this creates a file: proof that a worker deserialised pickle."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.path), "w"))
+
+
+def _drain(index: Index) -> None:
+    """Upsert and wait: the queue is FIFO, so earlier messages have been handled by then."""
+    index.upsert(np.array([1]), np.ones((1, index.dimension), np.float32), timeout=30)
+
+
+def test_pickled_task_is_refused_and_never_unpickled(
+    client: Client, make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    """A pickle-serialised task is dropped by the worker without being deserialised."""
+    index = make_index()
+    marker = tmp_path / "pwned"
+    app = client.publisher._app  # type: ignore[attr-defined]  # the producer's Celery app
+    app.send_task(
+        keys.TASK_UPSERT_BATCH, args=[Exploit(marker)], queue=keys.QUEUE_BULK, serializer="pickle"
+    )
+    _drain(index)
+    time.sleep(0.2)
+    assert not marker.exists()
+
+
+def test_non_json_task_is_refused(client: Client, make_index: Callable[..., Index]) -> None:
+    """A YAML-typed message is refused before any vecq code sees it; the worker carries on."""
+    index = make_index()
+    app = client.publisher._app  # type: ignore[attr-defined]
+    with app.producer_or_acquire() as producer:
+        producer.publish(
+            b"!!python/object/apply:os.system ['true']",
+            routing_key=keys.QUEUE_BULK,
+            content_type="application/x-yaml",
+            content_encoding="utf-8",
+            headers={"task": keys.TASK_UPSERT_BATCH, "id": "yaml-1", "argsrepr": "", "lang": "py"},
+        )
+    _drain(index)
+    assert index.count() == 1
+
+
+def test_json_message_that_is_not_a_batch_reference_is_dead_lettered(
+    client: Client, make_index: Callable[..., Index]
+) -> None:
+    """Valid JSON of the wrong shape is kept in the DLQ as a message, nothing is written."""
+    index = make_index()
+    before = dlq.depth(client.redis)
+    client.publisher._app.send_task(  # type: ignore[attr-defined]
+        keys.TASK_UPSERT_BATCH, args=[{"index": index.name, "blob": "vecq:index:x"}]
+    )
+    _drain(index)
+    assert dlq.depth(client.redis) == before + 1
+    letter = dlq.entries(client.redis)[-1]
+    assert letter.kind == "message" and "version" in letter.reason
