@@ -32,6 +32,7 @@ def test_public_surface_is_pinned() -> None:
             "Client",
             "CorruptBlobError",
             "DimensionMismatchError",
+            "EnqueueInterrupted",
             "Failure",
             "Index",
             "IndexExistsError",
