@@ -56,8 +56,9 @@ def _targets(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", help="with --all: only this index's entries")
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run one ``vecq dlq`` subcommand; return the exit status."""
+    out = out or sys.stdout
     from workers import dlq  # the DLQ's format lives with the workers that write it
 
     command = args.dlq_command
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def _wait(client: Client, jobs: list[str], timeout: float | None, out: TextIO) -> int:
+    """Wait for replay jobs; exit status 1 if any failed again or did not finish in time."""
     status = 0
     deadline = None if timeout is None else time.monotonic() + timeout
     for job_id in jobs:

@@ -111,10 +111,10 @@ def test_backpressure_times_out_with_an_exact_ledger(
 
 
 def test_backpressure_blocks_until_workers_catch_up(workers: Workers) -> None:
-    """A backfill 20x the in-flight window completes once a worker drains it, window respected."""
+    """A backfill 11x the in-flight window completes once a worker drains it, window respected."""
     server = workers.redis
-    limit = 200_000
-    options = {"batch_size": 512, "max_inflight_bytes": limit, "backpressure_timeout": 60.0}
+    limit = 100_000
+    options = {"batch_size": 256, "max_inflight_bytes": limit, "backpressure_timeout": 60.0}
     with producer(server.url, server.broker_url, **options) as client:
         index = client.create_index(
             "bp2", index_key=client.generate_key(), dimension=DIM, metric="dot"
@@ -130,12 +130,12 @@ def test_backpressure_blocks_until_workers_catch_up(workers: Workers) -> None:
         watcher = threading.Thread(target=watch)
         watcher.start()
         threading.Timer(1.0, workers.start).start()  # the worker arrives while upsert blocks
-        n = 40_000  # 40,000 x 16-d = 2.7 MB of vectors, 14x the window
+        n = 15_000  # 15,000 x 16-d: about 1.1 MB of blobs, 11x the window
         try:
             job = index.upsert(np.arange(n), np.ones((n, DIM), np.float32), wait=False)
             job.wait(120)
         finally:
             stop.set()
             watcher.join()
-        assert peak[0] <= limit + 512 * (8 + 4 * DIM) + 4096
+        assert peak[0] <= limit + 256 * (8 + 4 * DIM) + 4096
         wait_until(lambda: ledger.inflight(client.redis, index.name) == 0, 10, "window drained")
