@@ -1,0 +1,122 @@
+"""Soak: produce, consume and kill workers at random for a while, then count what went wrong.
+
+    .venv/bin/python -m bench.soak --minutes 10
+
+Runs a private redis-server (AOF, fsync always), one `vecq worker` process at a time on a
+persisted Qdrant local-mode path (local storage admits one process), and a producer that
+sends overlapping random id sets with ``wait=False``. At random moments the worker is
+killed with SIGKILL (or stopped with SIGTERM) and another started. At the end every job
+is waited for and a set check compares what the producer was told with what Qdrant
+holds. Prints lost / stale / phantom / duplicated counts; exits 1 unless all are zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from shared import ledger
+from tests.conftest import RedisServer
+from tests.fault.conftest import Workers
+from tests.fault.helpers import DIM, Tracked, check_stored, producer
+from workers import dlq
+
+
+def soak(seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path) -> int:
+    """Run the soak for ``seconds``; print the report; return the process exit status."""
+    rng = random.Random(seed)
+    ids_rng = np.random.default_rng(seed)
+    server = RedisServer(workdir / "redis").start()
+    (workdir / "logs").mkdir()
+    pool = Workers(server, workdir / "qdrant", workdir / "logs")
+    kills = terms = calls = vectors = 0
+    try:
+        # A small in-flight window keeps the producer at the workers' pace (and exercises
+        # backpressure across worker deaths) instead of queueing minutes of work.
+        options = {
+            "batch_size": 1024,
+            "max_inflight_bytes": 1_000_000,
+            "backpressure_timeout": 120.0,
+        }
+        with producer(server.url, server.broker_url, **options) as client:
+            index = client.create_index(
+                "soak", index_key=client.generate_key(), dimension=DIM, shards=4, metric="dot"
+            )
+            tracked = Tracked(index)
+            worker = pool.start()
+            deadline = time.monotonic() + seconds
+            next_kill = time.monotonic() + rng.uniform(2, 6)
+            while time.monotonic() < deadline:
+                size = rng.choice([1, 10, 200, 1_000, 3_000])
+                ids = ids_rng.choice(universe, size=size, replace=False).astype(np.int64)
+                tracked.upsert(ids)
+                calls += 1
+                vectors += size
+                time.sleep(rng.uniform(0, 0.05))
+                if time.monotonic() >= next_kill:
+                    if rng.random() < 0.75:
+                        worker.send_signal(signal.SIGKILL)
+                        kills += 1
+                    else:
+                        worker.send_signal(signal.SIGTERM)
+                        terms += 1
+                    worker.wait(60)
+                    time.sleep(rng.uniform(0, 2))
+                    worker = pool.start()
+                    next_kill = time.monotonic() + rng.uniform(2, 8)
+                    print(
+                        f"  t={seconds - (deadline - time.monotonic()):6.0f}s calls {calls} "
+                        f"vectors {vectors} kills {kills} stops {terms}",
+                        flush=True,
+                    )
+            jobs = [job for _, job, _ in tracked.pending]
+            settle_started = time.monotonic()
+            tracked.settle_all(timeout=600)
+            settle_seconds = time.monotonic() - settle_started
+            overcounted = 0
+            for job in jobs:
+                state = job.state()
+                if state.written + state.failed > state.total or state.settled > state.batches:
+                    overcounted += 1
+            letters = len(dlq.entries(client.redis, index=index.name))
+            inflight = ledger.inflight(client.redis, index.name)
+        pool.stop_all()
+        report = check_stored(pool.qdrant_path, tracked)
+    finally:
+        pool.stop_all(kill=True)
+        server.stop(kill=True)
+    print(
+        f"soak {seconds:g}s seed {seed}: {calls} calls, {vectors} vectors, {kills} SIGKILLs, "
+        f"{terms} SIGTERMs, {tracked.interrupted} interrupted calls; drained in "
+        f"{settle_seconds:.0f}s after the last kill"
+    )
+    print(
+        f"lost {len(report.lost)}  stale {len(report.stale)}  phantom {len(report.phantom)}  "
+        f"duplicated {len(report.duplicated) + overcounted}  dead-lettered {letters}  "
+        f"in-flight bytes left {inflight}  (ids checked {report.checked})"
+    )
+    return 0 if report.ok and overcounted == 0 and letters == 0 and inflight == 0 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line of the soak script."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--minutes", type=float, default=2.0, help="how long to produce and kill")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--universe", type=int, default=50_000, help="distinct ids drawn from")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="vecq-soak-") as tmp:
+        return soak(args.minutes * 60, seed=args.seed, universe=args.universe, workdir=Path(tmp))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
