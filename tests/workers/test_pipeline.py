@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import numpy as np
+import pydantic
 import pytest
 import redis
 from httpx import Headers
@@ -311,10 +312,9 @@ def test_a_validation_failure_wrapped_by_the_client_is_not_retried(
 ) -> None:
     """ResponseHandlingException around a parse error is permanent: one call, then the DLQ."""
     calls = []
-    try:
-        models.Batch(ids=["not an id"], vectors=[[1.0]])  # type: ignore[list-item]
-    except ValueError as exc:
-        parse_error = exc
+    with pytest.raises(pydantic.ValidationError) as caught:
+        models.Batch(ids=[["not", "an", "id"]], vectors=[[1.0]])  # type: ignore[list-item]
+    parse_error = caught.value
 
     def broken(*args: object, **kwargs: object) -> object:
         calls.append(1)
