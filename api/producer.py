@@ -226,7 +226,7 @@ class _Run:
                 ledger.mark_published(pipe, self.job_id, seq)
             pipe.execute()
             unpublished = [self.stored] if self.stored is not None else []
-            ledger.abort(self.r, self.job_id, self.index, unpublished, reason)
+            ledger.abort(self.r, self.job_id, self.index, unpublished, reason, enqueued.size)
             note = "its ledger lists exactly those batches"
         except redis.RedisError:
             note = "Redis could not be reached to update its ledger"

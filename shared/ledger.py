@@ -74,12 +74,12 @@ return 1
 """
 
 # KEYS: job, batches, done-list, inflight, then one blob key per batch.
-# ARGV: now, reason, then (seq, size) per batch. Forgets batches stored but never
+# ARGV: now, reason, ids enqueued, then (seq, size) per batch. Forgets batches stored but never
 # published, and shrinks the job to what was enqueued, so it can still finish.
 _ABORT = """
 local dropped = 0
 for i = 5, #KEYS do
-  local seq, size = ARGV[2 * (i - 4) + 1], ARGV[2 * (i - 4) + 2]
+  local seq, size = ARGV[2 * (i - 4) + 2], ARGV[2 * (i - 4) + 3]
   if redis.call('HGET', KEYS[2], seq) == 'stored' then
     redis.call('HDEL', KEYS[2], seq)
     redis.call('DEL', KEYS[i])
@@ -88,8 +88,8 @@ for i = 5, #KEYS do
   end
 end
 local batches = redis.call('HLEN', KEYS[2])
-redis.call('HSET', KEYS[1], 'batches', batches, 'enqueued', 1, 'aborted', ARGV[2],
-           'updated_at', ARGV[1])
+redis.call('HSET', KEYS[1], 'batches', batches, 'total', ARGV[3], 'enqueued', 1,
+           'aborted', ARGV[2], 'updated_at', ARGV[1])
 if tonumber(redis.call('HGET', KEYS[1], 'settled')) >= batches then
   redis.call('HSET', KEYS[1], 'finished_at', ARGV[1])
   redis.call('RPUSH', KEYS[3], '1')
@@ -180,15 +180,20 @@ def mark_enqueued(pipe: redis.client.Pipeline | redis.Redis, job_id: str) -> Non
 
 
 def abort(
-    r: redis.Redis, job_id: str, index: str, unpublished: list[tuple[int, int]], reason: str
+    r: redis.Redis,
+    job_id: str,
+    index: str,
+    unpublished: list[tuple[int, int]],
+    reason: str,
+    enqueued: int,
 ) -> int:
     """End an interrupted enqueue: forget ``(seq, size)`` batches never published, keep the rest.
 
-    Afterwards the ledger's batches are exactly the ones enqueued, and the job finishes
-    when they settle. Returns how many batches were forgotten.
+    Afterwards the ledger's batches (and its total, ``enqueued`` ids) are exactly the ones
+    enqueued, and the job finishes when they settle. Returns how many were forgotten.
     """
     blob_keys = [keys.blob(index, seq) for seq, _ in unpublished]
-    args: list[str | int | float] = [time.time(), reason]
+    args: list[str | int | float] = [time.time(), reason, enqueued]
     for seq, size in unpublished:
         args += [str(seq), size]
     dropped = r.eval(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import Reject
 
 from shared import keys
 from workers.pipeline import Result, RetryLater, WorkerContext, process_batch
+
+log = logging.getLogger(__name__)
 
 
 def register(app: Celery, context: Callable[[], WorkerContext]) -> None:
@@ -29,5 +33,18 @@ def register(app: Celery, context: Callable[[], WorkerContext]) -> None:
         try:
             return process_batch(context(), message, retries=task.request.retries)
         except RetryLater as exc:
-            # Publishes a fresh message with an ETA, then acknowledges this one.
-            raise task.retry(countdown=exc.countdown, exc=exc) from exc
+            try:
+                # Publishes a fresh message with an ETA; this one is acknowledged after.
+                retry = task.retry(countdown=exc.countdown, exc=exc, throw=False)
+            except Exception as publish_error:
+                raise _requeue("could not schedule the retry", publish_error) from None
+            raise retry from exc
+        except Exception as exc:
+            # A failed task's message would be acknowledged and its batch lost. Put it back
+            # instead; the delivery counter dead-letters a batch that keeps failing.
+            raise _requeue("unexpected error", exc) from exc
+
+
+def _requeue(what: str, exc: BaseException) -> Reject:
+    log.exception("%s; the batch goes back to the queue: %r", what, exc)
+    return Reject(f"{what}: {exc!r}", requeue=True)

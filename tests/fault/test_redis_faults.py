@@ -36,6 +36,7 @@ def _queued_batches_are_exactly_the_enqueued_ids(
     assert r.llen(keys.QUEUE_BULK) == len(states)  # and each one was published, once
     state = ledger.read(r, exc.job_id)
     assert state is not None and state.enqueued and state.batches == len(states)
+    assert state.total == len(held)
     assert state.aborted
 
 

@@ -1,0 +1,58 @@
+"""The producer's ledger when publishing fails part-way: exactly what was enqueued, no more."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from api import BrokerUnavailable, Client, Index, UpsertJob
+from api import producer as producing
+from shared import keys, ledger
+from shared.messages import BatchRef
+from shared.validation import from_arrays
+
+pytestmark = pytest.mark.integration
+
+
+class BrokenAfter:
+    """The real publisher, failing from the ``n``-th publish on as a dead broker would."""
+
+    def __init__(self, real: object, n: int) -> None:
+        self.real = real
+        self.left = n
+        self.sent: list[BatchRef] = []
+
+    def publish(self, ref: BatchRef) -> None:
+        if self.left == 0:
+            raise BrokerUnavailable("broker connection refused")
+        self.left -= 1
+        self.real.publish(ref)  # type: ignore[attr-defined]
+        self.sent.append(ref)
+
+    def close(self) -> None:
+        pass
+
+
+def test_publish_failure_leaves_an_exact_ledger_and_a_finishing_job(
+    client: Client, make_index: Callable[..., Index]
+) -> None:
+    """Three batches published, the fourth fails: the job holds those three and finishes."""
+    index = make_index(dimension=3, shards=1)
+    settings = dataclasses.replace(client.settings, batch_size=100)
+    points = from_arrays(np.arange(1_000), np.ones((1_000, 3), np.float32), 3)
+    publisher = BrokenAfter(client.publisher, 3)
+    with pytest.raises(BrokerUnavailable) as caught:
+        producing.enqueue(client.redis, publisher, index.info, points, settings)
+    exc = caught.value
+    assert exc.job_id is not None
+    assert sorted(np.asarray(exc.enqueued_ids).tolist()) == list(range(300))
+    job = UpsertJob(client.redis, exc.job_id, index.name, 300, 20).wait(20)
+    assert (job.progress.total, job.progress.written) == (300, 300)
+    assert set(ledger.batch_states(client.redis, exc.job_id)) == {r.seq for r in publisher.sent}
+    stored = publisher.sent[-1].seq + 1  # the batch stored but never published
+    assert not client.redis.exists(keys.blob(index.name, stored))
+    assert ledger.inflight(client.redis, index.name) == 0
+    assert index.count() == 300
