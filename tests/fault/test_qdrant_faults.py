@@ -11,45 +11,19 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
-from qdrant_client import models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from api import Client, Index, UpsertError, UpsertJob
 from api import producer as producing
 from shared import keys, ledger
 from shared.messages import BatchRef
 from shared.validation import from_arrays
-from tests.conftest import _broker
+from tests.conftest import FlakyQdrant, _broker
 from tests.fault.helpers import DIM, Tracked
 from workers import dlq
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
-
-
-class FlakyQdrant:
-    """The real Qdrant client, except that ``upsert`` fails as told."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.down = threading.Event()
-        self.poison: set[int] = set()
-        self.calls = 0
-
-    def upsert(self, collection: str, points: models.Batch, **kwargs: Any) -> Any:
-        self.calls += 1
-        if self.down.is_set():
-            raise ResponseHandlingException(httpx.ConnectError("connection refused"))
-        if self.poison & set(points.ids):  # type: ignore[arg-type]
-            raise UnexpectedResponse(
-                400, "Bad Request", b'{"status":{"error":"bad point"}}', httpx.Headers()
-            )
-        return self.real.upsert(collection, points, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +40,6 @@ def client(redis_url: str) -> Iterator[Client]:
         task_retry_backoff=0.5,
     ) as c:
         yield c
-
-
-@pytest.fixture
-def flaky(client: Client) -> Iterator[FlakyQdrant]:
-    """The worker's Qdrant client, wrapped for the duration of one test."""
-    sink = client._worker.app.vecq_context().sink  # type: ignore[union-attr]
-    wrapper = FlakyQdrant(sink.client)
-    sink.client = wrapper
-    yield wrapper
-    sink.client = wrapper.real
 
 
 @pytest.fixture
