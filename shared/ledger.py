@@ -230,7 +230,7 @@ def settle(
     One atomic script updates the job's counts, records failures, moves the blob and adds
     the dead letter (if any), frees the in-flight bytes and, on the last batch, wakes waiters.
     """
-    records = [failure_json(f) for f in outcome.failures]
+    records = [_failure_json(f) for f in outcome.failures]
     dlq_args: list[str] = []
     if outcome.dead_letter is not None:
         for name, value in outcome.dead_letter.items():
@@ -260,7 +260,7 @@ def settle(
     return bool(result)
 
 
-def failure_json(failure: Failure) -> str:
+def _failure_json(failure: Failure) -> str:
     """One failure record as stored in Redis."""
     return json.dumps(
         {

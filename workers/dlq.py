@@ -157,12 +157,6 @@ def get(r: redis.Redis, entry_id: str) -> DeadLetter:
     return DeadLetter.parse(*found[0])
 
 
-def blob(r: redis.Redis, letter: DeadLetter) -> bytes | None:
-    """The kept blob of a dead-lettered batch, or None."""
-    raw = r.get(keys.dlq_blob(letter.index, letter.seq))
-    return raw if isinstance(raw, bytes) else None
-
-
 def replay(r: redis.Redis, publish: Callable[[BatchRef], None], entry_id: str) -> str:
     """Enqueue a dead-lettered batch again, with its original sequence number; return the job id.
 
