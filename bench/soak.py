@@ -21,8 +21,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import redis
 
-from shared import ledger
+from api import UpsertJob, WaitTimeout
+from shared import keys, ledger
 from tests.conftest import RedisServer
 from tests.fault.conftest import Workers
 from tests.fault.helpers import DIM, Tracked, check_stored, producer
@@ -41,7 +43,7 @@ def soak(seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path
         # A small in-flight window keeps the producer at the workers' pace (and exercises
         # backpressure across worker deaths) instead of queueing minutes of work.
         options = {
-            "batch_size": 1024,
+            "batch_size": 512,
             "max_inflight_bytes": 1_000_000,
             "backpressure_timeout": 120.0,
         }
@@ -78,7 +80,11 @@ def soak(seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path
                     )
             jobs = [job for _, job, _ in tracked.pending]
             settle_started = time.monotonic()
-            tracked.settle_all(timeout=600)
+            try:
+                tracked.settle_all(timeout=600)
+            except WaitTimeout:
+                _diagnose(client.redis, jobs)
+                raise
             settle_seconds = time.monotonic() - settle_started
             overcounted = 0
             for job in jobs:
@@ -103,6 +109,19 @@ def soak(seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path
         f"in-flight bytes left {inflight}  (ids checked {report.checked})"
     )
     return 0 if report.ok and overcounted == 0 and letters == 0 and inflight == 0 else 1
+
+
+def _diagnose(r: redis.Redis, jobs: list[UpsertJob]) -> None:
+    """Print every unsettled batch: its state, deliveries, and whether its blob is there."""
+    for job in jobs:
+        for seq, state in ledger.batch_states(r, job.job_id).items():
+            if state in {"done", "failed"}:
+                continue
+            attempts = r.hget(keys.job_attempts(job.job_id), str(seq))
+            blob = r.exists(keys.blob(job.index, seq))
+            print(f"  unsettled: job {job.job_id} seq {seq} state {state} deliveries "
+                  f"{attempts} blob {'present' if blob else 'missing'}")  # fmt: skip
+    print(f"  queue {r.llen(keys.QUEUE_BULK)} unacked {r.hlen('unacked')}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "task_time_limit": settings.task_time_limit,
-        "task_soft_time_limit": max(1, settings.task_time_limit - 30),
+        # The soft limit interrupts a stuck write in time to put the batch back cleanly.
+        "task_soft_time_limit": max(settings.task_time_limit - 30, settings.task_time_limit * 0.8),
         "broker_transport_options": transport,
         "result_backend_transport_options": transport,
         "task_ignore_result": True,

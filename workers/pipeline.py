@@ -134,6 +134,8 @@ def process_batch(ctx: WorkerContext, message: Any, *, retries: int = 0) -> Resu
     except IndexNotLoadedError as exc:
         return _dead_letter(ctx, delivery, batch, str(exc))
     except Exception as exc:
+        if retry.is_interruption(exc):
+            raise
         if not retry.is_transient(exc):
             return _dead_letter(ctx, delivery, batch, f"Qdrant rejected the batch: {_short(exc)}")
         if retries < ctx.settings.task_retries:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import grpc
 import httpx
 import redis.exceptions
+from celery.exceptions import SoftTimeLimitExceeded
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 from tenacity import (
@@ -87,6 +88,14 @@ def is_transient(exc: BaseException) -> bool:
         code = exc.code() if callable(getattr(exc, "code", None)) else None
         return bool(code in _TRANSIENT_GRPC_CODES)
     return isinstance(exc, (ConnectionError, TimeoutError))
+
+
+def is_interruption(exc: BaseException) -> bool:
+    """True for the task's soft time limit: not Qdrant's verdict, so never a dead letter.
+
+    The batch goes back to the queue instead (the delivery counter bounds how often).
+    """
+    return isinstance(exc, SoftTimeLimitExceeded)
 
 
 def is_point_specific(exc: BaseException) -> bool:

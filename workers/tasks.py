@@ -11,6 +11,7 @@ from celery.exceptions import Reject
 
 from shared import keys
 from workers.pipeline import Result, RetryLater, WorkerContext, process_batch
+from workers.retry import is_interruption
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ def register(app: Celery, context: Callable[[], WorkerContext]) -> None:
         except Exception as exc:
             # A failed task's message would be acknowledged and its batch lost. Put it back
             # instead; the delivery counter dead-letters a batch that keeps failing.
-            raise _requeue("unexpected error", exc) from exc
+            what = "soft time limit reached" if is_interruption(exc) else "unexpected error"
+            raise _requeue(what, exc) from exc
 
 
 def _requeue(what: str, exc: BaseException) -> Reject:

@@ -14,9 +14,10 @@ import pytest
 
 from tests.conftest import RedisServer
 
-# Short enough that a dead worker's batch comes back within a test, longer than any task.
-VISIBILITY_TIMEOUT = 6
-TASK_TIME_LIMIT = 5
+# Short enough that a dead worker's batch comes back within a test, and far longer than
+# one of the tests' small batches takes even on a busy machine.
+VISIBILITY_TIMEOUT = 12
+TASK_TIME_LIMIT = 10
 
 
 @dataclass

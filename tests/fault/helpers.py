@@ -70,5 +70,10 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def producer(redis_url: str, broker_url: str, **options: object) -> Client:
-    """A producer-only client (workers run as separate processes)."""
+    """A producer-only client (workers run as separate processes), with small batches.
+
+    Small batches keep every task far inside the fault tests' short time limit, since
+    Qdrant local mode on disk writes only about a thousand points a second.
+    """
+    options = {"batch_size": 256, **options}
     return Client(redis_url=redis_url, broker_url=broker_url, worker=False, **options)

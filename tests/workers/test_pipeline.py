@@ -9,6 +9,7 @@ import numpy as np
 import pydantic
 import pytest
 import redis
+from celery.exceptions import SoftTimeLimitExceeded
 from httpx import Headers
 from qdrant_client import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -364,3 +365,19 @@ def test_a_blob_of_another_index_is_dead_lettered(
     (letter,) = dlq.entries(r, index=info.name)
     assert other.name in letter.reason and "message names" in letter.reason
     assert not ctx.sink.client.collection_exists(keys.collection(other.name, 0))
+
+
+def test_soft_time_limit_puts_the_batch_back_instead_of_dead_lettering(
+    ctx: WorkerContext,
+    info: IndexInfo,
+    enqueue: Callable[..., dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    r: redis.Redis,
+) -> None:
+    """A write interrupted by the task's soft time limit propagates; nothing is settled."""
+    monkeypatch.setattr(ctx.sink.client, "upsert", _always(SoftTimeLimitExceeded()), raising=False)
+    message = enqueue([1, 2], 2.0, seq=1)
+    with pytest.raises(SoftTimeLimitExceeded):
+        process_batch(ctx, message)
+    assert ledger.batch_state(r, str(message["job"]), 1) == "stored"
+    assert dlq.entries(r, index=info.name) == []
