@@ -114,13 +114,14 @@ def enqueue(
                 Batch(info.name, info.uid_bytes, shard, seq, ids, vectors, items, metadata)
             )
             room.wait(len(blob))
+            ref = BatchRef(info.name, shard, seq, job_id, len(ids), len(blob))
             pipe = r.pipeline(transaction=True)
             run.flush(pipe)
             pipe.set(keys.blob(info.name, seq), blob)
-            ledger.mark_stored(pipe, job_id, seq, info.name, len(blob))
+            ledger.mark_stored(pipe, ref)
             run.stored = (seq, len(blob))  # before EXEC: it may apply even if the reply is lost
             room.seen(pipe.execute()[-1])
-            publisher.publish(BatchRef(info.name, shard, seq, job_id, len(ids), len(blob)))
+            publisher.publish(ref)
             run.published(seq, rows)
             if on_batch is not None:
                 on_batch(len(ids))

@@ -80,6 +80,21 @@ def job_attempts(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:attempts"
 
 
+def pending() -> str:
+    """Sorted set of every enqueued, unsettled batch (its message), scored by last activity.
+
+    The ledger's own record of work in flight: a batch whose broker message was lost (a
+    worker killed between taking it and recording it as unacknowledged, a broker that lost
+    its last writes) is still here, and a worker's reaper publishes it again.
+    """
+    return f"{PREFIX}:pending"
+
+
+def reaper_lock() -> str:
+    """Held by the one worker sweeping ``pending`` at a time."""
+    return f"{PREFIX}:reaper"
+
+
 def dlq() -> str:
     """The dead-letter stream: one entry per batch (or message) that could not be written."""
     return f"{PREFIX}:dlq"

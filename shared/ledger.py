@@ -18,6 +18,7 @@ import redis
 
 from shared import keys
 from shared.errors import Failure
+from shared.messages import BatchRef
 
 Status = Literal["enqueuing", "queued", "running", "done", "failed"]
 
@@ -25,10 +26,12 @@ Status = Literal["enqueuing", "queued", "running", "done", "failed"]
 # then exactly one of "done" or "failed" (some or all of its points dead-lettered).
 ENQUEUED_STATES = frozenset({"queued", "done", "failed"})
 
-# KEYS: job, batches, failures, done-list, blob, inflight, dlq stream, dlq blob
+# KEYS: job, batches, failures, done-list, blob, inflight, dlq stream, dlq blob, pending
 # ARGV: seq, written, failed, now, job ttl, blob bytes, dlq blob data ('' = keep the blob),
-#       number of failure records, the records..., then the DLQ entry's field/value pairs
+#       pending member, number of failure records, the records..., then the DLQ entry's
+#       field/value pairs
 _SETTLE = """
+redis.call('ZREM', KEYS[9], ARGV[8])
 local state = redis.call('HGET', KEYS[2], ARGV[1])
 if state ~= 'queued' and state ~= 'stored' then return 0 end
 local failed = tonumber(ARGV[3])
@@ -39,9 +42,9 @@ else
 end
 redis.call('HINCRBY', KEYS[1], 'written', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'failed', ARGV[3])
-local records = tonumber(ARGV[8])
-for i = 1, records do redis.call('RPUSH', KEYS[3], ARGV[8 + i]) end
-local dlq = 9 + records
+local records = tonumber(ARGV[9])
+for i = 1, records do redis.call('RPUSH', KEYS[3], ARGV[9 + i]) end
+local dlq = 10 + records
 if #ARGV >= dlq then
   if ARGV[7] ~= '' then
     redis.call('SET', KEYS[8], ARGV[7])
@@ -97,8 +100,10 @@ end
 return dropped
 """
 
-# KEYS: attempts hash, job. ARGV: seq, now, ttl. Returns {deliveries, first seen}.
+# KEYS: attempts hash, job, pending. ARGV: seq, now, ttl, pending member.
+# Returns {deliveries, first seen}.
 _DELIVERED = """
+redis.call('ZADD', KEYS[3], 'XX', ARGV[2], ARGV[4])
 local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('HSETNX', KEYS[1], ARGV[1] .. ':first', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -162,11 +167,15 @@ def open_job(r: redis.Redis, job_id: str, index: str, total: int, batches: int) 
     pipe.execute()
 
 
-def mark_stored(pipe: redis.client.Pipeline, job_id: str, seq: int, index: str, size: int) -> None:
-    """Queue on ``pipe`` the ledger writes that go with storing one batch's blob."""
-    pipe.hset(keys.job_batches(job_id), str(seq), "stored")
-    pipe.expire(keys.job_batches(job_id), keys.JOB_TTL_SECONDS)
-    pipe.incrby(keys.inflight(index), size)
+def mark_stored(pipe: redis.client.Pipeline, ref: BatchRef) -> None:
+    """Queue on ``pipe`` the ledger writes that go with storing one batch's blob.
+
+    The last command is the in-flight counter's increment, so its reply is the new total.
+    """
+    pipe.hset(keys.job_batches(ref.job), str(ref.seq), "stored")
+    pipe.expire(keys.job_batches(ref.job), keys.JOB_TTL_SECONDS)
+    pipe.zadd(keys.pending(), {ref.member: time.time()})
+    pipe.incrby(keys.inflight(ref.index), ref.size)
 
 
 def mark_published(pipe: redis.client.Pipeline | redis.Redis, job_id: str, seq: int) -> None:
@@ -222,9 +231,7 @@ class Settlement:
     """A blob of only the failed points, kept instead of the whole batch's blob."""
 
 
-def settle(
-    r: redis.Redis, job_id: str, index: str, seq: int, size: int, outcome: Settlement
-) -> bool:
+def settle(r: redis.Redis, ref: BatchRef, outcome: Settlement) -> bool:
     """Settle one batch exactly once; return False if it was already settled (a redelivery).
 
     One atomic script updates the job's counts, records failures, moves the blob and adds
@@ -237,22 +244,24 @@ def settle(
             dlq_args += [name, value]
     result = r.eval(
         _SETTLE,
-        8,
-        keys.job(job_id),
-        keys.job_batches(job_id),
-        keys.job_failures(job_id),
-        keys.job_done(job_id),
-        keys.blob(index, seq),
-        keys.inflight(index),
+        9,
+        keys.job(ref.job),
+        keys.job_batches(ref.job),
+        keys.job_failures(ref.job),
+        keys.job_done(ref.job),
+        keys.blob(ref.index, ref.seq),
+        keys.inflight(ref.index),
         keys.dlq(),
-        keys.dlq_blob(index, seq),
-        str(seq),
+        keys.dlq_blob(ref.index, ref.seq),
+        keys.pending(),
+        str(ref.seq),
         outcome.written,
         outcome.failed,
         time.time(),
         keys.JOB_TTL_SECONDS,
-        size,
+        ref.size,
         outcome.dead_blob or b"",
+        ref.member,
         len(records),
         *records,
         *dlq_args,
@@ -272,26 +281,48 @@ def _failure_json(failure: Failure) -> str:
     )
 
 
-def delivered(r: redis.Redis, job_id: str, seq: int) -> tuple[int, float]:
+def delivered(r: redis.Redis, ref: BatchRef) -> tuple[int, float]:
     """Count one more delivery of a batch; return (deliveries so far, first delivery time)."""
     n, first = r.eval(
         _DELIVERED,
-        2,
-        keys.job_attempts(job_id),
-        keys.job(job_id),
-        str(seq),
+        3,
+        keys.job_attempts(ref.job),
+        keys.job(ref.job),
+        keys.pending(),
+        str(ref.seq),
         time.time(),
         keys.JOB_TTL_SECONDS,
+        ref.member,
     )
     return int(n), float(first)
 
 
-def record_retry(r: redis.Redis, job_id: str) -> None:
-    """Note that one of the job's batches will be retried (so waiters see it is alive)."""
+def record_retry(r: redis.Redis, ref: BatchRef) -> None:
+    """Note that a batch will be retried, so waiters and the reaper see it is alive."""
+    now = time.time()
     pipe = r.pipeline(transaction=False)
-    pipe.hincrby(keys.job(job_id), "retries", 1)
-    pipe.hset(keys.job(job_id), "updated_at", time.time())
+    pipe.hincrby(keys.job(ref.job), "retries", 1)
+    pipe.hset(keys.job(ref.job), "updated_at", now)
+    pipe.zadd(keys.pending(), {ref.member: now}, xx=True)
     pipe.execute()
+
+
+def stale_pending(r: redis.Redis, older_than: float, limit: int) -> list[BatchRef]:
+    """Pending batches with no activity for ``older_than`` seconds, oldest first."""
+    members: list[bytes] = r.zrangebyscore(  # type: ignore[assignment]  # stubs: too wide
+        keys.pending(), "-inf", time.time() - older_than, 0, limit
+    )
+    return [BatchRef.from_message(json.loads(m)) for m in members]
+
+
+def touch_pending(r: redis.Redis, ref: BatchRef) -> None:
+    """Record activity on a pending batch (it was just published again)."""
+    r.zadd(keys.pending(), {ref.member: time.time()}, xx=True)
+
+
+def forget_pending(r: redis.Redis, ref: BatchRef) -> None:
+    """Drop a batch from the pending set (it is settled, or no longer in any job)."""
+    r.zrem(keys.pending(), ref.member)
 
 
 def batch_state(r: redis.Redis, job_id: str, seq: int) -> str | None:

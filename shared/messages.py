@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,6 +30,11 @@ class BatchRef:
     def to_message(self) -> dict[str, Any]:
         """The JSON-safe dict sent as the task's only argument."""
         return asdict(self)
+
+    @property
+    def member(self) -> str:
+        """The message as one canonical string: its member in the pending set."""
+        return json.dumps(self.to_message(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_message(cls, message: Any) -> BatchRef:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import redis
 from celery import Celery
 
+from shared import keys
 from shared.celeryconf import celery_config
+from shared.messages import BatchRef
 from shared.qdrant import open_qdrant
 from shared.settings import Settings
 from workers import tasks
 from workers.pipeline import WorkerContext
+from workers.reaper import Reaper
 from workers.sink import QdrantSink
 
 
@@ -44,6 +48,20 @@ def create_app(settings: Settings, qdrant: Any | None = None) -> Celery:
     tasks.register(app, context)
     app.vecq_context = context
     return app
+
+
+def publisher(app: Celery) -> Callable[[BatchRef], None]:
+    """Publish a batch reference with the worker's own app (used to publish lost batches)."""
+
+    def publish(ref: BatchRef) -> None:
+        app.send_task(keys.TASK_UPSERT_BATCH, args=[ref.to_message()], queue=keys.QUEUE_BULK)
+
+    return publish
+
+
+def start_reaper(app: Celery, settings: Settings) -> Reaper:
+    """Start the sweep that republishes batches whose messages were lost (see reaper.py)."""
+    return Reaper(redis_client(settings), publisher(app), settings.visibility_timeout).start()
 
 
 def redis_client(settings: Settings) -> redis.Redis:

@@ -170,16 +170,17 @@ def replay(r: redis.Redis, publish: Callable[[BatchRef], None], entry_id: str) -
     if not r.exists(kept):
         raise VecqError(f"dead letter {entry_id}: its blob {kept} is gone; purge the entry")
     job_id = uuid.uuid4().hex
+    ref = BatchRef(letter.index, letter.shard, letter.seq, job_id, letter.n, letter.size)
     ledger.open_job(r, job_id, letter.index, letter.n, 1)
     pipe = r.pipeline(transaction=True)
     pipe.rename(kept, keys.blob(letter.index, letter.seq))
-    ledger.mark_stored(pipe, job_id, letter.seq, letter.index, letter.size)
+    ledger.mark_stored(pipe, ref)
     pipe.xdel(keys.dlq(), entry_id)
     pipe.execute()
     try:
-        publish(BatchRef(letter.index, letter.shard, letter.seq, job_id, letter.n, letter.size))
+        publish(ref)
     except BaseException:
-        _restore(r, letter, job_id)
+        _restore(r, letter, ref)
         raise
     pipe = r.pipeline(transaction=False)
     ledger.mark_published(pipe, job_id, letter.seq)
@@ -188,12 +189,13 @@ def replay(r: redis.Redis, publish: Callable[[BatchRef], None], entry_id: str) -
     return job_id
 
 
-def _restore(r: redis.Redis, letter: DeadLetter, job_id: str) -> None:
+def _restore(r: redis.Redis, letter: DeadLetter, ref: BatchRef) -> None:
     pipe = r.pipeline(transaction=True)
     pipe.rename(keys.blob(letter.index, letter.seq), keys.dlq_blob(letter.index, letter.seq))
     pipe.xadd(keys.dlq(), _fields(letter))  # type: ignore[arg-type]  # redis stubs too narrow
     pipe.decrby(keys.inflight(letter.index), letter.size)
-    pipe.delete(keys.job(job_id), keys.job_batches(job_id))
+    pipe.zrem(keys.pending(), ref.member)
+    pipe.delete(keys.job(ref.job), keys.job_batches(ref.job))
     pipe.execute()
 
 

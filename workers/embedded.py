@@ -12,7 +12,8 @@ from celery.concurrency.thread import TaskPool
 from shared import keys
 from shared.errors import VecqError
 from shared.settings import Settings
-from workers.app import create_app
+from workers.app import create_app, start_reaper
+from workers.reaper import Reaper
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class ThreadWorker:
                 "with a `vecq worker` process"
             )
         self.app = create_app(settings, qdrant)
+        self._settings = settings
+        self._reaper: Reaper | None = None
         self._controller = self.app.WorkController(
             pool_cls=AppThreadPool,
             concurrency=settings.worker_concurrency,
@@ -65,13 +68,16 @@ class ThreadWorker:
             log.exception("embedded worker stopped with an error")
 
     def start(self) -> ThreadWorker:
-        """Start consuming; returns at once."""
+        """Start consuming (and sweeping for lost batches); returns at once."""
         self._thread.start()
+        self._reaper = start_reaper(self.app, self._settings)
         return self
 
     def stop(self, timeout: float = 15.0) -> None:
         """Finish the batch in hand, stop consuming and join the thread."""
         try:
+            if self._reaper is not None:
+                self._reaper.stop()
             if self._thread.is_alive():
                 self._controller.stop(in_sighandler=False)
                 self._thread.join(timeout)

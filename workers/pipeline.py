@@ -110,7 +110,7 @@ def process_batch(ctx: WorkerContext, message: Any, *, retries: int = 0) -> Resu
         entry = retry.call(lambda: dlq.record_message(ctx.redis, message, why))
         log.error("dead-lettered malformed task message (entry %s): %s", entry, why)
         return "rejected"
-    count, first_seen = retry.call(lambda: ledger.delivered(ctx.redis, ref.job, ref.seq))
+    count, first_seen = retry.call(lambda: ledger.delivered(ctx.redis, ref))
     raw = _get_blob(ctx, ref)
     delivery = _Delivery(ref, raw, count, first_seen)
     if raw is None:
@@ -140,7 +140,7 @@ def process_batch(ctx: WorkerContext, message: Any, *, retries: int = 0) -> Resu
             return _dead_letter(ctx, delivery, batch, f"Qdrant rejected the batch: {_short(exc)}")
         if retries < ctx.settings.task_retries:
             countdown = retry.celery_countdown(retries, ctx.settings.task_retry_backoff)
-            retry.call(lambda: ledger.record_retry(ctx.redis, ref.job))
+            retry.call(lambda: ledger.record_retry(ctx.redis, ref))
             log.warning(
                 "batch %s/%d seq %d: %s; Celery retry %d of %d in %.1fs",
                 ref.index, ref.shard, ref.seq, _short(exc), retries + 1,
@@ -152,9 +152,7 @@ def process_batch(ctx: WorkerContext, message: Any, *, retries: int = 0) -> Resu
     if bad:
         return _dead_letter_points(ctx, delivery, batch, bad)
     outcome = ledger.Settlement(written=len(batch))
-    settled = retry.call(
-        lambda: ledger.settle(ctx.redis, ref.job, ref.index, ref.seq, ref.size, outcome)
-    )
+    settled = retry.call(lambda: ledger.settle(ctx.redis, ref, outcome))
     return "written" if settled else "duplicate"
 
 
@@ -267,9 +265,7 @@ def _dead_letter(
         first_seen=delivery.first_seen,
     )
     outcome = ledger.Settlement(0, ref.n, (failure,), letter)
-    settled = retry.call(
-        lambda: ledger.settle(ctx.redis, ref.job, ref.index, ref.seq, ref.size, outcome)
-    )
+    settled = retry.call(lambda: ledger.settle(ctx.redis, ref, outcome))
     if settled:
         log.error("batch %s/%d seq %d dead-lettered: %s", ref.index, ref.shard, ref.seq, reason)
     return "failed" if settled else "duplicate"
@@ -299,9 +295,7 @@ def _dead_letter_points(
     outcome = ledger.Settlement(
         len(batch) - int(rows.size), int(rows.size), failures, letter, dead_blob
     )
-    settled = retry.call(
-        lambda: ledger.settle(ctx.redis, ref.job, ref.index, ref.seq, ref.size, outcome)
-    )
+    settled = retry.call(lambda: ledger.settle(ctx.redis, ref, outcome))
     if not settled:
         return "duplicate"
     return "failed" if rows.size == len(batch) else "partial"

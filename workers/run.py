@@ -7,7 +7,7 @@ import logging
 from shared import keys
 from shared.errors import VecqError
 from shared.settings import Settings, redact_url
-from workers.app import create_app, redis_client
+from workers.app import create_app, redis_client, start_reaper
 from workers.checks import preflight
 
 log = logging.getLogger(__name__)
@@ -48,5 +48,9 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
         without_mingle=True,
         redirect_stdouts=False,
     )
-    worker.start()
+    reaper = start_reaper(app, settings)
+    try:
+        worker.start()
+    finally:
+        reaper.stop()
     return int(worker.exitcode or 0)

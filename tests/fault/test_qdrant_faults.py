@@ -38,6 +38,8 @@ def client(redis_url: str) -> Iterator[Client]:
         retry_seconds=0.5,
         task_retries=4,
         task_retry_backoff=0.5,
+        task_time_limit=5,
+        visibility_timeout=6,  # the reaper republishes lost batches after 12 s
     ) as c:
         yield c
 
@@ -148,3 +150,31 @@ def test_duplicate_delivery_writes_and_counts_once(client: Client, index: Index)
     assert index.count() == 3_000
     assert set(first_components(index, [0, 1_500, 2_999]).values()) == {7.0}
     assert ledger.inflight(client.redis, index.name) == 0
+
+
+class LosingPublisher:
+    """Reports success but drops the first message: a broker that lost it."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.dropped: list[BatchRef] = []
+
+    def publish(self, ref: BatchRef) -> None:
+        if not self.dropped:
+            self.dropped.append(ref)
+            return
+        self.real.publish(ref)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_lost_message_is_published_again_by_the_reaper(client: Client, index: Index) -> None:
+    """A batch whose message vanished is found in the ledger's pending set and written."""
+    points = from_arrays(np.arange(2_000), vectors(2_000, 5.0), DIM)
+    losing = LosingPublisher(client.publisher)
+    job_id = producing.enqueue(client.redis, losing, index.info, points, client.settings)
+    (lost,) = losing.dropped
+    UpsertJob(client.redis, job_id, index.name, 2_000, 30).wait(40)
+    assert index.count() == 2_000
+    assert ledger.batch_state(client.redis, job_id, lost.seq) == "done"

@@ -50,10 +50,11 @@ def store(r: redis.Redis, batch: Batch, job: str) -> dict[str, object]:
     ledger.open_job(r, job, batch.index, len(batch), 1)
     pipe = r.pipeline()
     pipe.set(keys.blob(batch.index, batch.seq), blob)
-    ledger.mark_stored(pipe, job, batch.seq, batch.index, len(blob))
+    ref = BatchRef(batch.index, batch.shard, batch.seq, job, len(batch), len(blob))
+    ledger.mark_stored(pipe, ref)
     pipe.execute()
     ledger.mark_enqueued(r, job)
-    return BatchRef(batch.index, batch.shard, batch.seq, job, len(batch), len(blob)).to_message()
+    return ref.to_message()
 
 
 @pytest.fixture
@@ -332,7 +333,7 @@ def test_a_batch_delivered_too_often_is_dead_lettered(
     """A batch seen more than max_deliveries times (it kills its workers) goes to the DLQ."""
     message = enqueue([1], 2.0, seq=1)
     for _ in range(ctx.max_deliveries):  # deliveries whose worker died before settling
-        ledger.delivered(r, str(message["job"]), 1)
+        ledger.delivered(r, BatchRef.from_message(message))
     assert process_batch(ctx, message) == "failed"
     (letter,) = dlq.entries(r, index=info.name)
     assert letter.attempts == ctx.max_deliveries + 1 and "delivered" in letter.reason
