@@ -73,9 +73,14 @@ def test_kill_a_prefork_pool_child(client: Client, workers: Workers) -> None:
 
     wait_until(lambda: _written(tracked) > 0 and child() is not None, 60, "a child to write")
     victim = child()
-    assert victim is not None
+    assert victim is not None, "the pool child vanished on its own"
     os.kill(victim.pid, signal.SIGKILL)
-    wait_until(lambda: child() is not None and child().pid != victim.pid, 30, "a new pool child")  # type: ignore[union-attr]
+
+    def replaced() -> bool:
+        kid = child()
+        return kid is not None and kid.pid != victim.pid
+
+    wait_until(replaced, 30, "a new pool child")
     tracked.settle_all(timeout=120)
     workers.stop_all()
     report = check_stored(workers.qdrant_path, tracked)
