@@ -66,3 +66,23 @@ def test_secrets_never_appear_in_repr() -> None:
     assert "hunter2" not in text and "sk-topsecret" not in text
     assert "redis://user:***@h:6379/0" in text
     assert redact_url("rediss://:pw@h/0") == "rediss://:***@h/0"
+
+
+def test_in_task_retry_budget_must_fit_well_inside_the_time_limit() -> None:
+    """retry_seconds above half the task time limit is refused, naming both."""
+    with pytest.raises(ValueError, match=r"retry_seconds \(200\).*task_time_limit \(300s\)"):
+        Settings.from_env({}, retry_seconds=200)
+
+
+def test_retry_and_backpressure_settings_come_from_the_environment() -> None:
+    """The new knobs read VECQ_* like every other setting."""
+    env = {
+        "VECQ_TASK_RETRIES": "2",
+        "VECQ_TASK_RETRY_BACKOFF": "1.5",
+        "VECQ_BACKPRESSURE_TIMEOUT": "9",
+        "VECQ_MAX_INFLIGHT_BYTES": "1000",
+        "VECQ_QDRANT_CA_CERT": "/etc/ca.pem",
+    }
+    s = Settings.from_env(env)
+    assert (s.task_retries, s.task_retry_backoff, s.backpressure_timeout) == (2, 1.5, 9.0)
+    assert (s.max_inflight_bytes, s.qdrant_ca_cert) == (1000, "/etc/ca.pem")
