@@ -95,6 +95,9 @@ def soak(seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path
             inflight = ledger.inflight(client.redis, index.name)
         pool.stop_all()
         report = check_stored(pool.qdrant_path, tracked)
+        logs = [p.read_text(errors="replace") for p in (workdir / "logs").glob("*.log")]
+        reaped = sum(text.count("published it again") for text in logs)
+        requeued = sum(text.count("goes back to the queue") for text in logs)
     finally:
         pool.stop_all(kill=True)
         server.stop(kill=True)
@@ -107,6 +110,10 @@ def soak(seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path
         f"lost {len(report.lost)}  stale {len(report.stale)}  phantom {len(report.phantom)}  "
         f"duplicated {len(report.duplicated) + overcounted}  dead-lettered {letters}  "
         f"in-flight bytes left {inflight}  (ids checked {report.checked})"
+    )
+    print(
+        f"recovered by the reaper (messages the broker lost): {reaped}; "
+        f"requeued after a task error: {requeued}"
     )
     return 0 if report.ok and overcounted == 0 and letters == 0 and inflight == 0 else 1
 
