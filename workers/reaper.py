@@ -68,10 +68,11 @@ class Reaper:
         return self
 
     def stop(self) -> None:
-        """Stop sweeping and wait for the thread."""
+        """Stop sweeping, wait for the thread, and close the Redis client (the reaper owns it)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(10)
+        self._r.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
