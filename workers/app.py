@@ -45,8 +45,18 @@ def create_app(settings: Settings, qdrant: Any | None = None) -> Celery:
                 )
             return holder[0]
 
+    def release() -> None:
+        # Closes what the context opened; an injected Qdrant client belongs to its owner.
+        with lock:
+            for ctx in holder:
+                ctx.redis.close()
+                if qdrant is None:
+                    ctx.sink.client.close()
+            holder.clear()
+
     tasks.register(app, context)
     app.vecq_context = context
+    app.vecq_release = release
     return app
 
 

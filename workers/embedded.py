@@ -81,6 +81,7 @@ class ThreadWorker:
             if self._thread.is_alive():
                 self._controller.stop(in_sighandler=False)
                 self._thread.join(timeout)
+            self.app.vecq_release()
             self.app.close()
         finally:
             _running.release()
