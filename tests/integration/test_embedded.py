@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from qdrant_client import QdrantClient
 
@@ -85,3 +87,16 @@ def test_second_in_process_worker_is_refused(data_dir: Path, redis_url: str) -> 
 
     with Client(), pytest.raises(VecqError, match="already running"):
         Client(redis_url=redis_url, qdrant_path=":memory:", worker=True)
+
+
+def test_closing_stops_the_embedded_redis_server(data_dir: Path) -> None:
+    """After close, no redis-server process is left behind, even though pools were open."""
+    with Client() as client:
+        index = client.create_index("gone", index_key=client.generate_key(), dimension=3)
+        index.upsert([(1, [0.1, 0.2, 0.3])])
+        pid = client._embedded_redis._server.pid  # type: ignore[union-attr]
+        assert psutil.pid_exists(pid)
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the embedded redis-server is still running"
+        time.sleep(0.05)
