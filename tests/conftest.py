@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -74,12 +75,20 @@ def client(redis_url: str) -> Iterator[Client]:
     Module-scoped: one in-process worker may run per process at a time, and the embedded
     tests start their own.
     """
+    with worker_client(redis_url) as c:
+        yield c
+
+
+@contextlib.contextmanager
+def worker_client(redis_url: str, **options: Any) -> Iterator[Client]:
+    """A client on ``redis_url`` with an in-process worker and in-memory Qdrant."""
+    options = {"stall_timeout": 20.0, **options}
     with Client(
         redis_url=redis_url,
         broker_url=_broker(redis_url),
         qdrant_path=":memory:",
         worker=True,
-        stall_timeout=20.0,
+        **options,
     ) as c:
         yield c
 

@@ -19,7 +19,7 @@ from api import producer as producing
 from shared import keys, ledger
 from shared.messages import BatchRef
 from shared.validation import from_arrays
-from tests.conftest import FlakyQdrant, _broker
+from tests.conftest import FlakyQdrant, worker_client
 from tests.fault.helpers import DIM, Tracked
 from workers import dlq
 
@@ -29,11 +29,8 @@ pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
 @pytest.fixture(scope="module")
 def client(redis_url: str) -> Iterator[Client]:
     """An in-process worker with short retry budgets, so outages reach Celery retries fast."""
-    with Client(
-        redis_url=redis_url,
-        broker_url=_broker(redis_url),
-        qdrant_path=":memory:",
-        worker=True,
+    with worker_client(
+        redis_url,
         stall_timeout=30.0,
         retry_seconds=0.5,
         task_retries=4,

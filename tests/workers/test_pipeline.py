@@ -134,7 +134,7 @@ def test_corrupt_blob_fails_the_batch_with_reason(
 
 
 def test_message_pointing_at_another_batch_is_rejected(
-    ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]], r: redis.Redis
+    ctx: WorkerContext, enqueue: Callable[..., dict[str, object]], r: redis.Redis
 ) -> None:
     """A message whose shard or size disagrees with the blob header is not written."""
     message = dict(enqueue([1, 2], 1.0, seq=1), n=3)
@@ -178,7 +178,6 @@ def test_transient_errors_are_retried_then_written(
     info: IndexInfo,
     enqueue: Callable[..., dict[str, object]],
     monkeypatch: pytest.MonkeyPatch,
-    r: redis.Redis,
 ) -> None:
     """A connection failure and a 503, of the real client types, are retried; the write lands."""
     real_upsert = ctx.sink.client.upsert
@@ -307,10 +306,8 @@ def test_outage_after_the_last_celery_retry_dead_letters(
 
 def test_a_validation_failure_wrapped_by_the_client_is_not_retried(
     ctx: WorkerContext,
-    info: IndexInfo,
     enqueue: Callable[..., dict[str, object]],
     monkeypatch: pytest.MonkeyPatch,
-    r: redis.Redis,
 ) -> None:
     """ResponseHandlingException around a parse error is permanent: one call, then the DLQ."""
     calls = []
