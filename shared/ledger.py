@@ -167,15 +167,36 @@ def open_job(r: redis.Redis, job_id: str, index: str, total: int, batches: int) 
     pipe.execute()
 
 
-def mark_stored(pipe: redis.client.Pipeline, ref: BatchRef) -> None:
-    """Queue on ``pipe`` the ledger writes that go with storing one batch's blob.
+# KEYS: batches, pending, inflight, blob; ARGV: seq, job ttl, pending member, now, blob bytes
+_STORED = """
+redis.call('HSET', KEYS[1], ARGV[1], 'stored')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('PERSIST', KEYS[4])
+return redis.call('INCRBY', KEYS[3], ARGV[5])
+"""
 
-    The last command is the in-flight counter's increment, so its reply is the new total.
+
+def mark_stored(pipe: redis.client.Pipeline, ref: BatchRef) -> None:
+    """Queue on ``pipe`` the ledger writes that go with storing one batch's blob, atomically.
+
+    Queue it after the blob's ``SET``, which may carry an expiry
+    (``keys.ORPHAN_BLOB_TTL_SECONDS``): this removes it, so only a blob whose ledger entry
+    never got written expires. The reply is the index's new in-flight byte total.
     """
-    pipe.hset(keys.job_batches(ref.job), str(ref.seq), "stored")
-    pipe.expire(keys.job_batches(ref.job), keys.JOB_TTL_SECONDS)
-    pipe.zadd(keys.pending(), {ref.member: time.time()})
-    pipe.incrby(keys.inflight(ref.index), ref.size)
+    pipe.eval(
+        _STORED,
+        4,
+        keys.job_batches(ref.job),
+        keys.pending(),
+        keys.inflight(ref.index),
+        ref.blob_key,
+        str(ref.seq),
+        keys.JOB_TTL_SECONDS,
+        ref.member,
+        time.time(),
+        ref.size,
+    )
 
 
 def mark_published(pipe: redis.client.Pipeline | redis.Redis, job_id: str, seq: int) -> None:

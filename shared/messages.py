@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from shared import keys
@@ -29,7 +29,12 @@ class BatchRef:
 
     def to_message(self) -> dict[str, Any]:
         """The JSON-safe dict sent as the task's only argument."""
-        return asdict(self)
+        return {"index": self.index, "shard": self.shard, "seq": self.seq, "job": self.job,
+                "n": self.n, "size": self.size, "v": self.v}  # fmt: skip
+
+    def describe(self) -> str:
+        """A short human-readable name of the batch (shown by Flower and in logs)."""
+        return f"{self.index}/{self.shard} seq {self.seq} ({self.n} vectors, job {self.job})"
 
     @property
     def member(self) -> str:

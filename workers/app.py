@@ -64,7 +64,13 @@ def publisher(app: Celery) -> Callable[[BatchRef], None]:
     """Publish a batch reference with the worker's own app (used to publish lost batches)."""
 
     def publish(ref: BatchRef) -> None:
-        app.send_task(keys.TASK_UPSERT_BATCH, args=[ref.to_message()], queue=keys.QUEUE_BULK)
+        app.send_task(
+            keys.TASK_UPSERT_BATCH,
+            args=[ref.to_message()],
+            queue=keys.QUEUE_BULK,
+            argsrepr=ref.describe(),
+            kwargsrepr="{}",
+        )
 
     return publish
 

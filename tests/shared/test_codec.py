@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import struct
+import zlib
 
 import numpy as np
 import pytest
 
-from shared.codec import Batch, decode, encode
+from shared.codec import Batch, decode, encode, pack
 from shared.errors import CorruptBlobError
 
 UID = bytes(range(16))
@@ -85,3 +86,31 @@ def test_unknown_version_and_magic_are_rejected() -> None:
         decode(bytes(blob))
     with pytest.raises(CorruptBlobError, match="not a vecq blob"):
         decode(b"{" + bytes(80))
+
+
+def test_version_1_blobs_with_zlib_crc_still_decode() -> None:
+    """A blob a previous release queued (version 1, zlib CRC-32) is still read after an upgrade."""
+
+    original = batch(n=8, dim=4)
+    blob = bytearray(encode(original))
+    struct.pack_into("<H", blob, 4, 1)
+    struct.pack_into("<I", blob, 8, zlib.crc32(blob[12:]))
+    d = decode(bytes(blob))
+    np.testing.assert_array_equal(d.vectors, original.vectors)
+    struct.pack_into("<I", blob, 8, zlib.crc32(blob[12:]) ^ 1)
+    with pytest.raises(CorruptBlobError, match="checksum"):
+        decode(bytes(blob))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32])
+def test_pack_gathers_rows_of_any_dtype_and_order(dtype: type, order: str) -> None:
+    """pack() encodes exactly the chosen rows, converted to float32, from any real array."""
+    rng = np.random.default_rng(3)
+    source = np.asarray(rng.standard_normal((50, 6)) * 100, dtype=dtype, order=order)
+    ids = np.arange(1000, 1050, dtype=np.int64)
+    rows = np.array([7, 3, 49, 0, 3], dtype=np.intp)
+    d = decode(bytes(pack("idx", b"u" * 16, 2, 9, ids, source, rows)))
+    np.testing.assert_array_equal(d.ids, ids[rows])
+    np.testing.assert_array_equal(d.vectors, source[rows].astype(np.float32))
+    assert (d.index, d.shard, d.seq) == ("idx", 2, 9)

@@ -1,0 +1,156 @@
+"""Background stages of an enqueue: encoding blobs ahead, and publishing task messages behind.
+
+An enqueue has three kinds of work per batch: gather and checksum its blob (NumPy and
+CRC-32C, which release the GIL), store it in Redis (socket I/O, which releases the GIL),
+and publish its Celery message (about a millisecond of Python). Run one after another they
+cost twice the raw upload; here each runs in its own thread, connected by short bounded
+queues, so memory stays a few batches above the caller's input.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from api.broker import Publisher
+from shared.codec import pack
+from shared.messages import BatchRef
+from shared.registry import IndexInfo
+from shared.validation import Points
+
+T = TypeVar("T")
+
+# (shard, seq, rows, blob) of one encoded batch.
+Encoded = tuple[int, int, npt.NDArray[np.intp], memoryview]
+
+# How many encoded blobs may wait for the Redis write (each up to batch_max_bytes).
+ENCODE_AHEAD = 3
+# How many stored batches may wait for their message to be published.
+PUBLISH_BEHIND = 8
+# How often a blocked stage looks up to see whether it has been told to stop.
+_POLL_SECONDS = 0.1
+
+
+class _Stage(Generic[T]):
+    """A daemon thread feeding or draining a bounded queue; its error is re-raised by the caller."""
+
+    _DONE = object()
+
+    def __init__(self, name: str, depth: int) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._guarded, name=name, daemon=True)
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # re-raised in the calling thread
+            self._error = exc
+            self._stop.set()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _put(self, item: object) -> bool:
+        """Queue ``item`` unless the stage is stopped; False if it was."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def stop(self) -> None:
+        """Stop at once (what is still queued is dropped) and wait for the thread."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+
+class Encoder(_Stage[Encoded]):
+    """Encodes the planned batches into blobs, a few ahead of the thread storing them."""
+
+    def __init__(
+        self,
+        points: Points,
+        info: IndexInfo,
+        batches: list[tuple[int, npt.NDArray[np.intp]]],
+        first_seq: int,
+    ) -> None:
+        super().__init__("vecq-encoder", ENCODE_AHEAD)
+        self._points = points
+        self._info = info
+        self._batches = batches
+        self._first_seq = first_seq
+
+    def __iter__(self) -> Iterator[Encoded]:
+        self._thread.start()
+        while True:
+            try:
+                got = self._queue.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                if self._error is not None:
+                    raise self._error from None
+                continue
+            if got is self._DONE:
+                return
+            yield got  # type: ignore[misc]  # the queue holds Encoded items and _DONE
+
+    def _run(self) -> None:
+        p, info = self._points, self._info
+        for offset, (shard, rows) in enumerate(self._batches):
+            items = [p.items[r] for r in rows] if p.items is not None else None
+            metadata = [p.metadata[r] for r in rows] if p.metadata is not None else None
+            seq = self._first_seq + offset
+            blob = pack(info.name, info.uid_bytes, shard, seq, p.ids, p.vectors, rows,
+                        items, metadata)  # fmt: skip
+            if not self._put((shard, seq, rows, memoryview(blob))):
+                return
+        self._put(self._DONE)
+
+
+class PublishBehind(_Stage[BatchRef]):
+    """Publishes stored batches' messages in order, in a thread, calling ``done`` after each."""
+
+    def __init__(self, publisher: Publisher, done: Callable[[BatchRef], None]) -> None:
+        super().__init__("vecq-publisher", PUBLISH_BEHIND)
+        self._publisher = publisher
+        self._done = done
+        self._thread.start()
+
+    def submit(self, ref: BatchRef) -> None:
+        """Queue ``ref`` for publishing; raises the error that stopped publishing, if any."""
+        self._check()
+        if not self._put(ref):
+            self._check()
+
+    def finish(self) -> None:
+        """Wait until every submitted message is published; raise if one could not be."""
+        self._put(self._DONE)
+        self._thread.join()
+        self._check()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while True:
+            try:
+                ref = self._queue.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            if ref is self._DONE or self._stop.is_set():
+                return
+            assert isinstance(ref, BatchRef)
+            self._publisher.publish(ref)
+            self._done(ref)
