@@ -39,6 +39,7 @@ def create_app(settings: Settings, qdrant: Any | None = None) -> Celery:
                             client,
                             local=settings.local_qdrant,
                             retry_seconds=settings.retry_seconds,
+                            grpc=settings.prefer_grpc,
                         ),
                         settings=settings,
                     )

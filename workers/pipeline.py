@@ -29,6 +29,7 @@ from shared.settings import Settings
 from shared.sharding import shard_of
 from shared.validation import check_id_array, check_metadata, check_vectors
 from workers import dlq, retry
+from workers.profile import StageClock
 from workers.sink import QdrantSink
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,11 @@ class WorkerContext:
     settings: Settings = field(default_factory=Settings)
     _cache: dict[str, tuple[IndexInfo, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def clock(self) -> StageClock:
+        """Seconds spent per stage (shared with the sink, which times encode and sink)."""
+        return self.sink.clock
 
     @property
     def max_deliveries(self) -> int:
@@ -110,8 +116,10 @@ def process_batch(ctx: WorkerContext, message: Any, *, retries: int = 0) -> Resu
         entry = retry.call(lambda: dlq.record_message(ctx.redis, message, why))
         log.error("dead-lettered malformed task message (entry %s): %s", entry, why)
         return "rejected"
-    count, first_seen = retry.call(lambda: ledger.delivered(ctx.redis, ref))
-    raw = _get_blob(ctx, ref)
+    with ctx.clock.stage("ledger"):
+        count, first_seen = retry.call(lambda: ledger.delivered(ctx.redis, ref))
+    with ctx.clock.stage("fetch"):
+        raw = _get_blob(ctx, ref)
     delivery = _Delivery(ref, raw, count, first_seen)
     if raw is None:
         if ledger.batch_state(ctx.redis, ref.job, ref.seq) in {"done", "failed"}:
@@ -125,8 +133,10 @@ def process_batch(ctx: WorkerContext, message: Any, *, retries: int = 0) -> Resu
             f"delivered {count} times without being settled (does it crash the worker?)",
         )
     try:
-        batch = decode(raw)
-        info = _check_batch(ctx, ref, batch)
+        with ctx.clock.stage("decode"):
+            batch = decode(raw)
+        with ctx.clock.stage("validate"):
+            info = _check_batch(ctx, ref, batch)
     except (_Rejected, CorruptBlobError, InvalidInputError, IndexNotLoadedError) as exc:
         return _dead_letter(ctx, delivery, None, str(exc))
     try:
@@ -152,7 +162,8 @@ def process_batch(ctx: WorkerContext, message: Any, *, retries: int = 0) -> Resu
     if bad:
         return _dead_letter_points(ctx, delivery, batch, bad)
     outcome = ledger.Settlement(written=len(batch))
-    settled = retry.call(lambda: ledger.settle(ctx.redis, ref, outcome))
+    with ctx.clock.stage("ledger"):
+        settled = retry.call(lambda: ledger.settle(ctx.redis, ref, outcome))
     return "written" if settled else "duplicate"
 
 
