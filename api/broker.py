@@ -17,7 +17,7 @@ from shared.settings import Settings, redact_url
 class Publisher(Protocol):
     """Sends one batch reference to the workers."""
 
-    def publish(self, ref: BatchRef) -> None: ...
+    def publish(self, ref: BatchRef, queue: str = keys.QUEUE_BULK) -> None: ...
 
     def close(self) -> None: ...
 
@@ -30,12 +30,12 @@ class CeleryPublisher:
         self._app.conf.update(celery_config(settings))
         self._url = redact_url(settings.resolved_broker_url)
 
-    def publish(self, ref: BatchRef) -> None:
+    def publish(self, ref: BatchRef, queue: str = keys.QUEUE_BULK) -> None:
         try:
             self._app.send_task(
                 keys.TASK_UPSERT_BATCH,
                 args=[ref.to_message()],
-                queue=keys.QUEUE_BULK,
+                queue=queue,
                 # What Flower and worker logs show; also spares Celery a recursive repr of
                 # the arguments, a third of the cost of publishing.
                 argsrepr=ref.describe(),

@@ -112,8 +112,12 @@ def enqueue(
             last_seq = int(r.incrby(keys.sequence(info.name), len(batches))) if batches else 0
             first_seq = last_seq - len(batches) + 1
             room = _Room(r, info.name, settings)
-            behind = PublishBehind(publisher, run.published)
-            encoder = Encoder(points, info, batches, first_seq)
+            # A small call takes the live lane, and is done fastest without helper threads.
+            live = len(points) <= settings.live_max_vectors
+            queue = keys.QUEUE_LIVE if live else keys.QUEUE_BULK
+            threaded = len(batches) > 1 and not live
+            behind = PublishBehind(publisher, run.published, queue, threaded=threaded)
+            encoder = Encoder(points, info, batches, first_seq, threaded=threaded)
             for shard, seq, rows, blob in encoder:
                 room.wait(len(blob))
                 ref = BatchRef(info.name, shard, seq, job_id, rows.size, len(blob))

@@ -83,14 +83,20 @@ class Encoder(_Stage[Encoded]):
         info: IndexInfo,
         batches: list[tuple[int, npt.NDArray[np.intp]]],
         first_seq: int,
+        *,
+        threaded: bool = True,
     ) -> None:
         super().__init__("vecq-encoder", ENCODE_AHEAD)
         self._points = points
         self._info = info
         self._batches = batches
         self._first_seq = first_seq
+        self._threaded = threaded
 
     def __iter__(self) -> Iterator[Encoded]:
+        if not self._threaded:  # a small call: a thread would cost more than it saves
+            yield from self._encoded()
+            return
         self._thread.start()
         while True:
             try:
@@ -104,6 +110,12 @@ class Encoder(_Stage[Encoded]):
             yield got  # type: ignore[misc]  # the queue holds Encoded items and _DONE
 
     def _run(self) -> None:
+        for encoded in self._encoded():
+            if not self._put(encoded):
+                return
+        self._put(self._DONE)
+
+    def _encoded(self) -> Iterator[Encoded]:
         p, info = self._points, self._info
         for offset, (shard, rows) in enumerate(self._batches):
             items = [p.items[r] for r in rows] if p.items is not None else None
@@ -111,31 +123,48 @@ class Encoder(_Stage[Encoded]):
             seq = self._first_seq + offset
             blob = pack(info.name, info.uid_bytes, shard, seq, p.ids, p.vectors, rows,
                         items, metadata)  # fmt: skip
-            if not self._put((shard, seq, rows, memoryview(blob))):
-                return
-        self._put(self._DONE)
+            yield shard, seq, rows, memoryview(blob)
 
 
 class PublishBehind(_Stage[BatchRef]):
     """Publishes stored batches' messages in order, in a thread, calling ``done`` after each."""
 
-    def __init__(self, publisher: Publisher, done: Callable[[BatchRef], None]) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        done: Callable[[BatchRef], None],
+        queue: str,
+        *,
+        threaded: bool = True,
+    ) -> None:
         super().__init__("vecq-publisher", PUBLISH_BEHIND)
         self._publisher = publisher
         self._done = done
-        self._thread.start()
+        self._target = queue
+        self._threaded = threaded
+        if threaded:
+            self._thread.start()
 
     def submit(self, ref: BatchRef) -> None:
         """Queue ``ref`` for publishing; raises the error that stopped publishing, if any."""
+        if not self._threaded:
+            self._publish(ref)
+            return
         self._check()
         if not self._put(ref):
             self._check()
 
     def finish(self) -> None:
         """Wait until every submitted message is published; raise if one could not be."""
+        if not self._threaded:
+            return
         self._put(self._DONE)
         self._thread.join()
         self._check()
+
+    def _publish(self, ref: BatchRef) -> None:
+        self._publisher.publish(ref, self._target)
+        self._done(ref)
 
     def _check(self) -> None:
         if self._error is not None:
@@ -152,5 +181,4 @@ class PublishBehind(_Stage[BatchRef]):
             if ref is self._DONE or self._stop.is_set():
                 return
             assert isinstance(ref, BatchRef)
-            self._publisher.publish(ref)
-            self._done(ref)
+            self._publish(ref)

@@ -10,6 +10,8 @@ PREFIX = "vecq"
 # Celery task and queue names. The producer sends by name and never imports workers.
 TASK_UPSERT_BATCH = "vecq.upsert_batch"
 QUEUE_BULK = "vecq.bulk"
+# Small upserts (Settings.live_max_vectors): served by every worker's live lane, ahead of bulk.
+QUEUE_LIVE = "vecq.live"
 
 # Version of the JSON message a task carries; bumped on any incompatible change.
 MESSAGE_VERSION = 1

@@ -44,6 +44,8 @@ class Settings:
     batch_max_bytes: int = 8 * _MIB
     """Most encoded bytes in one shard batch; keeps requests far below Qdrant's 32 MiB limit."""
     max_item_bytes: int = 1 * _MIB
+    live_max_vectors: int = 256
+    """``upsert`` calls of at most this many vectors take the live lane, ahead of bulk; 0: none."""
     max_inflight_bytes: int = 512 * _MIB
     """Most bytes of an index's batches enqueued and not yet settled; ``upsert`` blocks above."""
     backpressure_timeout: float = 300.0

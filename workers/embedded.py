@@ -13,6 +13,7 @@ from shared import keys
 from shared.errors import VecqError
 from shared.settings import Settings
 from workers.app import create_app, start_reaper
+from workers.live import LiveLane
 from workers.reaper import Reaper
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class ThreadWorker:
         self.app = create_app(settings, qdrant)
         self._settings = settings
         self._reaper: Reaper | None = None
+        self.lane: LiveLane | None = None
         self._controller = self.app.WorkController(
             pool_cls=AppThreadPool,
             concurrency=settings.worker_concurrency,
@@ -71,11 +73,14 @@ class ThreadWorker:
         """Start consuming (and sweeping for lost batches); returns at once."""
         self._thread.start()
         self._reaper = start_reaper(self.app, self._settings)
+        self.lane = LiveLane(self.app).start()
         return self
 
     def stop(self, timeout: float = 15.0) -> None:
         """Finish the batch in hand, stop consuming and join the thread."""
         try:
+            if self.lane is not None:
+                self.lane.stop()
             if self._reaper is not None:
                 self._reaper.stop()
             if self._thread.is_alive():

@@ -9,6 +9,7 @@ from shared.errors import VecqError
 from shared.settings import Settings, redact_url
 from workers.app import create_app, redis_client, start_reaper
 from workers.checks import preflight
+from workers.live import LiveLane
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +40,26 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
         pool,
         settings.worker_concurrency,
     )
+    # The live lane is a thread of this process using its Qdrant context. A prefork parent has
+    # none (its children do), so there the pool serves the live queue itself, ahead of bulk
+    # (listed first), without coalescing.
+    lane_thread = pool != "prefork"
+    queues = [keys.QUEUE_BULK] if lane_thread else [keys.QUEUE_LIVE, keys.QUEUE_BULK]
     worker = app.Worker(
         pool_cls=pool,
         concurrency=settings.worker_concurrency,
-        queues=[keys.QUEUE_BULK],
+        queues=queues,
         loglevel=loglevel.upper(),
         without_gossip=True,
         without_mingle=True,
         redirect_stdouts=False,
     )
     reaper = start_reaper(app, settings)
+    lane = LiveLane(app).start() if lane_thread else None
     try:
         worker.start()
     finally:
+        if lane is not None:
+            lane.stop()
         reaper.stop()
     return int(worker.exitcode or 0)

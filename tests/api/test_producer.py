@@ -25,11 +25,11 @@ class BrokenAfter:
         self.left = n
         self.sent: list[BatchRef] = []
 
-    def publish(self, ref: BatchRef) -> None:
+    def publish(self, ref: BatchRef, queue: str = keys.QUEUE_BULK) -> None:
         if self.left == 0:
             raise BrokerUnavailable("broker connection refused")
         self.left -= 1
-        self.real.publish(ref)  # type: ignore[attr-defined]
+        self.real.publish(ref, queue)  # type: ignore[attr-defined]
         self.sent.append(ref)
 
     def close(self) -> None:

@@ -125,9 +125,9 @@ class TwicePublisher:
     def __init__(self, real: Any) -> None:
         self.real = real
 
-    def publish(self, ref: BatchRef) -> None:
-        self.real.publish(ref)
-        self.real.publish(ref)
+    def publish(self, ref: BatchRef, queue: str = keys.QUEUE_BULK) -> None:
+        self.real.publish(ref, queue)
+        self.real.publish(ref, queue)
 
     def close(self) -> None:
         pass
@@ -156,11 +156,11 @@ class LosingPublisher:
         self.real = real
         self.dropped: list[BatchRef] = []
 
-    def publish(self, ref: BatchRef) -> None:
+    def publish(self, ref: BatchRef, queue: str = keys.QUEUE_BULK) -> None:
         if not self.dropped:
             self.dropped.append(ref)
             return
-        self.real.publish(ref)
+        self.real.publish(ref, queue)
 
     def close(self) -> None:
         pass

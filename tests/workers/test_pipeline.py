@@ -23,7 +23,7 @@ from shared.registry import IndexInfo
 from shared.settings import Settings
 from shared.sharding import shard_of
 from workers import dlq
-from workers.pipeline import RetryLater, WorkerContext, process_batch
+from workers.pipeline import RetryLater, WorkerContext, process_batch, process_batches
 from workers.sink import QdrantSink
 
 
@@ -379,3 +379,50 @@ def test_soft_time_limit_puts_the_batch_back_instead_of_dead_lettering(
         process_batch(ctx, message)
     assert ledger.batch_state(r, str(message["job"]), 1) == "stored"
     assert dlq.entries(r, index=info.name) == []
+
+
+def test_process_batches_coalesces_and_settles_each_batch(
+    ctx: WorkerContext,
+    info: IndexInfo,
+    enqueue: Callable[..., dict[str, object]],
+    r: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three small batches of one shard: one Qdrant request, three settled jobs, newest wins."""
+    calls: list[int] = []
+    real_upsert = ctx.sink.client.upsert
+
+    def counting(collection: str, points: models.Batch, **kwargs: object) -> object:
+        calls.append(len(points.ids))
+        return real_upsert(collection, points, **kwargs)
+
+    monkeypatch.setattr(ctx.sink.client, "upsert", counting, raising=False)
+    messages = [enqueue([1, 2], 1.0, seq=1), enqueue([2, 3], 2.0, seq=2), enqueue([4], 3.0, seq=3)]
+    assert process_batches(ctx, messages, [0, 0, 0]) == ["written"] * 3
+    assert calls == [4]
+    assert stored(ctx, info, [1, 2, 3, 4]) == {1: (1.0, 1), 2: (2.0, 2), 3: (2.0, 2), 4: (3.0, 3)}
+    for message in messages:
+        state = ledger.read(r, str(message["job"]))
+        assert state is not None and state.status == "done"
+    assert process_batches(ctx, messages, [0, 0, 0]) == ["duplicate"] * 3
+
+
+def test_process_batches_falls_back_to_one_by_one_and_isolates_bad_messages(
+    ctx: WorkerContext,
+    info: IndexInfo,
+    enqueue: Callable[..., dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A malformed message is dead-lettered alone; a rejected coalesced write is split per batch."""
+    real_upsert = ctx.sink.client.upsert
+
+    def picky(collection: str, points: models.Batch, **kwargs: object) -> object:
+        if 13 in set(points.ids):  # type: ignore[arg-type]
+            raise UnexpectedResponse(400, "Bad Request", b'{"status":"bad"}', Headers())
+        return real_upsert(collection, points, **kwargs)
+
+    monkeypatch.setattr(ctx.sink.client, "upsert", picky, raising=False)
+    good, poisoned = enqueue([1, 2], 1.0, seq=1), enqueue([13, 14], 2.0, seq=2)
+    results = process_batches(ctx, [good, {"not": "a batch"}, poisoned], [0, 0, 0])
+    assert results == ["written", "rejected", "partial"]
+    assert sorted(stored(ctx, info, [1, 2, 13, 14])) == [1, 2, 14]

@@ -1,0 +1,96 @@
+"""The live lane on real Redis, a real in-process worker and local-mode Qdrant."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+from qdrant_client import QdrantClient, models
+
+from api import Client
+from shared import keys
+from tests.conftest import _broker, worker_client
+
+
+def test_small_upserts_queue_on_the_live_lane_and_are_coalesced(
+    redis_url: str, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 one-vector calls go to the live queue; a worker writes them in a few requests."""
+    name = f"live-{uuid.uuid4().hex[:8]}"
+    with Client(redis_url=redis_url, broker_url=_broker(redis_url), worker=False) as producer:
+        key = producer.generate_key()
+        index = producer.create_index(name, index_key=key, dimension=4, shards=2, metric="dot")
+        jobs = [index.upsert([(i, [float(i), 0, 0, 1])], wait=False) for i in range(200)]
+        assert r.llen(keys.QUEUE_LIVE) == 200
+        assert r.llen(keys.QUEUE_BULK) == 0
+        requests: list[int] = []
+        real = QdrantClient.upsert
+
+        def counting(self: QdrantClient, collection: str, points: Any, **kw: Any) -> Any:
+            requests.append(len(points.ids))
+            return real(self, collection, points, **kw)
+
+        monkeypatch.setattr(QdrantClient, "upsert", counting)
+        with worker_client(redis_url) as consumer:
+            for job in jobs:
+                job.wait(30)
+            assert consumer.load_index(name, key).count() == 200
+            got = consumer.load_index(name, key).get([7, 150])
+            assert [p["vector"][0] for p in got] == [7.0, 150.0]
+            lane = consumer._worker.lane  # type: ignore[union-attr]
+            deadline = time.monotonic() + 5  # acknowledged just after the jobs settle
+            while lane.served < 200 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert lane.served == 200
+            assert r.llen(keys.QUEUE_LIVE) == 0
+    assert sum(requests) == 200
+    assert len(requests) <= 10, requests  # 200 batches, 2 shards: a few coalesced requests
+
+
+def test_a_live_upsert_finishes_while_a_slow_backfill_is_still_running(redis_url: str) -> None:
+    """With every bulk request holding Qdrant 0.2 s, a one-vector upsert is not queued behind."""
+    with worker_client(redis_url) as client:
+        index = client.create_index(
+            f"live-{uuid.uuid4().hex[:8]}", index_key=client.generate_key(), dimension=4, shards=1
+        )
+        sink = client._worker.app.vecq_context().sink  # type: ignore[union-attr]
+        slow = _SlowBulk(sink.client)
+        sink.client = slow
+        try:
+            vectors = np.ones((1_280, 4), dtype=np.float32)
+            backfill = index.upsert(np.arange(1_280, 2_560), vectors, wait=False)
+            slow.started.wait(10)
+            start = time.monotonic()
+            index.upsert([(1, [1.0, 2.0, 3.0, 4.0])])  # wait=True
+            live_seconds = time.monotonic() - start
+            assert backfill.status != "done"
+            backfill.wait(60)
+        finally:
+            sink.client = slow.real
+        # 20 bulk requests of 64 took >= 4 s; the live call waited for at most a couple.
+        assert live_seconds < 2.0
+        assert index.count() == 1_281
+
+
+class _SlowBulk:
+    """The worker's real (serialised) Qdrant client; every bulk request holds its lock 0.2 s."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.started = threading.Event()
+
+    def upsert(self, collection: str, points: models.Batch, **kwargs: Any) -> Any:
+        if len(points.ids) > 1:  # type: ignore[arg-type]
+            with self.real.lock:
+                self.started.set()
+                time.sleep(0.2)
+                return self.real.upsert(collection, points, **kwargs)
+        return self.real.upsert(collection, points, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
