@@ -35,6 +35,11 @@ FAILED_BLOB_TTL_SECONDS = 7 * 24 * 3600
 ORPHAN_BLOB_TTL_SECONDS = 24 * 3600
 
 
+def bulk(index: str) -> str:
+    """Hash of an index in bulk mode: each collection's indexing threshold to restore."""
+    return f"{PREFIX}:bulk:{index}"
+
+
 def index_set() -> str:
     """Set of all index names."""
     return f"{PREFIX}:indexes"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+from shared import keys
+from shared.registry import IndexInfo
 from shared.serial import Serialized
 from shared.settings import Settings
 
@@ -40,6 +42,32 @@ def open_qdrant(settings: Settings) -> Any:
     if path == ":memory:":
         return Serialized(QdrantClient(location=":memory:"))
     return Serialized(QdrantClient(path=path))
+
+
+def create_collection(
+    client: Any, info: IndexInfo, name: str, *, local: bool, indexing_threshold: int | None = None
+) -> None:
+    """Create one shard collection of ``info`` (workers on first write; bulk mode up front).
+
+    On a server it also gets a payload index on the sequence number, which makes the
+    conditional upsert's filter cheap (local mode has no payload indexes). Raises what the
+    client raises, including when the collection already exists.
+    """
+    from qdrant_client import models
+
+    distances = {
+        "cosine": models.Distance.COSINE,
+        "dot": models.Distance.DOT,
+        "euclid": models.Distance.EUCLID,
+        "manhattan": models.Distance.MANHATTAN,
+    }
+    params = models.VectorParams(size=info.dimension, distance=distances[info.metric])
+    optimizers = None
+    if indexing_threshold is not None:
+        optimizers = models.OptimizersConfigDiff(indexing_threshold=indexing_threshold)
+    client.create_collection(name, vectors_config=params, optimizers_config=optimizers)
+    if not local:
+        client.create_payload_index(name, keys.PAYLOAD_SEQ, models.PayloadSchemaType.INTEGER)
 
 
 def is_missing_collection(exc: BaseException) -> bool:

@@ -17,19 +17,12 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from shared import keys
 from shared.codec import Batch, Metadata
+from shared.qdrant import create_collection
 from shared.registry import IndexInfo
 from workers import retry
 from workers.profile import StageClock
 
 log = logging.getLogger(__name__)
-
-DISTANCES = {
-    "cosine": models.Distance.COSINE,
-    "dot": models.Distance.DOT,
-    "euclid": models.Distance.EUCLID,
-    "manhattan": models.Distance.MANHATTAN,
-}
-
 
 # Points per request in local mode: it upserts fastest at 16 to 64 points a request (about
 # 6,000/s at 768-d, against 4,100/s for 2,048), and its lock is released between requests, so
@@ -107,21 +100,12 @@ class QdrantSink:
         return name
 
     def _create(self, info: IndexInfo, name: str) -> None:
-        params = models.VectorParams(size=info.dimension, distance=DISTANCES[info.metric])
         try:
-            retry.call(lambda: self.client.create_collection(name, vectors_config=params))
+            retry.call(lambda: create_collection(self.client, info, name, local=self.local))
         except (UnexpectedResponse, ValueError):
             # Another worker may have created it between our check and our create.
             if not self.client.collection_exists(name):
                 raise
-        if not self.local:
-            # Makes the conditional upsert's filter on the sequence number cheap on a server
-            # (local mode has no payload indexes).
-            retry.call(
-                lambda: self.client.create_payload_index(
-                    name, keys.PAYLOAD_SEQ, models.PayloadSchemaType.INTEGER
-                )
-            )
         log.info("created collection %s (dim %d, %s)", name, info.dimension, info.metric)
 
     def forget(self, info: IndexInfo) -> None:
