@@ -177,6 +177,19 @@ return redis.call('INCRBY', KEYS[3], ARGV[5])
 """
 
 
+def footprint(nbytes: int) -> int:
+    """The memory Redis spends on a value of ``nbytes``: its allocator's size class.
+
+    jemalloc (Redis's allocator) has four size classes per doubling, so a large value is
+    rounded up to the next quarter step: a 6.02 MiB blob takes 7 MiB. In-flight bytes are
+    counted this way, so that ``max_inflight_bytes`` bounds Redis's actual memory.
+    """
+    if nbytes <= 16:
+        return 16
+    step = 1 << max(3, (nbytes - 1).bit_length() - 3)
+    return -(-nbytes // step) * step
+
+
 def mark_stored(pipe: redis.client.Pipeline, ref: BatchRef) -> None:
     """Queue on ``pipe`` the ledger writes that go with storing one batch's blob, atomically.
 
