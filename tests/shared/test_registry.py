@@ -40,4 +40,3 @@ def test_unknown_shard_function_is_refused(r: redis.Redis) -> None:
     r.set(keys.index(name), json.dumps(dict(entry, shard_function="modulo")))
     with pytest.raises(IndexNotLoadedError, match="modulo"):
         registry.get(r, name)
-

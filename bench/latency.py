@@ -1,0 +1,96 @@
+"""Latency: one-vector ``upsert(wait=True)``, idle and while a large backfill drains.
+
+    .venv/bin/python -m bench.latency --calls 200 --backfill 60000 --dim 768
+
+A ``vecq worker`` runs in its own process (threads pool, in-memory local-mode Qdrant) on
+a private Redis. The producer times ``--calls`` one-vector upserts with ``wait=True``,
+first with nothing else queued, then again after enqueuing a backfill of ``--backfill``
+vectors that keeps the worker busy for the whole measurement (the script checks). Small
+calls take the live lane (``live_max_vectors``), so they are served ahead of the bulk
+batches. Goals: p99 <= 20 ms idle, and p99 during the backfill <= 3x idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from api import Client, Index
+from bench.common import broker, name, redis_url, verdict
+
+IDLE_GOAL_MS = 20.0
+LOADED_GOAL = 3.0
+
+
+def _calls(index: Index, calls: int, dim: int, gap: float) -> np.ndarray:
+    """Milliseconds of ``calls`` one-vector upserts, ``gap`` seconds apart."""
+    vector = [0.5] * dim
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        index.upsert([(10**12 + i, vector)])
+        times.append((time.perf_counter() - start) * 1e3)
+        time.sleep(gap)
+    return np.array(times)
+
+
+def _worker(url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "VECQ_REDIS_URL": url, "VECQ_BROKER_URL": broker(url),
+           "VECQ_QDRANT_PATH": ":memory:", "VECQ_QDRANT_URL": ""}  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "-l", "WARNING"], env=env)
+
+
+def _summary(label: str, ms: np.ndarray) -> str:
+    p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
+    return f"{label}: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  max {ms.max():6.1f} ms"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both phases and print percentiles against the goals."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per phase (200)")
+    parser.add_argument("--backfill", type=int, default=60_000, help="backfill vectors (60,000)")
+    parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
+    parser.add_argument("--gap", type=float, default=0.01, help="seconds between calls (0.01)")
+    args = parser.parse_args(argv)
+    with redis_url(private=True) as url:
+        worker = _worker(url)
+        try:
+            with Client(redis_url=url, broker_url=broker(url), worker=False) as client:
+                index = client.create_index(name("bl"), index_key=client.generate_key(),
+                                            dimension=args.dim, shards=4, metric="dot")  # fmt: skip
+                _calls(index, 20, args.dim, args.gap)  # warm up: collections, connections
+                idle = _calls(index, args.calls, args.dim, args.gap)
+                vectors = np.random.default_rng(0).standard_normal((args.backfill, args.dim),
+                                                                   dtype=np.float32)  # fmt: skip
+                backfill = index.upsert(np.arange(args.backfill), vectors, wait=False)
+                loaded = _calls(index, args.calls, args.dim, args.gap)
+                busy = backfill.status != "done"
+                backfill.wait(600)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    print(f"command: python -m bench.latency --calls {args.calls} --backfill {args.backfill} "
+          f"--dim {args.dim} --gap {args.gap}")  # fmt: skip
+    print(_summary("idle           ", idle))
+    print(_summary("during backfill", loaded))
+    if not busy:
+        print("WARNING: the backfill finished before the measurement did; raise --backfill")
+    idle_p99, loaded_p99 = np.percentile(idle, 99), np.percentile(loaded, 99)
+    print(f"idle p99 {idle_p99:.1f} ms (goal <= {IDLE_GOAL_MS:g} ms: "
+          f"{verdict(idle_p99 <= IDLE_GOAL_MS)})")  # fmt: skip
+    ratio = loaded_p99 / idle_p99
+    print(f"p99 during backfill / idle = {ratio:.1f} (goal <= {LOADED_GOAL:g}: "
+          f"{verdict(ratio <= LOADED_GOAL and busy)})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
