@@ -6,6 +6,7 @@ qdrant-client is imported inside the functions, so importing ``shared`` stays li
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
@@ -13,6 +14,8 @@ from shared import keys
 from shared.registry import IndexInfo
 from shared.serial import Serialized
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def open_qdrant(settings: Settings) -> Any:
@@ -26,22 +29,59 @@ def open_qdrant(settings: Settings) -> Any:
 
     if settings.qdrant_url is not None:
         extra: dict[str, Any] = {}
+        grpc = settings.prefer_grpc
         if settings.qdrant_ca_cert:
-            # Handed on to the HTTP client (REST); gRPC uses the system's roots.
+            # Handed on to the HTTP client (REST); qdrant-client's gRPC channel would use the
+            # system's roots instead, so a private CA means REST.
             extra["verify"] = ssl.create_default_context(cafile=settings.qdrant_ca_cert)
             # qdrant-client's version probe ignores ``verify`` and would only fail and warn.
             extra["check_compatibility"] = False
-        return QdrantClient(
-            url=settings.qdrant_url,
-            api_key=settings.qdrant_api_key,
-            prefer_grpc=settings.prefer_grpc,
-            timeout=60,
-            **extra,
-        )
+            grpc = False
+
+        def connect(grpc: bool) -> Any:
+            return QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key,
+                                prefer_grpc=grpc, grpc_port=settings.qdrant_grpc_port,
+                                timeout=60, **extra)  # fmt: skip
+
+        client = connect(grpc)
+        if grpc and not _grpc_answers(client):
+            log.warning(
+                "Qdrant gRPC port %d does not answer; using REST (set VECQ_QDRANT_GRPC_PORT, "
+                "or VECQ_PREFER_GRPC=false to skip this check)",
+                settings.qdrant_grpc_port,
+            )
+            client.close()
+            client = connect(False)
+        return client
     path = settings.resolved_qdrant_path
     if path == ":memory:":
         return Serialized(QdrantClient(location=":memory:"))
     return Serialized(QdrantClient(path=path))
+
+
+def uses_grpc(client: Any) -> bool:
+    """True if ``client`` sends points over gRPC (sizes requests; see workers/sink.py)."""
+    return bool(getattr(getattr(client, "_client", None), "_prefer_grpc", False))
+
+
+def _grpc_answers(client: Any) -> bool:
+    """Probe the gRPC port once: False if nothing (or nothing Qdrant) answers there.
+
+    A refused or timed-out connection, or a gRPC server without Qdrant's services, means
+    REST; an authentication error propagates, since REST would be refused the same way.
+    """
+    import grpc
+
+    try:
+        client.get_collections()
+    except grpc.RpcError as exc:
+        code = exc.code() if callable(getattr(exc, "code", None)) else None
+        unreachable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                       grpc.StatusCode.UNIMPLEMENTED)  # fmt: skip
+        if code in unreachable:
+            return False
+        raise
+    return True
 
 
 def create_collection(

@@ -37,7 +37,10 @@ class Settings:
     """CA bundle (PEM path) to verify a Qdrant server's TLS certificate; default: system CAs."""
     qdrant_path: str | None = None
     """Local-mode storage; defaults to ``<data_dir>/qdrant``; ``":memory:"`` keeps nothing."""
-    prefer_grpc: bool = False
+    prefer_grpc: bool = True
+    """Talk to a Qdrant server over gRPC (about 3x cheaper to encode than REST); REST is used
+    when the gRPC port does not answer, or when ``qdrant_ca_cert`` is set."""
+    qdrant_grpc_port: int = 6334
     data_dir: str = ".vecq"
     batch_size: int = 2048
     """Most vectors in one shard batch (one Celery task, one Qdrant request)."""

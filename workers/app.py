@@ -12,7 +12,7 @@ from celery import Celery
 from shared import keys
 from shared.celeryconf import celery_config
 from shared.messages import BatchRef
-from shared.qdrant import open_qdrant
+from shared.qdrant import open_qdrant, uses_grpc
 from shared.settings import Settings
 from workers import tasks
 from workers.pipeline import WorkerContext
@@ -39,7 +39,7 @@ def create_app(settings: Settings, qdrant: Any | None = None) -> Celery:
                             client,
                             local=settings.local_qdrant,
                             retry_seconds=settings.retry_seconds,
-                            grpc=settings.prefer_grpc,
+                            grpc=uses_grpc(client),
                         ),
                         settings=settings,
                     )

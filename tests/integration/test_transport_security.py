@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import http.server
+import importlib.metadata
 import ipaddress
 import json
 import logging
@@ -12,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -24,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from api import Client, InvalidKeyError
-from shared.qdrant import open_qdrant
+from shared.qdrant import open_qdrant, uses_grpc
 from shared.settings import Settings
 from tests.conftest import RedisServer, free_port, need
 
@@ -160,6 +162,10 @@ def test_rediss_url_runs_the_whole_pipeline_over_tls(
         assert index.count() == 300
 
 
+# The recorder claims the installed client's version, so its compatibility check is quiet.
+_CLIENT_VERSION = importlib.metadata.version("qdrant-client")
+
+
 class _Recorder(http.server.BaseHTTPRequestHandler):
     seen: ClassVar[list[dict[str, str]]] = []
 
@@ -168,7 +174,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
             {k.lower(): v for k, v in self.headers.items()} | {"path": self.path}
         )
         if self.path == "/":  # qdrant-client asks for the server version first
-            body = json.dumps({"title": "qdrant", "version": "1.16.0"}).encode()
+            body = json.dumps({"title": "qdrant", "version": _CLIENT_VERSION}).encode()
         else:
             body = json.dumps({"result": {"exists": True}, "status": "ok", "time": 0.0}).encode()
         self.send_response(200)
@@ -214,3 +220,68 @@ def test_qdrant_api_key_travels_over_https_only(https_endpoint: tuple[str, Path]
     assert request["path"] == "/collections/vecq__x__0/exists"
     assert all(r["api-key"] == API_KEY for r in _Recorder.seen)
     assert API_KEY not in repr(settings)
+
+
+@pytest.fixture
+def http_endpoint() -> Iterator[str]:
+    """A plain-HTTP endpoint that answers like Qdrant's REST API and records requests."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Recorder.seen = []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_grpc_falls_back_to_rest_when_its_port_is_closed(
+    http_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """prefer_grpc (the default) with nothing on the gRPC port: a warning, then REST."""
+    settings = Settings(qdrant_url=http_endpoint, qdrant_grpc_port=free_port())
+    assert settings.prefer_grpc
+    qdrant = open_qdrant(settings)
+    try:
+        assert not uses_grpc(qdrant)
+        assert qdrant.collection_exists("vecq__x__0") is True
+    finally:
+        qdrant.close()
+    assert any(r["path"] == "/collections/vecq__x__0/exists" for r in _Recorder.seen)
+    assert "does not answer; using REST" in caplog.text
+    _version_checks_done()
+
+
+def test_grpc_falls_back_when_the_port_is_not_qdrant(http_endpoint: str) -> None:
+    """A gRPC server without Qdrant's services on the port (UNIMPLEMENTED) also means REST."""
+    from concurrent import futures
+
+    import grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        qdrant = open_qdrant(Settings(qdrant_url=http_endpoint, qdrant_grpc_port=port))
+        assert not uses_grpc(qdrant)
+        qdrant.close()
+    finally:
+        server.stop(None)
+    _version_checks_done()
+
+
+def _version_checks_done() -> None:
+    """Wait for both clients' background version checks, before the endpoint goes away."""
+    deadline = time.monotonic() + 10
+    while sum(r["path"] == "/" for r in _Recorder.seen) < 2:
+        assert time.monotonic() < deadline, "qdrant-client never asked for the version"
+        time.sleep(0.01)
+
+
+def test_a_private_ca_means_rest_without_probing_grpc(https_endpoint: tuple[str, Path]) -> None:
+    """qdrant-client's gRPC channel ignores a custom CA, so vecq uses REST for it."""
+    url, ca = https_endpoint
+    qdrant = open_qdrant(Settings(qdrant_url=url, qdrant_ca_cert=str(ca)))
+    try:
+        assert not uses_grpc(qdrant)
+    finally:
+        qdrant.close()

@@ -12,14 +12,14 @@ def test_environment_then_overrides() -> None:
     env = {
         "VECQ_REDIS_URL": "redis://h:6379/0",
         "VECQ_BATCH_SIZE": "512",
-        "VECQ_PREFER_GRPC": "true",
+        "VECQ_PREFER_GRPC": "false",
         "VECQ_STALL_TIMEOUT": "2.5",
     }
     s = Settings.from_env(env, batch_size=1024)
     assert (s.redis_url, s.batch_size, s.prefer_grpc, s.stall_timeout) == (
         "redis://h:6379/0",
         1024,
-        True,
+        False,
         2.5,
     )
     assert s.resolved_broker_url == "redis://h:6379/0"
