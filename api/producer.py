@@ -196,7 +196,10 @@ class _Room:
         self._inflight = int(inflight)
 
     def wait(self, size: int) -> None:
-        """Return when ``size`` more bytes fit (one batch always fits into an empty window)."""
+        """Return when ``size`` more bytes fit, leaving room for a worker's read of one batch.
+
+        One batch always fits into an empty window.
+        """
         if self._fits(size):
             return
         deadline = time.monotonic() + self._timeout
@@ -215,7 +218,9 @@ class _Room:
             pause = min(pause * 2, self._MAX_PAUSE)
 
     def _fits(self, size: int) -> bool:
-        return self._inflight <= 0 or self._inflight + size <= self._limit
+        # Room for the batch and for one more of its size: a worker reading a blob makes
+        # Redis hold a second copy in its reply buffer, which must fit in the window too.
+        return self._inflight <= 0 or self._inflight + 2 * size <= self._limit
 
 
 class _Run:

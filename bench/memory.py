@@ -69,7 +69,7 @@ def redis_peak(n: int, dim: int, window: int) -> tuple[int, int]:
     with redis_url(private=True) as url:
         r = redis.Redis.from_url(url)
         with Client(redis_url=url, broker_url=broker(url), qdrant_path=":memory:", worker=True,
-                    worker_concurrency=1, max_inflight_bytes=window) as client:  # fmt: skip
+                    max_inflight_bytes=window) as client:  # fmt: skip
             index = client.create_index(name("bm"), index_key=client.generate_key(),
                                         dimension=dim, shards=4, metric="dot")  # fmt: skip
             time.sleep(0.5)  # let the worker settle its connections
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1_000_000, help="producer vectors (1,000,000)")
     parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
     parser.add_argument("--backfill", type=int, default=60_000, help="backfill vectors (60,000)")
-    parser.add_argument("--window", type=int, default=64, help="in-flight window, MiB (64)")
+    parser.add_argument("--window", type=int, default=128, help="in-flight window, MiB (128)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--redis", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

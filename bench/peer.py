@@ -26,7 +26,7 @@ GOAL = 1.0
 
 def _vecq(url: str, ids: object, vectors: object, dim: int, shards: int) -> float:
     with Client(redis_url=url, broker_url=broker(url), qdrant_path=":memory:",
-                worker=True, worker_concurrency=1) as client:  # fmt: skip
+                worker=True) as client:  # fmt: skip
         index = client.create_index(name("bp"), index_key=client.generate_key(),
                                     dimension=dim, shards=shards, metric="dot")  # fmt: skip
         start = time.perf_counter()

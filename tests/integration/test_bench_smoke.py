@@ -1,0 +1,37 @@
+"""Every benchmark runs end to end at a tiny size (speed is measured by `make bench`, not here).
+
+These check that `make bench` keeps working, that each script prints its goal verdicts,
+and that the numbers it reports are real: each run also checks its own results (all
+points stored, the backfill still busy while latency is measured).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+SMALL = {
+    "producer": ["--n", "4000", "--dim", "64", "--rounds", "1"],
+    "worker": ["--n", "3000", "--dim", "32", "--rounds", "1"],
+    "peer": ["--n", "3000", "--dim", "32", "--rounds", "1"],
+    "memory": ["--n", "20000", "--dim", "32", "--backfill", "20000", "--window", "1"],
+    "latency": ["--calls", "20", "--backfill", "20000", "--dim", "64", "--gap", "0"],
+}
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_benchmark_runs_and_reports_its_goals(name: str) -> None:
+    """`python -m bench.<name>` at a small size exits 0 and prints the command and verdicts."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", *SMALL[name]],
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"command: python -m bench.{name}" in done.stdout
+    assert "goal" in done.stdout
+    assert "Traceback" not in done.stderr
