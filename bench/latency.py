@@ -7,16 +7,21 @@ a private Redis. The producer times ``--calls`` one-vector upserts with ``wait=T
 first with nothing else queued, then again after enqueuing a backfill of ``--backfill``
 vectors that keeps the worker busy for the whole measurement (the script checks). Small
 calls take the live lane (``live_max_vectors``), so they are served ahead of the bulk
-batches. Goals: p99 <= 20 ms idle, and p99 during the backfill <= 3x idle.
+batches; for comparison, one more call is made with the live lane off, which queues
+behind the rest of the backfill. Goals: p99 <= 20 ms idle, and p99 during the backfill
+<= 3x idle.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from typing import IO
 
 import numpy as np
 
@@ -39,10 +44,11 @@ def _calls(index: Index, calls: int, dim: int, gap: float) -> np.ndarray:
     return np.array(times)
 
 
-def _worker(url: str) -> subprocess.Popen[bytes]:
+def _worker(url: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
     env = {**os.environ, "VECQ_REDIS_URL": url, "VECQ_BROKER_URL": broker(url),
            "VECQ_QDRANT_PATH": ":memory:", "VECQ_QDRANT_URL": ""}  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "-l", "WARNING"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "-l", "WARNING"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
 
 def _summary(label: str, ms: np.ndarray) -> str:
@@ -60,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
     parser.add_argument("--gap", type=float, default=0.01, help="seconds between calls (0.01)")
     args = parser.parse_args(argv)
-    with redis_url(private=True) as url:
-        worker = _worker(url)
+    with redis_url(private=True) as url, tempfile.TemporaryFile() as log:
+        worker = _worker(url, log)
         try:
             with Client(redis_url=url, broker_url=broker(url), worker=False) as client:
                 index = client.create_index(name("bl"), index_key=client.generate_key(),
@@ -73,7 +79,16 @@ def main(argv: list[str] | None = None) -> int:
                 backfill = index.upsert(np.arange(args.backfill), vectors, wait=False)
                 loaded = _calls(index, args.calls, args.dim, args.gap)
                 busy = backfill.status != "done"
+                # The same call without the live lane queues behind what is left of the backfill.
+                client.settings = dataclasses.replace(client.settings, live_max_vectors=0)
+                start = time.perf_counter()
+                index.upsert([(1, [0.5] * args.dim)])
+                no_lane = time.perf_counter() - start
                 backfill.wait(600)
+        except BaseException:
+            log.seek(0)
+            print(log.read().decode(errors="replace")[-3000:], file=sys.stderr)
+            raise
         finally:
             worker.terminate()
             worker.wait(30)
@@ -81,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
           f"--dim {args.dim} --gap {args.gap}")  # fmt: skip
     print(_summary("idle           ", idle))
     print(_summary("during backfill", loaded))
+    print(f"one call during the backfill without the live lane: {no_lane * 1e3:,.0f} ms")
     if not busy:
         print("WARNING: the backfill finished before the measurement did; raise --backfill")
     idle_p99, loaded_p99 = np.percentile(idle, 99), np.percentile(loaded, 99)
