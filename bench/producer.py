@@ -13,9 +13,11 @@ batch. No worker runs, so the in-flight limit is raised above the whole input.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 import uuid
+from collections.abc import Callable
 
 import numpy as np
 import redis
@@ -67,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
             batch = _fit_size_class(limit, row)
             for _ in range(args.rounds):
                 r.flushdb()
-                raw_times.append(_raw(r, vectors, batch))
+                raw_times.append(_cpu(r, lambda: _raw(r, vectors, batch)))
                 r.flushdb()
-                vecq_times.append(_vecq(client, ids, vectors, args.dim))
+                vecq_times.append(_cpu(r, lambda: _vecq(client, ids, vectors, args.dim)))
             r.flushdb()
         r.close()
-    raw, vecq = min(raw_times), min(vecq_times)
+    (raw, raw_cpu, raw_redis), (vecq, vecq_cpu, vecq_redis) = min(raw_times), min(vecq_times)
     ratio = raw / vecq
     command = f"python -m bench.producer --n {args.n} --dim {args.dim} --rounds {args.rounds}"
     print(f"command: {command}")
@@ -81,7 +83,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"vecq upsert:  {args.n / vecq:12,.0f} vectors/s  (wait=False, {batch} per batch)")
     verdict = "met" if ratio >= GOAL else "MISSED"
     print(f"ratio vecq/raw: {ratio:.2f} (goal >= {GOAL}: {verdict})")
+    print(f"CPU seconds, this process / Redis: raw {raw_cpu:.2f} / {raw_redis:.2f}, "
+          f"vecq {vecq_cpu:.2f} / {vecq_redis:.2f} (wall {raw:.2f} / {vecq:.2f})")  # fmt: skip
     return 0
+
+
+def _cpu(r: redis.Redis, run: Callable[[], float]) -> tuple[float, float, float]:
+    """Run, returning (wall seconds, this process's CPU seconds, the Redis server's)."""
+    before = _cpu_now(r)
+    wall = run()
+    after = _cpu_now(r)
+    return wall, after[0] - before[0], after[1] - before[1]
+
+
+def _cpu_now(r: redis.Redis) -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    info = r.info("cpu")
+    return usage.ru_utime + usage.ru_stime, info["used_cpu_user"] + info["used_cpu_sys"]
 
 
 if __name__ == "__main__":
