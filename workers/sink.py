@@ -179,7 +179,7 @@ class QdrantSink:
         for start in range(0, len(batch), step):
             rows = slice(start, start + step)
             with self.clock.stage("encode"):
-                part = batch if step >= len(batch) else _rows(batch, rows)
+                part = batch if step >= len(batch) else batch.select(rows)
                 points = models.Batch(
                     ids=part.ids.tolist(),
                     vectors=part.vectors.tolist(),
@@ -195,19 +195,6 @@ class QdrantSink:
                     ),
                     max_seconds=max(0.1, deadline - time.monotonic()),
                 )  # fmt: skip
-
-
-def _rows(batch: Batch, rows: slice) -> Batch:
-    return Batch(
-        batch.index,
-        batch.index_uid,
-        batch.shard,
-        batch.seq,
-        batch.ids[rows],
-        batch.vectors[rows],
-        None if batch.items is None else batch.items[rows],
-        None if batch.metadata is None else batch.metadata[rows],
-    )
 
 
 def _merge(batches: Sequence[Batch]) -> tuple[Batch, npt.NDArray[np.int64]]:
