@@ -35,6 +35,11 @@ class VecqError(Exception):
 class InvalidInputError(VecqError, ValueError):
     """The data passed to vecq is malformed; nothing of the call was enqueued."""
 
+    def __init__(self, message: str, *, row: int | None = None) -> None:
+        super().__init__(message)
+        self.row = row
+        """The offending row of the call (0-based), when one row is to blame."""
+
 
 class DimensionMismatchError(InvalidInputError):
     """A vector's length differs from the index dimension."""

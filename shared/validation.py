@@ -108,11 +108,11 @@ def check_id(value: Any, row: int) -> int:
     """Return ``value`` as an int if it is a valid point id, else raise."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise InvalidVectorError(
-            f"row {row}: id {value!r} is a {type(value).__name__}; ids must be integers"
+            f"row {row}: id {value!r} is a {type(value).__name__}; ids must be integers", row=row
         )
     as_int = int(value)
     if not 0 <= as_int < MAX_ID:
-        raise InvalidVectorError(f"row {row}: id {as_int} is outside 0 <= id < 2**63")
+        raise InvalidVectorError(f"row {row}: id {as_int} is outside 0 <= id < 2**63", row=row)
     return as_int
 
 
@@ -131,12 +131,16 @@ def check_id_array(ids: Any) -> npt.NDArray[np.int64]:
         big = np.flatnonzero(arr >= np.uint64(MAX_ID))
         if big.size:
             row = int(big[0])
-            raise InvalidVectorError(f"row {row}: id {int(arr[row])} is outside 0 <= id < 2**63")
+            raise InvalidVectorError(
+                f"row {row}: id {int(arr[row])} is outside 0 <= id < 2**63", row=row
+            )
     out = arr.astype(np.int64, copy=False)
     negative = np.flatnonzero(out < 0)
     if negative.size:
         row = int(negative[0])
-        raise InvalidVectorError(f"row {row}: id {int(out[row])} is outside 0 <= id < 2**63")
+        raise InvalidVectorError(
+            f"row {row}: id {int(out[row])} is outside 0 <= id < 2**63", row=row
+        )
     return out
 
 
@@ -150,7 +154,8 @@ def check_vectors(vectors: npt.NDArray[Any], ids: npt.NDArray[np.int64], dimensi
     if n and vectors.shape[1] != dimension:
         raise DimensionMismatchError(
             f"row 0 (id {int(ids[0])}): vector has {vectors.shape[1]} dimensions, "
-            f"the index expects {dimension}"
+            f"the index expects {dimension}",
+            row=0,
         )
     if vectors.dtype.kind != "f" or n == 0:
         return  # integers always convert to finite float32
@@ -163,7 +168,8 @@ def check_vectors(vectors: npt.NDArray[Any], ids: npt.NDArray[np.int64], dimensi
             row = start + int(np.argmin(finite))
             raise InvalidVectorError(
                 f"row {row} (id {int(ids[row])}): vector holds NaN or infinity as float32 "
-                "(values beyond +-3.4e38 overflow); replace or drop it"
+                "(values beyond +-3.4e38 overflow); replace or drop it",
+                row=row,
             )
 
 
@@ -176,12 +182,14 @@ def check_item(item: Any, row: int, point_id: Any, max_bytes: int) -> bytes | No
     if not isinstance(item, bytes):
         raise InvalidVectorError(
             f"row {row} (id {point_id!r}): item must be bytes, got {type(item).__name__}; "
-            "encode text with .encode()"
+            "encode text with .encode()",
+            row=row,
         )
     if len(item) > max_bytes:
         raise InvalidVectorError(
             f"row {row} (id {point_id!r}): item is {len(item)} bytes, above the limit of "
-            f"{max_bytes} (setting max_item_bytes)"
+            f"{max_bytes} (setting max_item_bytes)",
+            row=row,
         )
     return item
 
@@ -191,17 +199,21 @@ def check_metadata(meta: Any, row: int, point_id: Any) -> Metadata | None:
     if meta is None:
         return None
     where = f"row {row} (id {point_id!r})"
-    if not isinstance(meta, Mapping):
-        raise InvalidVectorError(f"{where}: metadata must be a dict, got {type(meta).__name__}")
-    for key, value in meta.items():
-        if not isinstance(key, str):
-            raise InvalidVectorError(f"{where}: metadata key {key!r} is not a string")
-        if key.startswith(RESERVED_PREFIX):
-            raise InvalidVectorError(
-                f"{where}: metadata key {key!r} is reserved (keys may not start with "
-                f"{RESERVED_PREFIX!r})"
-            )
-        _check_metadata_value(value, key, where)
+    try:
+        if not isinstance(meta, Mapping):
+            raise InvalidVectorError(f"{where}: metadata must be a dict, got {type(meta).__name__}")
+        for key, value in meta.items():
+            if not isinstance(key, str):
+                raise InvalidVectorError(f"{where}: metadata key {key!r} is not a string")
+            if key.startswith(RESERVED_PREFIX):
+                raise InvalidVectorError(
+                    f"{where}: metadata key {key!r} is reserved (keys may not start with "
+                    f"{RESERVED_PREFIX!r})"
+                )
+            _check_metadata_value(value, key, where)
+    except InvalidVectorError as exc:
+        exc.row = row  # every metadata error belongs to this row
+        raise
     return dict(meta)
 
 
@@ -246,17 +258,19 @@ def _unpack_record(row: int, record: Any) -> tuple[Any, Any, Any, Any]:
         if unknown:
             raise InvalidVectorError(
                 f"row {row}: unknown key(s) {sorted(map(str, unknown))}; "
-                "allowed keys are id, vector, item, metadata"
+                "allowed keys are id, vector, item, metadata",
+                row=row,
             )
         if "id" not in record or "vector" not in record:
-            raise InvalidVectorError(f"row {row}: a dict needs both 'id' and 'vector'")
+            raise InvalidVectorError(f"row {row}: a dict needs both 'id' and 'vector'", row=row)
         return record["id"], record["vector"], record.get("item"), record.get("metadata")
     if isinstance(record, (tuple, list)) and 2 <= len(record) <= 4:
         padded = (*record, None, None)
         return padded[0], padded[1], padded[2], padded[3]
     raise InvalidVectorError(
         f"row {row}: expected a dict or an (id, vector[, item[, metadata]]) tuple, "
-        f"got {type(record).__name__}"
+        f"got {type(record).__name__}",
+        row=row,
     )
 
 
@@ -267,12 +281,14 @@ def _records_to_array(rows: list[Any], ids: npt.NDArray[np.int64], dimension: in
         if isinstance(vector, (str, bytes, Mapping)) or not hasattr(vector, "__len__"):
             raise InvalidVectorError(
                 f"row {row} (id {int(ids[row])}): vector must be a list of floats, "
-                f"got {type(vector).__name__}"
+                f"got {type(vector).__name__}",
+                row=row,
             )
         if len(vector) != dimension:
             raise DimensionMismatchError(
                 f"row {row} (id {int(ids[row])}): vector has {len(vector)} dimensions, "
-                f"the index expects {dimension}"
+                f"the index expects {dimension}",
+                row=row,
             )
     try:
         array = np.asarray(rows)
@@ -281,7 +297,7 @@ def _records_to_array(rows: list[Any], ids: npt.NDArray[np.int64], dimension: in
     if array.ndim != 2 or array.dtype.kind not in "fiu":
         row = _first_non_numeric_row(rows)
         raise InvalidVectorError(
-            f"row {row} (id {int(ids[row])}): vector must hold only int or float numbers"
+            f"row {row} (id {int(ids[row])}): vector must hold only int or float numbers", row=row
         )
     return array
 

@@ -126,6 +126,8 @@ def test_any_invalid_record_raises_before_anything_reaches_redis(
         index.upsert(records, timeout=30)
     assert f"row {row}" in str(caught.value) or kind in {"dimension", "missing"}
     assert isinstance(caught.value, ValueError)
+    if caught.value.row is not None:  # the row the error blames is the one it names first
+        assert str(caught.value).startswith(f"row {caught.value.row}")
     assert snapshot(r) == before
 
 
