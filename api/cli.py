@@ -51,9 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Celery pool (default: threads with Qdrant local mode, else prefork)",
     )
 
-    from api import deadletters
+    from api import deadletters, ingest_cli
 
     deadletters.add_parser(sub)
+    ingest_cli.add_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "demo":
@@ -63,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(n=args.n, dimension=args.dimension, shards=args.shards)
     if args.command == "worker":
         return _worker(args.concurrency, args.loglevel, args.pool)
+    if args.command == "ingest":
+        logging.basicConfig(level=logging.WARNING)
+        return ingest_cli.run(args)
     if args.command == "dlq":
         from shared.errors import VecqError
 

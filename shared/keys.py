@@ -40,6 +40,11 @@ def bulk(index: str) -> str:
     return f"{PREFIX}:bulk:{index}"
 
 
+def ingest(index: str, fingerprint: str) -> str:
+    """Hash of one file's committed ingest chunks: chunk number -> job id."""
+    return f"{PREFIX}:ingest:{index}:{fingerprint}"
+
+
 def index_set() -> str:
     """Set of all index names."""
     return f"{PREFIX}:indexes"

@@ -1,0 +1,109 @@
+"""``vecq ingest``: backfill files into an index, resumable chunk by chunk.
+
+Each file is read in fixed chunks (:mod:`api.sources`); each chunk is validated whole and
+then enqueued as one ``upsert``. Once a chunk is durably enqueued, its job id is recorded
+in Redis under the file's fingerprint (path, size, modification time, chunk size), so a
+re-run of the same command after a crash or Ctrl-C skips the chunks already committed
+and redoes at most the one that was cut short, which is harmless: writes are idempotent.
+A changed file has a new fingerprint and is read again from the start.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from api.index import Index
+from api.jobs import UpsertJob
+from api.sources import Chunk, Source, SourceError
+from shared import keys, validation
+from shared.errors import InvalidInputError
+from shared.validation import Points
+
+# Default bytes of vectors per chunk (one upsert call): big enough for full batches on
+# every shard, small enough that memory stays far below the file size.
+CHUNK_BYTES = 64 * 1024 * 1024
+# JSON Lines chunks are smaller: each float is a Python object until validated.
+JSONL_CHUNK_ROWS = 4096
+
+
+@dataclass
+class Report:
+    """What one ``ingest`` did."""
+
+    files: int = 0
+    chunks: int = 0
+    skipped_chunks: int = 0
+    vectors: int = 0
+    skipped_vectors: int = 0
+    jobs: list[UpsertJob] = field(default_factory=list)
+
+
+def chunk_rows_for(source: Source, dimension: int) -> int:
+    """Rows per chunk for ``source``: ``CHUNK_BYTES`` of float32 vectors, fewer for JSON."""
+    if source.path.suffix in (".jsonl", ".ndjson"):
+        return JSONL_CHUNK_ROWS
+    return max(1, CHUNK_BYTES // (4 * dimension))
+
+
+def ingest(
+    index: Index,
+    sources: list[Source],
+    *,
+    chunk_rows: int | None = None,
+    resume: bool = True,
+    on_progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Enqueue every chunk of ``sources`` not committed before; return what was done.
+
+    ``on_progress(n)`` is called with each chunk's size once it is enqueued or skipped. The
+    returned jobs are the ones this run enqueued; wait on them to know the data is written.
+    """
+    report = Report(files=len(sources))
+    r = index._client.redis
+    for source in sources:
+        rows = chunk_rows or chunk_rows_for(source, index.dimension)
+        ledger_key = keys.ingest(index.name, source.fingerprint(rows))
+        done = {int(k) for k in r.hkeys(ledger_key)} if resume else set()
+        for chunk in source.chunks(rows):
+            report.chunks += 1
+            if chunk.number in done:
+                report.skipped_chunks += 1
+                report.skipped_vectors += chunk.rows
+            else:
+                points = _validate(source, chunk, index)
+                job = index._enqueue(points, wait=False, timeout=None, on_batch=None)
+                r.hset(ledger_key, str(chunk.number), job.job_id)
+                r.expire(ledger_key, keys.JOB_TTL_SECONDS)
+                report.jobs.append(job)
+                report.vectors += chunk.rows
+            if on_progress is not None:
+                on_progress(chunk.rows)
+    return report
+
+
+def _validate(source: Source, chunk: Chunk, index: Index) -> Points:
+    """The chunk as validated points, or a :class:`SourceError` naming file, row and field."""
+    settings = index._client.settings
+    try:
+        if chunk.records is not None:
+            return validation.from_records(chunk.records, index.dimension, settings.max_item_bytes)
+        return validation.from_arrays(chunk.ids, chunk.vectors, index.dimension)
+    except SourceError:
+        raise
+    except InvalidInputError as exc:
+        if exc.row is None:
+            raise SourceError(f"{source.path}: chunk from {chunk.where(0)}: {exc}") from None
+        detail = str(exc).removeprefix(f"row {exc.row}")
+        raise SourceError(f"{source.path}: {chunk.where(exc.row)}{detail}", row=exc.row) from None
+
+
+def progress_bar(total: int | None, initial: int = 0) -> Callable[[int], None]:
+    """A tqdm bar on stderr (vectors/s, ETA when the total is known); a no-op off a terminal."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=initial, unit="vec", unit_scale=True, file=sys.stderr,
+               disable=None, desc="enqueued")  # fmt: skip
+    update: Callable[[int], None] = bar.update
+    return update

@@ -1,0 +1,127 @@
+"""The ``vecq ingest`` command: argument parsing and output around :mod:`api.ingest`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  VECQ_INDEX_KEY=$(cat products.key) vecq ingest vectors.npy --ids ids.npy --index products
+  vecq ingest 'dumps/*.jsonl' --index products --key-file products.key
+  vecq ingest embeddings/ --index products --key-file products.key --id-start 1000000
+
+Re-running the same command after a crash or Ctrl-C resumes: chunks already enqueued are
+skipped (a changed file is read again from the start). Exit status: 0 when every vector is
+written (or enqueued, with --no-wait), 1 if some failed (see `vecq dlq list`), 2 for bad
+input, 130 when interrupted.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``vecq ingest``."""
+    p = sub.add_parser(
+        "ingest",
+        help="backfill .npy or JSON Lines files into an index, resumably",
+        description="Reads files in bounded chunks, validates each chunk whole, enqueues it "
+        "and records it as committed, then waits until everything is written. .npy: a 2-D "
+        "float array of vectors, with ids from --ids (a 1-D integer .npy) or counted from "
+        "--id-start (continuing across files). JSON Lines: one object per line, "
+        '{"id", "vector", "item" (base64), "metadata"}.',
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
+    p.add_argument("--index", required=True, help="the index to load into (it must exist)")
+    p.add_argument(
+        "--key-file",
+        type=Path,
+        help="file holding the index key (32 raw bytes or 64 hex digits); default: "
+        "the hex key in VECQ_INDEX_KEY",
+    )
+    p.add_argument("--ids", help=".npy of ids, one per row of the (single) vectors file")
+    p.add_argument("--id-start", type=int, default=0, help="first id when --ids is not given (0)")
+    p.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=None,
+        help="records per chunk (default: 64 MiB of vectors; 4,096 lines for JSON Lines)",
+    )
+    p.add_argument("--no-wait", action="store_true", help="return once everything is enqueued")
+    p.add_argument("--restart", action="store_true", help="ignore earlier progress; start over")
+    p.add_argument("--timeout", type=float, default=None, help="most seconds to wait at the end")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vecq ingest``; return the exit status."""
+    from api import Client
+    from api.ingest import ingest, progress_bar
+    from api.sources import open_sources
+    from shared.errors import UpsertError, VecqError
+
+    try:
+        key = _read_key(args.key_file)
+        sources = open_sources(args.paths, args.ids, args.id_start)
+    except (VecqError, ValueError, OSError) as exc:
+        print(f"vecq ingest: {exc}", file=sys.stderr)
+        return 2
+    with Client() as client:
+        try:
+            index = client.load_index(args.index, key)
+            totals = [s.total() for s in sources]
+            known = None if None in totals else sum(t or 0 for t in totals)
+            report = ingest(index, sources, chunk_rows=args.chunk_rows, resume=not args.restart,
+                            on_progress=progress_bar(known))  # fmt: skip
+        except KeyboardInterrupt:
+            print("\nvecq ingest: interrupted; run the same command again to resume",
+                  file=sys.stderr)  # fmt: skip
+            return 130
+        except VecqError as exc:
+            print(f"vecq ingest: {exc}", file=sys.stderr)
+            return 2 if isinstance(exc, ValueError) else 1
+        print(f"{report.files} file(s), {report.chunks} chunk(s): enqueued {report.vectors:,} "
+              f"vectors, skipped {report.skipped_vectors:,} already committed "
+              f"({report.skipped_chunks} chunks)")  # fmt: skip
+        if args.no_wait:
+            return 0
+        failed = 0
+        try:
+            for job in report.jobs:
+                try:
+                    job.wait(args.timeout)
+                except UpsertError as exc:
+                    failed += len(exc.failed_ids)
+        except KeyboardInterrupt:
+            print("\nvecq ingest: stopped waiting; the data is enqueued and will be written",
+                  file=sys.stderr)  # fmt: skip
+            return 130
+        except VecqError as exc:
+            print(f"vecq ingest: {exc}", file=sys.stderr)
+            return 1
+        if failed:
+            print(f"vecq ingest: {failed:,} vectors failed; see `vecq dlq list --index "
+                  f"{args.index}`", file=sys.stderr)  # fmt: skip
+            return 1
+        print(f"written: {report.vectors:,} vectors")
+        return 0
+
+
+def _read_key(path: Path | None) -> bytes:
+    if path is not None:
+        raw = path.read_bytes()
+        text = raw.strip()
+        if len(raw) == 32:
+            return raw
+        try:
+            return bytes.fromhex(text.decode())
+        except ValueError:
+            raise ValueError(f"{path}: expected 32 raw bytes or 64 hex digits") from None
+    env = os.environ.get("VECQ_INDEX_KEY")
+    if not env:
+        raise ValueError("no index key: pass --key-file or set VECQ_INDEX_KEY (hex)")
+    try:
+        return bytes.fromhex(env.strip())
+    except ValueError:
+        raise ValueError("VECQ_INDEX_KEY must be the key in hex (64 digits)") from None
