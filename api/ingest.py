@@ -89,7 +89,7 @@ def _validate(source: Source, chunk: Chunk, index: Index) -> Points:
     try:
         if chunk.records is not None:
             return validation.from_records(chunk.records, index.dimension, settings.max_item_bytes)
-        return validation.from_arrays(chunk.ids, chunk.vectors, index.dimension)
+        return validation.from_arrays(chunk.ids, chunk.vectors, index.dimension, chunk.metadata)
     except SourceError:
         raise
     except InvalidInputError as exc:

@@ -5,13 +5,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from pathlib import Path
+
+DESCRIPTION = (
+    "Reads files in bounded chunks, validates each chunk whole, enqueues it and records it as "
+    "committed, then waits until everything is written. .npy: a 2-D float array of vectors, "
+    "with ids from --ids (a 1-D integer .npy) or counted from --id-start (continuing across "
+    "files). .npz: arrays 'vectors' and optionally 'ids'. Parquet: an integer 'id' column and "
+    "a list 'vector' column; other columns become metadata (needs pyarrow). JSON Lines: one "
+    'object per line, {"id", "vector", "item" (base64), "metadata"}.'
+)
 
 EPILOG = """\
 examples:
-  VECQ_INDEX_KEY=$(cat products.key) vecq ingest vectors.npy --ids ids.npy --index products
+  VECQ_INDEX_KEY=$(xxd -p -c 64 products.key) vecq ingest vectors.npy --ids ids.npy --index products
   vecq ingest 'dumps/*.jsonl' --index products --key-file products.key
   vecq ingest embeddings/ --index products --key-file products.key --id-start 1000000
+  vecq ingest 'exports/part-*.parquet' --index products --key-file products.key
 
 Re-running the same command after a crash or Ctrl-C resumes: chunks already enqueued are
 skipped (a changed file is read again from the start). Exit status: 0 when every vector is
@@ -24,12 +35,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     """Register ``vecq ingest``."""
     p = sub.add_parser(
         "ingest",
-        help="backfill .npy or JSON Lines files into an index, resumably",
-        description="Reads files in bounded chunks, validates each chunk whole, enqueues it "
-        "and records it as committed, then waits until everything is written. .npy: a 2-D "
-        "float array of vectors, with ids from --ids (a 1-D integer .npy) or counted from "
-        "--id-start (continuing across files). JSON Lines: one object per line, "
-        '{"id", "vector", "item" (base64), "metadata"}.',
+        help="backfill .npy, .npz, Parquet or JSON Lines files into an index, resumably",
+        description=textwrap.fill(DESCRIPTION, 88),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

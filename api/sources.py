@@ -13,6 +13,7 @@ import binascii
 import glob
 import hashlib
 import json
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy.typing as npt
 
 from shared.errors import InvalidInputError
 
-SUFFIXES = (".npy", ".jsonl", ".ndjson")
+SUFFIXES = (".npy", ".npz", ".parquet", ".jsonl", ".ndjson")
 
 
 class SourceError(InvalidInputError):
@@ -41,6 +42,8 @@ class Chunk:
     ids: npt.NDArray[np.int64] | None = None
     vectors: npt.NDArray[Any] | None = None
     records: list[dict[str, Any]] | None = None
+    metadata: list[dict[str, Any] | None] | None = None
+    """Columnar files: each row's other columns."""
     lines: list[int] | None = None
     """JSON Lines: the line of each record (blank lines are skipped)."""
 
@@ -119,6 +122,165 @@ class NpySource:
             yield Chunk(number, lo, hi - lo, ids=ids, vectors=self._vectors[lo:hi])
 
 
+class NpzSource:
+    """An ``.npz`` with a 2-D ``vectors`` array and optionally 1-D ``ids``, streamed row by row.
+
+    Members are read from the zip in chunks (compressed or not), never loaded whole. Without
+    ``ids`` they are counted from a start, as for ``.npy``.
+    """
+
+    def __init__(self, path: Path, id_start: int = 0) -> None:
+        self.path = path
+        self.id_start = id_start
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+                if "vectors.npy" not in names:
+                    found = ", ".join(sorted(n.removesuffix(".npy") for n in names)) or "none"
+                    raise SourceError(f"{path}: needs an array named 'vectors' (found: {found})")
+                self._shape, self._dtype = _npy_header(zf, "vectors.npy", path)
+                self._has_ids = "ids.npy" in names
+                if self._has_ids:
+                    ids_shape, _ = _npy_header(zf, "ids.npy", path)
+                    if ids_shape != (self._shape[0],):
+                        raise SourceError(
+                            f"{path}: 'ids' must be 1-D with one id per row of 'vectors' "
+                            f"({self._shape[0]}), got shape {ids_shape}"
+                        )
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SourceError(f"{path}: not a readable .npz file ({exc})") from exc
+        if len(self._shape) != 2:
+            raise SourceError(f"{path}: 'vectors' must be 2-D, got shape {self._shape}")
+
+    def fingerprint(self, chunk_rows: int) -> str:
+        return _digest("npz", _stat_key(self.path), f"start={self.id_start}", chunk_rows)
+
+    def total(self) -> int | None:
+        return int(self._shape[0])
+
+    def chunks(self, chunk_rows: int) -> Iterator[Chunk]:
+        n, dim = self._shape
+        with zipfile.ZipFile(self.path) as zf:
+            vectors = _rows(zf, "vectors.npy", self._dtype, (dim,), chunk_rows)
+            ids = _rows(zf, "ids.npy", None, (), chunk_rows) if self._has_ids else None
+            for number, lo in enumerate(range(0, n, chunk_rows)):
+                hi = min(lo + chunk_rows, n)
+                block = next(vectors)
+                id_block = (
+                    next(ids)
+                    if ids is not None
+                    else np.arange(self.id_start + lo, self.id_start + hi, dtype=np.int64)
+                )
+                yield Chunk(number, lo, hi - lo, ids=id_block, vectors=block)
+
+
+def _npy_header(zf: zipfile.ZipFile, member: str, path: Path) -> tuple[tuple[int, ...], Any]:
+    with zf.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    if fortran and len(shape) > 1:
+        raise SourceError(f"{path}: '{member[:-4]}' is stored in Fortran order; save it C-ordered")
+    if dtype.hasobject:
+        raise SourceError(f"{path}: '{member[:-4]}' holds Python objects; vecq reads numbers only")
+    return tuple(shape), dtype
+
+
+def _rows(
+    zf: zipfile.ZipFile, member: str, dtype: Any, row_shape: tuple[int, ...], chunk_rows: int
+) -> Iterator[npt.NDArray[Any]]:
+    """Successive blocks of ``chunk_rows`` rows of one array member, read as a stream."""
+    with zf.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                  else np.lib.format.read_array_header_2_0)  # fmt: skip
+        shape, _, file_dtype = reader(f)
+        dtype = dtype or file_dtype
+        row_bytes = int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize
+        left = int(shape[0])
+        while left:
+            take = min(chunk_rows, left)
+            data = f.read(take * row_bytes)
+            yield np.frombuffer(data, dtype=dtype).reshape((take, *row_shape))
+            left -= take
+
+
+class ParquetSource:
+    """A Parquet file: an ``id`` integer column, a ``vector`` list column, others as metadata."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:  # pragma: no cover - pyarrow is in the dev and files extras
+            raise SourceError(
+                f"{path}: reading Parquet needs pyarrow: pip install 'vecq[files]'"
+            ) from None
+        try:
+            self._file = pq.ParquetFile(path)
+        except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError types
+            raise SourceError(f"{path}: not a readable Parquet file ({exc})") from exc
+        names = self._file.schema_arrow.names
+        for column in ("id", "vector"):
+            if column not in names:
+                raise SourceError(f"{path}: column {column!r} is missing (columns: {names})")
+        self._meta_columns = [c for c in names if c not in ("id", "vector")]
+
+    def fingerprint(self, chunk_rows: int) -> str:
+        return _digest("parquet", _stat_key(self.path), chunk_rows)
+
+    def total(self) -> int | None:
+        return int(self._file.metadata.num_rows)
+
+    def chunks(self, chunk_rows: int) -> Iterator[Chunk]:
+        first = 0
+        for number, batch in enumerate(self._file.iter_batches(batch_size=chunk_rows)):
+            n = batch.num_rows
+            ids = self._ids(batch.column("id"), first)
+            vectors = self._vectors(batch.column("vector"), first)
+            metadata = None
+            if self._meta_columns:
+                columns = {c: batch.column(c).to_pylist() for c in self._meta_columns}
+                metadata = [
+                    {c: values[i] for c, values in columns.items() if values[i] is not None} or None
+                    for i in range(n)
+                ]
+            yield Chunk(number, first, n, ids=ids, vectors=vectors, metadata=metadata)
+            first += n
+
+    def _ids(self, column: Any, first: int) -> npt.NDArray[Any]:
+        if column.null_count:
+            row = first + column.is_null().to_numpy(zero_copy_only=False).argmax()
+            raise SourceError(f"{self.path}: row {row}: field 'id' is null")
+        return np.asarray(column.to_numpy(zero_copy_only=False))
+
+    def _vectors(self, column: Any, first: int) -> npt.NDArray[Any]:
+        import pyarrow as pa
+
+        if column.null_count:
+            row = first + column.is_null().to_numpy(zero_copy_only=False).argmax()
+            raise SourceError(f"{self.path}: row {row}: field 'vector' is null")
+        if pa.types.is_fixed_size_list(column.type):
+            dim = column.type.list_size
+        elif pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            lengths = column.value_lengths().to_numpy(zero_copy_only=False)
+            if len(lengths) and (lengths != lengths[0]).any():
+                row = first + int(np.argmax(lengths != lengths[0]))
+                raise SourceError(
+                    f"{self.path}: row {row}: field 'vector' has {int(lengths[row - first])} "
+                    f"values, row {first} has {int(lengths[0])}"
+                )
+            dim = int(lengths[0]) if len(lengths) else 0
+        else:
+            raise SourceError(
+                f"{self.path}: column 'vector' must be a list of floats, got {column.type}"
+            )
+        values = column.flatten().to_numpy(zero_copy_only=False)
+        return np.asarray(values).reshape(len(column), dim)
+
+
 class JsonlSource:
     """JSON Lines in the seed's dict format: ``id``, ``vector``, ``item`` (base64), ``metadata``."""
 
@@ -172,6 +334,33 @@ class JsonlSource:
 
 def open_sources(patterns: list[str], ids: str | None = None, id_start: int = 0) -> list[Source]:
     """The files that ``patterns`` name (files, directories, globs), in a stable order."""
+    paths = _expand(patterns)
+    if ids is not None and len(paths) != 1:
+        raise SourceError("--ids pairs one ids file with one vectors file; name one .npy")
+    sources: list[Source] = []
+    next_id = id_start  # ids counted from a start run on across several array files
+    for path in paths:
+        source: Source
+        if path.suffix == ".npy":
+            source = NpySource(path, Path(ids) if ids else None, next_id)
+            next_id += source.total() or 0
+        elif path.suffix == ".npz":
+            source = NpzSource(path, next_id)
+            next_id += source.total() or 0
+        elif path.suffix == ".parquet":
+            source = ParquetSource(path)
+        elif path.suffix in (".jsonl", ".ndjson"):
+            source = JsonlSource(path)
+        else:
+            raise SourceError(
+                f"{path}: unsupported file type {path.suffix or '(none)'}; vecq ingest reads "
+                f"{', '.join(SUFFIXES)}"
+            )
+        sources.append(source)
+    return sources
+
+
+def _expand(patterns: list[str]) -> list[Path]:
     paths: list[Path] = []
     for pattern in patterns:
         matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
@@ -187,20 +376,4 @@ def open_sources(patterns: list[str], ids: str | None = None, id_start: int = 0)
                 raise SourceError(f"{path}: no such file or directory")
     if not paths:
         raise SourceError(f"no {', '.join(SUFFIXES)} files in {' '.join(patterns)}")
-    if ids is not None and len(paths) != 1:
-        raise SourceError("--ids pairs one ids file with one vectors file; name one .npy")
-    sources: list[Source] = []
-    next_id = id_start  # ids counted from a start run on across several .npy files
-    for path in paths:
-        if path.suffix == ".npy":
-            source = NpySource(path, Path(ids) if ids else None, next_id)
-            next_id += source.total() or 0
-            sources.append(source)
-        elif path.suffix in (".jsonl", ".ndjson"):
-            sources.append(JsonlSource(path))
-        else:
-            raise SourceError(
-                f"{path}: unsupported file type {path.suffix or '(none)'}; vecq ingest reads "
-                f"{', '.join(SUFFIXES)}"
-            )
-    return sources
+    return paths

@@ -87,8 +87,13 @@ def from_records(records: Sequence[Any], dimension: int, max_item_bytes: int) ->
     return dedupe(points)
 
 
-def from_arrays(ids: Any, vectors: Any, dimension: int) -> Points:
-    """Validate the NumPy form: ``ids`` shape ``(n,)`` integers, ``vectors`` shape ``(n, dim)``."""
+def from_arrays(
+    ids: Any, vectors: Any, dimension: int, metadata: Sequence[Any] | None = None
+) -> Points:
+    """Validate the NumPy form: ``ids`` shape ``(n,)`` integers, ``vectors`` shape ``(n, dim)``.
+
+    ``metadata`` (one dict or ``None`` per row) comes from columnar files (Parquet).
+    """
     id_array = check_id_array(ids)
     vec = np.asarray(vectors)
     if vec.ndim != 2:
@@ -99,7 +104,19 @@ def from_arrays(ids: Any, vectors: Any, dimension: int) -> Points:
         raise InvalidVectorError(
             f"{id_array.shape[0]} ids but {vec.shape[0]} vectors: the lengths must match"
         )
-    points = Points(id_array, vec)
+    checked = None
+    if metadata is not None:
+        if len(metadata) != id_array.shape[0]:
+            raise InvalidVectorError(
+                f"{len(metadata)} metadata entries for {id_array.shape[0]} ids"
+            )
+        checked = [
+            check_metadata(m, row, int(i))
+            for row, (m, i) in enumerate(zip(metadata, id_array.tolist(), strict=True))
+        ]
+        if all(m is None for m in checked):
+            checked = None
+    points = Points(id_array, vec, None, checked)
     check_vectors(vec, id_array, dimension)
     return dedupe(points)
 

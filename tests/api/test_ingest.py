@@ -175,3 +175,75 @@ def test_unknown_files_and_empty_globs_are_clear_errors(tmp_path: Path) -> None:
     np.save(tmp_path / "ids.npy", np.arange(9))
     with pytest.raises(SourceError, match="one per row"):
         open_sources([str(path)], str(tmp_path / "ids.npy"))
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_npz_is_streamed_with_or_without_ids(
+    make_index: Callable[..., Index], tmp_path: Path, compressed: bool
+) -> None:
+    """An .npz with ids and vectors (compressed or not) is read in chunks; without ids, counted."""
+    index = make_index(dimension=4, shards=2)
+    vectors = np.random.default_rng(5).standard_normal((700, 4), dtype=np.float32)
+    ids = np.arange(700, dtype=np.int64) + 10_000
+    save = np.savez_compressed if compressed else np.savez
+    save(tmp_path / "with-ids.npz", ids=ids, vectors=vectors)
+    save(tmp_path / "no-ids.npz", vectors=vectors[:50])
+    report = ingest(index, open_sources([str(tmp_path / "with-ids.npz")]), chunk_rows=256)
+    _wait(report)
+    assert report.chunks == 3
+    _wait(ingest(index, open_sources([str(tmp_path / "no-ids.npz")], id_start=1)))
+    assert index.count() == 750
+    got = index.get([10_699, 50])
+    np.testing.assert_array_equal([p["vector"] for p in got], vectors[[699, 49]])
+    np.savez(tmp_path / "wrong.npz", embeddings=vectors)
+    with pytest.raises(SourceError, match=r"needs an array named 'vectors'.*embeddings"):
+        open_sources([str(tmp_path / "wrong.npz")])
+
+
+def test_parquet_vectors_and_metadata_columns(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    """Parquet: id and vector columns; every other column becomes metadata (nulls left out)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    index = make_index(dimension=3, shards=2)
+    table = pa.table({
+        "id": pa.array(range(100), pa.int64()),
+        "vector": pa.array([[float(i), 0.5, 1.0] for i in range(100)], pa.list_(pa.float32())),
+        "lang": ["en" if i % 2 else None for i in range(100)],
+        "year": list(range(1900, 2000)),
+    })  # fmt: skip
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=30)
+    report = ingest(index, open_sources([str(tmp_path / "t.parquet")]), chunk_rows=40)
+    _wait(report)
+    assert (report.chunks, index.count()) == (3, 100)
+    odd, even = index.get([41, 42])
+    assert odd["metadata"] == {"lang": "en", "year": 1941}
+    assert even["metadata"] == {"year": 1942}
+    assert odd["vector"] == [41.0, 0.5, 1.0]
+
+
+def test_parquet_errors_name_the_row_and_field(
+    tmp_path: Path, make_index: Callable[..., Index]
+) -> None:
+    """Ragged vectors, a null id, a missing column, a nested metadata value: file, row, field."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    index = make_index(dimension=2, shards=1)
+    ragged = pa.table({"id": [1, 2, 3], "vector": [[1.0, 2.0], [1.0, 2.0], [1.0]]})
+    pq.write_table(ragged, tmp_path / "ragged.parquet")
+    with pytest.raises(SourceError, match=r"ragged.parquet: row 2: field 'vector' has 1 values"):
+        ingest(index, open_sources([str(tmp_path / "ragged.parquet")]))
+    nulls = pa.table({"id": [1, None], "vector": [[1.0, 2.0], [1.0, 2.0]]})
+    pq.write_table(nulls, tmp_path / "nulls.parquet")
+    with pytest.raises(SourceError, match=r"row 1: field 'id' is null"):
+        ingest(index, open_sources([str(tmp_path / "nulls.parquet")]))
+    pq.write_table(pa.table({"id": [1]}), tmp_path / "novec.parquet")
+    with pytest.raises(SourceError, match="column 'vector' is missing"):
+        open_sources([str(tmp_path / "novec.parquet")])
+    nested = pa.table({"id": [1, 2], "vector": [[1.0, 2.0]] * 2, "tags": [["a"], ["b"]]})
+    pq.write_table(nested, tmp_path / "nested.parquet")
+    with pytest.raises(SourceError, match=r"nested.parquet: row 0 \(id 1\): metadata 'tags'"):
+        ingest(index, open_sources([str(tmp_path / "nested.parquet")]))
