@@ -54,9 +54,14 @@ def open_qdrant(settings: Settings) -> Any:
             client = connect(False)
         return client
     path = settings.resolved_qdrant_path
-    if path == ":memory:":
-        return Serialized(QdrantClient(location=":memory:"))
-    return Serialized(QdrantClient(path=path))
+    client = QdrantClient(location=":memory:") if path == ":memory:" else QdrantClient(path=path)
+    return Serialized(client, quiet=LOCAL_MODE_WARNINGS)
+
+
+# qdrant-client warns on every write once a local-mode collection passes 20,000 points.
+# The README says what local mode is for; repeating it per batch only fills logs (and under
+# ``-W error`` it would turn every later write into a failure).
+LOCAL_MODE_WARNINGS = ("Local mode is not recommended",)
 
 
 def uses_grpc(client: Any) -> bool:

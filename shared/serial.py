@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,9 +63,13 @@ class PriorityLock:
 class Serialized:
     """Proxy running each method call of the wrapped object under one priority lock."""
 
-    def __init__(self, target: Any, lock: PriorityLock | None = None) -> None:
+    def __init__(
+        self, target: Any, lock: PriorityLock | None = None, quiet: tuple[str, ...] = ()
+    ) -> None:
         self._target = target
         self._lock = lock or PriorityLock()
+        self._quiet = quiet
+        """Warning messages (regex prefixes) silenced during calls; the lock makes that safe."""
 
     @property
     def target(self) -> Any:
@@ -84,6 +89,11 @@ class Serialized:
         @functools.wraps(attr)
         def locked(*args: Any, **kwargs: Any) -> Any:
             with self._lock:
-                return attr(*args, **kwargs)
+                if not self._quiet:
+                    return attr(*args, **kwargs)
+                with warnings.catch_warnings():
+                    for message in self._quiet:
+                        warnings.filterwarnings("ignore", message=message)
+                    return attr(*args, **kwargs)
 
         return locked

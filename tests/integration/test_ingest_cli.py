@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
+import redis
 
 from api import Client
+from api.jobs import UpsertJob
+from api.sources import open_sources
 from shared import keys
+from tests.conftest import _broker, worker_client
 
 
 def _npy(tmp_path: Path, n: int, dim: int) -> tuple[Path, np.ndarray]:
@@ -54,3 +61,44 @@ def test_cli_bad_key_and_bad_file_exit_2(data_dir: Path, tmp_path: Path) -> None
                           capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
     assert done.returncode == 2
     assert "no index key" in done.stderr
+
+
+def test_a_killed_ingest_resumes_where_it_stopped(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL mid-run, run again: committed chunks are skipped and every vector arrives once."""
+    name = f"kill-{os.getpid()}-{time.monotonic_ns()}"
+    with Client(redis_url=redis_url, worker=False) as client:
+        key = client.generate_key()
+        client.create_index(name, index_key=key, dimension=8, shards=2, metric="dot")
+    vectors = np.random.default_rng(3).standard_normal((200_000, 8), dtype=np.float32)
+    path = tmp_path / "big.npy"
+    np.save(path, vectors)
+    env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_BROKER_URL": _broker(redis_url),
+           "VECQ_INDEX_KEY": key.hex()}  # fmt: skip
+    command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--index", name,
+               "--chunk-rows", "500", "--no-wait"]  # fmt: skip
+    r = redis.Redis.from_url(redis_url)
+    ledger_key = keys.ingest(name, open_sources([str(path)])[0].fingerprint(500))
+    run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while r.hlen(ledger_key) < 20:
+        assert run.poll() is None, "the ingest finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    run.send_signal(signal.SIGKILL)
+    run.wait(10)
+    committed = r.hlen(ledger_key)
+    assert 20 <= committed < 400
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"skipped {committed * 500:,} already committed ({committed} chunks)" in again.stdout
+    with worker_client(redis_url) as client:
+        index = client.load_index(name, key)
+        jobs = [UpsertJob(r, job.decode(), name, 0, 60) for job in r.hvals(ledger_key)]
+        for job in jobs:
+            job.wait(120)
+        assert index.count() == 200_000
+        got = index.get([0, 123_456, 199_999])
+        np.testing.assert_array_equal([p["vector"] for p in got], vectors[[0, 123_456, 199_999]])
+    r.close()
