@@ -7,6 +7,10 @@ import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from api.jobs import UpsertJob
 
 DESCRIPTION = (
     "Reads files in bounded chunks, validates each chunk whole, enqueues it and records it as "
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from api import Client
     from api.ingest import ingest, progress_bar
     from api.sources import open_sources
-    from shared.errors import UpsertError, VecqError
+    from shared.errors import VecqError
 
     try:
         key = _read_key(args.key_file)
@@ -91,28 +95,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"{report.files} file(s), {report.chunks} chunk(s): enqueued {report.vectors:,} "
               f"vectors, skipped {report.skipped_vectors:,} already committed "
               f"({report.skipped_chunks} chunks)")  # fmt: skip
-        if args.no_wait:
-            return 0
-        failed = 0
-        try:
-            for job in report.jobs:
-                try:
-                    job.wait(args.timeout)
-                except UpsertError as exc:
-                    failed += len(exc.failed_ids)
-        except KeyboardInterrupt:
-            print("\nvecq ingest: stopped waiting; the data is enqueued and will be written",
-                  file=sys.stderr)  # fmt: skip
-            return 130
-        except VecqError as exc:
-            print(f"vecq ingest: {exc}", file=sys.stderr)
-            return 1
-        if failed:
-            print(f"vecq ingest: {failed:,} vectors failed; see `vecq dlq list --index "
-                  f"{args.index}`", file=sys.stderr)  # fmt: skip
-            return 1
-        print(f"written: {report.vectors:,} vectors")
-        return 0
+        return 0 if args.no_wait else _wait(report.jobs, report.vectors, args)
+
+
+def _wait(jobs: list[UpsertJob], vectors: int, args: argparse.Namespace) -> int:
+    """Wait for this run's jobs; the exit status (0 written, 1 failed, 130 interrupted)."""
+    from shared.errors import UpsertError, VecqError
+
+    failed = 0
+    try:
+        for job in jobs:
+            try:
+                job.wait(args.timeout)
+            except UpsertError as exc:
+                failed += len(exc.failed_ids)
+    except KeyboardInterrupt:
+        print("\nvecq ingest: stopped waiting; the data is enqueued and will be written",
+              file=sys.stderr)  # fmt: skip
+        return 130
+    except VecqError as exc:
+        print(f"vecq ingest: {exc}", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"vecq ingest: {failed:,} vectors failed; see `vecq dlq list --index "
+              f"{args.index}`", file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"written: {vectors:,} vectors")
+    return 0
 
 
 def _read_key(path: Path | None) -> bytes:
