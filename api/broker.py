@@ -42,9 +42,12 @@ class CeleryPublisher:
                 kwargsrepr="{}",
             )
         except OperationalError as exc:
+            # A Redis broker over maxmemory refuses the publish; say so in the same words
+            # as when the blob's own write is refused.
+            full = " (Redis is out of memory: maxmemory reached)" if "maxmemory" in str(exc) else ""
             raise BrokerUnavailable(
                 f"could not publish batch {ref.seq} of index {ref.index!r} to the broker at "
-                f"{self._url}: {exc}"
+                f"{self._url}{full}: {exc}"
             ) from exc
 
     def close(self) -> None:

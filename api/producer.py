@@ -12,7 +12,7 @@ import numpy.typing as npt
 import redis
 
 from api.broker import Publisher
-from api.stages import Encoder, PublishBehind
+from api.stages import Encoder
 from shared import keys, ledger
 from shared.codec import Metadata
 from shared.errors import BackpressureTimeout, BrokerUnavailable, EnqueueInterrupted
@@ -121,7 +121,6 @@ def enqueue(
     job_id = uuid.uuid4().hex
     batches = plan(points, info, settings)
     run = _Run(r, job_id, info.name, on_batch)
-    behind: PublishBehind | None = None
     encoder: Encoder | None = None
     try:
         try:
@@ -133,7 +132,6 @@ def enqueue(
             live = len(points) <= settings.live_max_vectors
             queue = keys.QUEUE_LIVE if live else keys.QUEUE_BULK
             threaded = len(batches) > 1 and not live
-            behind = PublishBehind(publisher, run.published, queue, threaded=threaded)
             encoder = Encoder(points, info, batches, first_seq, threaded=threaded)
             for shard, seq, rows, blob in encoder:
                 size = ledger.footprint(len(blob))
@@ -145,25 +143,23 @@ def enqueue(
                 run.flush(pipe)
                 pipe.set(ref.blob_key, blob, ex=keys.ORPHAN_BLOB_TTL_SECONDS)
                 ledger.mark_stored(pipe, ref)
-                run.stored(
-                    ref, rows
-                )  # before the round trip: it may apply even if the reply is lost
+                # Recorded before the round trip: it may apply even if the reply is lost.
+                run.stored(ref, rows)
                 room.seen(pipe.execute()[-1])
-                behind.submit(ref)
-            behind.finish()
+                publisher.publish(ref, queue)
+                run.published(ref)
             pipe = r.pipeline(transaction=False)
             run.flush(pipe)
             ledger.mark_enqueued(pipe, job_id)
             pipe.execute()
         finally:
-            # Stopped before an interruption cuts the ledger down, so that what the
-            # publishing thread has published is final by then.
-            for stage in (encoder, behind):
-                if stage is not None:
-                    stage.stop()
+            if encoder is not None:
+                encoder.stop()
     except BackpressureTimeout as exc:
         raise run.interrupted(BackpressureTimeout, str(exc), points) from None
-    except redis.OutOfMemoryError as exc:
+    except (redis.OutOfMemoryError, redis.ResponseError) as exc:
+        if not ledger.out_of_memory(exc):
+            raise
         raise run.interrupted(
             BrokerUnavailable,
             f"Redis is out of memory (maxmemory reached with noeviction): {exc}. Raise "
@@ -226,8 +222,8 @@ class _Room:
 class _Run:
     """What one enqueue has done so far, to report exactly that if it is interrupted.
 
-    The storing thread records each stored batch; the publishing thread records each
-    published one, so both sides go through a lock.
+    Kept under a lock: the encoder thread never touches it, but a progress callback may
+    be called from anywhere.
     """
 
     def __init__(

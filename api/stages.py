@@ -1,25 +1,23 @@
-"""Background stages of an enqueue: encoding blobs ahead, and publishing task messages behind.
+"""The background stage of an enqueue: encoding blobs a few batches ahead of their upload.
 
-An enqueue has three kinds of work per batch: gather and checksum its blob (NumPy and
-CRC-32C, which release the GIL), store it in Redis (socket I/O, which releases the GIL),
-and publish its Celery message (about a millisecond of Python). Run one after another they
-cost twice the raw upload; here each runs in its own thread, connected by short bounded
-queues, so memory stays a few batches above the caller's input.
+Gathering a batch's rows and checksumming its blob (NumPy and CRC-32C) release the GIL, and
+so does the socket I/O of storing the previous blob, so the two overlap on two cores. A
+short bounded queue keeps memory a few batches above the caller's input. Publishing stays
+on the storing thread: a publisher thread measured no gain, and it let batches be stored
+but not yet published when an enqueue was interrupted (the Redis OOM fault test).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from api.broker import Publisher
 from shared.codec import pack
-from shared.messages import BatchRef
 from shared.registry import IndexInfo
 from shared.validation import Points
 
@@ -30,8 +28,6 @@ Encoded = tuple[int, int, npt.NDArray[np.intp], memoryview]
 
 # How many encoded blobs may wait for the Redis write (each up to batch_max_bytes).
 ENCODE_AHEAD = 3
-# How many stored batches may wait for their message to be published.
-PUBLISH_BEHIND = 8
 # How often a blocked stage looks up to see whether it has been told to stop.
 _POLL_SECONDS = 0.1
 
@@ -124,61 +120,3 @@ class Encoder(_Stage[Encoded]):
             blob = pack(info.name, info.uid_bytes, shard, seq, p.ids, p.vectors, rows,
                         items, metadata)  # fmt: skip
             yield shard, seq, rows, memoryview(blob)
-
-
-class PublishBehind(_Stage[BatchRef]):
-    """Publishes stored batches' messages in order, in a thread, calling ``done`` after each."""
-
-    def __init__(
-        self,
-        publisher: Publisher,
-        done: Callable[[BatchRef], None],
-        queue: str,
-        *,
-        threaded: bool = True,
-    ) -> None:
-        super().__init__("vecq-publisher", PUBLISH_BEHIND)
-        self._publisher = publisher
-        self._done = done
-        self._target = queue
-        self._threaded = threaded
-        if threaded:
-            self._thread.start()
-
-    def submit(self, ref: BatchRef) -> None:
-        """Queue ``ref`` for publishing; raises the error that stopped publishing, if any."""
-        if not self._threaded:
-            self._publish(ref)
-            return
-        self._check()
-        if not self._put(ref):
-            self._check()
-
-    def finish(self) -> None:
-        """Wait until every submitted message is published; raise if one could not be."""
-        if not self._threaded:
-            return
-        self._put(self._DONE)
-        self._thread.join()
-        self._check()
-
-    def _publish(self, ref: BatchRef) -> None:
-        self._publisher.publish(ref, self._target)
-        self._done(ref)
-
-    def _check(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _run(self) -> None:
-        while True:
-            try:
-                ref = self._queue.get(timeout=_POLL_SECONDS)
-            except queue.Empty:
-                if self._stop.is_set():
-                    return
-                continue
-            if ref is self._DONE or self._stop.is_set():
-                return
-            assert isinstance(ref, BatchRef)
-            self._publish(ref)

@@ -83,9 +83,11 @@ _ABORT = """
 local dropped = 0
 for i = 5, #KEYS do
   local seq, size = ARGV[2 * (i - 4) + 2], ARGV[2 * (i - 4) + 3]
+  -- Never published, so nothing refers to the blob, stored or not (a SET can apply
+  -- while the ledger script behind it is refused).
+  redis.call('DEL', KEYS[i])
   if redis.call('HGET', KEYS[2], seq) == 'stored' then
     redis.call('HDEL', KEYS[2], seq)
-    redis.call('DEL', KEYS[i])
     if redis.call('DECRBY', KEYS[4], size) < 0 then redis.call('SET', KEYS[4], 0) end
     dropped = dropped + 1
   end
@@ -175,6 +177,19 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 redis.call('PERSIST', KEYS[4])
 return redis.call('INCRBY', KEYS[3], ARGV[5])
 """
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """True if Redis refused a write for ``maxmemory``: directly, or inside one of our scripts.
+
+    A command refused for memory raises ``OutOfMemoryError``; the same refusal of a write
+    inside a Lua script comes back as a plain ``ResponseError`` ("Error running script ...
+    -OOM command not allowed ..."). Scripts here make their first write before anything
+    else, so a refused script has written nothing.
+    """
+    if isinstance(exc, redis.OutOfMemoryError):
+        return True
+    return isinstance(exc, redis.ResponseError) and "OOM command not allowed" in str(exc)
 
 
 def footprint(nbytes: int) -> int:

@@ -32,6 +32,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from shared import ledger
+
 # First backoff: long enough for a Qdrant node restart to begin, short enough for a blip.
 MIN_BACKOFF_SECONDS = 0.2
 # Longest single sleep: beyond this a Celery-level retry (a fresh delivery) is the better tool.
@@ -82,7 +84,7 @@ def is_transient(exc: BaseException) -> bool:
         # The client wraps both transport failures and response-parsing (validation)
         # failures in this one type; only the former are worth retrying.
         return isinstance(exc.source, (*_TRANSIENT_TRANSPORT, ConnectionError, TimeoutError))
-    if isinstance(exc, _TRANSIENT_REDIS):
+    if isinstance(exc, _TRANSIENT_REDIS) or ledger.out_of_memory(exc):
         return True
     if isinstance(exc, grpc.RpcError):
         code = exc.code() if callable(getattr(exc, "code", None)) else None

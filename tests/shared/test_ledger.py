@@ -1,11 +1,16 @@
-"""Ledger helpers that need no Redis: how in-flight bytes are counted."""
+"""Ledger helpers: how in-flight bytes are counted, and how Redis refusing memory is seen."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+import redis
 
 from api.producer import _fit_size_class
-from shared import ledger
+from shared import keys, ledger
+from shared.messages import BatchRef
+from tests.conftest import RedisServer
 
 
 @pytest.mark.parametrize(
@@ -25,3 +30,27 @@ def test_planned_batches_fill_an_allocation_class(dim: int) -> None:
     assert 2048 * 3 // 4 <= rows <= 2048
     blob = rows * row + 512
     assert ledger.footprint(blob) - blob < ledger.footprint(2048 * row) - 2048 * row or rows == 2048
+
+
+def test_out_of_memory_is_recognised_from_a_command_and_from_a_script(
+    redis_server: Callable[..., RedisServer],
+) -> None:
+    """maxmemory refusals: OutOfMemoryError from a SET, a ResponseError from the ledger script."""
+    server = redis_server("--maxmemory-policy", "noeviction")
+    r = redis.Redis.from_url(server.url)
+    for i in range(20):
+        r.set(f"fill:{i}", b"x" * 100_000)
+    # Well below what is in use, so every write that may add memory is refused.
+    r.config_set("maxmemory", int(r.info("memory")["used_memory"]) // 2)
+    with pytest.raises(redis.OutOfMemoryError) as plain:
+        r.set("one-more", b"x" * 100_000)
+    assert ledger.out_of_memory(plain.value)
+    pipe = r.pipeline(transaction=False)
+    ledger.mark_stored(pipe, BatchRef("oom", 0, 1, "job", 10, 1_000))
+    with pytest.raises(redis.ResponseError) as scripted:
+        pipe.execute()
+    assert not isinstance(scripted.value, redis.OutOfMemoryError)
+    assert ledger.out_of_memory(scripted.value)
+    assert not r.exists(keys.job_batches("job"))  # the refused script wrote nothing
+    assert not ledger.out_of_memory(redis.ResponseError("WRONGTYPE Operation against a key"))
+    r.close()
