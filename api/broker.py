@@ -30,6 +30,11 @@ class CeleryPublisher:
         self._app.conf.update(celery_config(settings))
         self._url = redact_url(settings.resolved_broker_url)
 
+    @property
+    def app(self) -> Celery:
+        """The producer's Celery app (for broker queries: queue depths, worker pings)."""
+        return self._app
+
     def publish(self, ref: BatchRef, queue: str = keys.QUEUE_BULK) -> None:
         try:
             self._app.send_task(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 
@@ -51,10 +53,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Celery pool (default: threads with Qdrant local mode, else prefork)",
     )
 
-    from api import deadletters, ingest_cli
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on this port (default: VECQ_METRICS_PORT; none)",
+    )
+    worker.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=None,
+        help="text (key=value ids) or json lines (default: VECQ_LOG_FORMAT, text)",
+    )
+
+    from api import deadletters, ingest_cli, schedule_cli, serve_cli, status_cli
 
     deadletters.add_parser(sub)
     ingest_cli.add_parser(sub)
+    serve_cli.add_parsers(sub)
+    status_cli.add_parser(sub)
+    schedule_cli.add_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "demo":
@@ -63,10 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run(n=args.n, dimension=args.dimension, shards=args.shards)
     if args.command == "worker":
-        return _worker(args.concurrency, args.loglevel, args.pool)
+        return _worker(args)
     if args.command == "ingest":
         logging.basicConfig(level=logging.WARNING)
         return ingest_cli.run(args)
+    if args.command == "serve":
+        return serve_cli.serve(args)
+    if args.command == "token":
+        return serve_cli.token(args)
+    if args.command == "status":
+        logging.basicConfig(level=logging.WARNING)
+        return status_cli.run(args)
+    if args.command == "schedule":
+        return schedule_cli.run(args)
     if args.command == "dlq":
         from shared.errors import VecqError
 
@@ -77,17 +104,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
-def _worker(concurrency: int | None, loglevel: str, pool: str | None) -> int:
-    # Imported here: only this command needs worker code.
+def _worker(args: argparse.Namespace) -> int:
     from shared.settings import Settings
-    from workers.run import run_worker
 
     try:
-        settings = Settings.from_env(worker_concurrency=concurrency)
+        settings = Settings.from_env(
+            worker_concurrency=args.concurrency,
+            metrics_port=args.metrics_port,
+            log_format=args.log_format,
+        )
     except ValueError as exc:
         print(f"vecq worker: refusing to start: {exc}", file=sys.stderr)
         return 2
-    return run_worker(settings, loglevel=loglevel, pool=pool)
+    pool = args.pool or ("threads" if settings.local_qdrant else "prefork")
+    if settings.metrics_port and pool == "prefork" and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Pool children count in files the parent serves; prometheus_client reads this
+        # variable when first imported, so it is set before any worker code loads.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vecq-metrics-")
+    # Imported here: only this command needs worker code.
+    from workers.run import run_worker
+
+    return run_worker(settings, loglevel=args.loglevel, pool=pool)
 
 
 if __name__ == "__main__":  # pragma: no cover

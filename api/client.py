@@ -84,6 +84,14 @@ class Client:
             raise VecqError("this Client is closed")
         return self._publisher
 
+    @property
+    def celery(self) -> Any:
+        """The producer's Celery app, for asking the broker (queue depths, worker pings)."""
+        publisher = self.publisher
+        if not isinstance(publisher, CeleryPublisher):
+            raise VecqError("this Client publishes without Celery")
+        return publisher.app
+
     def __repr__(self) -> str:
         mode = "embedded" if self.embedded else "server"
         return f"<Client {mode} redis={redact_url(self.settings.redis_url)!r}>"

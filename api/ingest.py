@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from api.index import Index
 from api.jobs import UpsertJob
@@ -24,6 +25,10 @@ from shared.validation import Points
 # Default bytes of vectors per chunk (one upsert call): big enough for full batches on
 # every shard, small enough that memory stays far below the file size.
 CHUNK_BYTES = 64 * 1024 * 1024
+# Fields of a file's ingest ledger (besides its chunk numbers) once every chunk is committed.
+COMPLETE = "complete"
+ROWS = "rows"
+
 # JSON Lines chunks are smaller: each float is a Python object until validated.
 JSONL_CHUNK_ROWS = 4096
 
@@ -54,20 +59,27 @@ def ingest(
     chunk_rows: int | None = None,
     resume: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    ledger_ttl: int = keys.JOB_TTL_SECONDS,
 ) -> Report:
     """Enqueue every chunk of ``sources`` not committed before; return what was done.
 
     ``on_progress(n)`` is called with each chunk's size once it is enqueued or skipped. The
     returned jobs are the ones this run enqueued; wait on them to know the data is written.
+    A file whose every chunk was committed is marked complete and later skipped without
+    being read; each run that sees it keeps its record ``ledger_ttl`` seconds longer.
     """
     report = Report(files=len(sources))
     r = index._client.redis
     for source in sources:
         rows = chunk_rows or chunk_rows_for(source, index.dimension)
         ledger_key = keys.ingest(index.name, source.fingerprint(rows))
-        done = {int(k) for k in r.hkeys(ledger_key)} if resume else set()
+        if resume and _skip_complete(r, ledger_key, ledger_ttl, report, on_progress):
+            continue
+        done = {int(k) for k in r.hkeys(ledger_key) if k.isdigit()} if resume else set()
+        total = chunks = 0
         for chunk in source.chunks(rows):
             report.chunks += 1
+            chunks, total = chunks + 1, total + chunk.rows
             if chunk.number in done:
                 report.skipped_chunks += 1
                 report.skipped_vectors += chunk.rows
@@ -75,12 +87,30 @@ def ingest(
                 points = _validate(source, chunk, index)
                 job = index._enqueue(points, wait=False, timeout=None, on_batch=None)
                 r.hset(ledger_key, str(chunk.number), job.job_id)
-                r.expire(ledger_key, keys.JOB_TTL_SECONDS)
+                r.expire(ledger_key, ledger_ttl)
                 report.jobs.append(job)
                 report.vectors += chunk.rows
             if on_progress is not None:
                 on_progress(chunk.rows)
+        r.hset(ledger_key, mapping={COMPLETE: chunks, ROWS: total})
+        r.expire(ledger_key, ledger_ttl)
     return report
+
+
+def _skip_complete(
+    r: Any, key: str, ttl: int, report: Report, on_progress: Callable[[int], None] | None
+) -> bool:
+    """Count a file committed in full by an earlier run as skipped; False if it is not."""
+    complete, rows = r.hmget(key, [COMPLETE, ROWS])
+    if complete is None:
+        return False
+    r.expire(key, ttl)
+    report.chunks += int(complete)
+    report.skipped_chunks += int(complete)
+    report.skipped_vectors += int(rows or 0)
+    if on_progress is not None:
+        on_progress(int(rows or 0))
+    return True
 
 
 def _validate(source: Source, chunk: Chunk, index: Index) -> Points:

@@ -124,16 +124,23 @@ def _wait(jobs: list[UpsertJob], vectors: int, args: argparse.Namespace) -> int:
     return 0
 
 
+def key_from_file(path: Path) -> bytes:
+    """An index key from a file of 32 raw bytes or 64 hex digits."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the key file: {exc.strerror}") from None
+    if len(raw) == 32:
+        return raw
+    try:
+        return bytes.fromhex(raw.strip().decode())
+    except ValueError:
+        raise ValueError(f"{path}: expected 32 raw bytes or 64 hex digits") from None
+
+
 def _read_key(path: Path | None) -> bytes:
     if path is not None:
-        raw = path.read_bytes()
-        text = raw.strip()
-        if len(raw) == 32:
-            return raw
-        try:
-            return bytes.fromhex(text.decode())
-        except ValueError:
-            raise ValueError(f"{path}: expected 32 raw bytes or 64 hex digits") from None
+        return key_from_file(path)
     env = os.environ.get("VECQ_INDEX_KEY")
     if not env:
         raise ValueError("no index key: pass --key-file or set VECQ_INDEX_KEY (hex)")

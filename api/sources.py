@@ -59,6 +59,11 @@ class Source(Protocol):
 
     path: Path
 
+    @property
+    def carries_ids(self) -> bool:
+        """True when the file holds its ids (not counted from a start)."""
+        ...
+
     def fingerprint(self, chunk_rows: int) -> str:
         """Identity of this file's content and reading, for resuming (changes if the file does)."""
         ...
@@ -88,6 +93,7 @@ class NpySource:
         self.path = path
         self.ids_path = ids
         self.id_start = id_start
+        self.carries_ids = ids is not None
         try:
             self._vectors = np.load(path, mmap_mode="r", allow_pickle=False)
             self._ids = None if ids is None else np.load(ids, mmap_mode="r", allow_pickle=False)
@@ -139,7 +145,7 @@ class NpzSource:
                     found = ", ".join(sorted(n.removesuffix(".npy") for n in names)) or "none"
                     raise SourceError(f"{path}: needs an array named 'vectors' (found: {found})")
                 self._shape, self._dtype = _npy_header(zf, "vectors.npy", path)
-                self._has_ids = "ids.npy" in names
+                self._has_ids = self.carries_ids = "ids.npy" in names
                 if self._has_ids:
                     ids_shape, _ = _npy_header(zf, "ids.npy", path)
                     if ids_shape != (self._shape[0],):
@@ -210,6 +216,8 @@ def _rows(
 class ParquetSource:
     """A Parquet file: an ``id`` integer column, a ``vector`` list column, others as metadata."""
 
+    carries_ids = True
+
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
@@ -238,51 +246,60 @@ class ParquetSource:
         first = 0
         for number, batch in enumerate(self._file.iter_batches(batch_size=chunk_rows)):
             n = batch.num_rows
-            ids = self._ids(batch.column("id"), first)
-            vectors = self._vectors(batch.column("vector"), first)
-            metadata = None
-            if self._meta_columns:
-                columns = {c: batch.column(c).to_pylist() for c in self._meta_columns}
-                metadata = [
-                    {c: values[i] for c, values in columns.items() if values[i] is not None} or None
-                    for i in range(n)
-                ]
+            ids = arrow_ids(batch.column("id"), first, self.path)
+            vectors = arrow_vectors(batch.column("vector"), first, self.path)
+            metadata = arrow_metadata(batch, self._meta_columns)
             yield Chunk(number, first, n, ids=ids, vectors=vectors, metadata=metadata)
             first += n
 
-    def _ids(self, column: Any, first: int) -> npt.NDArray[Any]:
-        if column.null_count:
-            row = first + column.is_null().to_numpy(zero_copy_only=False).argmax()
-            raise SourceError(f"{self.path}: row {row}: field 'id' is null")
-        return np.asarray(column.to_numpy(zero_copy_only=False))
 
-    def _vectors(self, column: Any, first: int) -> npt.NDArray[Any]:
-        import pyarrow as pa
+def arrow_ids(column: Any, first: int, where: object) -> npt.NDArray[Any]:
+    """An Arrow ``id`` column as a NumPy array; ``where`` names the file (or body) in errors."""
+    if column.null_count:
+        row = first + column.is_null().to_numpy(zero_copy_only=False).argmax()
+        raise SourceError(f"{where}: row {row}: field 'id' is null")
+    return np.asarray(column.to_numpy(zero_copy_only=False))
 
-        if column.null_count:
-            row = first + column.is_null().to_numpy(zero_copy_only=False).argmax()
-            raise SourceError(f"{self.path}: row {row}: field 'vector' is null")
-        if pa.types.is_fixed_size_list(column.type):
-            dim = column.type.list_size
-        elif pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-            lengths = column.value_lengths().to_numpy(zero_copy_only=False)
-            if len(lengths) and (lengths != lengths[0]).any():
-                row = first + int(np.argmax(lengths != lengths[0]))
-                raise SourceError(
-                    f"{self.path}: row {row}: field 'vector' has {int(lengths[row - first])} "
-                    f"values, row {first} has {int(lengths[0])}"
-                )
-            dim = int(lengths[0]) if len(lengths) else 0
-        else:
+
+def arrow_vectors(column: Any, first: int, where: object) -> npt.NDArray[Any]:
+    """An Arrow list or fixed-size-list ``vector`` column as a 2-D NumPy array."""
+    import pyarrow as pa
+
+    if column.null_count:
+        row = first + column.is_null().to_numpy(zero_copy_only=False).argmax()
+        raise SourceError(f"{where}: row {row}: field 'vector' is null")
+    if pa.types.is_fixed_size_list(column.type):
+        dim = column.type.list_size
+    elif pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        lengths = column.value_lengths().to_numpy(zero_copy_only=False)
+        if len(lengths) and (lengths != lengths[0]).any():
+            row = first + int(np.argmax(lengths != lengths[0]))
             raise SourceError(
-                f"{self.path}: column 'vector' must be a list of floats, got {column.type}"
+                f"{where}: row {row}: field 'vector' has {int(lengths[row - first])} "
+                f"values, row {first} has {int(lengths[0])}"
             )
-        values = column.flatten().to_numpy(zero_copy_only=False)
-        return np.asarray(values).reshape(len(column), dim)
+        dim = int(lengths[0]) if len(lengths) else 0
+    else:
+        raise SourceError(f"{where}: column 'vector' must be a list of floats, got {column.type}")
+    values = column.flatten().to_numpy(zero_copy_only=False)
+    return np.asarray(values).reshape(len(column), dim)
+
+
+def arrow_metadata(batch: Any, columns: list[str]) -> list[dict[str, Any] | None] | None:
+    """Per-row metadata from the ``columns`` of an Arrow batch; nulls left out."""
+    if not columns:
+        return None
+    values = {c: batch.column(c).to_pylist() for c in columns}
+    return [
+        {c: v[i] for c, v in values.items() if v[i] is not None} or None
+        for i in range(batch.num_rows)
+    ]
 
 
 class JsonlSource:
     """JSON Lines in the seed's dict format: ``id``, ``vector``, ``item`` (base64), ``metadata``."""
+
+    carries_ids = True
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -332,9 +349,15 @@ class JsonlSource:
         return record
 
 
-def open_sources(patterns: list[str], ids: str | None = None, id_start: int = 0) -> list[Source]:
-    """The files that ``patterns`` name (files, directories, globs), in a stable order."""
-    paths = _expand(patterns)
+def open_sources(
+    patterns: list[str], ids: str | None = None, id_start: int = 0, *, missing_ok: bool = False
+) -> list[Source]:
+    """The files that ``patterns`` name (files, directories, globs), in a stable order.
+
+    A pattern that matches nothing is an error, unless ``missing_ok`` (a scheduled source
+    whose files have not arrived yet).
+    """
+    paths = _expand(patterns, missing_ok)
     if ids is not None and len(paths) != 1:
         raise SourceError("--ids pairs one ids file with one vectors file; name one .npy")
     sources: list[Source] = []
@@ -360,10 +383,12 @@ def open_sources(patterns: list[str], ids: str | None = None, id_start: int = 0)
     return sources
 
 
-def _expand(patterns: list[str]) -> list[Path]:
+def _expand(patterns: list[str], missing_ok: bool) -> list[Path]:
     paths: list[Path] = []
     for pattern in patterns:
         matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matched and missing_ok:
+            continue
         if not matched:
             raise SourceError(f"{pattern}: no file matches")
         for name in matched:

@@ -13,6 +13,10 @@ QUEUE_BULK = "vecq.bulk"
 # Small upserts (Settings.live_max_vectors): served by every worker's live lane, ahead of bulk.
 QUEUE_LIVE = "vecq.live"
 
+# Scheduled ETL (`vecq schedule`): beat publishes a run of a source to this queue.
+TASK_ETL_RUN = "vecq.etl.run"
+QUEUE_ETL = "vecq.etl"
+
 # Version of the JSON message a task carries; bumped on any incompatible change.
 MESSAGE_VERSION = 1
 
@@ -45,6 +49,16 @@ def ingest(index: str, fingerprint: str) -> str:
     return f"{PREFIX}:ingest:{index}:{fingerprint}"
 
 
+def etl_lock(source: str) -> str:
+    """Held while a scheduled source is being ingested, so two runs never overlap."""
+    return f"{PREFIX}:etl:lock:{source}"
+
+
+def etl_run(source: str) -> str:
+    """JSON record of the latest run of a scheduled source."""
+    return f"{PREFIX}:etl:run:{source}"
+
+
 def index_set() -> str:
     """Set of all index names."""
     return f"{PREFIX}:indexes"
@@ -73,6 +87,11 @@ def inflight(name: str) -> str:
 def job(job_id: str) -> str:
     """Hash with a job's totals: total, batches, written, failed, settled, timestamps."""
     return f"{PREFIX}:job:{job_id}"
+
+
+def jobs() -> str:
+    """Sorted set of recent job ids by creation time (trimmed; for ``vecq status``)."""
+    return f"{PREFIX}:jobs"
 
 
 def job_batches(job_id: str) -> str:

@@ -114,6 +114,10 @@ return {n, redis.call('HGET', KEYS[1], ARGV[1] .. ':first')}
 """
 
 
+# How many job ids ``keys.jobs()`` keeps, newest first, for ``vecq status``.
+RECENT_JOBS = 1000
+
+
 @dataclass(frozen=True)
 class JobState:
     """A snapshot of one job's ledger."""
@@ -166,6 +170,8 @@ def open_job(r: redis.Redis, job_id: str, index: str, total: int, batches: int) 
         },
     )
     pipe.expire(keys.job(job_id), keys.JOB_TTL_SECONDS)
+    pipe.zadd(keys.jobs(), {job_id: now})
+    pipe.zremrangebyrank(keys.jobs(), 0, -RECENT_JOBS - 1)
     pipe.execute()
 
 

@@ -66,6 +66,10 @@ class Settings:
     stall_timeout: float = 120.0
     """``UpsertJob.wait`` gives up when no batch settles for this many seconds."""
     worker_concurrency: int = 2
+    log_format: str = "text"
+    """``text`` (``key=value`` ids on each line) or ``json`` (one object a line), for commands."""
+    metrics_port: int = 0
+    """Port of a worker's Prometheus ``/metrics`` endpoint; 0: none."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -97,6 +101,8 @@ class Settings:
             raise ValueError("max_inflight_bytes must be >= 1 and backpressure_timeout >= 0")
         if self.task_retries < 0 or self.task_retry_backoff < 0:
             raise ValueError("task_retries and task_retry_backoff must be >= 0")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"log_format {self.log_format!r}: use text or json")
         if not 0 < self.retry_seconds <= self.task_time_limit / 2:
             raise ValueError(
                 f"retry_seconds ({self.retry_seconds:g}) must be positive and at most half of "

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from shared import ledger, registry
+from shared import ledger, logs, registry
 from shared.codec import Batch, decode, encode
 from shared.errors import (
     CorruptBlobError,
@@ -28,7 +28,7 @@ from shared.registry import IndexInfo
 from shared.settings import Settings
 from shared.sharding import shard_of
 from shared.validation import check_id_array, check_metadata, check_vectors
-from workers import dlq, retry
+from workers import dlq, metrics, retry
 from workers.profile import StageClock
 from workers.sink import QdrantSink
 
@@ -109,10 +109,11 @@ def process_batch(ctx: WorkerContext, message: Any, *, retries: int = 0) -> Resu
     :class:`RetryLater` when a transient outage outlasted the in-task retries and Celery
     retries remain. Nothing is dropped without a dead letter.
     """
-    prepared = _prepare(ctx, message)
-    if isinstance(prepared, str):
-        return prepared
-    return _write_and_settle(ctx, *prepared, retries)
+    with logs.scope():
+        prepared = _prepare(ctx, message)
+        if isinstance(prepared, str):
+            return prepared
+        return _write_and_settle(ctx, *prepared, retries)
 
 
 def process_batches(
@@ -128,7 +129,8 @@ def process_batches(
     results: list[Result | RetryLater | None] = [None] * len(messages)
     groups: dict[tuple[str, int], list[tuple[int, _Delivery, Batch, IndexInfo]]] = {}
     for i, message in enumerate(messages):
-        prepared = _prepare(ctx, message)
+        with logs.scope():
+            prepared = _prepare(ctx, message)
         if isinstance(prepared, str):
             results[i] = prepared
         else:
@@ -139,10 +141,11 @@ def process_batches(
         written = len(group) > 1 and _write_group(ctx, group)
         for i, delivery, batch, info in group:
             try:
-                if written:
-                    results[i] = _settle_written(ctx, delivery.ref, len(batch))
-                else:
-                    results[i] = _write_and_settle(ctx, delivery, batch, info, retries[i])
+                with logs.scope(**_log_ids(delivery.ref)):
+                    if written:
+                        results[i] = _settle_written(ctx, delivery.ref, len(batch))
+                    else:
+                        results[i] = _write_and_settle(ctx, delivery, batch, info, retries[i])
             except RetryLater as later:
                 results[i] = later
     done = [r for r in results if r is not None]
@@ -154,7 +157,8 @@ def _write_group(ctx: WorkerContext, group: list[tuple[int, _Delivery, Batch, In
     """One coalesced write of ``group``; False (after logging) if it must go batch by batch."""
     info = group[0][3]
     try:
-        ctx.sink.write_many(info, [batch for _, _, batch, _ in group])
+        with metrics.timed_write(info.name):
+            ctx.sink.write_many(info, [batch for _, _, batch, _ in group])
     except Exception as exc:
         if retry.is_interruption(exc):
             raise
@@ -172,7 +176,9 @@ def _prepare(ctx: WorkerContext, message: Any) -> Result | tuple[_Delivery, Batc
         why = str(exc)
         entry = retry.call(lambda: dlq.record_message(ctx.redis, message, why))
         log.error("dead-lettered malformed task message (entry %s): %s", entry, why)
+        metrics.settled("", "rejected")
         return "rejected"
+    logs.bind(**_log_ids(ref))
     with ctx.clock.stage("ledger"):
         count, first_seen = retry.call(lambda: ledger.delivered(ctx.redis, ref))
     with ctx.clock.stage("fetch"):
@@ -180,6 +186,7 @@ def _prepare(ctx: WorkerContext, message: Any) -> Result | tuple[_Delivery, Batc
     delivery = _Delivery(ref, raw, count, first_seen)
     if raw is None:
         if ledger.batch_state(ctx.redis, ref.job, ref.seq) in {"done", "failed"}:
+            metrics.settled(ref.index, "duplicate")
             return "duplicate"  # settled before; this is a redelivery
         return _dead_letter(ctx, delivery, None, "the batch blob is missing from Redis")
     if count > ctx.max_deliveries:
@@ -199,6 +206,10 @@ def _prepare(ctx: WorkerContext, message: Any) -> Result | tuple[_Delivery, Batc
     return delivery, batch, info
 
 
+def _log_ids(ref: BatchRef) -> dict[str, Any]:
+    return {"job": ref.job, "index": ref.index, "shard": ref.shard, "batch": ref.seq}
+
+
 def _write_and_settle(
     ctx: WorkerContext, delivery: _Delivery, batch: Batch, info: IndexInfo, retries: int
 ) -> Result:
@@ -215,6 +226,7 @@ def _write_and_settle(
         if retries < ctx.settings.task_retries:
             countdown = retry.celery_countdown(retries, ctx.settings.task_retry_backoff)
             retry.call(lambda: ledger.record_retry(ctx.redis, ref))
+            metrics.RETRIES.labels("redelivery").inc()
             log.warning(
                 "batch %s/%d seq %d: %s; Celery retry %d of %d in %.1fs",
                 ref.index, ref.shard, ref.seq, _short(exc), retries + 1,
@@ -232,7 +244,11 @@ def _settle_written(ctx: WorkerContext, ref: BatchRef, n: int) -> Result:
     outcome = ledger.Settlement(written=n)
     with ctx.clock.stage("ledger"):
         settled = retry.call(lambda: ledger.settle(ctx.redis, ref, outcome))
-    return "written" if settled else "duplicate"
+    if not settled:
+        metrics.settled(ref.index, "duplicate")
+        return "duplicate"
+    metrics.settled(ref.index, "written", written=n)
+    return "written"
 
 
 def _check_batch(ctx: WorkerContext, ref: BatchRef, batch: Batch) -> IndexInfo:
@@ -296,6 +312,11 @@ def _write_isolating(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> dict[
 
 
 def _write(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> None:
+    with metrics.timed_write(info.name):
+        _write_once(ctx, info, batch)
+
+
+def _write_once(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> None:
     try:
         ctx.sink.write(info, batch)
     except Exception as exc:
@@ -331,9 +352,12 @@ def _dead_letter(
     )
     outcome = ledger.Settlement(0, ref.n, (failure,), letter)
     settled = retry.call(lambda: ledger.settle(ctx.redis, ref, outcome))
-    if settled:
-        log.error("batch %s/%d seq %d dead-lettered: %s", ref.index, ref.shard, ref.seq, reason)
-    return "failed" if settled else "duplicate"
+    if not settled:
+        metrics.settled(ref.index, "duplicate")
+        return "duplicate"
+    log.error("batch %s/%d seq %d dead-lettered: %s", ref.index, ref.shard, ref.seq, reason)
+    metrics.settled(ref.index, "failed", failed=ref.n)
+    return "failed"
 
 
 def _dead_letter_points(
@@ -362,8 +386,11 @@ def _dead_letter_points(
     )
     settled = retry.call(lambda: ledger.settle(ctx.redis, ref, outcome))
     if not settled:
+        metrics.settled(ref.index, "duplicate")
         return "duplicate"
-    return "failed" if rows.size == len(batch) else "partial"
+    result: Result = "failed" if rows.size == len(batch) else "partial"
+    metrics.settled(ref.index, result, written=len(batch) - int(rows.size), failed=int(rows.size))
+    return result
 
 
 def _get_blob(ctx: WorkerContext, ref: BatchRef) -> bytes | None:

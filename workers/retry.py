@@ -13,6 +13,7 @@ caused by some of the points in it, so only those batches are split to find them
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,6 +34,9 @@ from tenacity import (
 )
 
 from shared import ledger
+from workers import metrics
+
+log = logging.getLogger(__name__)
 
 # First backoff: long enough for a Qdrant node restart to begin, short enough for a blip.
 MIN_BACKOFF_SECONDS = 0.2
@@ -142,9 +146,19 @@ def retrying(
         retry=retry_if_exception(is_transient),
         wait=_wait,
         stop=stop_after_attempt(max_attempts) | stop_after_delay(max_seconds),
+        before_sleep=_before_sleep,
         reraise=True,
         **extra,
     )
+
+
+def _before_sleep(state: RetryCallState) -> None:
+    """Count and log each in-task retry."""
+    exc = state.outcome.exception() if state.outcome else None
+    metrics.RETRIES.labels("in_task").inc()
+    sleep = state.next_action.sleep if state.next_action else 0.0
+    log.info("transient error, attempt %d, retrying in %.2fs: %r",
+             state.attempt_number, sleep, exc)  # fmt: skip
 
 
 def call(fn: Callable[[], T], **kwargs: Any) -> T:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from shared import keys
+from celery import signals
+
+from shared import keys, logs
 from shared.errors import VecqError
 from shared.settings import Settings, redact_url
+from workers import metrics
 from workers.app import create_app, redis_client, start_reaper
 from workers.checks import preflight
 from workers.live import LiveLane
@@ -18,9 +21,10 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
     """Consume until stopped (SIGTERM/SIGINT finish the batch in hand first)."""
     if settings.redis_url is None:
         raise SystemExit("vecq worker: set VECQ_REDIS_URL (and VECQ_QDRANT_URL) first")
-    logging.basicConfig(
-        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(loglevel, "json" if settings.log_format == "json" else "text")
+    # Keep vecq's structured handler: Celery configures logging itself unless someone
+    # answers this signal.
+    signals.setup_logging.connect(_keep_logging, weak=False)
     try:
         warnings = preflight(settings, redis_client(settings))
     except VecqError as exc:
@@ -60,6 +64,8 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
         without_mingle=True,
         redirect_stdouts=False,
     )
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port, redis_client(settings), app)
     reaper = start_reaper(app, settings)
     lane = LiveLane(app).start() if lane_thread else None
     try:
@@ -69,3 +75,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
             lane.stop()
         reaper.stop()
     return int(worker.exitcode or 0)
+
+
+def _keep_logging(**_: object) -> None:
+    """Answers Celery's ``setup_logging``: logging is already configured."""

@@ -1,0 +1,103 @@
+"""The state of a vecq deployment at a glance, read from Redis and the broker.
+
+One :func:`read` serves ``vecq status``, the API's ``/metrics`` and the workers' metrics:
+queue depths, the dead-letter queue, batches in flight, each index's in-flight bytes and
+the most recent jobs. :func:`gauges` flattens a snapshot into Prometheus-style gauges
+without importing a Prometheus library here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from shared import keys, ledger, registry
+from shared.ledger import JobState
+
+# Queues vecq publishes to.
+QUEUES = (keys.QUEUE_LIVE, keys.QUEUE_BULK)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What is queued, in flight and dead-lettered right now."""
+
+    taken_at: float
+    queues: dict[str, int | None]
+    """Messages waiting in each queue (``None``: the broker could not say)."""
+    dlq: int
+    pending: int
+    """Batches enqueued and not yet settled, across every index."""
+    inflight_bytes: dict[str, int]
+    jobs: list[JobState] = field(default_factory=list)
+
+
+def queue_depths(app: Any, queues: tuple[str, ...] = QUEUES) -> dict[str, int | None]:
+    """Messages waiting in each queue, asked of the broker through a Celery ``app``.
+
+    A passive declare works on every kombu transport (Redis: the list's length; RabbitMQ:
+    the queue's message count). A queue that does not exist yet holds nothing.
+    """
+    depths: dict[str, int | None] = {}
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        for name in queues:
+            try:
+                depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
+            except Exception as exc:  # amqp: NOT_FOUND closes the channel; the queue is empty
+                if "NOT_FOUND" not in repr(exc) and "404" not in repr(exc):
+                    depths[name] = None
+                    continue
+                depths[name] = 0
+                channel = conn.channel()
+    return depths
+
+
+def recent_jobs(r: redis.Redis, limit: int = 10) -> list[JobState]:
+    """The newest ``limit`` jobs still in the ledger, newest first."""
+    ids: list[bytes] = r.zrevrange(keys.jobs(), 0, max(limit - 1, 0))  # type: ignore[assignment]  # redis-py types every reply as a union
+    states = [ledger.read(r, i.decode()) for i in ids]
+    return [s for s in states if s is not None]
+
+
+def read(
+    r: redis.Redis,
+    depths: Callable[[], dict[str, int | None]] | None = None,
+    jobs: int = 10,
+) -> Snapshot:
+    """A snapshot; ``depths`` asks the broker for queue depths (see :func:`queue_depths`)."""
+    names = registry.names(r)
+    pipe = r.pipeline(transaction=False)
+    pipe.xlen(keys.dlq())
+    pipe.zcard(keys.pending())
+    for name in names:
+        pipe.get(keys.inflight(name))
+    dlq, pending, *inflight = pipe.execute()
+    return Snapshot(
+        taken_at=time.time(),
+        queues=depths() if depths is not None else dict.fromkeys(QUEUES),
+        dlq=int(dlq),
+        pending=int(pending),
+        inflight_bytes={n: int(b or 0) for n, b in zip(names, inflight, strict=True)},
+        jobs=recent_jobs(r, jobs) if jobs else [],
+    )
+
+
+Gauge = tuple[str, str, tuple[str, ...], list[tuple[tuple[str, ...], float]]]
+
+
+def gauges(s: Snapshot) -> list[Gauge]:
+    """``(name, help, label names, [(label values, value)])`` for each gauge of ``s``."""
+    return [
+        ("vecq_queue_depth", "Messages waiting in each vecq queue.", ("queue",),
+         [((q,), float(d)) for q, d in s.queues.items() if d is not None]),
+        ("vecq_dlq_depth", "Entries in the dead-letter stream.", (), [((), float(s.dlq))]),
+        ("vecq_pending_batches", "Batches enqueued and not yet settled.", (),
+         [((), float(s.pending))]),
+        ("vecq_inflight_bytes", "Bytes of each index's batches enqueued and not yet settled.",
+         ("index",), [((n,), float(b)) for n, b in s.inflight_bytes.items()]),
+    ]  # fmt: skip

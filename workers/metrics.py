@@ -1,0 +1,103 @@
+"""Prometheus metrics of a worker: what it wrote, retried and how long writes took.
+
+Counters live in this process (Prometheus sums them over workers). ``vecq worker
+--metrics-port`` serves them together with the deployment's queue, dead-letter and
+in-flight gauges (:mod:`shared.stats`), read from Redis at each scrape. A prefork pool's
+children write to files in ``PROMETHEUS_MULTIPROC_DIR``, which the parent then serves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+from shared import stats
+
+log = logging.getLogger(__name__)
+
+VECTORS = Counter(
+    "vecq_vectors_total", "Vectors settled by this worker, by outcome.", ["index", "outcome"]
+)
+BATCHES = Counter(
+    "vecq_batches_total",
+    "Batches settled by this worker: written, partial, failed, duplicate or rejected.",
+    ["index", "outcome"],
+)
+RETRIES = Counter(
+    "vecq_retries_total",
+    "Transient errors retried: 'in_task' (tenacity, same delivery) or 'redelivery' (Celery).",
+    ["level"],
+)
+# From one live request (a few ms) to a slow 2,048-point persisted write (seconds).
+WRITE_SECONDS = Histogram(
+    "vecq_write_seconds",
+    "Time to write one batch (or one coalesced group of live batches) to Qdrant.",
+    ["index"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def settled(index: str, outcome: str, written: int = 0, failed: int = 0) -> None:
+    """Count one settled batch and its vectors."""
+    BATCHES.labels(index, outcome).inc()
+    if written:
+        VECTORS.labels(index, "written").inc(written)
+    if failed:
+        VECTORS.labels(index, "failed").inc(failed)
+
+
+@contextmanager
+def timed_write(index: str) -> Iterator[None]:
+    """Observe the block's duration in the write-latency histogram (failed writes too)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        WRITE_SECONDS.labels(index).observe(time.perf_counter() - start)
+
+
+class ClusterCollector(Collector):
+    """The deployment's gauges (:func:`shared.stats.gauges`), read from Redis per scrape."""
+
+    def __init__(self, r: redis.Redis, depths: Callable[[], dict[str, int | None]]) -> None:
+        self._redis = r
+        self._depths = depths
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            snapshot = stats.read(self._redis, self._depths, jobs=0)
+        except Exception as exc:  # a scrape must not fail because Redis blinked
+            log.warning("metrics: cannot read vecq's state from Redis: %s", exc)
+            return
+        yield from families(snapshot)
+
+
+def families(snapshot: stats.Snapshot) -> Iterator[GaugeMetricFamily]:
+    """Prometheus gauge families for a snapshot."""
+    for name, doc, labels, samples in stats.gauges(snapshot):
+        family = GaugeMetricFamily(name, doc, labels=list(labels))
+        for values, value in samples:
+            family.add_metric(list(values), value)
+        yield family
+
+
+def serve(port: int, r: redis.Redis, app: Any, addr: str = "0.0.0.0") -> None:
+    """Serve ``/metrics`` on ``port`` from a daemon thread."""
+    registry: CollectorRegistry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
+    registry.register(ClusterCollector(r, lambda: stats.queue_depths(app)))
+    start_http_server(port, addr=addr, registry=registry)
+    log.info("metrics on http://%s:%d/metrics", addr, port)
