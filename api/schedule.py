@@ -229,8 +229,12 @@ def last_run(client: Client, name: str) -> RunRecord | None:
     return None if raw is None else RunRecord(**json.loads(raw))
 
 
-def beat_app(settings: Settings, sources: list[EtlSource]) -> Celery:
-    """A Celery app whose beat schedule publishes a run of each source when due."""
+def beat_app(settings: Settings, sources: list[EtlSource], state_dir: Path) -> Celery:
+    """A Celery app whose beat schedule publishes a run of each source when due.
+
+    Beat remembers when each entry last ran in ``state_dir``, so a restart does not run
+    every source again at once.
+    """
     app = Celery("vecq-etl", set_as_current=False)
     app.conf.update(celery_config(settings))
     app.conf.update(
@@ -243,7 +247,7 @@ def beat_app(settings: Settings, sources: list[EtlSource]) -> Celery:
             }
             for s in sources
         },
-        beat_schedule_filename=str(Path(settings.data_dir) / "etl-beat-schedule"),
+        beat_schedule_filename=str(state_dir / "etl-beat-schedule"),
         timezone="UTC",
     )
     return app
@@ -252,11 +256,14 @@ def beat_app(settings: Settings, sources: list[EtlSource]) -> Celery:
 class Scheduler:
     """Beat and the runner of its ETL messages, as two daemon threads of this process."""
 
-    def __init__(self, client: Client, sources: list[EtlSource]) -> None:
-        Path(client.settings.data_dir).mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self, client: Client, sources: list[EtlSource], state_dir: str | Path | None = None
+    ) -> None:
+        state = Path(state_dir or client.settings.data_dir)
+        state.mkdir(parents=True, exist_ok=True)
         self._client = client
         self._sources = {s.name: s for s in sources}
-        self.app = beat_app(client.settings, sources)
+        self.app = beat_app(client.settings, sources, state)
         self._beat = EmbeddedService(self.app, max_interval=_BEAT_MAX_SLEEP, thread=True)
         self._stop = threading.Event()
         self._runner = threading.Thread(target=self._run, name="vecq-etl-runner", daemon=True)

@@ -1,4 +1,4 @@
-"""Reading backfill files in bounded chunks: NumPy ``.npy`` and JSON Lines.
+"""Reading backfill files in bounded chunks: ``.npy``, ``.npz``, Parquet and JSON Lines.
 
 A source yields numbered chunks in a fixed order, so the same file read with the same
 chunk size always gives the same chunks: that is what lets ``vecq ingest`` resume. Every
@@ -399,6 +399,6 @@ def _expand(patterns: list[str], missing_ok: bool) -> list[Path]:
                 paths.append(path)
             else:
                 raise SourceError(f"{path}: no such file or directory")
-    if not paths:
+    if not paths and not missing_ok:
         raise SourceError(f"no {', '.join(SUFFIXES)} files in {' '.join(patterns)}")
     return paths
