@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import textwrap
@@ -27,6 +28,7 @@ examples:
   vecq ingest 'dumps/*.jsonl' --index products --key-file products.key
   vecq ingest embeddings/ --index products --key-file products.key --id-start 1000000
   vecq ingest 'exports/part-*.parquet' --index products --key-file products.key
+  vecq ingest vectors.npy --index products --key-file products.key --bulk   # index once, at the end
 
 Re-running the same command after a crash or Ctrl-C resumes: chunks already enqueued are
 skipped (a changed file is read again from the start). Exit status: 0 when every vector is
@@ -61,6 +63,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="records per chunk (default: 64 MiB of vectors; 4,096 lines for JSON Lines)",
     )
     p.add_argument("--no-wait", action="store_true", help="return once everything is enqueued")
+    p.add_argument(
+        "--bulk",
+        action="store_true",
+        help="turn HNSW indexing off on the index's collections while loading, then back on "
+        "once everything is written, and wait until Qdrant has indexed it (a Qdrant server "
+        "builds the graph once instead of as it goes; local mode has no graph to defer)",
+    )
     p.add_argument("--restart", action="store_true", help="ignore earlier progress; start over")
     p.add_argument("--timeout", type=float, default=None, help="most seconds to wait at the end")
 
@@ -72,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
     from api.sources import open_sources
     from shared.errors import VecqError
 
+    if args.bulk and args.no_wait:
+        print("vecq ingest: --bulk waits for the writes to restore indexing; drop --no-wait",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         key = _read_key(args.key_file)
         sources = open_sources(args.paths, args.ids, args.id_start)
@@ -83,8 +96,15 @@ def run(args: argparse.Namespace) -> int:
             index = client.load_index(args.index, key)
             totals = [s.total() for s in sources]
             known = None if None in totals else sum(t or 0 for t in totals)
-            report = ingest(index, sources, chunk_rows=args.chunk_rows, resume=not args.restart,
-                            on_progress=progress_bar(known))  # fmt: skip
+            bulk = index.bulk(args.timeout) if args.bulk else contextlib.nullcontext()
+            with bulk:
+                report = ingest(
+                    index,
+                    sources,
+                    chunk_rows=args.chunk_rows,
+                    resume=not args.restart,
+                    on_progress=progress_bar(known),
+                )
         except KeyboardInterrupt:
             print("\nvecq ingest: interrupted; run the same command again to resume",
                   file=sys.stderr)  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -131,6 +132,11 @@ def serve(args: argparse.Namespace) -> int:
     logs.configure(args.log_level, "json" if settings.log_format == "json" else "text")
     from api import Client
 
+    # uvicorn stops on SIGTERM/SIGINT and then raises the signal again once it has shut down;
+    # with no-op handlers in place that second delivery lets the client close (stopping an
+    # embedded Redis and worker) instead of killing the process.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     with Client() as client:
         app = create_app(client, tokens, max_body_bytes=int(args.max_body_mb * 1024 * 1024))
         uvicorn.run(

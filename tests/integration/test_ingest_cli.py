@@ -52,6 +52,26 @@ def test_cli_ingests_resumably_with_a_progress_summary(data_dir: Path, tmp_path:
         assert len(client.redis.keys(keys.ingest("files", "*"))) == 1
 
 
+def test_cli_bulk_loads_then_restores_indexing(data_dir: Path, tmp_path: Path) -> None:
+    """--bulk writes everything and leaves no saved thresholds behind; with --no-wait, exit 2."""
+    with Client() as client:
+        key = client.generate_key()
+        client.create_index("bulky", index_key=key, dimension=4, shards=2, metric="dot")
+    path, _ = _npy(tmp_path, 1_000, 4)
+    key_file = tmp_path / "bulky.key"
+    key_file.write_text(key.hex())
+    command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--index", "bulky",
+               "--key-file", str(key_file), "--bulk"]  # fmt: skip
+    refused = subprocess.run([*command, "--no-wait"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--bulk waits" in refused.stderr
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "written: 1,000 vectors" in done.stdout
+    with Client() as client:
+        assert client.load_index("bulky", key).count() == 1_000
+        assert not client.redis.exists(keys.bulk("bulky"))
+
+
 def test_cli_bad_key_and_bad_file_exit_2(data_dir: Path, tmp_path: Path) -> None:
     """No key, or a malformed file: exit status 2 and a one-line reason."""
     path = tmp_path / "x.jsonl"
@@ -95,7 +115,9 @@ def test_a_killed_ingest_resumes_where_it_stopped(
     assert f"skipped {committed * 500:,} already committed ({committed} chunks)" in again.stdout
     with worker_client(redis_url) as client:
         index = client.load_index(name, key)
-        jobs = [UpsertJob(r, job.decode(), name, 0, 60) for job in r.hvals(ledger_key)]
+        chunks = {k: v for k, v in r.hgetall(ledger_key).items() if k.isdigit()}
+        assert len(chunks) == 400 and r.hget(ledger_key, "complete") == b"400"
+        jobs = [UpsertJob(r, job.decode(), name, 0, 60) for job in chunks.values()]
         for job in jobs:
             job.wait(120)
         assert index.count() == 200_000
