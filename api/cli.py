@@ -10,8 +10,8 @@ import tempfile
 from collections.abc import Sequence
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``vecq``."""
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every ``vecq`` command (also used to check the deploy files' commands)."""
     parser = argparse.ArgumentParser(
         prog="vecq",
         description="Distributed ingestion of vector embeddings into Qdrant.",
@@ -73,8 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_cli.add_parsers(sub)
     status_cli.add_parser(sub)
     schedule_cli.add_parser(sub)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``vecq``."""
+    from api import deadletters, ingest_cli, schedule_cli, serve_cli, status_cli
+
+    args = build_parser().parse_args(argv)
     if args.command == "demo":
         logging.basicConfig(level=logging.WARNING)
         from api.demo import run

@@ -1,6 +1,12 @@
 """Worker throughput: one vecq worker draining queued batches, against a direct upsert loop.
 
     .venv/bin/python -m bench.worker --n 50000 --dim 768
+    .venv/bin/python -m bench.worker --qdrant http://qdrant-node:6333   # against a server
+
+With ``--qdrant`` (API key from ``VECQ_QDRANT_API_KEY``) both sides write to that server
+(gRPC when it answers) instead of in-memory local mode, one request per batch as vecq's sink
+sends them to a server, and the collections are deleted afterwards: the per-worker rate
+against a real node, for the capacity model in deploy/README.md.
 
 The producer enqueues ``n`` vectors first (not timed). Then, in alternating rounds, one
 in-process worker with default settings (one Celery thread, as vecq runs local mode)
@@ -27,6 +33,7 @@ from api import Client
 from bench.common import arguments, broker, data, name, redis_url, verdict
 from shared import keys, ledger
 from shared.codec import Batch, decode
+from shared.qdrant import open_qdrant
 from shared.settings import Settings
 from workers.embedded import ThreadWorker
 from workers.profile import STAGES
@@ -55,11 +62,16 @@ def _enqueue(
     return job.job_id, [decode(b) for b in blobs if b is not None]
 
 
-def _vecq(url: str, job_id: str) -> tuple[float, dict[str, float]]:
+def _vecq(url: str, job_id: str, qdrant_url: str | None) -> tuple[float, dict[str, float]]:
     """Start one worker, time it until the job is settled; return seconds and its stage profile."""
     import redis
 
-    settings = Settings.from_env(redis_url=url, broker_url=broker(url), qdrant_path=":memory:")
+    settings = Settings.from_env(
+        redis_url=url,
+        broker_url=broker(url),
+        qdrant_url=qdrant_url,
+        qdrant_path=None if qdrant_url else ":memory:",
+    )
     r = redis.Redis.from_url(url)
     worker = ThreadWorker(settings)
     start = time.perf_counter()
@@ -79,15 +91,26 @@ def _vecq(url: str, job_id: str) -> tuple[float, dict[str, float]]:
     return elapsed, profile
 
 
-def _direct(batches: list[Batch], dim: int, shards: int, mode: str) -> float:
+def _qdrant(qdrant_url: str | None) -> QdrantClient:
+    if qdrant_url is None:
+        return QdrantClient(location=":memory:")
+    return open_qdrant(Settings.from_env(qdrant_url=qdrant_url))  # type: ignore[no-any-return]
+
+
+def _direct(
+    batches: list[Batch], dim: int, shards: int, mode: str, qdrant_url: str | None
+) -> float:
     """The same batches upserted by a plain loop, as ``same``, ``plain`` or ``whole`` (above)."""
-    qdrant = QdrantClient(location=":memory:")
+    qdrant = _qdrant(qdrant_url)
     params = models.VectorParams(size=dim, distance=models.Distance.DOT)
     for shard in range(shards):
+        if qdrant.collection_exists(f"direct{shard}"):
+            qdrant.delete_collection(f"direct{shard}")
         qdrant.create_collection(f"direct{shard}", vectors_config=params)
     start = time.perf_counter()
     for batch in batches:
-        size = len(batch) if mode == "whole" else LOCAL_REQUEST_POINTS
+        whole = mode == "whole" or qdrant_url is not None
+        size = len(batch) if whole else LOCAL_REQUEST_POINTS
         condition = newer_only(batch.seq) if mode == "same" else None
         for lo in range(0, len(batch), size):
             part = slice(lo, lo + size)
@@ -104,27 +127,46 @@ def _direct(batches: list[Batch], dim: int, shards: int, mode: str) -> float:
                 update_filter=condition,
             )
     elapsed = time.perf_counter() - start
+    if qdrant_url is not None:
+        for shard in range(shards):
+            qdrant.delete_collection(f"direct{shard}")
     qdrant.close()
     return elapsed
 
 
+def _drop_vecq_collections(qdrant_url: str | None, shards: int) -> None:
+    """Delete the server collections the vecq rounds wrote (bench indexes are ``bw-*``)."""
+    if qdrant_url is None:
+        return
+    qdrant = _qdrant(qdrant_url)
+    for c in qdrant.get_collections().collections:
+        if c.name.startswith(f"{keys.PREFIX}__bw-"):
+            qdrant.delete_collection(c.name)
+    qdrant.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print rates, ratio, profile and whether the goals are met."""
-    args = arguments(__doc__, n=50_000, rounds=3, shards=4).parse_args(argv)
+    parser = arguments(__doc__, n=50_000, rounds=3, shards=4)
+    parser.add_argument("--qdrant", default=None, help="a Qdrant server URL (default: in memory)")
+    args = parser.parse_args(argv)
     ids, vectors = data(args.n, args.dim)
     vecq_runs: list[tuple[float, dict[str, float]]] = []
     direct_runs: dict[str, list[float]] = {"same": [], "plain": [], "whole": []}
     with redis_url(args.redis) as url:
         for _ in range(args.rounds):
             job_id, batches = _enqueue(url, ids, vectors, args.shards)
-            vecq_runs.append(_vecq(url, job_id))
+            vecq_runs.append(_vecq(url, job_id, args.qdrant))
             for mode, runs in direct_runs.items():
-                runs.append(_direct(batches, args.dim, args.shards, mode))
+                runs.append(_direct(batches, args.dim, args.shards, mode, args.qdrant))
+            _drop_vecq_collections(args.qdrant, args.shards)
     vecq, profile = min(vecq_runs, key=lambda run: run[0])
     direct, plain, whole = (min(direct_runs[m]) for m in ("same", "plain", "whole"))
+    server = f" --qdrant {args.qdrant}" if args.qdrant else ""
     print(f"command: python -m bench.worker --n {args.n} --dim {args.dim} "
-          f"--shards {args.shards} --rounds {args.rounds}")  # fmt: skip
-    print(f"vecq worker:  {args.n / vecq:10,.0f} vectors/s (1 worker thread, in-memory Qdrant)")
+          f"--shards {args.shards} --rounds {args.rounds}{server}")  # fmt: skip
+    target = args.qdrant or "in-memory Qdrant"
+    print(f"vecq worker:  {args.n / vecq:10,.0f} vectors/s (1 worker, {target})")
     print(f"direct same:  {args.n / direct:10,.0f} vectors/s (the sink's requests, conditional)")
     print(f"direct plain: {args.n / plain:10,.0f} vectors/s ({LOCAL_REQUEST_POINTS} per request, "
           "no payload or condition)")  # fmt: skip

@@ -371,12 +371,12 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
                              str(port)], env=env, stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 60
     while True:
-        try:
+        with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "vecq serve did not start"
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("vecq serve did not start")
         time.sleep(0.2)
 
     def embedded_redis() -> list[psutil.Process]:
@@ -396,6 +396,9 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         _, alive = psutil.wait_procs(servers, timeout=10)
         assert alive == []
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         assert proc.stderr is not None
         proc.stderr.close()
         for server in servers:  # a failed run must not leak one
