@@ -44,14 +44,31 @@ def _ids_from(id_start: int | None, n: int, what: str) -> npt.NDArray[Any]:
 
 
 def _npy(body: bytes, id_start: int | None) -> Arrays:
+    vectors = _npy_view(body)
+    if vectors.ndim != 2:
+        raise SourceError(
+            f"the .npy body must be a 2-D array of vectors, got shape {vectors.shape}"
+        )
+    return _ids_from(id_start, len(vectors), "a .npy body"), vectors, None
+
+
+def _npy_view(body: bytes) -> npt.NDArray[Any]:
+    """The array of a ``.npy`` body as a view of the body's bytes (``np.load`` copies twice)."""
+    head = io.BytesIO(body)
     try:
-        vectors = np.load(io.BytesIO(body), allow_pickle=False)
+        version = np.lib.format.read_magic(head)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)  # fmt: skip
+        if read_header is None:
+            raise ValueError(f"unsupported .npy version {version}")
+        shape, fortran_order, dtype = read_header(head)
+        if dtype.hasobject:
+            raise ValueError("object arrays are refused (they would need pickle)")
+        count = int(np.prod(shape, dtype=np.int64))
+        flat = np.frombuffer(body, dtype=dtype, count=count, offset=head.tell())
     except Exception as exc:  # numpy raises ValueError, EOFError, OSError, ... for bad bytes
         raise SourceError(f"the body is not a .npy array ({exc})") from None
-    if not isinstance(vectors, np.ndarray) or vectors.ndim != 2:
-        shape = getattr(vectors, "shape", None)
-        raise SourceError(f"the .npy body must be a 2-D array of vectors, got shape {shape}")
-    return _ids_from(id_start, len(vectors), "a .npy body"), vectors, None
+    return flat.reshape(shape, order="F" if fortran_order else "C")
 
 
 def _npz(body: bytes, id_start: int | None) -> Arrays:

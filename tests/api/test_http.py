@@ -161,8 +161,9 @@ def test_concurrent_upserts_all_land(api: Served, index: tuple[str, bytes]) -> N
     def send(k: int) -> int:
         items = [{"id": k * 100 + i, "vector": [k, i, 1.0]} for i in range(50)]
         with http(api, key=key) as c:
-            got = c.post(f"/v1/indexes/{name}/upsert", params={"wait": "true"},
-                         json={"items": items})  # fmt: skip
+            got = c.post(
+                f"/v1/indexes/{name}/upsert", params={"wait": "true"}, json={"items": items}
+            )
         assert got.status_code == 200, got.text
         return int(got.json()["written"])
 
@@ -220,9 +221,9 @@ def test_create_twice_and_bad_names(api: Served, index: tuple[str, bytes]) -> No
 
 
 def test_npy_body_with_ids_from_a_start(api: Served, index: tuple[str, bytes]) -> None:
-    """A .npy body with ?id_start writes ids start..start+n-1 with the exact vectors."""
+    """A .npy body (Fortran order here) with ?id_start writes ids start.. with the exact vectors."""
     name, key = index
-    vectors = np.random.default_rng(1).standard_normal((300, 3), dtype=np.float32)
+    vectors = np.asfortranarray(np.random.default_rng(1).standard_normal((300, 3), np.float32))
     body = io.BytesIO()
     np.save(body, vectors)
     with http(api, key=key) as c:
@@ -284,6 +285,22 @@ def test_bad_binary_bodies(api: Served, index: tuple[str, bytes], r: redis.Redis
             headers={"Content-Type": "application/x-npy"},
         )
         assert garbage.status_code == 400 and "not a .npy" in garbage.json()["detail"]
+        truncated = c.post(
+            f"/v1/indexes/{name}/vectors",
+            params={"id_start": 0},
+            content=vectors.getvalue()[:-5],
+            headers={"Content-Type": "application/x-npy"},
+        )
+        assert truncated.status_code == 400 and "not a .npy" in truncated.json()["detail"]
+        objects = io.BytesIO()
+        np.save(objects, np.array([[1, "a", None]], dtype=object), allow_pickle=True)
+        pickled = c.post(
+            f"/v1/indexes/{name}/vectors",
+            params={"id_start": 0},
+            content=objects.getvalue(),
+            headers={"Content-Type": "application/x-npy"},
+        )
+        assert pickled.status_code == 400 and "pickle" in pickled.json()["detail"]
         no_ids = c.post(
             f"/v1/indexes/{name}/vectors",
             content=vectors.getvalue(),
@@ -367,8 +384,11 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VECQ_")}
     env["VECQ_DATA_DIR"] = str(tmp_path / "data")
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--no-auth", "--port",
-                             str(port)], env=env, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--no-auth", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while True:
         with contextlib.suppress(httpx.TransportError):
