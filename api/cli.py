@@ -9,6 +9,8 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+from api.cliopts import add_log_format
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every ``vecq`` command (also used to check the deploy files' commands)."""
@@ -59,12 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="serve Prometheus metrics on this port (default: VECQ_METRICS_PORT; none)",
     )
-    worker.add_argument(
-        "--log-format",
-        choices=["text", "json"],
-        default=None,
-        help="text (key=value ids) or json lines (default: VECQ_LOG_FORMAT, text)",
-    )
+    add_log_format(worker)
 
     from api import deadletters, ingest_cli, schedule_cli, serve_cli, status_cli
 

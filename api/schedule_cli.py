@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+from api.cliopts import add_logging
+
 EPILOG = """\
 config file (TOML), one [[sources]] table per scheduled source:
 
@@ -45,13 +47,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="run every source once now and exit")
     mode.add_argument("--list", action="store_true", help="show each source and its last run")
-    p.add_argument("--log-level", default="INFO", help="log level (default INFO)")
-    p.add_argument(
-        "--log-format",
-        choices=["text", "json"],
-        default=None,
-        help="text (key=value ids) or json lines (default: VECQ_LOG_FORMAT, text)",
-    )
+    add_logging(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vecq schedule: {exc}", file=sys.stderr)
         return 2
-    logs.configure(args.log_level, "json" if settings.log_format == "json" else "text")
+    logs.configure(args.log_level, settings.log_format)
     try:
         with Client(log_format=args.log_format) as client:
             if args.list:

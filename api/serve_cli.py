@@ -11,6 +11,8 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api.cliopts import add_logging
+
 if TYPE_CHECKING:
     from api.auth import Tokens
 
@@ -72,13 +74,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
-    p.add_argument("--log-level", default="INFO", help="log level (default INFO)")
-    p.add_argument(
-        "--log-format",
-        choices=["text", "json"],
-        default=None,
-        help="text (key=value ids) or json lines (default: VECQ_LOG_FORMAT, text)",
-    )
+    add_logging(p)
 
     t = sub.add_parser(
         "token",
@@ -129,7 +125,7 @@ def serve(args: argparse.Namespace) -> int:
     except ImportError as exc:  # pragma: no cover - fastapi and uvicorn are in the server extra
         print(f"vecq serve: {exc.name} is missing: pip install 'vecq[server]'", file=sys.stderr)
         return 2
-    logs.configure(args.log_level, "json" if settings.log_format == "json" else "text")
+    logs.configure(args.log_level, settings.log_format)
     from api import Client
 
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again once it has shut down;

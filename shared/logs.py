@@ -112,8 +112,8 @@ def _timestamp(record: logging.LogRecord) -> str:
     return f"{seconds}.{int(record.msecs):03d}Z"
 
 
-def handler(fmt: Format = "text", stream: Any = None) -> logging.Handler:
-    """A stream handler (stderr by default) writing vecq's structured lines."""
+def handler(fmt: Format | str = "text", stream: Any = None) -> logging.Handler:
+    """A stream handler (stderr by default) writing vecq's structured lines (text or json)."""
     if fmt not in ("text", "json"):
         raise ValueError(f"log format {fmt!r}: use 'text' or 'json'")
     h = logging.StreamHandler(stream)
@@ -122,7 +122,7 @@ def handler(fmt: Format = "text", stream: Any = None) -> logging.Handler:
     return h
 
 
-def configure(level: str | int = "INFO", fmt: Format = "text", stream: Any = None) -> None:
+def configure(level: str | int = "INFO", fmt: Format | str = "text", stream: Any = None) -> None:
     """Make vecq's handler the root logger's only one (for ``vecq`` commands, not libraries)."""
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -21,7 +21,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
     """Consume until stopped (SIGTERM/SIGINT finish the batch in hand first)."""
     if settings.redis_url is None:
         raise SystemExit("vecq worker: set VECQ_REDIS_URL (and VECQ_QDRANT_URL) first")
-    logs.configure(loglevel, "json" if settings.log_format == "json" else "text")
+    logs.configure(loglevel, settings.log_format)
     # Keep vecq's structured handler: Celery configures logging itself unless someone
     # answers this signal.
     signals.setup_logging.connect(_keep_logging, weak=False)
