@@ -188,7 +188,6 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     app.add_exception_handler(Problem, _problem)  # type: ignore[arg-type]  # Starlette types handlers loosely
     app.add_exception_handler(VecqError, _vecq_error)  # type: ignore[arg-type]  # as above
-    app.add_exception_handler(ValueError, _value_error)  # type: ignore[arg-type]  # as above
     httpmetrics.install(app, client)
     app.include_router(router)
     return app
@@ -206,11 +205,6 @@ def _vecq_error(_: Request, exc: VecqError) -> JSONResponse:
     if status == 500:
         log.error("unexpected vecq error: %s", exc)
     return JSONResponse(body, status, {"Retry-After": "5"} if status == 503 else None)
-
-
-def _value_error(_: Request, exc: ValueError) -> JSONResponse:
-    # Registry checks (a bad index name, dimension, shard count) raise ValueError.
-    return JSONResponse({"error": "InvalidRequest", "detail": str(exc)}, 422)
 
 
 # ---- dependencies ----------------------------------------------------------------------
@@ -306,7 +300,12 @@ def create_index(body: IndexCreate, client: ClientDep, who: Grant) -> IndexView:
     _authorise(who, body.name, "write")
     made = body.index_key is None
     key = client.generate_key() if made else _key(body.index_key)
-    index = client.create_index(body.name, key, body.dimension, body.shards, body.metric)
+    try:
+        index = client.create_index(body.name, key, body.dimension, body.shards, body.metric)
+    except InvalidInputError:
+        raise
+    except ValueError as exc:  # the registry's checks: name, dimension, shards, metric
+        raise Problem(422, "InvalidRequest", str(exc)) from None
     return _view(index, key.hex() if made else None)
 
 
