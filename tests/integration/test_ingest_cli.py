@@ -28,14 +28,20 @@ def _npy(tmp_path: Path, n: int, dim: int) -> tuple[Path, np.ndarray]:
     return path, vectors
 
 
-def test_cli_ingests_resumably_with_a_progress_summary(data_dir: Path, tmp_path: Path) -> None:
-    """`vecq ingest` (embedded) writes everything; a second run skips every chunk."""
+def _embedded_index(name: str, tmp_path: Path) -> tuple[bytes, Path]:
+    """Create a 4-d, 2-shard index in the embedded default; its key and a file holding it."""
     with Client() as client:
         key = client.generate_key()
-        client.create_index("files", index_key=key, dimension=4, shards=2, metric="dot")
-    path, vectors = _npy(tmp_path, 2_000, 4)
-    key_file = tmp_path / "files.key"
+        client.create_index(name, index_key=key, dimension=4, shards=2, metric="dot")
+    key_file = tmp_path / f"{name}.key"
     key_file.write_text(key.hex())
+    return key, key_file
+
+
+def test_cli_ingests_resumably_with_a_progress_summary(data_dir: Path, tmp_path: Path) -> None:
+    """`vecq ingest` (embedded) writes everything; a second run skips every chunk."""
+    key, key_file = _embedded_index("files", tmp_path)
+    path, vectors = _npy(tmp_path, 2_000, 4)
     command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--index", "files",
                "--key-file", str(key_file), "--chunk-rows", "500"]  # fmt: skip
     first = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -54,12 +60,8 @@ def test_cli_ingests_resumably_with_a_progress_summary(data_dir: Path, tmp_path:
 
 def test_cli_bulk_loads_then_restores_indexing(data_dir: Path, tmp_path: Path) -> None:
     """--bulk writes everything and leaves no saved thresholds behind; with --no-wait, exit 2."""
-    with Client() as client:
-        key = client.generate_key()
-        client.create_index("bulky", index_key=key, dimension=4, shards=2, metric="dot")
+    key, key_file = _embedded_index("bulky", tmp_path)
     path, _ = _npy(tmp_path, 1_000, 4)
-    key_file = tmp_path / "bulky.key"
-    key_file.write_text(key.hex())
     command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--index", "bulky",
                "--key-file", str(key_file), "--bulk"]  # fmt: skip
     refused = subprocess.run([*command, "--no-wait"], capture_output=True, text=True, timeout=60)
