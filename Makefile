@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.vecq-installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench shape clean
 
 # (Re)create the virtual environment whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -32,6 +32,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Long modules, long functions, reaching into other modules' privates (counts; -v lists them).
+shape:
+	$(PYTHON) .ci/shape.py
 
 clean:
 	rm -rf $(VENV) .vecq .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from shared import keys, ledger
 from shared.errors import VecqError
 from shared.qdrant import create_collection
+from shared.replies import text
 
 if TYPE_CHECKING:
     from api.index import Index
@@ -37,10 +38,10 @@ _POLL_SECONDS = 0.2
 @contextlib.contextmanager
 def bulk_mode(index: Index, timeout: float | None = None) -> Iterator[Index]:
     """Turn indexing off for ``index``'s collections; on exit drain, restore and wait green."""
-    client = index._client
+    client = index.client
     r, qdrant, info = client.redis, client.qdrant, index.info
     saved_key = keys.bulk(info.name)
-    saved = {_text(k): int(v) for k, v in r.hgetall(saved_key).items()}
+    saved = {text(k): int(v) for k, v in r.hgetall(saved_key).items()}
     for shard, name in enumerate(info.collections()):
         threshold = _threshold_before(qdrant, info, name, client.settings.local_qdrant)
         if name not in saved:  # else an earlier block was cut short: its values are the truth
@@ -73,10 +74,6 @@ def _threshold_before(qdrant: Any, info: Any, name: str, local: bool) -> int:
     config = qdrant.get_collection(name).config.optimizer_config
     threshold = getattr(config, "indexing_threshold", None)
     return int(threshold) if threshold else DEFAULT_INDEXING_THRESHOLD
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _set_threshold(qdrant: Any, name: str, threshold: int) -> None:

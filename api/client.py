@@ -9,10 +9,10 @@ from typing import Any
 
 import redis
 
-from api import store
-from api.broker import CeleryPublisher, Publisher
-from api.embedded import EmbeddedRedis
+from api import reader
+from api.embedded_redis import EmbeddedRedis
 from api.index import Index
+from api.publisher import CeleryPublisher, Publisher
 from shared import crypto, keys, registry
 from shared.errors import BrokerUnavailable, StorageLocked, VecqError
 from shared.qdrant import open_qdrant
@@ -62,9 +62,7 @@ class Client:
                 redis_url=self._embedded_redis.redis_url,
                 broker_url=settings.broker_url or self._embedded_redis.broker_url,
             )
-        self._redis = redis.Redis.from_url(
-            settings.redis_url or "", socket_timeout=30, socket_connect_timeout=5
-        )
+        self._redis = settings.redis_client()
         self._check_redis()
         self._publisher = CeleryPublisher(settings)
         if start_worker:
@@ -83,6 +81,11 @@ class Client:
         if self._publisher is None:
             raise VecqError("this Client is closed")
         return self._publisher
+
+    @property
+    def worker(self) -> Any | None:
+        """The worker this client runs in its own process (embedded, or ``worker=True``)."""
+        return self._worker
 
     @property
     def celery(self) -> Any:
@@ -106,7 +109,7 @@ class Client:
 
     def _start_worker(self) -> None:
         # Imported here: the producer never needs worker code except to run one in-process.
-        from workers.embedded import ThreadWorker
+        from workers.thread_worker import ThreadWorker
 
         self._worker = ThreadWorker(self.settings, self.qdrant).start()
 
@@ -158,7 +161,7 @@ class Client:
         info = registry.load(self.redis, index_name, key)
         registry.delete(self.redis, index_name)
         self.redis.delete(keys.sequence(index_name), keys.inflight(index_name))
-        store.drop_collections(self.qdrant, info)
+        reader.drop_collections(self.qdrant, info)
 
     def close(self) -> None:
         """Stop the in-process worker, close connections, stop the embedded Redis."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 import redis
 
-from api import producer, store
+from api import producer, reader
 from api.bulk import bulk_mode
 from api.jobs import UpsertJob
 from shared import registry, validation
@@ -39,6 +39,11 @@ class Index:
     @property
     def name(self) -> str:
         return self._info.name
+
+    @property
+    def client(self) -> Client:
+        """The client this index was created or loaded through (its Redis, Qdrant, settings)."""
+        return self._client
 
     @property
     def info(self) -> IndexInfo:
@@ -96,8 +101,10 @@ class Index:
         ``UpsertError`` naming the failed ids; with ``wait=False`` returns as soon as every
         batch is enqueued. ``on_batch(n)`` is called after each batch of ``n`` is enqueued.
         """
-        points = self._points(args, ids, vectors)
-        return self._enqueue(points, wait=wait, timeout=timeout, on_batch=on_batch)
+        job = self.enqueue(self._points(args, ids, vectors), on_batch=on_batch)
+        if wait:
+            job.wait(timeout)
+        return job
 
     def _points(self, args: tuple[Any, ...], ids: Any, vectors: Any) -> Points:
         dim = self._info.dimension
@@ -129,14 +136,16 @@ class Index:
             )
         return validation.from_records(records, dim, max_item)
 
-    def _enqueue(
-        self,
-        points: Points,
-        *,
-        wait: bool,
-        timeout: float | None,
-        on_batch: Callable[[int], None] | None,
+    def enqueue(
+        self, points: Points, *, on_batch: Callable[[int], None] | None = None
     ) -> UpsertJob:
+        """Enqueue points already validated for this index, as one job; return it at once.
+
+        The seam under ``upsert`` for callers that validate in their own way (files, HTTP
+        bodies): build ``points`` with :func:`shared.validation.from_records` or
+        :func:`~shared.validation.from_arrays`, then wait on the returned job if need be.
+        Items are encrypted here.
+        """
         client = self._client
         try:
             self._check_live()
@@ -148,10 +157,9 @@ class Index:
         job_id = producer.enqueue(
             client.redis, client.publisher, self._info, points, client.settings, on_batch
         )
-        job = UpsertJob(client.redis, job_id, self.name, len(points), client.settings.stall_timeout)
-        if wait:
-            job.wait(timeout)
-        return job
+        return UpsertJob(
+            client.redis, job_id, self.name, len(points), client.settings.stall_timeout
+        )
 
     def bulk(self, timeout: float | None = None) -> contextlib.AbstractContextManager[Index]:
         """Load faster: ``with index.bulk(): ...`` turns HNSW indexing off until the block ends.
@@ -169,12 +177,12 @@ class Index:
         With metric ``cosine`` Qdrant stores vectors normalised, so they come back unit length.
         """
         self._check_live()
-        return store.get_points(self._client.qdrant, self._info, self._cipher, ids)
+        return reader.get_points(self._client.qdrant, self._info, self._cipher, ids)
 
     def count(self) -> int:
         """Points stored across all shards."""
         self._check_live()
-        return store.count_points(self._client.qdrant, self._info)
+        return reader.count_points(self._client.qdrant, self._info)
 
     def _check_live(self) -> None:
         current = registry.get(self._client.redis, self.name)

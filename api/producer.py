@@ -11,12 +11,13 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from api.broker import Publisher
-from api.stages import Encoder
+from api.encoder import Encoder
+from api.publisher import Publisher
 from shared import keys, ledger
 from shared.codec import Metadata
 from shared.errors import BackpressureTimeout, BrokerUnavailable, EnqueueInterrupted
 from shared.messages import BatchRef
+from shared.redis_memory import footprint, out_of_memory
 from shared.registry import IndexInfo
 from shared.settings import Settings
 from shared.sharding import shard_of
@@ -73,7 +74,7 @@ def _chunks(
     rows: npt.NDArray[np.intp], sizes: npt.NDArray[np.int64] | int, max_rows: int, max_bytes: int
 ) -> Iterator[npt.NDArray[np.intp]]:
     if isinstance(sizes, int):
-        step = _fit_size_class(max(1, min(max_rows, max_bytes // sizes)), sizes - _ROW_OVERHEAD)
+        step = fit_size_class(max(1, min(max_rows, max_bytes // sizes)), sizes - _ROW_OVERHEAD)
         for start in range(0, rows.size, step):
             yield rows[start : start + step]
         return
@@ -87,14 +88,14 @@ def _chunks(
         start = end
 
 
-def _fit_size_class(rows: int, row_bytes: int) -> int:
+def fit_size_class(rows: int, row_bytes: int) -> int:
     """Shrink a batch (by less than a quarter) so its blob fills a Redis allocation class.
 
     2,048 vectors of 768-d make a 6.02 MiB blob that Redis stores in a 7 MiB allocation;
     2,042 fit in 6 MiB. The same memory then holds more vectors in flight.
     """
     blob = rows * row_bytes
-    class_size = ledger.footprint(blob)
+    class_size = footprint(blob)
     if class_size == blob or rows < 64:
         return rows
     lower = class_size - (1 << max(3, (class_size - 1).bit_length() - 3))
@@ -119,46 +120,13 @@ def enqueue(
     error (:class:`EnqueueInterrupted`) says which ids those are.
     """
     job_id = uuid.uuid4().hex
-    batches = plan(points, info, settings)
     run = _Run(r, job_id, info.name, on_batch)
-    encoder: Encoder | None = None
     try:
-        try:
-            ledger.open_job(r, job_id, info.name, len(points), len(batches))
-            last_seq = int(r.incrby(keys.sequence(info.name), len(batches))) if batches else 0
-            first_seq = last_seq - len(batches) + 1
-            room = _Room(r, info.name, settings)
-            # A small call takes the live lane, and is done fastest without helper threads.
-            live = len(points) <= settings.live_max_vectors
-            queue = keys.QUEUE_LIVE if live else keys.QUEUE_BULK
-            threaded = len(batches) > 1 and not live
-            encoder = Encoder(points, info, batches, first_seq, threaded=threaded)
-            for shard, seq, rows, blob in encoder:
-                size = ledger.footprint(len(blob))
-                room.wait(size)
-                ref = BatchRef(info.name, shard, seq, job_id, rows.size, size)
-                # Not MULTI: Redis queues a transaction's commands, holding a 6 MB argument
-                # twice. The ledger script is atomic on its own and makes the blob permanent.
-                pipe = r.pipeline(transaction=False)
-                run.flush(pipe)
-                pipe.set(ref.blob_key, blob, ex=keys.ORPHAN_BLOB_TTL_SECONDS)
-                ledger.mark_stored(pipe, ref)
-                # Recorded before the round trip: it may apply even if the reply is lost.
-                run.stored(ref, rows)
-                room.seen(pipe.execute()[-1])
-                publisher.publish(ref, queue)
-                run.published(ref)
-            pipe = r.pipeline(transaction=False)
-            run.flush(pipe)
-            ledger.mark_enqueued(pipe, job_id)
-            pipe.execute()
-        finally:
-            if encoder is not None:
-                encoder.stop()
+        _send(r, publisher, info, points, settings, run)
     except BackpressureTimeout as exc:
         raise run.interrupted(BackpressureTimeout, str(exc), points) from None
     except (redis.OutOfMemoryError, redis.ResponseError) as exc:
-        if not ledger.out_of_memory(exc):
+        if not out_of_memory(exc):
             raise
         raise run.interrupted(
             BrokerUnavailable,
@@ -171,6 +139,48 @@ def enqueue(
     except BrokerUnavailable as exc:
         raise run.interrupted(BrokerUnavailable, str(exc), points) from exc
     return job_id
+
+
+def _send(
+    r: redis.Redis,
+    publisher: Publisher,
+    info: IndexInfo,
+    points: Points,
+    settings: Settings,
+    run: _Run,
+) -> None:
+    """Open the job, then store, record and publish each batch in turn (see :func:`enqueue`)."""
+    batches = plan(points, info, settings)
+    ledger.open_job(r, run.job_id, info.name, len(points), len(batches))
+    last_seq = int(r.incrby(keys.sequence(info.name), len(batches))) if batches else 0
+    room = _Room(r, info.name, settings)
+    # A small call takes the live lane, and is done fastest without helper threads.
+    live = len(points) <= settings.live_max_vectors
+    queue = keys.QUEUE_LIVE if live else keys.QUEUE_BULK
+    encoder = Encoder(points, info, batches, last_seq - len(batches) + 1,
+                      threaded=len(batches) > 1 and not live)  # fmt: skip
+    try:
+        for shard, seq, rows, blob in encoder:
+            size = footprint(len(blob))
+            room.wait(size)
+            ref = BatchRef(info.name, shard, seq, run.job_id, rows.size, size)
+            # Not MULTI: Redis queues a transaction's commands, holding a 6 MB argument
+            # twice. The ledger script is atomic on its own and makes the blob permanent.
+            pipe = r.pipeline(transaction=False)
+            run.flush(pipe)
+            pipe.set(ref.blob_key, blob, ex=keys.ORPHAN_BLOB_TTL_SECONDS)
+            ledger.mark_stored(pipe, ref)
+            # Recorded before the round trip: it may apply even if the reply is lost.
+            run.stored(ref, rows)
+            room.seen(pipe.execute()[-1])
+            publisher.publish(ref, queue)
+            run.published(ref)
+    finally:
+        encoder.stop()
+    pipe = r.pipeline(transaction=False)
+    run.flush(pipe)
+    ledger.mark_enqueued(pipe, run.job_id)
+    pipe.execute()
 
 
 class _Room:

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from api import Client
 from bench.common import arguments, broker, data, name, redis_url, verdict
-from tests.conftest import free_port
+from tests.support.services import free_port
 
 GOAL = 0.6
 

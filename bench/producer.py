@@ -22,7 +22,7 @@ import numpy as np
 import redis
 
 from api import Client
-from api.producer import _fit_size_class
+from api.producer import fit_size_class
 from bench.common import arguments, broker, redis_url
 
 GOAL = 0.8
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             # The rows vecq puts in a full batch (sized to fill a Redis allocation class).
             row = 8 + 4 * args.dim
             limit = min(client.settings.batch_size, client.settings.batch_max_bytes // row)
-            batch = _fit_size_class(limit, row)
+            batch = fit_size_class(limit, row)
             for _ in range(args.rounds):
                 r.flushdb()
                 raw_times.append(_cpu(r, lambda: _raw(r, vectors, batch)))

@@ -24,11 +24,10 @@ import numpy as np
 import redis
 
 from api import UpsertJob, WaitTimeout
-from shared import keys, ledger
-from tests.conftest import RedisServer
-from tests.fault.conftest import Workers
-from tests.fault.helpers import DIM, Tracked, check_stored, producer
-from workers import dlq
+from shared import deadletters, keys, ledger
+from tests.support.services import RedisServer
+from tests.support.tracked import DIM, Tracked, check_stored, producer
+from tests.support.workers import Workers
 
 
 def soak(seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path) -> int:
@@ -91,7 +90,7 @@ def soak(seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path
                 state = job.state()
                 if state.written + state.failed > state.total or state.settled > state.batches:
                     overcounted += 1
-            letters = len(dlq.entries(client.redis, index=index.name))
+            letters = len(deadletters.entries(client.redis, index=index.name))
             inflight = ledger.inflight(client.redis, index.name)
         pool.stop_all()
         report = check_stored(pool.qdrant_path, tracked)

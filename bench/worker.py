@@ -35,9 +35,9 @@ from shared import keys, ledger
 from shared.codec import Batch, decode
 from shared.qdrant import open_qdrant
 from shared.settings import Settings
-from workers.embedded import ThreadWorker
-from workers.profile import STAGES
 from workers.sink import LOCAL_REQUEST_POINTS, newer_only
+from workers.stage_clock import STAGES
+from workers.thread_worker import ThreadWorker
 
 GOAL = 0.9
 OWN_STAGES = ("fetch", "decode", "validate", "ledger")

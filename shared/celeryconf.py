@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
-from shared.settings import Settings
+from shared.settings import REDIS_CONNECT_TIMEOUT, REDIS_SOCKET_TIMEOUT, Settings
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -29,8 +29,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # is one RPOP instead of four (a live-lane round trip saved per message).
         "priority_steps": [0],
         # A publish or ack on a connection that died silently fails instead of hanging.
-        "socket_timeout": 30,
-        "socket_connect_timeout": 5,
+        "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
     }
     return {
         "broker_url": settings.resolved_broker_url,

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from pathlib import Path
 
 from shared.errors import InvalidKeyError
 
@@ -27,6 +28,36 @@ def check_key_shape(key: object) -> bytes:
             f"index_key must be {KEY_BYTES} bytes (use client.generate_key()), got {got}"
         )
     return bytes(key)
+
+
+def key_from_hex(text: str | None, source: str) -> bytes:
+    """An index key written as 64 hex digits; ``source`` names where it came from in errors."""
+    if not text or not text.strip():
+        raise InvalidKeyError(f"no index key: {source} is empty")
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        raise InvalidKeyError(f"{source} must be the index key in hex (64 digits)") from None
+    if len(key) != KEY_BYTES:
+        raise InvalidKeyError(
+            f"{source} must be the index key in hex (64 digits), got {len(key)} bytes"
+        )
+    return key
+
+
+def read_key_file(path: str | Path) -> bytes:
+    """An index key from a file of 32 raw bytes or 64 hex digits."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidKeyError(f"{path}: cannot read the key file: {exc.strerror}") from None
+    if len(raw) == KEY_BYTES:
+        return raw
+    try:
+        return key_from_hex(raw.decode(), str(path))
+    except (InvalidKeyError, UnicodeDecodeError):
+        raise InvalidKeyError(f"{path}: expected 32 raw bytes or 64 hex digits") from None
 
 
 def key_check(key: bytes, index_name: str) -> str:

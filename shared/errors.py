@@ -3,7 +3,9 @@
     VecqError
      ├── InvalidInputError ............ (also ValueError) the caller's data is wrong
      │    ├── DimensionMismatchError .. a vector's length is not the index dimension
-     │    └── InvalidVectorError ...... NaN/inf, bad id, bad item, bad metadata, bad shape
+     │    ├── InvalidVectorError ...... NaN/inf, bad id, bad item, bad metadata, bad shape
+     │    ├── InvalidIndexError ....... a bad index name, dimension, shard count or metric
+     │    └── SourceError ............. a backfill file or request body is malformed
      ├── IndexNotLoadedError .......... the index was never created/loaded, or was deleted
      ├── IndexExistsError ............. create_index on a name that is taken
      ├── InvalidKeyError .............. the index_key does not match the index
@@ -47,6 +49,14 @@ class DimensionMismatchError(InvalidInputError):
 
 class InvalidVectorError(InvalidInputError):
     """A vector, id, item or metadata value breaks a validation rule."""
+
+
+class InvalidIndexError(InvalidInputError):
+    """An index cannot be created as asked: bad name, dimension, shard count or metric."""
+
+
+class SourceError(InvalidInputError):
+    """A backfill file or request body is malformed; says which file, row or line, and field."""
 
 
 class IndexNotLoadedError(VecqError):

@@ -5,6 +5,8 @@ blob and ``queued`` once its message is published (so the ledger never claims a 
 was enqueued when it was not). A worker settles a batch exactly once (``done`` or
 ``failed``) with one atomic script that also frees the blob and the in-flight bytes,
 writes the dead letter of a failed batch, and on the last batch wakes anyone waiting.
+The scripts are ``shared/lua/*.lua``; the pending set they keep is read by
+:mod:`shared.pending`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import redis
 from shared import keys
 from shared.errors import Failure
 from shared.messages import BatchRef
+from shared.replies import text, texts
+from shared.scripts import Lua
 
 Status = Literal["enqueuing", "queued", "running", "done", "failed"]
 
@@ -26,93 +30,11 @@ Status = Literal["enqueuing", "queued", "running", "done", "failed"]
 # then exactly one of "done" or "failed" (some or all of its points dead-lettered).
 ENQUEUED_STATES = frozenset({"queued", "done", "failed"})
 
-# KEYS: job, batches, failures, done-list, blob, inflight, dlq stream, dlq blob, pending
-# ARGV: seq, written, failed, now, job ttl, blob bytes, dlq blob data ('' = keep the blob),
-#       pending member, number of failure records, the records..., then the DLQ entry's
-#       field/value pairs
-_SETTLE = """
-redis.call('ZREM', KEYS[9], ARGV[8])
-local state = redis.call('HGET', KEYS[2], ARGV[1])
-if state ~= 'queued' and state ~= 'stored' then return 0 end
-local failed = tonumber(ARGV[3])
-if failed > 0 then
-  redis.call('HSET', KEYS[2], ARGV[1], 'failed')
-else
-  redis.call('HSET', KEYS[2], ARGV[1], 'done')
-end
-redis.call('HINCRBY', KEYS[1], 'written', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'failed', ARGV[3])
-local records = tonumber(ARGV[9])
-for i = 1, records do redis.call('RPUSH', KEYS[3], ARGV[9 + i]) end
-local dlq = 10 + records
-if #ARGV >= dlq then
-  if ARGV[7] ~= '' then
-    redis.call('SET', KEYS[8], ARGV[7])
-    redis.call('DEL', KEYS[5])
-  elseif redis.call('EXISTS', KEYS[5]) == 1 then
-    redis.call('RENAME', KEYS[5], KEYS[8])
-    redis.call('PERSIST', KEYS[8])
-  end
-  redis.call('XADD', KEYS[7], '*', unpack(ARGV, dlq))
-else
-  redis.call('DEL', KEYS[5])
-end
-if redis.call('DECRBY', KEYS[6], ARGV[6]) < 0 then redis.call('SET', KEYS[6], 0) end
-redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
-local settled = redis.call('HINCRBY', KEYS[1], 'settled', 1)
-if settled == tonumber(redis.call('HGET', KEYS[1], 'batches')) then
-  redis.call('HSET', KEYS[1], 'finished_at', ARGV[4])
-  redis.call('RPUSH', KEYS[4], '1')
-  for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
-end
-return 1
-"""
-
-# KEYS: batches. ARGV: seq. A worker may settle a batch before its publish is confirmed.
-_PUBLISHED = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == 'stored' then
-  redis.call('HSET', KEYS[1], ARGV[1], 'queued')
-end
-return 1
-"""
-
-# KEYS: job, batches, done-list, inflight, then one blob key per batch.
-# ARGV: now, reason, ids enqueued, then (seq, size) per batch. Forgets batches stored but never
-# published, and shrinks the job to what was enqueued, so it can still finish.
-_ABORT = """
-local dropped = 0
-for i = 5, #KEYS do
-  local seq, size = ARGV[2 * (i - 4) + 2], ARGV[2 * (i - 4) + 3]
-  -- Never published, so nothing refers to the blob, stored or not (a SET can apply
-  -- while the ledger script behind it is refused).
-  redis.call('DEL', KEYS[i])
-  if redis.call('HGET', KEYS[2], seq) == 'stored' then
-    redis.call('HDEL', KEYS[2], seq)
-    if redis.call('DECRBY', KEYS[4], size) < 0 then redis.call('SET', KEYS[4], 0) end
-    dropped = dropped + 1
-  end
-end
-local batches = redis.call('HLEN', KEYS[2])
-redis.call('HSET', KEYS[1], 'batches', batches, 'total', ARGV[3], 'enqueued', 1,
-           'aborted', ARGV[2], 'updated_at', ARGV[1])
-if tonumber(redis.call('HGET', KEYS[1], 'settled')) >= batches then
-  redis.call('HSET', KEYS[1], 'finished_at', ARGV[1])
-  redis.call('RPUSH', KEYS[3], '1')
-end
-return dropped
-"""
-
-# KEYS: attempts hash, job, pending. ARGV: seq, now, ttl, pending member.
-# Returns {deliveries, first seen}.
-_DELIVERED = """
-redis.call('ZADD', KEYS[3], 'XX', ARGV[2], ARGV[4])
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('HSETNX', KEYS[1], ARGV[1] .. ':first', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-if n > 1 then redis.call('HSET', KEYS[2], 'updated_at', ARGV[2]) end
-return {n, redis.call('HGET', KEYS[1], ARGV[1] .. ':first')}
-"""
-
+_SETTLE = Lua("settle")
+_PUBLISHED = Lua("published")
+_ABORT = Lua("abort")
+_DELIVERED = Lua("delivered")
+_STORED = Lua("stored")
 
 # How many job ids ``keys.jobs()`` keeps, newest first, for ``vecq status``.
 RECENT_JOBS = 1000
@@ -175,42 +97,6 @@ def open_job(r: redis.Redis, job_id: str, index: str, total: int, batches: int) 
     pipe.execute()
 
 
-# KEYS: batches, pending, inflight, blob; ARGV: seq, job ttl, pending member, now, blob bytes
-_STORED = """
-redis.call('HSET', KEYS[1], ARGV[1], 'stored')
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-redis.call('PERSIST', KEYS[4])
-return redis.call('INCRBY', KEYS[3], ARGV[5])
-"""
-
-
-def out_of_memory(exc: BaseException) -> bool:
-    """True if Redis refused a write for ``maxmemory``: directly, or inside one of our scripts.
-
-    A command refused for memory raises ``OutOfMemoryError``; the same refusal of a write
-    inside a Lua script comes back as a plain ``ResponseError`` ("Error running script ...
-    -OOM command not allowed ..."). Scripts here make their first write before anything
-    else, so a refused script has written nothing.
-    """
-    if isinstance(exc, redis.OutOfMemoryError):
-        return True
-    return isinstance(exc, redis.ResponseError) and "OOM command not allowed" in str(exc)
-
-
-def footprint(nbytes: int) -> int:
-    """The memory Redis spends on a value of ``nbytes``: its allocator's size class.
-
-    jemalloc (Redis's allocator) has four size classes per doubling, so a large value is
-    rounded up to the next quarter step: a 6.02 MiB blob takes 7 MiB. In-flight bytes are
-    counted this way, so that ``max_inflight_bytes`` bounds Redis's actual memory.
-    """
-    if nbytes <= 16:
-        return 16
-    step = 1 << max(3, (nbytes - 1).bit_length() - 3)
-    return -(-nbytes // step) * step
-
-
 def mark_stored(pipe: redis.client.Pipeline, ref: BatchRef) -> None:
     """Queue on ``pipe`` the ledger writes that go with storing one batch's blob, atomically.
 
@@ -218,24 +104,27 @@ def mark_stored(pipe: redis.client.Pipeline, ref: BatchRef) -> None:
     (``keys.ORPHAN_BLOB_TTL_SECONDS``): this removes it, so only a blob whose ledger entry
     never got written expires. The reply is the index's new in-flight byte total.
     """
-    pipe.eval(
-        _STORED,
-        4,
-        keys.job_batches(ref.job),
-        keys.pending(),
-        keys.inflight(ref.index),
-        ref.blob_key,
-        str(ref.seq),
-        keys.JOB_TTL_SECONDS,
-        ref.member,
-        time.time(),
-        ref.size,
+    _STORED(
+        pipe,
+        keys={
+            "batches": keys.job_batches(ref.job),
+            "pending": keys.pending(),
+            "inflight": keys.inflight(ref.index),
+            "blob": ref.blob_key,
+        },
+        args={
+            "seq": str(ref.seq),
+            "ttl": keys.JOB_TTL_SECONDS,
+            "member": ref.member,
+            "now": time.time(),
+            "size": ref.size,
+        },
     )
 
 
 def mark_published(pipe: redis.client.Pipeline | redis.Redis, job_id: str, seq: int) -> None:
     """Record (on ``pipe``) that a stored batch's task message reached the broker."""
-    pipe.eval(_PUBLISHED, 1, keys.job_batches(job_id), str(seq))
+    _PUBLISHED(pipe, keys={"batches": keys.job_batches(job_id)}, args={"seq": str(seq)})
 
 
 def mark_enqueued(pipe: redis.client.Pipeline | redis.Redis, job_id: str) -> None:
@@ -256,19 +145,17 @@ def abort(
     Afterwards the ledger's batches (and its total, ``enqueued`` ids) are exactly the ones
     enqueued, and the job finishes when they settle. Returns how many were forgotten.
     """
-    blob_keys = [keys.blob(index, seq) for seq, _ in unpublished]
-    args: list[str | int | float] = [time.time(), reason, enqueued]
-    for seq, size in unpublished:
-        args += [str(seq), size]
-    dropped = r.eval(
-        _ABORT,
-        4 + len(blob_keys),
-        keys.job(job_id),
-        keys.job_batches(job_id),
-        keys.job_done(job_id),
-        keys.inflight(index),
-        *blob_keys,
-        *args,
+    dropped = _ABORT(
+        r,
+        keys={
+            "job": keys.job(job_id),
+            "batches": keys.job_batches(job_id),
+            "done": keys.job_done(job_id),
+            "inflight": keys.inflight(index),
+        },
+        args={"now": time.time(), "reason": reason, "enqueued": enqueued},
+        more_keys=[keys.blob(index, seq) for seq, _ in unpublished],
+        more_args=[v for seq, size in unpublished for v in (str(seq), size)],
     )
     return int(dropped)
 
@@ -293,33 +180,32 @@ def settle(r: redis.Redis, ref: BatchRef, outcome: Settlement) -> bool:
     the dead letter (if any), frees the in-flight bytes and, on the last batch, wakes waiters.
     """
     records = [_failure_json(f) for f in outcome.failures]
-    dlq_args: list[str] = []
-    if outcome.dead_letter is not None:
-        for name, value in outcome.dead_letter.items():
-            dlq_args += [name, value]
-    result = r.eval(
-        _SETTLE,
-        9,
-        keys.job(ref.job),
-        keys.job_batches(ref.job),
-        keys.job_failures(ref.job),
-        keys.job_done(ref.job),
-        keys.blob(ref.index, ref.seq),
-        keys.inflight(ref.index),
-        keys.dlq(),
-        keys.dlq_blob(ref.index, ref.seq),
-        keys.pending(),
-        str(ref.seq),
-        outcome.written,
-        outcome.failed,
-        time.time(),
-        keys.JOB_TTL_SECONDS,
-        ref.size,
-        outcome.dead_blob or b"",
-        ref.member,
-        len(records),
-        *records,
-        *dlq_args,
+    letter = outcome.dead_letter or {}
+    result = _SETTLE(
+        r,
+        keys={
+            "job": keys.job(ref.job),
+            "batches": keys.job_batches(ref.job),
+            "failures": keys.job_failures(ref.job),
+            "done": keys.job_done(ref.job),
+            "blob": keys.blob(ref.index, ref.seq),
+            "inflight": keys.inflight(ref.index),
+            "dlq": keys.dlq(),
+            "dlq_blob": keys.dlq_blob(ref.index, ref.seq),
+            "pending": keys.pending(),
+        },
+        args={
+            "seq": str(ref.seq),
+            "n_written": outcome.written,
+            "n_failed": outcome.failed,
+            "now": time.time(),
+            "ttl": keys.JOB_TTL_SECONDS,
+            "size": ref.size,
+            "dead_blob": outcome.dead_blob or b"",
+            "member": ref.member,
+            "n_records": len(records),
+        },
+        more_args=[*records, *(v for pair in letter.items() for v in pair)],
     )
     return bool(result)
 
@@ -338,16 +224,19 @@ def _failure_json(failure: Failure) -> str:
 
 def delivered(r: redis.Redis, ref: BatchRef) -> tuple[int, float]:
     """Count one more delivery of a batch; return (deliveries so far, first delivery time)."""
-    n, first = r.eval(
-        _DELIVERED,
-        3,
-        keys.job_attempts(ref.job),
-        keys.job(ref.job),
-        keys.pending(),
-        str(ref.seq),
-        time.time(),
-        keys.JOB_TTL_SECONDS,
-        ref.member,
+    n, first = _DELIVERED(
+        r,
+        keys={
+            "attempts": keys.job_attempts(ref.job),
+            "job": keys.job(ref.job),
+            "pending": keys.pending(),
+        },
+        args={
+            "seq": str(ref.seq),
+            "now": time.time(),
+            "ttl": keys.JOB_TTL_SECONDS,
+            "member": ref.member,
+        },
     )
     return int(n), float(first)
 
@@ -362,33 +251,15 @@ def record_retry(r: redis.Redis, ref: BatchRef) -> None:
     pipe.execute()
 
 
-def stale_pending(r: redis.Redis, older_than: float, limit: int) -> list[BatchRef]:
-    """Pending batches with no activity for ``older_than`` seconds, oldest first."""
-    members: list[bytes] = r.zrangebyscore(  # type: ignore[assignment]  # stubs: too wide
-        keys.pending(), "-inf", time.time() - older_than, 0, limit
-    )
-    return [BatchRef.from_message(json.loads(m)) for m in members]
-
-
-def touch_pending(r: redis.Redis, ref: BatchRef) -> None:
-    """Record activity on a pending batch (it was just published again)."""
-    r.zadd(keys.pending(), {ref.member: time.time()}, xx=True)
-
-
-def forget_pending(r: redis.Redis, ref: BatchRef) -> None:
-    """Drop a batch from the pending set (it is settled, or no longer in any job)."""
-    r.zrem(keys.pending(), ref.member)
-
-
 def batch_state(r: redis.Redis, job_id: str, seq: int) -> str | None:
     """The state of one batch: stored, queued, done, failed, or None if unknown."""
     raw = r.hget(keys.job_batches(job_id), str(seq))
-    return None if raw is None else _text(raw)
+    return None if raw is None else text(raw)
 
 
 def batch_states(r: redis.Redis, job_id: str) -> dict[int, str]:
     """Every batch of the job by sequence number, with its state."""
-    return {int(k): _text(v) for k, v in r.hgetall(keys.job_batches(job_id)).items()}
+    return {int(k): text(v) for k, v in r.hgetall(keys.job_batches(job_id)).items()}
 
 
 def read(r: redis.Redis, job_id: str) -> JobState | None:
@@ -396,7 +267,7 @@ def read(r: redis.Redis, job_id: str) -> JobState | None:
     raw = r.hgetall(keys.job(job_id))
     if not raw:
         return None
-    f = {_text(k): _text(v) for k, v in raw.items()}
+    f = texts(raw)
     return JobState(
         job_id=job_id,
         index=f["index"],
@@ -435,7 +306,3 @@ def wait_for_wakeup(r: redis.Redis, job_id: str, timeout: float) -> None:
         # Put the token back so every other waiter on this job wakes too.
         r.rpush(keys.job_done(job_id), "1")
         r.expire(keys.job_done(job_id), keys.JOB_TTL_SECONDS)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

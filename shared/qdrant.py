@@ -11,8 +11,8 @@ import ssl
 from typing import Any
 
 from shared import keys
+from shared.priority_lock import Serialized
 from shared.registry import IndexInfo
-from shared.serial import Serialized
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

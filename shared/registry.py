@@ -12,7 +12,8 @@ import redis
 
 from shared import keys
 from shared.crypto import key_check, verify_key
-from shared.errors import IndexExistsError, IndexNotLoadedError
+from shared.errors import IndexExistsError, IndexNotLoadedError, InvalidIndexError
+from shared.replies import text
 
 METRICS = ("cosine", "dot", "euclid", "manhattan")
 MAX_SHARDS = 1024
@@ -45,9 +46,9 @@ class IndexInfo:
 
 
 def check_name(name: object) -> str:
-    """Return ``name`` if it is a valid index name, else raise ``ValueError``."""
+    """Return ``name`` if it is a valid index name, else raise :class:`InvalidIndexError`."""
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(
+        raise InvalidIndexError(
             f"index name {name!r} is invalid: use 1-63 letters, digits, '-' or '_' "
             "(no '__', not starting with '-' or '_')"
         )
@@ -57,14 +58,19 @@ def check_name(name: object) -> str:
 def create(
     r: redis.Redis, name: str, *, dimension: int, shards: int, metric: str, key: bytes
 ) -> IndexInfo:
-    """Record a new index; raise :class:`IndexExistsError` if the name is taken."""
+    """Record a new index; raise :class:`IndexExistsError` if the name is taken.
+
+    A bad name, dimension, shard count or metric raises :class:`InvalidIndexError`.
+    """
     check_name(name)
     if not isinstance(dimension, int) or not 1 <= dimension <= MAX_DIMENSION:
-        raise ValueError(f"dimension must be an int in 1..{MAX_DIMENSION}, got {dimension!r}")
+        raise InvalidIndexError(
+            f"dimension must be an int in 1..{MAX_DIMENSION}, got {dimension!r}"
+        )
     if not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
-        raise ValueError(f"shards must be an int in 1..{MAX_SHARDS}, got {shards!r}")
+        raise InvalidIndexError(f"shards must be an int in 1..{MAX_SHARDS}, got {shards!r}")
     if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        raise InvalidIndexError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
     info = IndexInfo(
         name=name,
         uid=str(uuid.uuid4()),
@@ -108,7 +114,7 @@ def load(r: redis.Redis, name: str, key: bytes) -> IndexInfo:
 
 def names(r: redis.Redis) -> list[str]:
     """Every registered index name, sorted."""
-    return sorted(n.decode() if isinstance(n, bytes) else n for n in r.smembers(keys.index_set()))
+    return sorted(text(n) for n in r.smembers(keys.index_set()))
 
 
 def delete(r: redis.Redis, name: str) -> None:

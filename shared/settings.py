@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
+
 _MIB = 1024 * 1024
+
+# Every Redis call of vecq (but blocking waits, which pass their own shorter timeouts) ends
+# within this: a Redis that stops answering fails the call instead of hanging it.
+REDIS_SOCKET_TIMEOUT = 30
+# Connecting is quick or not at all; a dead host should fail fast (BrokerUnavailable).
+REDIS_CONNECT_TIMEOUT = 5
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<pw>[^@/]*)@")
 
@@ -70,6 +78,10 @@ class Settings:
     """``text`` (``key=value`` ids on each line) or ``json`` (one object a line), for commands."""
     metrics_port: int = 0
     """Port of a worker's Prometheus ``/metrics`` endpoint; 0: none."""
+    index_key: str | None = field(default=None, repr=False)
+    """An index key in hex, for commands that load one index (``vecq ingest``)."""
+    api_tokens: str | None = None
+    """The tokens file of the HTTP API (``vecq serve --tokens``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -108,6 +120,16 @@ class Settings:
                 f"retry_seconds ({self.retry_seconds:g}) must be positive and at most half of "
                 f"task_time_limit ({self.task_time_limit}s), so a retrying task ends in time"
             )
+
+    def redis_client(self) -> redis.Redis:
+        """A client of ``redis_url`` for blobs, ledgers and the registry (bytes replies)."""
+        if self.redis_url is None:
+            raise ValueError("no Redis URL: set VECQ_REDIS_URL (or run embedded)")
+        return redis.Redis.from_url(
+            self.redis_url,
+            socket_timeout=REDIS_SOCKET_TIMEOUT,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        )
 
     @property
     def embedded(self) -> bool:

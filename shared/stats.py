@@ -2,14 +2,15 @@
 
 One :func:`read` serves ``vecq status``, the API's ``/metrics`` and the workers' metrics:
 queue depths, the dead-letter queue, batches in flight, each index's in-flight bytes and
-the most recent jobs. :func:`gauges` flattens a snapshot into Prometheus-style gauges
-without importing a Prometheus library here.
+the most recent jobs. :class:`ClusterCollector` serves a snapshot's gauges to a Prometheus
+registry (prometheus_client is imported only when it collects).
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,9 @@ import redis
 
 from shared import keys, ledger, registry
 from shared.ledger import JobState
+from shared.replies import text
+
+log = logging.getLogger(__name__)
 
 # Queues vecq publishes to.
 QUEUES = (keys.QUEUE_LIVE, keys.QUEUE_BULK)
@@ -60,7 +64,7 @@ def queue_depths(app: Any, queues: tuple[str, ...] = QUEUES) -> dict[str, int | 
 def recent_jobs(r: redis.Redis, limit: int = 10) -> list[JobState]:
     """The newest ``limit`` jobs still in the ledger, newest first."""
     ids: list[bytes] = r.zrevrange(keys.jobs(), 0, max(limit - 1, 0))  # type: ignore[assignment]  # redis-py types every reply as a union
-    states = [ledger.read(r, i.decode()) for i in ids]
+    states = [ledger.read(r, text(i)) for i in ids]
     return [s for s in states if s is not None]
 
 
@@ -76,12 +80,12 @@ def read(
     pipe.zcard(keys.pending())
     for name in names:
         pipe.get(keys.inflight(name))
-    dlq, pending, *inflight = pipe.execute()
+    dlq, in_flight, *inflight = pipe.execute()
     return Snapshot(
         taken_at=time.time(),
         queues=depths() if depths is not None else dict.fromkeys(QUEUES),
         dlq=int(dlq),
-        pending=int(pending),
+        pending=int(in_flight),
         inflight_bytes={n: int(b or 0) for n, b in zip(names, inflight, strict=True)},
         jobs=recent_jobs(r, jobs) if jobs else [],
     )
@@ -101,3 +105,30 @@ def gauges(s: Snapshot) -> list[Gauge]:
         ("vecq_inflight_bytes", "Bytes of each index's batches enqueued and not yet settled.",
          ("index",), [((n,), float(b)) for n, b in s.inflight_bytes.items()]),
     ]  # fmt: skip
+
+
+class ClusterCollector:
+    """A Prometheus collector of the deployment's gauges, read from Redis at each scrape.
+
+    Register it on a ``prometheus_client`` registry; ``depths`` asks the broker for queue
+    depths (see :func:`queue_depths`).
+    """
+
+    def __init__(self, r: redis.Redis, depths: Callable[[], dict[str, int | None]]) -> None:
+        self._redis = r
+        self._depths = depths
+
+    def collect(self) -> Iterator[Any]:
+        """One ``GaugeMetricFamily`` per gauge; nothing when Redis cannot be read."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            snapshot = read(self._redis, self._depths, jobs=0)
+        except Exception as exc:  # a scrape must not fail because Redis blinked
+            log.warning("metrics: cannot read vecq's state from Redis: %s", exc)
+            return
+        for name, doc, labels, samples in gauges(snapshot):
+            family = GaugeMetricFamily(name, doc, labels=list(labels))
+            for values, value in samples:
+                family.add_metric(list(values), value)
+            yield family

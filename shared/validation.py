@@ -251,16 +251,22 @@ def _check_metadata_value(value: Any, key: str, where: str) -> None:
     )
 
 
+def last_occurrences(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.intp] | None:
+    """Rows keeping the last occurrence of each id, in order; ``None`` if no id repeats."""
+    n = ids.shape[0]
+    if n < 2:
+        return None
+    unique, first_in_reversed = np.unique(ids[::-1], return_index=True)
+    if unique.size == n:
+        return None
+    return np.sort(n - 1 - first_in_reversed)
+
+
 def dedupe(points: Points) -> Points:
     """Keep the last occurrence of each id, in the order of those last occurrences."""
-    n = len(points)
-    if n < 2:
+    keep = last_occurrences(points.ids)
+    if keep is None:
         return points
-    reversed_ids = points.ids[::-1]
-    unique, first_in_reversed = np.unique(reversed_ids, return_index=True)
-    if unique.size == n:
-        return points
-    keep = np.sort(n - 1 - first_in_reversed)
     return Points(
         points.ids[keep],
         points.vectors[keep],

@@ -1,13 +1,92 @@
-"""The worker app built from ``VECQ_*`` settings, for Celery's own tools.
+"""The Celery app of the workers, built from settings, and the context its tasks share.
 
-``celery -A workers flower``, ``celery -A workers inspect active`` and ``celery -A workers
-events`` find this ``app``. Run vecq's workers with ``vecq worker``, which adds the live
-lane, the reaper, metrics and vecq's logging around the same app.
+``vecq worker`` and the in-process worker build theirs with :func:`create_app`. Celery's
+own tools find one here too: ``celery -A workers flower`` (or ``inspect``, ``events``)
+looks up ``workers.celery.app``, which is built on first use from the ``VECQ_*`` settings.
 """
 
 from __future__ import annotations
 
-from shared.settings import Settings
-from workers.app import create_app
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
 
-app = create_app(Settings.from_env())
+from celery import Celery
+
+from shared import messages
+from shared.celeryconf import celery_config
+from shared.messages import BatchRef
+from shared.qdrant import open_qdrant, uses_grpc
+from shared.settings import Settings
+from workers import tasks
+from workers.context import WorkerContext
+from workers.reaper import Reaper
+from workers.sink import QdrantSink
+
+
+def create_app(settings: Settings, qdrant: Any | None = None) -> Celery:
+    """A worker app for ``settings``; ``qdrant`` injects an already-open client (embedded)."""
+    app = Celery("vecq", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    lock = threading.Lock()
+    holder: list[WorkerContext] = []
+
+    def context() -> WorkerContext:
+        # Built on first use so that a forked pool child opens its own connections.
+        with lock:
+            if not holder:
+                client = qdrant if qdrant is not None else open_qdrant(settings)
+                holder.append(
+                    WorkerContext(
+                        redis=settings.redis_client(),
+                        sink=QdrantSink(
+                            client,
+                            local=settings.local_qdrant,
+                            retry_seconds=settings.retry_seconds,
+                            grpc=uses_grpc(client),
+                        ),
+                        settings=settings,
+                    )
+                )
+            return holder[0]
+
+    def release() -> None:
+        # Closes what the context opened; an injected Qdrant client belongs to its owner.
+        with lock:
+            for ctx in holder:
+                ctx.redis.close()
+                if qdrant is None:
+                    ctx.sink.client.close()
+            holder.clear()
+
+    tasks.register(app, context)
+    app.vecq_context = context
+    app.vecq_release = release
+    return app
+
+
+def publisher(app: Celery) -> Callable[[BatchRef], None]:
+    """Publish a batch reference with the worker's own app (used to publish lost batches)."""
+
+    def publish(ref: BatchRef) -> None:
+        messages.send(app, ref)
+
+    return publish
+
+
+def start_reaper(app: Celery, settings: Settings) -> Reaper:
+    """Start the sweep that republishes batches whose messages were lost (see reaper.py)."""
+    return Reaper(settings.redis_client(), publisher(app), settings.visibility_timeout).start()
+
+
+@functools.cache
+def _tools_app() -> Celery:
+    return create_app(Settings.from_env())
+
+
+def __getattr__(name: str) -> Any:
+    # ``app`` is built only when asked for (by Celery's tools), never on import.
+    if name == "app":
+        return _tools_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

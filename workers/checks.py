@@ -7,6 +7,7 @@ from typing import Any
 import redis
 
 from shared.errors import VecqError
+from shared.replies import texts
 from shared.settings import Settings
 
 
@@ -17,12 +18,10 @@ def preflight(settings: Settings, r: redis.Redis) -> list[str]:
     batch to a second worker). Warnings, in server mode: a Redis that may evict keys (blobs
     and ledgers would vanish) or keeps nothing on disk (a restart loses every queued batch).
     """
-    if settings.visibility_timeout <= settings.task_time_limit:
-        raise VecqError(
-            f"refusing to start: visibility_timeout ({settings.visibility_timeout}s) must "
-            f"exceed task_time_limit ({settings.task_time_limit}s), or Redis redelivers "
-            "batches that are still running (set VECQ_VISIBILITY_TIMEOUT)"
-        )
+    try:
+        settings.check()  # the one home of the rules, the visibility timeout's among them
+    except ValueError as exc:
+        raise VecqError(f"refusing to start: {exc}") from None
     if settings.embedded:
         return []  # vecq configures its embedded Redis itself (AOF, no eviction)
     try:
@@ -32,7 +31,7 @@ def preflight(settings: Settings, r: redis.Redis) -> list[str]:
     except redis.ResponseError:
         return ["could not read the Redis configuration (CONFIG is disabled): make sure it "
                 "uses maxmemory-policy noeviction and AOF or RDB persistence"]  # fmt: skip
-    config = {_text(k): _text(v or "") for k, v in config.items()}
+    config = texts(config)
     warnings = []
     policy = config.get("maxmemory-policy") or "noeviction"
     if policy != "noeviction":
@@ -47,7 +46,3 @@ def preflight(settings: Settings, r: redis.Redis) -> list[str]:
             "every queued batch. Enable AOF (appendonly yes, appendfsync everysec)"
         )
     return warnings
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else value

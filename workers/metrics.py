@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import REGISTRY, Collector
+from prometheus_client.registry import REGISTRY
 
 from shared import stats
 
@@ -65,31 +64,6 @@ def timed_write(index: str) -> Iterator[None]:
         WRITE_SECONDS.labels(index).observe(time.perf_counter() - start)
 
 
-class ClusterCollector(Collector):
-    """The deployment's gauges (:func:`shared.stats.gauges`), read from Redis per scrape."""
-
-    def __init__(self, r: redis.Redis, depths: Callable[[], dict[str, int | None]]) -> None:
-        self._redis = r
-        self._depths = depths
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        try:
-            snapshot = stats.read(self._redis, self._depths, jobs=0)
-        except Exception as exc:  # a scrape must not fail because Redis blinked
-            log.warning("metrics: cannot read vecq's state from Redis: %s", exc)
-            return
-        yield from families(snapshot)
-
-
-def families(snapshot: stats.Snapshot) -> Iterator[GaugeMetricFamily]:
-    """Prometheus gauge families for a snapshot."""
-    for name, doc, labels, samples in stats.gauges(snapshot):
-        family = GaugeMetricFamily(name, doc, labels=list(labels))
-        for values, value in samples:
-            family.add_metric(list(values), value)
-        yield family
-
-
 def serve(port: int, r: redis.Redis, app: Any, addr: str = "0.0.0.0") -> None:
     """Serve ``/metrics`` on ``port`` from a daemon thread."""
     registry: CollectorRegistry = REGISTRY
@@ -98,6 +72,6 @@ def serve(port: int, r: redis.Redis, app: Any, addr: str = "0.0.0.0") -> None:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
-    registry.register(ClusterCollector(r, lambda: stats.queue_depths(app)))
+    registry.register(stats.ClusterCollector(r, lambda: stats.queue_depths(app)))
     start_http_server(port, addr=addr, registry=registry)
     log.info("metrics on http://%s:%d/metrics", addr, port)

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import redis
 
-from shared import ledger, logs, registry
-from shared.codec import Batch, decode, encode
+from shared import deadletters, ledger, logs
+from shared.codec import Batch, decode
 from shared.errors import (
     CorruptBlobError,
-    Failure,
     IndexNotLoadedError,
     InvalidInputError,
     InvalidVectorError,
@@ -25,58 +19,18 @@ from shared.errors import (
 from shared.messages import BatchRef
 from shared.qdrant import is_missing_collection
 from shared.registry import IndexInfo
-from shared.settings import Settings
 from shared.sharding import shard_of
 from shared.validation import check_id_array, check_metadata, check_vectors
-from workers import dlq, metrics, retry
-from workers.profile import StageClock
-from workers.sink import QdrantSink
+from workers import metrics, retry, settlement
+from workers.context import WorkerContext
+from workers.settlement import Delivery, Result
 
 log = logging.getLogger(__name__)
-
-Result = Literal["written", "partial", "failed", "duplicate", "rejected"]
-
-# How long a worker trusts its cached copy of a registry entry. Entries never change, so this
-# only bounds how long a deleted index can still be written to by a stale cache.
-REGISTRY_CACHE_SECONDS = 5.0
 
 # Most extra Qdrant requests spent splitting a rejected batch to find its bad points: one
 # bad point in 2,048 takes about 22; a batch that is bad throughout stops here and is
 # dead-lettered whole rather than costing one request per point.
 MAX_ISOLATION_WRITES = 64
-
-
-@dataclass
-class WorkerContext:
-    """What a worker needs to process batches: Redis, the sink, settings, a registry cache."""
-
-    redis: redis.Redis
-    sink: QdrantSink
-    settings: Settings = field(default_factory=Settings)
-    _cache: dict[str, tuple[IndexInfo, float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def clock(self) -> StageClock:
-        """Seconds spent per stage (shared with the sink, which times encode and sink)."""
-        return self.sink.clock
-
-    @property
-    def max_deliveries(self) -> int:
-        """Deliveries of one batch after which it is dead-lettered instead of processed."""
-        return self.settings.task_retries + 1 + retry.EXTRA_DELIVERIES
-
-    def index_info(self, name: str, *, fresh: bool = False) -> IndexInfo:
-        """The registry entry of ``name``, cached briefly unless ``fresh``."""
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(name)
-        if hit is not None and not fresh and now - hit[1] < REGISTRY_CACHE_SECONDS:
-            return hit[0]
-        info = retry.call(lambda: registry.get(self.redis, name))
-        with self._lock:
-            self._cache[name] = (info, now)
-        return info
 
 
 class RetryLater(Exception):
@@ -89,14 +43,6 @@ class RetryLater(Exception):
 
 class _Rejected(Exception):
     """The batch can never be written as it is; the message says why."""
-
-
-@dataclass(frozen=True)
-class _Delivery:
-    ref: BatchRef
-    raw: bytes | None
-    count: int
-    first_seen: float
 
 
 def process_batch(ctx: WorkerContext, message: Any, *, retries: int = 0) -> Result:
@@ -127,7 +73,7 @@ def process_batches(
     result per message, or the :class:`RetryLater` to act on for it.
     """
     results: list[Result | RetryLater | None] = [None] * len(messages)
-    groups: dict[tuple[str, int], list[tuple[int, _Delivery, Batch, IndexInfo]]] = {}
+    groups: dict[tuple[str, int], list[tuple[int, Delivery, Batch, IndexInfo]]] = {}
     for i, message in enumerate(messages):
         with logs.scope():
             prepared = _prepare(ctx, message)
@@ -143,7 +89,7 @@ def process_batches(
             try:
                 with logs.scope(**_log_ids(delivery.ref)):
                     if written:
-                        results[i] = _settle_written(ctx, delivery.ref, len(batch))
+                        results[i] = settlement.written(ctx, delivery.ref, len(batch))
                     else:
                         results[i] = _write_and_settle(ctx, delivery, batch, info, retries[i])
             except RetryLater as later:
@@ -153,7 +99,7 @@ def process_batches(
     return done
 
 
-def _write_group(ctx: WorkerContext, group: list[tuple[int, _Delivery, Batch, IndexInfo]]) -> bool:
+def _write_group(ctx: WorkerContext, group: list[tuple[int, Delivery, Batch, IndexInfo]]) -> bool:
     """One coalesced write of ``group``; False (after logging) if it must go batch by batch."""
     info = group[0][3]
     try:
@@ -163,18 +109,18 @@ def _write_group(ctx: WorkerContext, group: list[tuple[int, _Delivery, Batch, In
         if retry.is_interruption(exc):
             raise
         log.info("coalesced write of %d batches failed (%s); writing them one by one",
-                 len(group), _short(exc))  # fmt: skip
+                 len(group), settlement.short(exc))  # fmt: skip
         return False
     return True
 
 
-def _prepare(ctx: WorkerContext, message: Any) -> Result | tuple[_Delivery, Batch, IndexInfo]:
+def _prepare(ctx: WorkerContext, message: Any) -> Result | tuple[Delivery, Batch, IndexInfo]:
     """Parse, count the delivery, fetch, decode and validate; or dead-letter and say why not."""
     try:
         ref = BatchRef.from_message(message)
     except CorruptBlobError as exc:
         why = str(exc)
-        entry = retry.call(lambda: dlq.record_message(ctx.redis, message, why))
+        entry = retry.call(lambda: deadletters.record_message(ctx.redis, message, why))
         log.error("dead-lettered malformed task message (entry %s): %s", entry, why)
         metrics.settled("", "rejected")
         return "rejected"
@@ -183,14 +129,14 @@ def _prepare(ctx: WorkerContext, message: Any) -> Result | tuple[_Delivery, Batc
         count, first_seen = retry.call(lambda: ledger.delivered(ctx.redis, ref))
     with ctx.clock.stage("fetch"):
         raw = _get_blob(ctx, ref)
-    delivery = _Delivery(ref, raw, count, first_seen)
+    delivery = Delivery(ref, raw, count, first_seen)
     if raw is None:
         if ledger.batch_state(ctx.redis, ref.job, ref.seq) in {"done", "failed"}:
             metrics.settled(ref.index, "duplicate")
             return "duplicate"  # settled before; this is a redelivery
-        return _dead_letter(ctx, delivery, None, "the batch blob is missing from Redis")
+        return settlement.dead_letter(ctx, delivery, None, "the batch blob is missing from Redis")
     if count > ctx.max_deliveries:
-        return _dead_letter(
+        return settlement.dead_letter(
             ctx,
             delivery,
             None,
@@ -202,7 +148,7 @@ def _prepare(ctx: WorkerContext, message: Any) -> Result | tuple[_Delivery, Batc
         with ctx.clock.stage("validate"):
             info = _check_batch(ctx, ref, batch)
     except (_Rejected, CorruptBlobError, InvalidInputError, IndexNotLoadedError) as exc:
-        return _dead_letter(ctx, delivery, None, str(exc))
+        return settlement.dead_letter(ctx, delivery, None, str(exc))
     return delivery, batch, info
 
 
@@ -211,44 +157,35 @@ def _log_ids(ref: BatchRef) -> dict[str, Any]:
 
 
 def _write_and_settle(
-    ctx: WorkerContext, delivery: _Delivery, batch: Batch, info: IndexInfo, retries: int
+    ctx: WorkerContext, delivery: Delivery, batch: Batch, info: IndexInfo, retries: int
 ) -> Result:
     ref = delivery.ref
     try:
         bad = _write_isolating(ctx, info, batch)
     except IndexNotLoadedError as exc:
-        return _dead_letter(ctx, delivery, batch, str(exc))
+        return settlement.dead_letter(ctx, delivery, batch, str(exc))
     except Exception as exc:
         if retry.is_interruption(exc):
             raise
         if not retry.is_transient(exc):
-            return _dead_letter(ctx, delivery, batch, f"Qdrant rejected the batch: {_short(exc)}")
+            return settlement.dead_letter(
+                ctx, delivery, batch, f"Qdrant rejected the batch: {settlement.short(exc)}"
+            )
         if retries < ctx.settings.task_retries:
             countdown = retry.celery_countdown(retries, ctx.settings.task_retry_backoff)
             retry.call(lambda: ledger.record_retry(ctx.redis, ref))
             metrics.RETRIES.labels("redelivery").inc()
             log.warning(
                 "batch %s/%d seq %d: %s; Celery retry %d of %d in %.1fs",
-                ref.index, ref.shard, ref.seq, _short(exc), retries + 1,
+                ref.index, ref.shard, ref.seq, settlement.short(exc), retries + 1,
                 ctx.settings.task_retries, countdown,
             )  # fmt: skip
-            raise RetryLater(countdown, _short(exc)) from exc
-        reason = f"Qdrant unavailable through {retries} Celery retries: {_short(exc)}"
-        return _dead_letter(ctx, delivery, batch, reason)
+            raise RetryLater(countdown, settlement.short(exc)) from exc
+        reason = f"Qdrant unavailable through {retries} Celery retries: {settlement.short(exc)}"
+        return settlement.dead_letter(ctx, delivery, batch, reason)
     if bad:
-        return _dead_letter_points(ctx, delivery, batch, bad)
-    return _settle_written(ctx, ref, len(batch))
-
-
-def _settle_written(ctx: WorkerContext, ref: BatchRef, n: int) -> Result:
-    outcome = ledger.Settlement(written=n)
-    with ctx.clock.stage("ledger"):
-        settled = retry.call(lambda: ledger.settle(ctx.redis, ref, outcome))
-    if not settled:
-        metrics.settled(ref.index, "duplicate")
-        return "duplicate"
-    metrics.settled(ref.index, "written", written=n)
-    return "written"
+        return settlement.dead_letter_points(ctx, delivery, batch, bad)
+    return settlement.written(ctx, ref, len(batch))
 
 
 def _check_batch(ctx: WorkerContext, ref: BatchRef, batch: Batch) -> IndexInfo:
@@ -293,7 +230,7 @@ def _write_isolating(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> dict[
         except Exception as exc:
             if retry.is_transient(exc) or not retry.is_point_specific(exc):
                 raise
-            reason = f"Qdrant rejected the point: {_short(exc)}"
+            reason = f"Qdrant rejected the point: {settlement.short(exc)}"
         if rows.size == 1 or budget[0] < 2:
             bad.update(dict.fromkeys(rows.tolist(), reason))
             return
@@ -330,76 +267,8 @@ def _write_once(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> None:
         ctx.sink.write(current, batch)
 
 
-def _dead_letter(
-    ctx: WorkerContext, delivery: _Delivery, batch: Batch | None, reason: str
-) -> Result:
-    """Settle the whole batch as failed and move it, blob and all, to the dead-letter queue."""
-    ref = delivery.ref
-    if batch is None and delivery.raw is not None:
-        with contextlib.suppress(CorruptBlobError):
-            batch = decode(delivery.raw)
-    ids = tuple(batch.ids.tolist()) if batch is not None else ()
-    failure = Failure(ids, reason, ref.shard, ref.seq)
-    kept = delivery.raw is not None
-    letter = dlq.batch_letter(
-        ref,
-        reason,
-        (failure,),
-        n=ref.n if kept else 0,
-        size=len(delivery.raw) if delivery.raw is not None else 0,
-        attempts=delivery.count,
-        first_seen=delivery.first_seen,
-    )
-    outcome = ledger.Settlement(0, ref.n, (failure,), letter)
-    settled = retry.call(lambda: ledger.settle(ctx.redis, ref, outcome))
-    if not settled:
-        metrics.settled(ref.index, "duplicate")
-        return "duplicate"
-    log.error("batch %s/%d seq %d dead-lettered: %s", ref.index, ref.shard, ref.seq, reason)
-    metrics.settled(ref.index, "failed", failed=ref.n)
-    return "failed"
-
-
-def _dead_letter_points(
-    ctx: WorkerContext, delivery: _Delivery, batch: Batch, bad: dict[int, str]
-) -> Result:
-    """Settle a batch whose other points are written; dead-letter only the rejected ones."""
-    ref = delivery.ref
-    rows = np.array(sorted(bad), dtype=np.intp)
-    by_reason: dict[str, list[int]] = {}
-    for row in rows.tolist():
-        by_reason.setdefault(bad[row], []).append(int(batch.ids[row]))
-    failures = tuple(Failure(tuple(ids), why, ref.shard, ref.seq) for why, ids in by_reason.items())
-    dead_blob = encode(batch.select(rows))
-    summary = f"Qdrant rejected {rows.size} of {len(batch)} points"
-    letter = dlq.batch_letter(
-        ref,
-        summary,
-        failures,
-        n=int(rows.size),
-        size=len(dead_blob),
-        attempts=delivery.count,
-        first_seen=delivery.first_seen,
-    )
-    outcome = ledger.Settlement(
-        len(batch) - int(rows.size), int(rows.size), failures, letter, dead_blob
-    )
-    settled = retry.call(lambda: ledger.settle(ctx.redis, ref, outcome))
-    if not settled:
-        metrics.settled(ref.index, "duplicate")
-        return "duplicate"
-    result: Result = "failed" if rows.size == len(batch) else "partial"
-    metrics.settled(ref.index, result, written=len(batch) - int(rows.size), failed=int(rows.size))
-    return result
-
-
 def _get_blob(ctx: WorkerContext, ref: BatchRef) -> bytes | None:
     raw = retry.call(lambda: ctx.redis.get(ref.blob_key))
     if raw is not None and not isinstance(raw, bytes):
         raise CorruptBlobError("the blob came back as text: use a Redis client without decoding")
     return raw
-
-
-def _short(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 300 else text[:297] + "..."

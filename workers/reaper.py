@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import redis
 
-from shared import keys, ledger
+from shared import keys, ledger, pending
 from shared.messages import BatchRef
 
 log = logging.getLogger(__name__)
@@ -35,12 +35,12 @@ def reap(r: redis.Redis, publish: Callable[[BatchRef], None], older_than: float)
     Settled batches and batches no job holds any more are dropped from the pending set.
     """
     republished = 0
-    for ref in ledger.stale_pending(r, older_than, SWEEP_LIMIT):
+    for ref in pending.stale(r, older_than, SWEEP_LIMIT):
         if ledger.batch_state(r, ref.job, ref.seq) not in {"stored", "queued"}:
-            ledger.forget_pending(r, ref)
+            pending.forget(r, ref)
             continue
         publish(ref)
-        ledger.touch_pending(r, ref)
+        pending.touch(r, ref)
         republished += 1
         log.warning(
             "batch %s/%d seq %d of job %s had no activity for %.0fs: published it again",

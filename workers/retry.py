@@ -33,7 +33,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from shared import ledger
+from shared.redis_memory import out_of_memory
 from workers import metrics
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def is_transient(exc: BaseException) -> bool:
         # The client wraps both transport failures and response-parsing (validation)
         # failures in this one type; only the former are worth retrying.
         return isinstance(exc.source, (*_TRANSIENT_TRANSPORT, ConnectionError, TimeoutError))
-    if isinstance(exc, _TRANSIENT_REDIS) or ledger.out_of_memory(exc):
+    if isinstance(exc, _TRANSIENT_REDIS) or out_of_memory(exc):
         return True
     if isinstance(exc, grpc.RpcError):
         code = exc.code() if callable(getattr(exc, "code", None)) else None

@@ -10,7 +10,7 @@ from shared import keys, logs
 from shared.errors import VecqError
 from shared.settings import Settings, redact_url
 from workers import metrics
-from workers.app import create_app, redis_client, start_reaper
+from workers.celery import create_app, start_reaper
 from workers.checks import preflight
 from workers.live import LiveLane
 
@@ -26,7 +26,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
     # answers this signal.
     signals.setup_logging.connect(_keep_logging, weak=False)
     try:
-        warnings = preflight(settings, redis_client(settings))
+        warnings = preflight(settings, settings.redis_client())
     except VecqError as exc:
         raise SystemExit(f"vecq worker: {exc}") from None
     for warning in warnings:
@@ -65,7 +65,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
         redirect_stdouts=False,
     )
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port, redis_client(settings), app)
+        metrics.serve(settings.metrics_port, settings.redis_client(), app)
     reaper = start_reaper(app, settings)
     lane = LiveLane(app).start() if lane_thread else None
     try:

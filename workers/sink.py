@@ -19,8 +19,9 @@ from shared import keys
 from shared.codec import Batch, Metadata
 from shared.qdrant import create_collection
 from shared.registry import IndexInfo
+from shared.validation import last_occurrences
 from workers import retry
-from workers.profile import StageClock
+from workers.stage_clock import StageClock
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +204,8 @@ def _merge(batches: Sequence[Batch]) -> tuple[Batch, npt.NDArray[np.int64]]:
     ids = np.concatenate([b.ids for b in ordered])
     seqs = np.concatenate([np.full(len(b), b.seq, dtype=np.int64) for b in ordered])
     # Last occurrence wins: batches are in seq order, and within one batch ids are unique.
-    _, last_reversed = np.unique(ids[::-1], return_index=True)
-    keep = np.sort(ids.size - 1 - last_reversed)
+    last = last_occurrences(ids)
+    keep = np.arange(ids.size) if last is None else last
     vectors = np.concatenate([b.vectors for b in ordered])[keep]
     items = None
     if any(b.items is not None for b in ordered):

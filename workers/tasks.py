@@ -10,8 +10,10 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 
 from shared import keys
-from workers.pipeline import Result, RetryLater, WorkerContext, process_batch
+from workers.context import WorkerContext
+from workers.pipeline import RetryLater, process_batch
 from workers.retry import is_interruption
+from workers.settlement import Result
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,7 @@ def test_failed_batch_raises_upsert_error_naming_ids(
 ) -> None:
     """When Qdrant rejects a batch (a real 400), wait raises UpsertError with its ids and reason."""
     index = make_index(dimension=3, shards=1)
-    sink = client._worker.app.vecq_context().sink
+    sink = client.worker.context.sink
     real_write = sink.write
 
     def reject(info: object, batch: object) -> None:

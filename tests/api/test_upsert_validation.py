@@ -16,7 +16,7 @@ from api import (
     InvalidVectorError,
     VecqError,
 )
-from tests.conftest import snapshot
+from tests.support.snapshots import snapshot
 
 OK = [0.1, 0.2, 0.3]
 

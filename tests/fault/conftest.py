@@ -2,75 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer
-
-# Short enough that a dead worker's batch comes back within a test, and far longer than
-# one of the tests' small batches takes even on a busy machine.
-VISIBILITY_TIMEOUT = 12
-TASK_TIME_LIMIT = 10
-
-
-@dataclass
-class Workers:
-    """Starts ``vecq worker`` processes on one Redis and one local-mode Qdrant path."""
-
-    redis: RedisServer
-    qdrant_path: Path
-    log_dir: Path
-    env_extra: dict[str, str] = field(default_factory=dict)
-    running: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VECQ_")}
-        env.update(
-            VECQ_REDIS_URL=self.redis.url,
-            VECQ_BROKER_URL=self.redis.broker_url,
-            VECQ_QDRANT_PATH=str(self.qdrant_path),
-            VECQ_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
-            VECQ_TASK_TIME_LIMIT=str(TASK_TIME_LIMIT),
-            VECQ_RETRY_SECONDS="2",
-            VECQ_TASK_RETRY_BACKOFF="0.5",
-            **self.env_extra,
-        )
-        return env
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        """Start one worker process (extra CLI arguments allowed)."""
-        with open(self.log_dir / f"worker{len(self.running)}.log", "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "worker", "-l", "INFO", *args],
-                env=self.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.running.append(proc)
-        return proc
-
-    def stop_all(self, *, kill: bool = False) -> None:
-        """Stop every worker: SIGKILL, or SIGTERM (Celery's warm shutdown)."""
-        for proc in self.running:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        for proc in self.running:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-    def logs(self) -> str:
-        """Everything the workers printed, for failure messages."""
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in self.log_dir.glob("*.log"))
+from tests.support.services import RedisServer
+from tests.support.workers import Workers
 
 
 @pytest.fixture

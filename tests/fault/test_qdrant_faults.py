@@ -16,12 +16,12 @@ import pytest
 
 from api import Client, Index, UpsertError, UpsertJob
 from api import producer as producing
-from shared import keys, ledger
+from shared import deadletters, keys, ledger
 from shared.messages import BatchRef
 from shared.validation import from_arrays
-from tests.conftest import FlakyQdrant, worker_client
-from tests.fault.helpers import DIM, Tracked
-from workers import dlq
+from tests.support.clients import worker_client
+from tests.support.qdrant_faults import FlakyQdrant
+from tests.support.tracked import DIM, Tracked
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
 
@@ -79,7 +79,7 @@ def test_qdrant_outage_is_ridden_out_by_retries(
     report = tracked.history.check(client.qdrant, index.info)
     assert report.ok, report.summary()
     assert sum(job.state().retries for job in jobs) > 0  # the outage reached Celery retries
-    assert dlq.entries(client.redis, index=index.name) == []
+    assert deadletters.entries(client.redis, index=index.name) == []
 
 
 def test_permanent_400_goes_to_the_dlq_then_replays_after_the_fix(
@@ -92,14 +92,14 @@ def test_permanent_400_goes_to_the_dlq_then_replays_after_the_fix(
         index.upsert(ids, vectors(500, 1.0))
     assert sorted(caught.value.failed_ids) == [42, 314]
     assert len(first_components(index, ids.tolist())) == 498
-    (letter,) = dlq.entries(client.redis, index=index.name)
+    (letter,) = deadletters.entries(client.redis, index=index.name)
     assert sorted(letter.ids) == [42, 314] and "400" in letter.failures[0].reason
     flaky.poison = set()  # the cause is fixed
-    job_id = dlq.replay(client.redis, client.publisher.publish, letter.entry_id)
+    job_id = deadletters.replay(client.redis, client.publisher.publish, letter.entry_id)
     assert ledger.read(client.redis, job_id) is not None
     UpsertJob(client.redis, job_id, index.name, 2, 30).wait(30)
     assert first_components(index, [42, 314]) == {42: 1.0, 314: 1.0}
-    assert dlq.entries(client.redis, index=index.name) == []
+    assert deadletters.entries(client.redis, index=index.name) == []
     assert not client.redis.exists(keys.dlq_blob(index.name, letter.seq))
 
 
@@ -113,8 +113,8 @@ def test_replaying_an_old_batch_never_overwrites_a_newer_write(
         index.upsert(ids, vectors(20, 1.0))  # v1
     flaky.poison = set()
     index.upsert(ids, vectors(20, 2.0))  # v2
-    for letter in dlq.entries(client.redis, index=index.name):
-        job_id = dlq.replay(client.redis, client.publisher.publish, letter.entry_id)
+    for letter in deadletters.entries(client.redis, index=index.name):
+        job_id = deadletters.replay(client.redis, client.publisher.publish, letter.entry_id)
         UpsertJob(client.redis, job_id, index.name, 0, 30).wait(30)
     assert set(first_components(index, ids.tolist()).values()) == {2.0}
 

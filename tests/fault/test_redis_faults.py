@@ -13,9 +13,9 @@ import redis
 from api import BackpressureTimeout, BrokerUnavailable
 from shared import keys, ledger
 from shared.codec import decode
-from tests.conftest import RedisServer
-from tests.fault.conftest import Workers
-from tests.fault.helpers import DIM, Tracked, check_stored, producer, wait_until
+from tests.support.services import RedisServer
+from tests.support.tracked import DIM, Tracked, check_stored, producer, wait_until
+from tests.support.workers import Workers
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
 

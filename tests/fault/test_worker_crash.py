@@ -12,8 +12,8 @@ import psutil
 import pytest
 
 from api import Client
-from tests.fault.conftest import VISIBILITY_TIMEOUT, Workers
-from tests.fault.helpers import DIM, Tracked, check_stored, producer, wait_until
+from tests.support.tracked import DIM, Tracked, check_stored, producer, wait_until
+from tests.support.workers import VISIBILITY_TIMEOUT, Workers
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
 

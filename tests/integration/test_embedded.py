@@ -94,7 +94,7 @@ def test_closing_stops_the_embedded_redis_server(data_dir: Path) -> None:
     with Client() as client:
         index = client.create_index("gone", index_key=client.generate_key(), dimension=3)
         index.upsert([(1, [0.1, 0.2, 0.3])])
-        pid = client._embedded_redis._server.pid  # type: ignore[union-attr]
+        pid = int(client.redis.info("server")["process_id"])
         assert psutil.pid_exists(pid)
     deadline = time.monotonic() + 10
     while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:

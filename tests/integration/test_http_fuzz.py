@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from api import Client, bodies
-from api.auth import Tokens
-from tests.api.http_server import GRANTS, serve, tokens_file
+from api import Client
+from api.http import bodies
+from api.http.auth import Tokens
+from tests.support.http_server import GRANTS, serve, tokens_file
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,10 @@ import pytest
 import redis
 
 from api import Client
+from api.ingest.files import open_sources
 from api.jobs import UpsertJob
-from api.sources import open_sources
 from shared import keys
-from tests.conftest import _broker, worker_client
+from tests.support.clients import broker_url, worker_client
 
 
 def _npy(tmp_path: Path, n: int, dim: int) -> tuple[Path, np.ndarray]:
@@ -96,7 +96,7 @@ def test_a_killed_ingest_resumes_where_it_stopped(
     vectors = np.random.default_rng(3).standard_normal((200_000, 8), dtype=np.float32)
     path = tmp_path / "big.npy"
     np.save(path, vectors)
-    env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_BROKER_URL": _broker(redis_url),
+    env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_BROKER_URL": broker_url(redis_url),
            "VECQ_INDEX_KEY": key.hex()}  # fmt: skip
     command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--index", name,
                "--chunk-rows", "500", "--no-wait"]  # fmt: skip

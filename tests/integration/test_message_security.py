@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from api import Client, Index
-from shared import keys
-from workers import dlq
+from shared import deadletters, keys
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +36,7 @@ def test_pickled_task_is_refused_and_never_unpickled(
     """A pickle-serialised task is dropped by the worker without being deserialised."""
     index = make_index()
     marker = tmp_path / "pwned"
-    app = client.publisher._app  # type: ignore[attr-defined]  # the producer's Celery app
+    app = client.celery  # the producer's Celery app
     app.send_task(
         keys.TASK_UPSERT_BATCH, args=[Exploit(marker)], queue=keys.QUEUE_BULK, serializer="pickle"
     )
@@ -49,7 +48,7 @@ def test_pickled_task_is_refused_and_never_unpickled(
 def test_non_json_task_is_refused(client: Client, make_index: Callable[..., Index]) -> None:
     """A YAML-typed message is refused before any vecq code sees it; the worker carries on."""
     index = make_index()
-    app = client.publisher._app  # type: ignore[attr-defined]
+    app = client.celery
     with app.producer_or_acquire() as producer:
         producer.publish(
             b"!!python/object/apply:os.system ['true']",
@@ -67,11 +66,11 @@ def test_json_message_that_is_not_a_batch_reference_is_dead_lettered(
 ) -> None:
     """Valid JSON of the wrong shape is kept in the DLQ as a message, nothing is written."""
     index = make_index()
-    before = dlq.depth(client.redis)
-    client.publisher._app.send_task(  # type: ignore[attr-defined]
+    before = deadletters.depth(client.redis)
+    client.celery.send_task(
         keys.TASK_UPSERT_BATCH, args=[{"index": index.name, "blob": "vecq:index:x"}]
     )
     _drain(index)
-    assert dlq.depth(client.redis) == before + 1
-    letter = dlq.entries(client.redis)[-1]
+    assert deadletters.depth(client.redis) == before + 1
+    letter = deadletters.entries(client.redis)[-1]
     assert letter.kind == "message" and "version" in letter.reason

@@ -19,7 +19,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api import Client
-from tests.conftest import _broker, free_port
+from tests.support.clients import broker_url
+from tests.support.services import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.process]
 
@@ -28,7 +29,7 @@ def _env(redis_url: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VECQ_")}
     env.update(
         VECQ_REDIS_URL=redis_url,
-        VECQ_BROKER_URL=_broker(redis_url),
+        VECQ_BROKER_URL=broker_url(redis_url),
         VECQ_QDRANT_PATH=str(tmp_path / "qdrant"),
         PYTHONWARNINGS="ignore",  # Celery's CLI worker warns when run as root
     )
@@ -93,7 +94,7 @@ def test_worker_metrics_logs_and_status(
     port, log_path = observed_worker
     name = f"obs-{uuid.uuid4().hex[:8]}"
     vectors = np.random.default_rng(3).standard_normal((3000, 8), dtype=np.float32)
-    with Client(redis_url=redis_url, broker_url=_broker(redis_url), worker=False,
+    with Client(redis_url=redis_url, broker_url=broker_url(redis_url), worker=False,
                 stall_timeout=60.0) as client:  # fmt: skip
         index = client.create_index(name, index_key=client.generate_key(), dimension=8,
                                     shards=2, metric="dot")  # fmt: skip
@@ -158,7 +159,7 @@ def test_flower_sees_workers_and_tasks(
         while "Events of group {task} enabled" not in log_path.read_text():
             assert time.monotonic() < deadline, "Flower never enabled task events"
             time.sleep(0.5)
-        with Client(redis_url=redis_url, broker_url=_broker(redis_url), worker=False,
+        with Client(redis_url=redis_url, broker_url=broker_url(redis_url), worker=False,
                     stall_timeout=60.0) as client:  # fmt: skip
             index = client.create_index(f"fl-{uuid.uuid4().hex[:8]}", client.generate_key(),
                                         dimension=4, shards=1)  # fmt: skip

@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 from api import Client, InvalidKeyError
 from shared.qdrant import open_qdrant, uses_grpc
 from shared.settings import Settings
-from tests.conftest import RedisServer, free_port, need
+from tests.support.services import RedisServer, free_port, need
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 from qdrant_client import QdrantClient
 
 from api import Client
-from tests.conftest import _broker
+from tests.support.clients import broker_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.process]
 
@@ -32,7 +32,7 @@ def worker_process(
     env = {k: v for k, v in os.environ.items() if not k.startswith("VECQ_")}
     env.update(
         VECQ_REDIS_URL=redis_url,
-        VECQ_BROKER_URL=_broker(redis_url),
+        VECQ_BROKER_URL=broker_url(redis_url),
         VECQ_QDRANT_PATH=str(qdrant_path),
         PYTHONWARNINGS="ignore",  # Celery's CLI worker warns when run as root
     )
@@ -63,7 +63,7 @@ def test_pipeline_with_worker_in_another_process(
     rng = np.random.default_rng(11)
     vectors = rng.standard_normal((5000, 32), dtype=np.float32)
     with Client(
-        redis_url=redis_url, broker_url=_broker(redis_url), worker=False, stall_timeout=60.0
+        redis_url=redis_url, broker_url=broker_url(redis_url), worker=False, stall_timeout=60.0
     ) as client:
         assert not client.embedded
         index = client.create_index(

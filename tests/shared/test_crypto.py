@@ -1,10 +1,19 @@
-"""Item encryption and the registry key check."""
+"""Item encryption, the registry key check, and reading keys from hex and files."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from shared.crypto import ItemCipher, generate_key, key_check, verify_key
+from shared.crypto import (
+    ItemCipher,
+    generate_key,
+    key_check,
+    key_from_hex,
+    read_key_file,
+    verify_key,
+)
 from shared.errors import InvalidKeyError
 
 
@@ -48,3 +57,22 @@ def test_key_check_verifies_only_the_right_key() -> None:
     assert key.hex() not in check
     with pytest.raises(InvalidKeyError):
         verify_key(generate_key(), "idx", check)
+
+
+def test_keys_in_hex_and_key_files_parse_or_say_what_is_wrong(tmp_path: Path) -> None:
+    """64 hex digits (spaces around allowed) or a file of raw bytes or hex; else InvalidKeyError."""
+    key = generate_key()
+    assert key_from_hex(f" {key.hex()}\n", "X-Index-Key") == key
+    for bad, problem in [("zz", "in hex"), ("ab" * 31, "got 31 bytes"), ("", "is empty")]:
+        with pytest.raises(InvalidKeyError, match=problem) as raised:
+            key_from_hex(bad, "X-Index-Key")
+        assert "X-Index-Key" in str(raised.value)
+    raw, text, bad = tmp_path / "raw.key", tmp_path / "hex.key", tmp_path / "bad.key"
+    raw.write_bytes(key)
+    text.write_text(key.hex() + "\n")
+    bad.write_text("not a key")
+    assert read_key_file(raw) == key and read_key_file(text) == key
+    with pytest.raises(InvalidKeyError, match="32 raw bytes or 64 hex digits"):
+        read_key_file(bad)
+    with pytest.raises(InvalidKeyError, match="cannot read the key file"):
+        read_key_file(tmp_path / "missing.key")

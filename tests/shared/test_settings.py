@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from shared.settings import Settings, redact_url
+from shared.settings import (
+    REDIS_CONNECT_TIMEOUT,
+    REDIS_SOCKET_TIMEOUT,
+    Settings,
+    redact_url,
+)
 
 
 def test_environment_then_overrides() -> None:
@@ -86,3 +91,20 @@ def test_retry_and_backpressure_settings_come_from_the_environment() -> None:
     s = Settings.from_env(env)
     assert (s.task_retries, s.task_retry_backoff, s.backpressure_timeout) == (2, 1.5, 9.0)
     assert (s.max_inflight_bytes, s.qdrant_ca_cert) == (1000, "/etc/ca.pem")
+
+
+def test_commands_settings_and_the_redis_client_come_from_settings() -> None:
+    """VECQ_INDEX_KEY (never shown) and VECQ_API_TOKENS are read here; the client has timeouts."""
+    s = Settings.from_env(
+        {"VECQ_INDEX_KEY": "ab" * 32, "VECQ_API_TOKENS": "/run/tokens.toml"},
+        redis_url="redis://h:6379/0",
+    )
+    assert s.index_key == "ab" * 32 and s.api_tokens == "/run/tokens.toml"
+    assert "ab" * 32 not in repr(s)
+    kwargs = s.redis_client().connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (
+        REDIS_SOCKET_TIMEOUT,
+        REDIS_CONNECT_TIMEOUT,
+    )
+    with pytest.raises(ValueError, match="no Redis URL"):
+        Settings().redis_client()

@@ -11,8 +11,7 @@ import pytest
 
 from shared.errors import VecqError
 from shared.settings import Settings
-from tests.conftest import RedisServer
-from workers.app import redis_client
+from tests.support.services import RedisServer
 from workers.checks import preflight
 
 
@@ -44,9 +43,13 @@ def test_risky_redis_configuration_is_warned_about(
 ) -> None:
     """An evicting Redis without persistence gets two warnings; a safe one gets none."""
     risky = redis_server("--maxmemory-policy", "allkeys-lru", "--appendonly", "no")
-    warnings = preflight(Settings(redis_url=risky.url), redis_client(Settings(redis_url=risky.url)))
+    warnings = preflight(
+        Settings(redis_url=risky.url), Settings(redis_url=risky.url).redis_client()
+    )
     assert len(warnings) == 2
     assert "allkeys-lru" in warnings[0] and "noeviction" in warnings[0]
     assert "nothing on disk" in warnings[1]
     safe = redis_server()  # AOF and noeviction
-    assert preflight(Settings(redis_url=safe.url), redis_client(Settings(redis_url=safe.url))) == []
+    assert (
+        preflight(Settings(redis_url=safe.url), Settings(redis_url=safe.url).redis_client()) == []
+    )

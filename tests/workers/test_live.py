@@ -14,7 +14,7 @@ from qdrant_client import QdrantClient, models
 
 from api import Client
 from shared import keys
-from tests.conftest import _broker, worker_client
+from tests.support.clients import broker_url, worker_client
 
 
 def test_small_upserts_queue_on_the_live_lane_and_are_coalesced(
@@ -22,7 +22,7 @@ def test_small_upserts_queue_on_the_live_lane_and_are_coalesced(
 ) -> None:
     """200 one-vector calls go to the live queue; a worker writes them in a few requests."""
     name = f"live-{uuid.uuid4().hex[:8]}"
-    with Client(redis_url=redis_url, broker_url=_broker(redis_url), worker=False) as producer:
+    with Client(redis_url=redis_url, broker_url=broker_url(redis_url), worker=False) as producer:
         key = producer.generate_key()
         index = producer.create_index(name, index_key=key, dimension=4, shards=2, metric="dot")
         jobs = [index.upsert([(i, [float(i), 0, 0, 1])], wait=False) for i in range(200)]
@@ -42,7 +42,7 @@ def test_small_upserts_queue_on_the_live_lane_and_are_coalesced(
             assert consumer.load_index(name, key).count() == 200
             got = consumer.load_index(name, key).get([7, 150])
             assert [p["vector"][0] for p in got] == [7.0, 150.0]
-            lane = consumer._worker.lane  # type: ignore[union-attr]
+            lane = consumer.worker.lane  # type: ignore[union-attr]
             deadline = time.monotonic() + 5  # acknowledged just after the jobs settle
             while lane.served < 200 and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -58,7 +58,7 @@ def test_a_live_upsert_finishes_while_a_slow_backfill_is_still_running(redis_url
         index = client.create_index(
             f"live-{uuid.uuid4().hex[:8]}", index_key=client.generate_key(), dimension=4, shards=1
         )
-        sink = client._worker.app.vecq_context().sink  # type: ignore[union-attr]
+        sink = client.worker.context.sink  # type: ignore[union-attr]
         slow = _SlowBulk(sink.client)
         sink.client = slow
         try:

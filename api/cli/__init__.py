@@ -1,0 +1,39 @@
+"""The ``vecq`` command line: a module per command, each with ``add_parser(sub)`` and ``run(args)``.
+
+A command module keeps its heavy imports inside ``run``, so building the parser (``vecq
+--help``, and the deploy tests that check every command the deploy files run) stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from api.cli import demo, dlq, ingest, schedule, serve, status, token, worker
+
+# In the order ``vecq --help`` lists them.
+COMMANDS = (demo, worker, ingest, serve, token, status, schedule, dlq)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every ``vecq`` command (also used to check the deploy files' commands)."""
+    parser = argparse.ArgumentParser(
+        prog="vecq",
+        description="Distributed ingestion of vector embeddings into Qdrant.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``vecq``: parse, then run the command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    status: int = args.run(args)
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""``vecq ingest``: argument parsing, progress and output around :mod:`api.ingest.backfill`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from api.cli.options import Subparsers
+
+if TYPE_CHECKING:
+    from api.jobs import UpsertJob
+
+DESCRIPTION = (
+    "Reads files in bounded chunks, validates each chunk whole, enqueues it and records it as "
+    "committed, then waits until everything is written. .npy: a 2-D float array of vectors, "
+    "with ids from --ids (a 1-D integer .npy) or counted from --id-start (continuing across "
+    "files). .npz: arrays 'vectors' and optionally 'ids'. Parquet: an integer 'id' column and "
+    "a list 'vector' column; other columns become metadata (needs pyarrow). JSON Lines: one "
+    'object per line, {"id", "vector", "item" (base64), "metadata"}.'
+)
+
+EPILOG = """\
+examples:
+  VECQ_INDEX_KEY=$(xxd -p -c 64 products.key) vecq ingest vectors.npy --ids ids.npy --index products
+  vecq ingest 'dumps/*.jsonl' --index products --key-file products.key
+  vecq ingest embeddings/ --index products --key-file products.key --id-start 1000000
+  vecq ingest 'exports/part-*.parquet' --index products --key-file products.key
+  vecq ingest vectors.npy --index products --key-file products.key --bulk   # index once, at the end
+
+Re-running the same command after a crash or Ctrl-C resumes: chunks already enqueued are
+skipped (a changed file is read again from the start). Exit status: 0 when every vector is
+written (or enqueued, with --no-wait), 1 if some failed (see `vecq dlq list`), 2 for bad
+input, 130 when interrupted.
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    """Register ``vecq ingest``."""
+    p = sub.add_parser(
+        "ingest",
+        help="backfill .npy, .npz, Parquet or JSON Lines files into an index, resumably",
+        description=textwrap.fill(DESCRIPTION, 88),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
+    p.add_argument("--index", required=True, help="the index to load into (it must exist)")
+    p.add_argument(
+        "--key-file",
+        type=Path,
+        help="file holding the index key (32 raw bytes or 64 hex digits); default: "
+        "the hex key in VECQ_INDEX_KEY",
+    )
+    p.add_argument("--ids", help=".npy of ids, one per row of the (single) vectors file")
+    p.add_argument("--id-start", type=int, default=0, help="first id when --ids is not given (0)")
+    p.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=None,
+        help="records per chunk (default: 64 MiB of vectors; 4,096 lines for JSON Lines)",
+    )
+    p.add_argument("--no-wait", action="store_true", help="return once everything is enqueued")
+    p.add_argument(
+        "--bulk",
+        action="store_true",
+        help="turn HNSW indexing off on the index's collections while loading, then back on "
+        "once everything is written, and wait until Qdrant has indexed it (a Qdrant server "
+        "builds the graph once instead of as it goes; local mode has no graph to defer)",
+    )
+    p.add_argument("--restart", action="store_true", help="ignore earlier progress; start over")
+    p.add_argument("--timeout", type=float, default=None, help="most seconds to wait at the end")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vecq ingest``; return the exit status."""
+    import logging
+
+    from api import Client
+    from api.ingest.backfill import ingest
+    from api.ingest.files import open_sources
+    from shared.errors import VecqError
+
+    logging.basicConfig(level=logging.WARNING)
+    if args.bulk and args.no_wait:
+        print("vecq ingest: --bulk waits for the writes to restore indexing; drop --no-wait",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        key = _key(args.key_file)
+        sources = open_sources(args.paths, args.ids, args.id_start)
+    except (VecqError, ValueError, OSError) as exc:
+        print(f"vecq ingest: {exc}", file=sys.stderr)
+        return 2
+    with Client() as client:
+        try:
+            index = client.load_index(args.index, key)
+            totals = [s.total() for s in sources]
+            known = None if None in totals else sum(t or 0 for t in totals)
+            bulk = index.bulk(args.timeout) if args.bulk else contextlib.nullcontext()
+            with bulk:
+                report = ingest(
+                    index,
+                    sources,
+                    chunk_rows=args.chunk_rows,
+                    resume=not args.restart,
+                    on_progress=progress_bar(known),
+                )
+        except KeyboardInterrupt:
+            print("\nvecq ingest: interrupted; run the same command again to resume",
+                  file=sys.stderr)  # fmt: skip
+            return 130
+        except VecqError as exc:
+            print(f"vecq ingest: {exc}", file=sys.stderr)
+            return 2 if isinstance(exc, ValueError) else 1
+        print(f"{report.files} file(s), {report.chunks} chunk(s): enqueued {report.vectors:,} "
+              f"vectors, skipped {report.skipped_vectors:,} already committed "
+              f"({report.skipped_chunks} chunks)")  # fmt: skip
+        return 0 if args.no_wait else _wait(report.jobs, report.vectors, args)
+
+
+def _wait(jobs: list[UpsertJob], vectors: int, args: argparse.Namespace) -> int:
+    """Wait for this run's jobs; the exit status (0 written, 1 failed, 130 interrupted)."""
+    from shared.errors import UpsertError, VecqError
+
+    failed = 0
+    try:
+        for job in jobs:
+            try:
+                job.wait(args.timeout)
+            except UpsertError as exc:
+                failed += len(exc.failed_ids)
+    except KeyboardInterrupt:
+        print("\nvecq ingest: stopped waiting; the data is enqueued and will be written",
+              file=sys.stderr)  # fmt: skip
+        return 130
+    except VecqError as exc:
+        print(f"vecq ingest: {exc}", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"vecq ingest: {failed:,} vectors failed; see `vecq dlq list --index "
+              f"{args.index}`", file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"written: {vectors:,} vectors")
+    return 0
+
+
+def _key(path: Path | None) -> bytes:
+    """The index key: from ``--key-file``, else from ``VECQ_INDEX_KEY`` (hex)."""
+    from shared.crypto import key_from_hex, read_key_file
+    from shared.settings import Settings
+
+    if path is not None:
+        return read_key_file(path)
+    env = Settings.from_env().index_key
+    if not env:
+        raise ValueError("no index key: pass --key-file or set VECQ_INDEX_KEY (hex)")
+    return key_from_hex(env, "VECQ_INDEX_KEY")
+
+
+def progress_bar(total: int | None, initial: int = 0) -> Callable[[int], None]:
+    """A tqdm bar on stderr (vectors/s, ETA when the total is known); a no-op off a terminal."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=initial, unit="vec", unit_scale=True, file=sys.stderr,
+               disable=None, desc="enqueued")  # fmt: skip
+    update: Callable[[int], None] = bar.update
+    return update

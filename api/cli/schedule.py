@@ -1,0 +1,97 @@
+"""``vecq schedule``: scheduled ETL from a config file (see :mod:`api.ingest.etl`)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from api.cli.options import Subparsers, add_logging
+
+EPILOG = """\
+config file (TOML), one [[sources]] table per scheduled source:
+
+  [[sources]]
+  name = "products"                        # names the run in logs and `--list`
+  index = "products"                       # must exist (vecq never creates it here)
+  paths = ["/data/exports/*.parquet"]      # files, folders or globs (none matching is fine)
+  key_file = "/run/secrets/products.key"   # or key_env = "PRODUCTS_KEY" (hex)
+  every = "15m"                            # 30s, 15m, 6h, 1d; or cron = "0 2 * * *" (UTC)
+  # chunk_rows = 100000                    # records per chunk (default: 64 MiB of vectors)
+
+Sources must carry their ids: Parquet, JSON Lines, or .npz with an 'ids' array. Each run
+reads only files that are new or changed since they were last committed in full; a run
+cut short resumes. Run one `vecq schedule` per deployment: beat must not run twice.
+
+examples:
+  vecq schedule --config etl.toml             # run until stopped (SIGTERM, Ctrl-C)
+  vecq schedule --config etl.toml --once      # run every source once now, then exit
+  vecq schedule --config etl.toml --list      # each source's schedule and latest run
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    """Register ``vecq schedule``."""
+    p = sub.add_parser(
+        "schedule",
+        help="run scheduled ETL: ingest file globs on an interval or cron (Celery beat)",
+        description="Runs Celery beat with a schedule built from a config file, and the "
+        "ingestion each due run asks for, in this process.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", type=Path, required=True, help="the schedule file (TOML)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="run every source once now and exit")
+    mode.add_argument("--list", action="store_true", help="show each source and its last run")
+    add_logging(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vecq schedule``; 0 when stopped cleanly, 1 if a --once run failed, 2 bad config."""
+    from api import Client
+    from api.ingest.etl import Scheduler, last_run, load_config, run_source
+    from shared import logs
+    from shared.errors import VecqError
+    from shared.settings import Settings
+
+    try:
+        settings = Settings.from_env(log_format=args.log_format)
+        sources = load_config(args.config)
+    except ValueError as exc:
+        print(f"vecq schedule: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(args.log_level, settings.log_format)
+    try:
+        with Client(log_format=args.log_format) as client:
+            if args.list:
+                for s in sources:
+                    when = f"every {s.every:g}s" if s.every is not None else f"cron {s.cron}"
+                    r = last_run(client, s.name)
+                    last = "never run" if r is None else (
+                        f"last run {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(r.started_at))}"
+                        f"Z: {r.files} files, enqueued {r.enqueued:,}, skipped {r.skipped:,}"
+                        + (f", error: {r.error}" if r.error else ""))  # fmt: skip
+                    print(f"{s.name}: {', '.join(s.paths)} -> {s.index}, {when}; {last}")
+                return 0
+            if args.once:
+                records = [run_source(client, s) for s in sources]
+                return 1 if any(r.error for r in records) else 0
+            scheduler = Scheduler(client, sources).start()
+            _wait_for_signal()
+            scheduler.stop()
+    except VecqError as exc:
+        print(f"vecq schedule: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()

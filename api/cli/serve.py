@@ -1,0 +1,129 @@
+"""``vecq serve``: run the HTTP API (FastAPI on uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from api.cli.options import Subparsers, add_logging
+
+if TYPE_CHECKING:
+    from api.http.auth import Tokens
+    from shared.settings import Settings
+
+SERVE_DESCRIPTION = (
+    "Serves vecq's HTTP API: create, load, list and delete indexes; upsert points as JSON "
+    "(items base64) or as a binary .npy, .npz or Arrow IPC body; job status; /healthz, "
+    "/readyz and /metrics. The OpenAPI spec is at /openapi.json and browsable at /docs. "
+    "Connects like every vecq command: VECQ_REDIS_URL, VECQ_QDRANT_URL, ... or, with "
+    "none set, the embedded default (a private Redis and Qdrant local mode under "
+    "./.vecq, with a worker inside this process)."
+)
+
+SERVE_EPILOG = """\
+examples:
+  vecq token --name etl --index 'products*' --access write >> tokens.toml
+  vecq serve --tokens tokens.toml
+  VECQ_REDIS_URL=redis://redis:6379/0 VECQ_QDRANT_URL=http://qdrant:6333 \\
+      vecq serve --host 0.0.0.0 --port 8000 --tokens /run/secrets/tokens.toml
+
+  curl -H "Authorization: Bearer $TOKEN" -H "X-Index-Key: $KEY" \\
+       -H 'Content-Type: application/json' localhost:8000/v1/indexes/products/upsert \\
+       -d '{"items": [{"id": 1, "vector": [0.1, 0.2, 0.3], "metadata": {"lang": "en"}}]}'
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    """Register ``vecq serve``."""
+    p = sub.add_parser(
+        "serve",
+        help="run the HTTP API (FastAPI on uvicorn)",
+        description=textwrap.fill(SERVE_DESCRIPTION, 88),
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    p.add_argument(
+        "--tokens",
+        type=Path,
+        default=None,
+        help="TOML file of bearer tokens, by SHA-256, each scoped to indexes with read or "
+        "write access (default: VECQ_API_TOKENS); make entries with `vecq token`",
+    )
+    p.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without tokens: anyone who can connect may read and write everything",
+    )
+    p.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=256,
+        help="largest binary upsert body, in MiB (default 256)",
+    )
+    p.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
+    add_logging(p)
+
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vecq serve`` until interrupted; return the exit status."""
+    from shared import logs
+    from shared.settings import Settings
+
+    try:
+        settings = Settings.from_env(log_format=args.log_format)
+        tokens = _tokens(args, settings)
+    except ValueError as exc:
+        print(f"vecq serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        import uvicorn
+
+        from api.http.app import create_app
+    except ImportError as exc:  # pragma: no cover - fastapi and uvicorn are in the server extra
+        print(f"vecq serve: {exc.name} is missing: pip install 'vecq[server]'", file=sys.stderr)
+        return 2
+    logs.configure(args.log_level, settings.log_format)
+    from api import Client
+
+    # uvicorn stops on SIGTERM/SIGINT and then raises the signal again once it has shut down;
+    # with no-op handlers in place that second delivery lets the client close (stopping an
+    # embedded Redis and worker) instead of killing the process.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    with Client() as client:
+        app = create_app(client, tokens, max_body_bytes=int(args.max_body_mb * 1024 * 1024))
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_config=None,  # keep vecq's structured handler
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+            timeout_graceful_shutdown=30,
+        )
+    return 0
+
+
+def _tokens(args: argparse.Namespace, settings: Settings) -> Tokens | None:
+    from api.http.auth import Tokens
+
+    path = args.tokens or settings.api_tokens
+    if path is not None and args.no_auth:
+        raise ValueError("--no-auth and a tokens file contradict each other; pick one")
+    if path is None:
+        if not args.no_auth:
+            raise ValueError(
+                "no tokens: pass --tokens FILE (make entries with `vecq token`), set "
+                "VECQ_API_TOKENS, or --no-auth to serve without authentication"
+            )
+        return None
+    return Tokens.from_file(path)

@@ -1,0 +1,47 @@
+"""The FastAPI application of ``vecq serve``, built around one :class:`~api.client.Client`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.client import Client
+from api.http import auth, errors, request_metrics
+from api.http.models import ErrorView
+from api.http.routes import API_VERSION, router
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorView, "description": text}
+    for code, text in [
+        (400, "malformed request"),
+        (401, "missing or unknown bearer token"),
+        (403, "the token does not grant this, or the index key is wrong"),
+        (404, "no such index or job"),
+        (413, "body too large"),
+        (422, "invalid points (nothing was enqueued)"),
+        (503, "Redis or the broker is unavailable, or backpressure timed out"),
+    ]
+}
+
+
+def create_app(
+    client: Client,
+    tokens: auth.Tokens | None,
+    *,
+    max_body_bytes: int = 256 * 1024 * 1024,
+) -> FastAPI:
+    """The API over ``client``; ``tokens=None`` turns authentication off (every caller writes)."""
+    app = FastAPI(
+        title="vecq",
+        version=API_VERSION,
+        description="Distributed ingestion of vector embeddings into Qdrant.",
+        responses=_ERRORS,
+    )
+    app.state.client = client
+    app.state.tokens = tokens
+    app.state.max_body_bytes = max_body_bytes
+    errors.install(app)
+    request_metrics.install(app, client)
+    app.include_router(router)
+    return app

@@ -1,0 +1,118 @@
+"""Binary upsert bodies of the HTTP API: a NumPy ``.npy`` or ``.npz``, or an Arrow IPC stream.
+
+Each decodes to ``(ids, vectors, metadata)`` for :func:`shared.validation.from_arrays`,
+without ever unpickling (``allow_pickle=False``) and with errors that say what is wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from api.ingest.arrow import arrow_ids, arrow_metadata, arrow_vectors
+from api.ingest.npy import read_header
+from shared.errors import SourceError
+
+NPY = "application/x-npy"
+NPZ = "application/x-npz"
+ARROW = "application/vnd.apache.arrow.stream"
+TYPES = (NPY, NPZ, ARROW)
+
+Arrays = tuple[npt.NDArray[Any], npt.NDArray[Any], list[dict[str, Any] | None] | None]
+
+
+def decode(content_type: str, body: bytes, id_start: int | None) -> Arrays:
+    """``(ids, vectors, metadata)`` from a body of ``content_type``; ``SourceError`` if bad."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == NPY:
+        return _npy(body, id_start)
+    if kind == NPZ:
+        return _npz(body, id_start)
+    if kind == ARROW:
+        return _arrow(body)
+    raise SourceError(f"unsupported content type {content_type!r}: use one of {', '.join(TYPES)}")
+
+
+def _ids_from(id_start: int | None, n: int, what: str) -> npt.NDArray[Any]:
+    if id_start is None:
+        raise SourceError(f"{what} has no ids: pass the first id as ?id_start=N")
+    if not 0 <= id_start < 2**63 - n:
+        raise SourceError(f"id_start must be in 0..2**63-1-n, got {id_start}")
+    return np.arange(id_start, id_start + n, dtype=np.int64)
+
+
+def _npy(body: bytes, id_start: int | None) -> Arrays:
+    vectors = _npy_view(body)
+    if vectors.ndim != 2:
+        raise SourceError(
+            f"the .npy body must be a 2-D array of vectors, got shape {vectors.shape}"
+        )
+    return _ids_from(id_start, len(vectors), "a .npy body"), vectors, None
+
+
+def _npy_view(body: bytes) -> npt.NDArray[Any]:
+    """The array of a ``.npy`` body as a view of the body's bytes (``np.load`` copies twice)."""
+    head = io.BytesIO(body)
+    header = read_header(head, "the body")
+    count = int(np.prod(header.shape, dtype=np.int64))
+    try:
+        flat = np.frombuffer(body, dtype=header.dtype, count=count, offset=head.tell())
+    except ValueError as exc:  # fewer bytes than the header promises
+        raise SourceError(f"the body is not a .npy array ({exc})") from None
+    return flat.reshape(header.shape, order="F" if header.fortran_order else "C")
+
+
+def _npz(body: bytes, id_start: int | None) -> Arrays:
+    try:
+        with np.load(io.BytesIO(body), allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise SourceError("the body is a .npy array, not an .npz archive")
+            names = set(archive.files)
+            if "vectors" not in names:
+                raise SourceError(f"the .npz body has no 'vectors' array (it has {sorted(names)})")
+            vectors = archive["vectors"]
+            ids = archive["ids"] if "ids" in names else None
+    except SourceError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise SourceError(f"the body is not a readable .npz archive ({exc})") from None
+    if vectors.ndim != 2:
+        raise SourceError(f"'vectors' must be 2-D, got shape {vectors.shape}")
+    if ids is None:
+        ids = _ids_from(id_start, len(vectors), "an .npz body without 'ids'")
+    return ids, vectors, None
+
+
+def _arrow(body: bytes) -> Arrays:
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pyarrow is in the server and dev extras
+        raise SourceError(
+            "Arrow bodies need pyarrow on the server: pip install 'vecq[server]'"
+        ) from None
+    try:
+        table = pa.ipc.open_stream(body).read_all()
+    except Exception as exc:  # pyarrow raises ArrowInvalid, ArrowTypeError, OSError, ...
+        raise SourceError(f"the body is not an Arrow IPC stream ({exc})") from None
+    names = table.schema.names
+    for column in ("id", "vector"):
+        if column not in names:
+            raise SourceError(f"the Arrow body has no {column!r} column (columns: {names})")
+    # One chunk per column after combining, so exactly one record batch (none if empty).
+    batches = table.combine_chunks().to_batches()
+    if not batches:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32), None
+    one = batches[0]
+    try:
+        ids = arrow_ids(one.column("id"), 0, "body")
+        vectors = arrow_vectors(one.column("vector"), 0, "body")
+        metadata = arrow_metadata(one, [c for c in names if c not in ("id", "vector")])
+    except SourceError:
+        raise
+    except Exception as exc:  # a column of a type that does not convert
+        raise SourceError(f"the Arrow body's columns cannot be read ({exc})") from None
+    return ids, vectors, metadata

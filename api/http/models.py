@@ -1,0 +1,91 @@
+"""Request and response bodies of the HTTP API (what ``/openapi.json`` describes)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+# Most failures a job view lists; the rest are in the dead-letter queue.
+MAX_FAILURES_SHOWN = 100
+
+PointId = Annotated[int, Field(strict=True, ge=0, lt=2**63, description="0 <= id < 2**63")]
+MetaValue = Annotated[str | bool | int | float, Field(union_mode="left_to_right")]
+
+
+class PointIn(BaseModel):
+    """One point in the seed's dict format; ``item`` is base64."""
+
+    id: PointId
+    vector: list[float]
+    item: str | None = Field(None, description="bytes, base64-encoded; encrypted before storage")
+    metadata: dict[str, MetaValue] | None = None
+
+
+class UpsertBody(BaseModel):
+    items: list[PointIn] = Field(description="the points to add or update")
+
+
+class IndexCreate(BaseModel):
+    name: str = Field(description="1-63 letters, digits, '-' or '_'")
+    dimension: int = Field(ge=1, le=65536)
+    shards: int = Field(4, ge=1, le=1024)
+    metric: Literal["cosine", "dot", "euclid", "manhattan"] = "cosine"
+    index_key: str | None = Field(
+        None, description="the index key as 64 hex digits; omitted: the server makes one"
+    )
+
+
+class IndexView(BaseModel):
+    name: str
+    dimension: int
+    shards: int
+    metric: str
+    count: int | None = Field(default=None, description="points stored across all shards")
+    index_key: str | None = Field(default=None, description="only when the server made the key")
+
+
+class IndexList(BaseModel):
+    indexes: list[str]
+
+
+class GetBody(BaseModel):
+    ids: list[PointId] = Field(max_length=10_000)
+
+
+class PointOut(BaseModel):
+    id: int
+    vector: list[float]
+    item: str | None
+    metadata: dict[str, Any]
+
+
+class PointList(BaseModel):
+    points: list[PointOut]
+
+
+class FailureView(BaseModel):
+    ids: list[int]
+    reason: str
+    shard: int
+    seq: int
+
+
+class JobView(BaseModel):
+    job_id: str
+    index: str
+    status: str = Field(description="enqueuing, queued, running, done or failed")
+    total: int
+    written: int
+    failed: int
+    retries: int
+    created_at: float
+    updated_at: float
+    failures: list[FailureView] = Field(
+        default_factory=list, description=f"the first {MAX_FAILURES_SHOWN} failed batches"
+    )
+
+
+class ErrorView(BaseModel):
+    error: str
+    detail: str

@@ -1,0 +1,305 @@
+"""The routes of the HTTP API: indexes, upserts as JSON or binary, points, jobs, health.
+
+Routes are thin: they authorise, parse, call the same :class:`~api.client.Client` and
+:class:`~api.index.Index` methods as the library, and let vecq's errors propagate to
+:mod:`api.http.errors`. Routes are plain functions, so FastAPI runs each in its thread pool.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.http import bodies, request_metrics
+from api.http.deps import (
+    ClientDep,
+    Grant,
+    IdStart,
+    IndexName,
+    KeyHeader,
+    Timeout,
+    Wait,
+    authorise,
+    index_key,
+    open_index,
+)
+from api.http.errors import Problem
+from api.http.models import (
+    MAX_FAILURES_SHOWN,
+    ErrorView,
+    FailureView,
+    GetBody,
+    IndexCreate,
+    IndexList,
+    IndexView,
+    JobView,
+    PointIn,
+    PointList,
+    PointOut,
+    UpsertBody,
+)
+from api.index import Index
+from api.jobs import UpsertJob
+from shared import ledger, logs, validation
+from shared.errors import SourceError, UpsertError, WaitTimeout
+from shared.ledger import JobState
+
+API_VERSION = "v1"
+
+_WRITTEN: dict[int | str, dict[str, Any]] = {
+    200: {"model": JobView, "description": "written (wait=true)"}
+}
+
+
+def _binary_body() -> dict[str, Any]:
+    schema = {"type": "string", "format": "binary"}
+    return {
+        "required": True,
+        "description": ".npy: a 2-D array of vectors (ids from ?id_start); .npz: arrays "
+        "'vectors' and optionally 'ids'; Arrow IPC stream: columns 'id', 'vector' (list of "
+        "floats) and any others as metadata",
+        "content": {kind: {"schema": schema} for kind in bodies.TYPES},
+    }
+
+
+router = APIRouter()
+V = f"/{API_VERSION}"
+
+
+@router.get("/healthz", tags=["health"], summary="liveness: the process answers")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    tags=["health"],
+    summary="readiness: Redis and Qdrant answer",
+    responses={503: {"description": "a dependency is down"}},
+)
+def readyz(client: ClientDep) -> JSONResponse:
+    checks = {"redis": _probe(client.redis.ping), "qdrant": _probe(client.qdrant.get_collections)}
+    ready = all(v == "ok" for v in checks.values())
+    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    return JSONResponse(body, 200 if ready else 503)
+
+
+@router.get(f"{V}/indexes", tags=["indexes"], summary="list the indexes you may read")
+def list_indexes(client: ClientDep, who: Grant) -> IndexList:
+    return IndexList(indexes=[n for n in client.list_indexes() if who.allows(n, "read")])
+
+
+@router.post(f"{V}/indexes", tags=["indexes"], status_code=201, summary="create an index")
+def create_index(body: IndexCreate, client: ClientDep, who: Grant) -> IndexView:
+    authorise(who, body.name, "write")
+    made = body.index_key is None
+    key = client.generate_key() if made else index_key(body.index_key)
+    index = client.create_index(body.name, key, body.dimension, body.shards, body.metric)
+    return _view(index, key.hex() if made else None)
+
+
+@router.get(
+    f"{V}/indexes/{{name}}",
+    tags=["indexes"],
+    summary="load an index: check the key, describe it and count its points",
+)
+def describe_index(
+    name: IndexName, client: ClientDep, who: Grant, key: KeyHeader = None
+) -> IndexView:
+    index = open_index(client, name, key, who, "read")
+    view = _view(index, None)
+    view.count = index.count()
+    return view
+
+
+@router.delete(
+    f"{V}/indexes/{{name}}",
+    tags=["indexes"],
+    status_code=204,
+    summary="delete an index and its collections",
+)
+def delete_index(name: IndexName, client: ClientDep, who: Grant, key: KeyHeader = None) -> Response:
+    authorise(who, name, "write")
+    client.delete_index(name, index_key(key))
+    return Response(status_code=204)
+
+
+@router.post(
+    f"{V}/indexes/{{name}}/upsert",
+    tags=["points"],
+    status_code=202,
+    summary="add or update points given as JSON (items base64)",
+    responses=_WRITTEN,
+)
+def upsert_json(
+    name: IndexName,
+    body: UpsertBody,
+    client: ClientDep,
+    who: Grant,
+    response: Response,
+    key: KeyHeader = None,
+    wait: Wait = False,
+    timeout: Timeout = 60.0,
+) -> JobView:
+    index = open_index(client, name, key, who, "write")
+    records = [_record(i, p) for i, p in enumerate(body.items)]
+    return _run(index, response, wait, timeout, lambda: index.upsert(records, wait=False))
+
+
+@router.post(
+    f"{V}/indexes/{{name}}/vectors",
+    tags=["points"],
+    status_code=202,
+    summary="add or update points given as a .npy, .npz or Arrow IPC body",
+    openapi_extra={"requestBody": _binary_body()},
+    responses={**_WRITTEN, 415: {"model": ErrorView, "description": "unsupported content type"}},
+)
+async def upsert_binary(
+    name: IndexName,
+    request: Request,
+    client: ClientDep,
+    who: Grant,
+    response: Response,
+    key: KeyHeader = None,
+    id_start: IdStart = None,
+    wait: Wait = False,
+    timeout: Timeout = 60.0,
+) -> JobView:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() not in bodies.TYPES:
+        raise Problem(
+            415, "UnsupportedMediaType", f"send Content-Type: one of {', '.join(bodies.TYPES)}"
+        )
+    raw = await _read_body(request, request.app.state.max_body_bytes)
+
+    def work() -> JobView:
+        with logs.scope():
+            index = open_index(client, name, key, who, "write")
+            try:
+                ids, vectors, metadata = bodies.decode(content_type, raw, id_start)
+            except SourceError as exc:
+                raise Problem(400, "BadBody", str(exc)) from None
+            points = validation.from_arrays(ids, vectors, index.dimension, metadata)
+            return _run(index, response, wait, timeout, lambda: index.enqueue(points))
+
+    return await run_in_threadpool(work)
+
+
+@router.post(
+    f"{V}/indexes/{{name}}/points",
+    tags=["points"],
+    summary="read points by id (missing ids are left out)",
+)
+def get_points(
+    name: IndexName, body: GetBody, client: ClientDep, who: Grant, key: KeyHeader = None
+) -> PointList:
+    index = open_index(client, name, key, who, "read")
+    points = index.get(body.ids) if body.ids else []
+    return PointList(points=[_point_out(p) for p in points])
+
+
+@router.get(f"{V}/jobs/{{job_id}}", tags=["jobs"], summary="a job's progress")
+def job_status(
+    job_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    client: ClientDep,
+    who: Grant,
+) -> JobView:
+    state = ledger.read(client.redis, job_id)
+    if state is None or not who.allows(state.index, "read"):
+        raise Problem(404, "JobNotFound", f"no job {job_id} (expired, or not yours)")
+    return _job_view(state, ledger.failures(client.redis, job_id))
+
+
+def _record(i: int, p: PointIn) -> dict[str, Any]:
+    record: dict[str, Any] = {"id": p.id, "vector": p.vector}
+    if p.item is not None:
+        try:
+            record["item"] = base64.b64decode(p.item, validate=True)
+        except (binascii.Error, ValueError):
+            raise Problem(
+                422, "InvalidVectorError", f"items[{i}] (id {p.id}): item is not valid base64"
+            ) from None
+    if p.metadata is not None:
+        record["metadata"] = p.metadata
+    return record
+
+
+def _run(
+    index: Index, response: Response, wait: bool, timeout: float, enqueue: Callable[[], UpsertJob]
+) -> JobView:
+    """Enqueue; with ``wait``, answer 200 once settled, else 202 with the job's location."""
+    job = enqueue()
+    logs.bind(job=job.job_id)
+    request_metrics.accepted(index.name, job.total)
+    response.headers["Location"] = f"/{API_VERSION}/jobs/{job.job_id}"
+    if wait:
+        # A timeout answers 202 (still running); failed vectors are listed in the view.
+        with contextlib.suppress(WaitTimeout, UpsertError):
+            job.wait(timeout)
+    state = job.state()
+    if wait and state.finished:
+        response.status_code = 200
+        return _job_view(state, job.failures)
+    return _job_view(state, [])
+
+
+def _job_view(state: JobState, failures: list[Any]) -> JobView:
+    return JobView(
+        job_id=state.job_id,
+        index=state.index,
+        status=state.status,
+        total=state.total,
+        written=state.written,
+        failed=state.failed,
+        retries=state.retries,
+        created_at=state.created_at,
+        updated_at=state.updated_at,
+        failures=[
+            FailureView(ids=list(f.ids), reason=f.reason, shard=f.shard, seq=f.seq)
+            for f in failures[:MAX_FAILURES_SHOWN]
+        ],
+    )
+
+
+def _view(index: Index, key_hex: str | None) -> IndexView:
+    return IndexView(
+        name=index.name,
+        dimension=index.dimension,
+        shards=index.shards,
+        metric=index.metric,
+        index_key=key_hex,
+    )
+
+
+def _point_out(p: dict[str, Any]) -> PointOut:
+    item = base64.b64encode(p["item"]).decode() if p["item"] is not None else None
+    return PointOut(id=p["id"], vector=p["vector"], item=item, metadata=p["metadata"])
+
+
+def _probe(check: Callable[[], Any]) -> str:
+    try:
+        check()
+    except Exception as exc:
+        return f"error: {logs.redact(str(exc))[:200]}"
+    return "ok"
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "BodyTooLarge", f"the body is {declared} bytes; the limit is {limit}")
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise Problem(413, "BodyTooLarge", f"the body exceeds the limit of {limit} bytes")
+        parts.append(part)
+    return b"".join(parts)

@@ -1,0 +1,73 @@
+"""What a backfill file yields: numbered chunks of records, and the protocol of a file source.
+
+A source yields numbered chunks in a fixed order, so the same file read with the same
+chunk size always gives the same chunks: that is what lets ``vecq ingest`` resume. Every
+chunk is checked before it is handed on; a problem raises :class:`~shared.errors.SourceError`
+naming the file, the row (or line) and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive records of one source: arrays (``.npy``) or seed-format dicts (JSON Lines)."""
+
+    number: int
+    first: int
+    """The first record's row (0-based, ``.npy``) or line (1-based, JSON Lines)."""
+    rows: int
+    ids: npt.NDArray[np.int64] | None = None
+    vectors: npt.NDArray[Any] | None = None
+    records: list[dict[str, Any]] | None = None
+    metadata: list[dict[str, Any] | None] | None = None
+    """Columnar files: each row's other columns."""
+    lines: list[int] | None = None
+    """JSON Lines: the line of each record (blank lines are skipped)."""
+
+    def where(self, row: int) -> str:
+        """How an error names record ``row`` of this chunk in its file."""
+        if self.lines is not None:
+            return f"line {self.lines[row]}"
+        return f"row {self.first + row}"
+
+
+class Source(Protocol):
+    """One backfill file."""
+
+    path: Path
+
+    @property
+    def carries_ids(self) -> bool:
+        """True when the file holds its ids (not counted from a start)."""
+        ...
+
+    def fingerprint(self, chunk_rows: int) -> str:
+        """Identity of this file's content and reading, for resuming (changes if the file does)."""
+        ...
+
+    def total(self) -> int | None:
+        """Records in the file, if known without reading it."""
+        ...
+
+    def chunks(self, chunk_rows: int) -> Iterator[Chunk]:
+        """The file's records, ``chunk_rows`` at a time."""
+        ...
+
+
+def stat_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def digest(*parts: object) -> str:
+    return hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:32]

@@ -1,0 +1,66 @@
+"""JSON Lines as a backfill source: one seed-format record per line, items in base64."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from api.ingest.chunks import Chunk, digest, stat_key
+from shared.errors import SourceError
+
+
+class JsonlSource:
+    """JSON Lines in the seed's dict format: ``id``, ``vector``, ``item`` (base64), ``metadata``."""
+
+    carries_ids = True
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fingerprint(self, chunk_rows: int) -> str:
+        return digest("jsonl", stat_key(self.path), chunk_rows)
+
+    def total(self) -> int | None:
+        return None
+
+    def chunks(self, chunk_rows: int) -> Iterator[Chunk]:
+        records: list[dict[str, Any]] = []
+        lines: list[int] = []
+        number = 0
+        with self.path.open("rb") as f:
+            for line_no, raw in enumerate(f, start=1):
+                if not raw.strip():
+                    continue
+                records.append(self._record(raw, line_no))
+                lines.append(line_no)
+                if len(records) == chunk_rows:
+                    yield Chunk(number, lines[0], len(records), records=records, lines=lines)
+                    number += 1
+                    records, lines = [], []
+        if records:
+            yield Chunk(number, lines[0], len(records), records=records, lines=lines)
+
+    def _record(self, raw: bytes, line: int) -> dict[str, Any]:
+        where = f"{self.path}: line {line}"
+        try:
+            record = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SourceError(f"{where}: not valid JSON ({exc})") from None
+        if not isinstance(record, dict):
+            raise SourceError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        for field in ("id", "vector"):
+            if field not in record:
+                raise SourceError(f"{where}: field {field!r} is missing")
+        item = record.get("item")
+        if item is not None:
+            if not isinstance(item, str):
+                raise SourceError(f"{where}: field 'item' must be a base64 string")
+            try:
+                record["item"] = base64.b64decode(item, validate=True)
+            except (binascii.Error, ValueError):
+                raise SourceError(f"{where}: field 'item' is not valid base64") from None
+        return record

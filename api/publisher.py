@@ -1,0 +1,51 @@
+"""Publishing batch references to the Celery broker, by task name (no worker imports)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from shared import keys, messages
+from shared.celeryconf import celery_config
+from shared.errors import BrokerUnavailable
+from shared.messages import BatchRef
+from shared.settings import Settings, redact_url
+
+
+class Publisher(Protocol):
+    """Sends one batch reference to the workers."""
+
+    def publish(self, ref: BatchRef, queue: str = keys.QUEUE_BULK) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CeleryPublisher:
+    """Publishes with ``send_task`` on a producer-only Celery app (JSON messages)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._app = Celery("vecq-producer", set_as_current=False)
+        self._app.conf.update(celery_config(settings))
+        self._url = redact_url(settings.resolved_broker_url)
+
+    @property
+    def app(self) -> Celery:
+        """The producer's Celery app (for broker queries: queue depths, worker pings)."""
+        return self._app
+
+    def publish(self, ref: BatchRef, queue: str = keys.QUEUE_BULK) -> None:
+        try:
+            messages.send(self._app, ref, queue)
+        except OperationalError as exc:
+            # A Redis broker over maxmemory refuses the publish; say so in the same words
+            # as when the blob's own write is refused.
+            full = " (Redis is out of memory: maxmemory reached)" if "maxmemory" in str(exc) else ""
+            raise BrokerUnavailable(
+                f"could not publish batch {ref.seq} of index {ref.index!r} to the broker at "
+                f"{self._url}{full}: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        self._app.close()

@@ -1,0 +1,18 @@
+--[[ Count one more delivery of a batch; return {deliveries so far, first delivery time}.
+
+KEYS
+  attempts     hash: seq -> deliveries, and seq:first -> first delivery time
+  job          hash of the job's totals
+  pending      sorted set of unsettled batches
+ARGV
+  seq          the batch's sequence number
+  now          unix time
+  ttl          seconds the attempts hash lives
+  member       the batch's member in the pending set
+]]
+redis.call('ZADD', pending, 'XX', now, member)
+local n = redis.call('HINCRBY', attempts, seq, 1)
+redis.call('HSETNX', attempts, seq .. ':first', now)
+redis.call('EXPIRE', attempts, ttl)
+if n > 1 then redis.call('HSET', job, 'updated_at', now) end
+return {n, redis.call('HGET', attempts, seq .. ':first')}

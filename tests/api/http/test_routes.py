@@ -1,0 +1,169 @@
+"""The HTTP API's routes, through a real HTTP client against uvicorn, real Redis and Qdrant."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import httpx
+import redis
+
+from shared import keys
+from tests.support.http_server import Served, http
+
+
+def test_health_and_readiness_need_no_token(api: Served) -> None:
+    """/healthz answers ok and /readyz reports Redis and Qdrant ready, without a token."""
+    assert httpx.get(f"{api.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{api.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"redis": "ok", "qdrant": "ok"}
+
+
+def test_openapi_spec_is_served(api: Served) -> None:
+    """/openapi.json lists every route, with the binary body's content types."""
+    spec = httpx.get(f"{api.url}/openapi.json").json()
+    assert {
+        "/v1/indexes",
+        "/v1/indexes/{name}/upsert",
+        "/v1/indexes/{name}/vectors",
+        "/v1/jobs/{job_id}",
+        "/healthz",
+        "/readyz",
+    } <= set(spec["paths"])
+    body = spec["paths"]["/v1/indexes/{name}/vectors"]["post"]["requestBody"]["content"]
+    assert set(body) == {
+        "application/x-npy",
+        "application/x-npz",
+        "application/vnd.apache.arrow.stream",
+    }
+
+
+def test_json_upsert_waits_and_reads_back(api: Served, index: tuple[str, bytes]) -> None:
+    """A JSON upsert with wait=true answers 200 done; the points read back, items decrypted."""
+    name, key = index
+    items = [
+        {
+            "id": 7,
+            "vector": [1.0, 2.0, 3.0],
+            "item": base64.b64encode(b"seven").decode(),
+            "metadata": {"lang": "en", "n": 3, "ok": True, "score": 0.5},
+        },
+        {"id": 2**63 - 1, "vector": [-1.0, 0.0, 1.5]},
+    ]
+    with http(api, key=key) as c:
+        done = c.post(f"/v1/indexes/{name}/upsert", params={"wait": "true"}, json={"items": items})
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "done" and done.json()["written"] == 2
+        got = c.post(f"/v1/indexes/{name}/points", json={"ids": [2**63 - 1, 7, 8]}).json()
+        assert got["points"] == [
+            {"id": 2**63 - 1, "vector": [-1.0, 0.0, 1.5], "item": None, "metadata": {}},
+            {
+                "id": 7,
+                "vector": [1.0, 2.0, 3.0],
+                "item": base64.b64encode(b"seven").decode(),
+                "metadata": {"lang": "en", "n": 3, "ok": True, "score": 0.5},
+            },
+        ]
+        assert c.get(f"/v1/indexes/{name}").json()["count"] == 2
+
+
+def test_upsert_without_wait_answers_202_with_the_job(
+    api: Served, index: tuple[str, bytes]
+) -> None:
+    """wait=false answers 202 and a Location; polling the job reaches done."""
+    name, key = index
+    with http(api, key=key) as c:
+        got = c.post(
+            f"/v1/indexes/{name}/upsert",
+            json={"items": [{"id": i, "vector": [i, 1, 2]} for i in range(50)]},
+        )
+        assert got.status_code == 202
+        location = got.headers["location"]
+        assert location == f"/v1/jobs/{got.json()['job_id']}"
+        deadline = time.monotonic() + 20
+        while (job := c.get(location).json())["status"] != "done":
+            assert time.monotonic() < deadline, job
+            time.sleep(0.05)
+        assert job["written"] == 50 and job["total"] == 50
+    with http(api, "stranger") as stranger:
+        assert stranger.get(location).status_code == 404
+
+
+def test_concurrent_upserts_all_land(api: Served, index: tuple[str, bytes]) -> None:
+    """16 JSON upserts sent at once from 8 threads are all written, each exactly."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name, key = index
+
+    def send(k: int) -> int:
+        items = [{"id": k * 100 + i, "vector": [k, i, 1.0]} for i in range(50)]
+        with http(api, key=key) as c:
+            got = c.post(
+                f"/v1/indexes/{name}/upsert", params={"wait": "true"}, json={"items": items}
+            )
+        assert got.status_code == 200, got.text
+        return int(got.json()["written"])
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(send, range(16))) == 800
+    with http(api, key=key) as c:
+        assert c.get(f"/v1/indexes/{name}").json()["count"] == 800
+        back = c.post(f"/v1/indexes/{name}/points", json={"ids": [1549]}).json()["points"]
+    assert back[0]["vector"] == [15.0, 49.0, 1.0]
+
+
+def test_invalid_points_are_422_and_nothing_is_enqueued(
+    api: Served, index: tuple[str, bytes], r: redis.Redis
+) -> None:
+    """A wrong dimension names the row; bad base64 names the item; no batch is enqueued."""
+    name, key = index
+    with http(api, key=key) as c:
+        short = c.post(
+            f"/v1/indexes/{name}/upsert",
+            json={"items": [{"id": 1, "vector": [1, 2, 3]}, {"id": 2, "vector": [1, 2]}]},
+        )
+        assert short.status_code == 422
+        assert short.json()["error"] == "DimensionMismatchError" and short.json()["row"] == 1
+        bad_item = c.post(
+            f"/v1/indexes/{name}/upsert",
+            json={"items": [{"id": 1, "vector": [1, 2, 3], "item": "%%%"}]},
+        )
+        assert bad_item.status_code == 422 and "items[0] (id 1)" in bad_item.json()["detail"]
+        negative = c.post(
+            f"/v1/indexes/{name}/upsert", json={"items": [{"id": -1, "vector": [1, 2, 3]}]}
+        )
+        assert negative.status_code == 422
+    assert r.get(keys.sequence(name)) is None
+
+
+def test_create_twice_and_bad_names(api: Served, index: tuple[str, bytes]) -> None:
+    """A taken name is 409, an invalid one 422, an unknown index 404."""
+    name, key = index
+    with http(api, "admin", key) as c:
+        again = c.post("/v1/indexes", json={"name": name, "dimension": 3})
+        assert again.status_code == 409 and again.json()["error"] == "IndexExistsError"
+        assert c.post("/v1/indexes", json={"name": "h__x", "dimension": 3}).status_code == 422
+        assert c.get("/v1/indexes/h-missing").status_code == 404
+
+
+def test_delete_index(api: Served, index: tuple[str, bytes]) -> None:
+    """DELETE needs write access and the key; the index is then gone (404)."""
+    name, key = index
+    with http(api, "reader", key) as reader:
+        assert reader.delete(f"/v1/indexes/{name}").status_code == 403
+    with http(api, key=key) as c:
+        assert c.delete(f"/v1/indexes/{name}").status_code == 204
+        assert c.get(f"/v1/indexes/{name}").status_code == 404
+
+
+def test_metrics_count_requests_and_show_queues(api: Served, index: tuple[str, bytes]) -> None:
+    """/metrics has request counters by route and status, and the queue and DLQ gauges."""
+    name, key = index
+    with http(api, key=key) as c:
+        c.get(f"/v1/indexes/{name}")
+    text = httpx.get(f"{api.url}/metrics").text
+    assert 'vecq_http_requests_total{route="/v1/indexes/{name}",status="200"}' in text
+    assert 'vecq_queue_depth{queue="vecq.bulk"}' in text
+    assert "vecq_dlq_depth " in text
+    assert f'vecq_inflight_bytes{{index="{name}"}}' in text

@@ -1,0 +1,141 @@
+"""Scheduled ETL: the config file, runs that ingest only what is new or changed, and beat."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from api import Client, Index
+from api.ingest.etl import EtlSource, Scheduler, last_run, load_config, parse_every, run_source
+from shared.errors import SourceError
+
+
+def _jsonl(path: Path, ids: range, dim: int = 3) -> Path:
+    with path.open("w") as f:
+        for i in ids:
+            f.write(json.dumps({"id": i, "vector": [float(i), 1.0, 2.0][:dim]}) + "\n")
+    return path
+
+
+def _source(index: Index, key: bytes, folder: Path, every: float = 60.0) -> EtlSource:
+    return EtlSource(f"etl-{uuid.uuid4().hex[:8]}", index.name, (str(folder / "*.jsonl"),),
+                     key, every=every)  # fmt: skip
+
+
+def _wait_written(client: Client, job_ids: list[str]) -> None:
+    from api.jobs import UpsertJob
+
+    for job_id in job_ids:
+        state = UpsertJob(client.redis, job_id, "", 0, 20.0).wait(30).state()
+        assert state.failed == 0
+
+
+def test_every_accepts_units_and_rejects_the_rest() -> None:
+    """30s, 15m, 6h, 1d parse to seconds; anything else is a ValueError saying how."""
+    assert [parse_every(t) for t in ("30s", "15m", "6h", "1d", "0.5m")] == [
+        30, 900, 21600, 86400, 30]  # fmt: skip
+    for bad in ("15", "m", "-1m", "0s", "1w"):
+        with pytest.raises(ValueError, match="every"):
+            parse_every(bad)
+
+
+def test_config_errors_name_the_entry_and_field(tmp_path: Path) -> None:
+    """A schedule file's mistakes are reported with their entry and field."""
+    path = tmp_path / "etl.toml"
+    base = 'name = "a"\nindex = "i"\npaths = ["x/*.jsonl"]\nkey_env = "K"\n'
+    cases = {
+        'every = "5m"\ncron = "0 2 * * *"\n': "exactly one of every",
+        'cron = "0 2 * *"\n': r"sources\[0\]\.cron must have 5 fields",
+        'cron = "99 2 * * *"\n': r"sources\[0\]\.cron",
+        'every = "5m"\nspeed = 3\n': "unknown field",
+    }
+    for extra, message in cases.items():
+        path.write_text("[[sources]]\n" + base + extra)
+        with pytest.raises(ValueError, match=message):
+            load_config(path, env={"K": "00" * 32})
+    path.write_text("[[sources]]\n" + base + 'every = "5m"\n')
+    with pytest.raises(ValueError, match="K is not set"):
+        load_config(path, env={})
+    (source,) = load_config(path, env={"K": "ab" * 32})
+    assert source.every == 300 and source.key == bytes([0xAB]) * 32
+    assert "ab" * 32 not in repr(source)
+
+
+def test_a_rerun_ingests_only_new_and_changed_files(
+    client: Client, make_index, key: bytes, tmp_path: Path
+) -> None:
+    """Run 1 takes both files; run 2 nothing; a new file and a changed file are read again."""
+    index = make_index()
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    a = _jsonl(folder / "a.jsonl", range(0, 100))
+    _jsonl(folder / "b.jsonl", range(100, 150))
+    source = _source(index, key, folder)
+
+    first = run_source(client, source)
+    assert (first.files, first.enqueued, first.skipped, first.error) == (2, 150, 0, None)
+    _wait_written(client, first.jobs)
+    assert index.count() == 150
+
+    # Same size and mtime, unreadable content: skipped without being read, so no error.
+    stat = a.stat()
+    a.write_bytes(b"{" * stat.st_size)
+    os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    second = run_source(client, source)
+    assert (second.enqueued, second.skipped, second.error) == (0, 150, None)
+
+    _jsonl(a, range(0, 100))  # restored content, new mtime: a changed file
+    os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    _jsonl(folder / "c.jsonl", range(150, 160))
+    third = run_source(client, source)
+    assert (third.files, third.enqueued, third.skipped) == (3, 110, 50)
+    _wait_written(client, third.jobs)
+    assert index.count() == 160
+    assert last_run(client, source.name) == third
+
+
+def test_an_empty_glob_is_a_quiet_run_and_counted_ids_are_refused(
+    client: Client, make_index, key: bytes, tmp_path: Path
+) -> None:
+    """No files yet is not an error; a .npy without ids is, with the reason recorded."""
+    index = make_index()
+    source = _source(index, key, tmp_path)
+    empty = run_source(client, source)
+    assert (empty.files, empty.enqueued, empty.error) == (0, 0, None)
+    np.save(tmp_path / "v.npy", np.ones((4, 3), np.float32))
+    npy = EtlSource("npy", index.name, (str(tmp_path / "*.npy"),), key, every=60)
+    refused = run_source(client, npy)
+    assert refused.error is not None and "must carry its ids" in refused.error
+    assert isinstance(SourceError(""), ValueError)
+
+
+def test_beat_runs_a_source_on_its_interval(
+    client: Client, make_index, key: bytes, tmp_path: Path
+) -> None:
+    """With every = 1s, beat publishes runs and the runner ingests files as they arrive."""
+    index = make_index()
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    _jsonl(folder / "a.jsonl", range(0, 20))
+    source = _source(index, key, folder, every=1.0)
+    scheduler = Scheduler(client, [source], state_dir=tmp_path / "beat").start()
+    try:
+        deadline = time.monotonic() + 30
+        while index.count() < 20:
+            assert time.monotonic() < deadline, "the first file was not ingested"
+            time.sleep(0.2)
+        _jsonl(folder / "b.jsonl", range(20, 30))
+        while index.count() < 30:
+            assert time.monotonic() < deadline, "the file that arrived later was not ingested"
+            time.sleep(0.2)
+    finally:
+        scheduler.stop()
+    assert scheduler.runs >= 2
+    record = last_run(client, source.name)
+    assert record is not None and record.error is None

@@ -1,0 +1,172 @@
+"""Creating, loading, listing and deleting indexes; the key check; the public surface."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+import redis
+
+import api
+from api import (
+    Client,
+    Index,
+    IndexExistsError,
+    IndexNotLoadedError,
+    InvalidKeyError,
+)
+from shared import keys
+
+
+def unique_name() -> str:
+    return f"life-{uuid.uuid4().hex[:10]}"
+
+
+def test_public_surface_is_pinned() -> None:
+    """api.__all__ is exactly the documented public surface."""
+    assert sorted(api.__all__) == sorted(
+        [
+            "BackpressureTimeout",
+            "BrokerUnavailable",
+            "Client",
+            "CorruptBlobError",
+            "DimensionMismatchError",
+            "EnqueueInterrupted",
+            "Failure",
+            "Index",
+            "IndexExistsError",
+            "IndexNotLoadedError",
+            "InvalidIndexError",
+            "InvalidInputError",
+            "InvalidKeyError",
+            "InvalidVectorError",
+            "Progress",
+            "Settings",
+            "SourceError",
+            "StorageLocked",
+            "UpsertError",
+            "UpsertJob",
+            "VecqError",
+            "WaitTimeout",
+            "generate_key",
+        ]
+    )
+    for name in api.__all__:
+        assert getattr(api, name) is not None
+
+
+def test_generate_key_is_32_random_bytes(client: Client) -> None:
+    """Keys are 32 bytes and never repeat."""
+    a, b = client.generate_key(), client.generate_key()
+    assert len(a) == len(b) == 32
+    assert a != b
+
+
+def test_load_with_wrong_key_raises(client: Client, key: bytes) -> None:
+    """load_index with another key raises InvalidKeyError."""
+    name = unique_name()
+    client.create_index(name, index_key=key, dimension=3)
+    with pytest.raises(InvalidKeyError, match=name):
+        client.load_index(index_name=name, index_key=client.generate_key())
+
+
+def test_key_of_wrong_length_raises(client: Client) -> None:
+    """A key that is not 32 bytes is rejected before any lookup."""
+    with pytest.raises(InvalidKeyError, match="32 bytes"):
+        client.create_index(unique_name(), index_key=b"short", dimension=3)
+
+
+def test_load_never_created_index_raises(client: Client, key: bytes) -> None:
+    """Loading a name that was never created raises IndexNotLoadedError."""
+    with pytest.raises(IndexNotLoadedError, match="does not exist"):
+        client.load_index(index_name=unique_name(), index_key=key)
+
+
+def test_create_existing_raises(client: Client, key: bytes) -> None:
+    """A second create_index of the same name raises IndexExistsError."""
+    name = unique_name()
+    client.create_index(name, index_key=key, dimension=3)
+    with pytest.raises(IndexExistsError):
+        client.create_index(name, index_key=key, dimension=3)
+
+
+@pytest.mark.parametrize(
+    ("name", "dimension", "shards", "metric"),
+    [
+        ("a__b", 3, 1, "dot"),
+        ("-x", 3, 1, "dot"),
+        ("ok", 0, 1, "dot"),
+        ("ok", 3, 0, "dot"),
+        ("ok", 3, 1, "hamming"),
+        ("x" * 64, 3, 1, "dot"),
+    ],
+)
+def test_bad_index_parameters_raise_value_error(
+    client: Client, key: bytes, name: str, dimension: int, shards: int, metric: str
+) -> None:
+    """Invalid names, dimensions, shard counts and metrics are rejected with ValueError."""
+    with pytest.raises(ValueError, match=r"must|invalid"):
+        client.create_index(name, index_key=key, dimension=dimension, shards=shards, metric=metric)
+
+
+def test_deleted_index_rejects_upsert_get_and_count(
+    client: Client, key: bytes, make_index: Callable[..., Index]
+) -> None:
+    """After delete_index every operation on the old handle raises IndexNotLoadedError."""
+    index = make_index(dimension=3)
+    index.upsert([(1, [1.0, 2.0, 3.0])])
+    client.delete_index(index.name, index_key=key)
+    for operation in (
+        lambda: index.upsert([(2, [1.0, 2.0, 3.0])]),
+        lambda: index.get([1]),
+        index.count,
+    ):
+        with pytest.raises(IndexNotLoadedError):
+            operation()
+    with pytest.raises(IndexNotLoadedError):
+        client.load_index(index_name=index.name, index_key=key)
+
+
+def test_delete_drops_collections_and_registry(
+    client: Client, key: bytes, make_index: Callable[..., Index], r: redis.Redis
+) -> None:
+    """delete_index removes the shard collections and the registry entry."""
+    index = make_index(dimension=3, shards=3)
+    index.upsert([(i, [1.0, 2.0, 3.0]) for i in range(30)])
+    assert any(client.qdrant.collection_exists(keys.collection(index.name, k)) for k in range(3))
+    client.delete_index(index.name, index_key=key)
+    assert not any(
+        client.qdrant.collection_exists(keys.collection(index.name, k)) for k in range(3)
+    )
+    assert r.get(keys.index(index.name)) is None
+    assert index.name not in client.list_indexes()
+
+
+def test_delete_with_wrong_key_keeps_the_index(
+    client: Client, make_index: Callable[..., Index]
+) -> None:
+    """delete_index with a wrong key raises and deletes nothing."""
+    index = make_index()
+    with pytest.raises(InvalidKeyError):
+        client.delete_index(index.name, index_key=client.generate_key())
+    assert index.name in client.list_indexes()
+
+
+def test_recreated_index_does_not_accept_old_handle(
+    client: Client, key: bytes, make_index: Callable[..., Index]
+) -> None:
+    """A handle from before delete+re-create cannot write into the new index."""
+    old = make_index(dimension=3)
+    client.delete_index(old.name, index_key=key)
+    new = client.create_index(old.name, index_key=key, dimension=3)
+    with pytest.raises(IndexNotLoadedError, match="load_index it again"):
+        old.upsert([(1, [1.0, 1.0, 1.0])])
+    new.upsert([(1, [1.0, 1.0, 1.0])])
+    assert new.count() == 1
+
+
+def test_list_indexes_shows_created(client: Client, make_index: Callable[..., Index]) -> None:
+    """list_indexes includes a newly created index."""
+    index = make_index()
+    assert index.name in client.list_indexes()

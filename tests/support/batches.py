@@ -1,0 +1,30 @@
+"""Batches as the producer leaves them in Redis, and what a worker wrote of them to Qdrant."""
+
+from __future__ import annotations
+
+import redis
+
+from shared import keys, ledger
+from shared.codec import Batch, encode
+from shared.messages import BatchRef
+from shared.registry import IndexInfo
+from workers.context import WorkerContext
+
+
+def store(r: redis.Redis, batch: Batch, job: str) -> dict[str, object]:
+    """Store a batch's blob and ledger entry as the producer does; return its task message."""
+    blob = encode(batch)
+    ledger.open_job(r, job, batch.index, len(batch), 1)
+    pipe = r.pipeline()
+    pipe.set(keys.blob(batch.index, batch.seq), blob)
+    ref = BatchRef(batch.index, batch.shard, batch.seq, job, len(batch), len(blob))
+    ledger.mark_stored(pipe, ref)
+    pipe.execute()
+    ledger.mark_enqueued(r, job)
+    return ref.to_message()
+
+
+def stored(ctx: WorkerContext, info: IndexInfo, ids: list[int]) -> dict[int, tuple[float, int]]:
+    """id -> (first vector component, stored sequence number)."""
+    records = ctx.sink.client.retrieve(keys.collection(info.name, 0), ids, with_vectors=True)
+    return {int(p.id): (p.vector[0], p.payload[keys.PAYLOAD_SEQ]) for p in records}

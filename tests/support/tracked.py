@@ -1,0 +1,79 @@
+"""Producing tracked upserts and checking the result, shared by the fault tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from api import Client, Index, UpsertJob
+from shared.errors import EnqueueInterrupted
+from shared.qdrant import open_qdrant
+from shared.settings import Settings
+from tests.support.history import History, Report
+
+DIM = 16
+
+
+@dataclass
+class Tracked:
+    """Upserts whose every version is recorded, so a set check can judge the end state."""
+
+    index: Index
+    history: History = field(default_factory=History)
+    pending: list[tuple[int, UpsertJob, np.ndarray]] = field(default_factory=list)
+    interrupted: int = 0
+
+    def upsert(self, ids: np.ndarray) -> None:
+        """Send one call with wait=False; vector[0] is the call number, identifying the version."""
+        call = self.history.sent(ids, np.full(ids.size, self.history.calls + 1, np.float32))
+        vectors = np.random.default_rng(call).standard_normal((ids.size, DIM), dtype=np.float32)
+        vectors[:, 0] = call
+        try:
+            job = self.index.upsert(ids, vectors, wait=False)
+        except EnqueueInterrupted as exc:
+            self.interrupted += 1
+            if exc.job_id is not None and len(exc.enqueued_ids):
+                job = UpsertJob(self.index.client.redis, exc.job_id, self.index.name, 0, 60)
+                self.pending.append((call, job, np.asarray(exc.enqueued_ids)))
+            return
+        self.pending.append((call, job, ids))
+
+    def settle_all(self, timeout: float = 120.0) -> None:
+        """Wait for every job; acknowledge the ids each enqueued (every one must be written)."""
+        deadline = time.monotonic() + timeout
+        for call, job, ids in self.pending:
+            job.wait(max(1.0, deadline - time.monotonic()))
+            self.history.acknowledge(call, ids)
+        self.pending.clear()
+
+
+def check_stored(path: Path, tracked: Tracked) -> Report:
+    """Open the local-mode storage (workers stopped) and run the set check."""
+    qdrant = open_qdrant(Settings(qdrant_path=str(path)))
+    try:
+        return tracked.history.check(qdrant, tracked.index.info)
+    finally:
+        qdrant.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` every 50 ms; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def producer(redis_url: str, broker_url: str, **options: object) -> Client:
+    """A producer-only client (workers run as separate processes), with small batches.
+
+    Small batches keep every task far inside the fault tests' short time limit, since
+    Qdrant local mode on disk writes only about a thousand points a second.
+    """
+    options = {"batch_size": 256, **options}
+    return Client(redis_url=redis_url, broker_url=broker_url, worker=False, **options)

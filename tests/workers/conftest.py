@@ -1,0 +1,49 @@
+"""Fixtures of the worker tests: a worker context on real Redis and Qdrant, an index, batches."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+import redis
+
+from shared import registry
+from shared.codec import Batch
+from shared.crypto import generate_key
+from shared.qdrant import open_qdrant
+from shared.registry import IndexInfo
+from shared.settings import Settings
+from tests.support.batches import store
+from workers.context import WorkerContext
+from workers.sink import QdrantSink
+
+
+@pytest.fixture
+def ctx(r: redis.Redis) -> Iterator[WorkerContext]:
+    """A worker context on the test Redis and a fresh in-memory Qdrant."""
+    qdrant = open_qdrant(Settings(qdrant_path=":memory:"))
+    settings = Settings(retry_seconds=5.0, task_retries=2, task_retry_backoff=0.5)
+    yield WorkerContext(redis=r, sink=QdrantSink(qdrant, local=True), settings=settings)
+    qdrant.close()
+
+
+@pytest.fixture
+def info(r: redis.Redis) -> IndexInfo:
+    """A registered one-shard, 4-d, dot-product index."""
+    return registry.create(
+        r, f"p-{uuid.uuid4().hex[:10]}", dimension=4, shards=1, metric="dot", key=generate_key()
+    )
+
+
+@pytest.fixture
+def enqueue(r: redis.Redis, info: IndexInfo) -> Callable[..., dict[str, object]]:
+    """Factory: store a batch blob as the producer would and return its task message."""
+
+    def put(ids: list[int], value: float, seq: int, job: str | None = None) -> dict[str, object]:
+        vectors = np.full((len(ids), 4), value, dtype=np.float32)
+        batch = Batch(info.name, info.uid_bytes, 0, seq, np.array(ids, dtype=np.int64), vectors)
+        return store(r, batch, job or uuid.uuid4().hex)
+
+    return put

@@ -1,0 +1,99 @@
+"""A Celery worker running in a thread of the current process (embedded mode and tests)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery.app.trace import trace_task_ret
+from celery.concurrency.thread import TaskPool
+
+from shared import keys
+from shared.errors import VecqError
+from shared.settings import Settings
+from workers.celery import create_app, start_reaper
+from workers.context import WorkerContext
+from workers.live import LiveLane
+from workers.reaper import Reaper
+
+log = logging.getLogger(__name__)
+
+
+class AppThreadPool(TaskPool):  # type: ignore[misc]  # celery is untyped
+    """Celery's thread pool, tracing tasks with *its own* app.
+
+    Without the worker optimisations (which are process-global and allow one worker app per
+    process), Celery looks tasks up on the thread's current app, which for pool threads is
+    the process default app, not ours. Passing the app explicitly lets several embedded
+    clients, each with its own worker and context, live in one process.
+    """
+
+    def on_apply(self, target: Any, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        if target is trace_task_ret:
+            kwargs = {**(kwargs or {}), "app": self.app}
+        return super().on_apply(target, args, kwargs, **options)
+
+
+# Celery's worker event loop is process-global: two in-process workers at once steal each
+# other's connections. One runs at a time; a second start raises instead of hanging.
+_running = threading.Lock()
+
+
+class ThreadWorker:
+    """Consumes vecq's queues in a background thread with Celery's thread pool."""
+
+    def __init__(self, settings: Settings, qdrant: Any | None = None) -> None:
+        if not _running.acquire(blocking=False):
+            raise VecqError(
+                "an in-process vecq worker is already running in this process; close the "
+                "other embedded Client first, or use Client(redis_url=..., worker=False) "
+                "with a `vecq worker` process"
+            )
+        self.app = create_app(settings, qdrant)
+        self._settings = settings
+        self._reaper: Reaper | None = None
+        self.lane: LiveLane | None = None
+        self._controller = self.app.WorkController(
+            pool_cls=AppThreadPool,
+            concurrency=settings.effective_concurrency,
+            queues=[keys.QUEUE_BULK],
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+        )
+        self._thread = threading.Thread(target=self._run, name="vecq-worker", daemon=True)
+
+    @property
+    def context(self) -> WorkerContext:
+        """What this worker's tasks share: its Redis client, its Qdrant sink, its settings."""
+        context: WorkerContext = self.app.vecq_context()
+        return context
+
+    def _run(self) -> None:
+        try:
+            self._controller.start()
+        except Exception:  # pragma: no cover - logged, the producer's wait then stalls visibly
+            log.exception("embedded worker stopped with an error")
+
+    def start(self) -> ThreadWorker:
+        """Start consuming (and sweeping for lost batches); returns at once."""
+        self._thread.start()
+        self._reaper = start_reaper(self.app, self._settings)
+        self.lane = LiveLane(self.app).start()
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Finish the batch in hand, stop consuming and join the thread."""
+        try:
+            if self.lane is not None:
+                self.lane.stop()
+            if self._reaper is not None:
+                self._reaper.stop()
+            if self._thread.is_alive():
+                self._controller.stop(in_sighandler=False)
+                self._thread.join(timeout)
+            self.app.vecq_release()
+            self.app.close()
+        finally:
+            _running.release()
