@@ -9,13 +9,12 @@ from typing import Any
 
 import redis
 
-from api import reader
 from api.embedded_redis import EmbeddedRedis
 from api.index import Index
 from api.publisher import CeleryPublisher, Publisher
 from shared import crypto, keys, registry
-from shared.errors import BrokerUnavailable, StorageLocked, VecqError
-from shared.qdrant import open_qdrant
+from shared.engines import Engine, open_engine
+from shared.errors import BrokerUnavailable, VecqError
 from shared.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -25,8 +24,8 @@ class Client:
     """Connects to Redis, the broker and Qdrant; creates, loads and deletes indexes.
 
     ``Client()`` with no URLs (and no ``VECQ_REDIS_URL``) runs embedded: a private Redis
-    server and Qdrant local mode under ``./.vecq`` (or ``VECQ_DATA_DIR``), with a worker in
-    this process. With ``redis_url`` (and usually ``qdrant_url``) it is a producer only:
+    server and Qdrant Edge under ``./.vecq`` (or ``VECQ_DATA_DIR``), with a worker in this
+    process. With ``redis_url`` (and usually ``qdrant_url``) it is a producer only:
     run workers with ``vecq worker``. Any other setting of :class:`Settings` may be passed
     as a keyword; ``worker=True`` starts an in-process worker in any mode.
     """
@@ -43,7 +42,7 @@ class Client:
         self.embedded = settings.embedded
         self.settings = settings
         self._embedded_redis: EmbeddedRedis | None = None
-        self._qdrant: Any | None = None
+        self._engine: Engine | None = None
         self._worker: Any | None = None
         self._redis: redis.Redis | None = None
         self._publisher: Publisher | None = None
@@ -111,20 +110,14 @@ class Client:
         # Imported here: the producer never needs worker code except to run one in-process.
         from workers.thread_worker import ThreadWorker
 
-        self._worker = ThreadWorker(self.settings, self.qdrant).start()
+        self._worker = ThreadWorker(self.settings, self.engine).start()
 
     @property
-    def qdrant(self) -> Any:
-        """The Qdrant client used for reads (and shared with an in-process worker)."""
-        if self._qdrant is None:
-            try:
-                self._qdrant = open_qdrant(self.settings)
-            except RuntimeError as exc:  # local mode: the folder is locked by another process
-                raise StorageLocked(
-                    f"Qdrant storage {self.settings.resolved_qdrant_path} is in use by another "
-                    f"process ({exc}); read through that process, or set VECQ_QDRANT_URL"
-                ) from exc
-        return self._qdrant
+    def engine(self) -> Engine:
+        """The Qdrant engine reads go to (and, embedded, the in-process worker writes to)."""
+        if self._engine is None:
+            self._engine = open_engine(self.settings)
+        return self._engine
 
     @staticmethod
     def generate_key() -> bytes:
@@ -139,11 +132,21 @@ class Client:
         shards: int = 4,
         metric: str = "cosine",
     ) -> Index:
-        """Register a new index of ``dimension``-d vectors split over ``shards`` collections."""
+        """Create an index: one Qdrant collection of ``dimension``-d vectors, ``shards`` shards.
+
+        The collection is created now when this client can reach the engine (a server, or
+        the embedded engine its own worker writes to); else the first write creates it.
+        """
         key = crypto.check_key_shape(index_key)
         info = registry.create(
             self.redis, index_name, dimension=dimension, shards=shards, metric=metric, key=key
         )
+        if self._worker is not None or not self.settings.in_process_engine:
+            try:
+                self.engine.create(info)
+            except BaseException:
+                registry.delete(self.redis, index_name)
+                raise
         return Index(self, info, key)
 
     def load_index(self, index_name: str, index_key: bytes) -> Index:
@@ -156,12 +159,16 @@ class Client:
         return registry.names(self.redis)
 
     def delete_index(self, index_name: str, index_key: bytes) -> None:
-        """Delete an index: its registry entry, then its Qdrant collections."""
+        """Delete an index: its Qdrant collection, then its registry entry.
+
+        With Edge or local mode in another process (a separate ``vecq worker``), this raises
+        :class:`~shared.errors.StorageLocked` and deletes nothing: delete it there.
+        """
         key = crypto.check_key_shape(index_key)
         info = registry.load(self.redis, index_name, key)
+        self.engine.drop(info)
         registry.delete(self.redis, index_name)
         self.redis.delete(keys.sequence(index_name), keys.inflight(index_name))
-        reader.drop_collections(self.qdrant, info)
 
     def close(self) -> None:
         """Stop the in-process worker, close connections, stop the embedded Redis."""
@@ -171,9 +178,9 @@ class Client:
         if self._publisher is not None:
             self._publisher.close()
             self._publisher = None
-        if self._qdrant is not None:
-            self._qdrant.close()
-            self._qdrant = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         if self._redis is not None:
             self._redis.close()
             self._redis = None

@@ -155,8 +155,9 @@ class Index:
             encrypted = self._cipher.encrypt_all(points.ids.tolist(), points.items)
             points = Points(points.ids, points.vectors, encrypted, points.metadata)
         job_id = producer.enqueue(
-            client.redis, client.publisher, self._info, points, client.settings, on_batch
-        )
+            client.redis, client.publisher, self._info, points, client.settings, on_batch,
+            encode_ahead=client.worker is None,
+        )  # fmt: skip
         return UpsertJob(
             client.redis, job_id, self.name, len(points), client.settings.stall_timeout
         )
@@ -177,12 +178,12 @@ class Index:
         With metric ``cosine`` Qdrant stores vectors normalised, so they come back unit length.
         """
         self._check_live()
-        return reader.get_points(self._client.qdrant, self._info, self._cipher, ids)
+        return reader.get_points(self._client.engine, self._info, self._cipher, ids)
 
     def count(self) -> int:
-        """Points stored across all shards."""
+        """Points stored in the index."""
         self._check_live()
-        return reader.count_points(self._client.qdrant, self._info)
+        return reader.count_points(self._client.engine, self._info)
 
     def _check_live(self) -> None:
         current = registry.get(self._client.redis, self.name)

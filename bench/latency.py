@@ -1,11 +1,13 @@
 """Latency: one-vector ``upsert(wait=True)``, idle and while a large backfill drains.
 
-    .venv/bin/python -m bench.latency --calls 200 --backfill 60000 --dim 768
+    .venv/bin/python -m bench.latency --calls 200 --backfill 200000 --dim 768
+    .venv/bin/python -m bench.latency --engine local --backfill 60000   # local mode
 
-A ``vecq worker`` runs in its own process (threads pool, in-memory local-mode Qdrant) on
-a private Redis. The producer times ``--calls`` one-vector upserts with ``wait=True``,
-first with nothing else queued, then again after enqueuing a backfill of ``--backfill``
-vectors that keeps the worker busy for the whole measurement (the script checks). Small
+A ``vecq worker`` runs in its own process (threads pool, Qdrant Edge in a fresh folder, or
+in-memory local mode) on a private Redis. The producer times ``--calls`` one-vector upserts
+with ``wait=True``, first with nothing else queued, then again after enqueuing a backfill of
+``--backfill`` vectors that keeps the worker busy for the whole measurement (the script
+checks). Small
 calls take the live lane (``live_max_vectors``), so they are served ahead of the bulk
 batches; for comparison, one more call is made with the live lane off, which queues
 behind the rest of the backfill. Goals: p99 <= 20 ms idle, and p99 during the backfill
@@ -44,9 +46,11 @@ def _calls(index: Index, calls: int, dim: int, gap: float) -> np.ndarray:
     return np.array(times)
 
 
-def _worker(url: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "VECQ_REDIS_URL": url, "VECQ_BROKER_URL": broker(url),
-           "VECQ_QDRANT_PATH": ":memory:", "VECQ_QDRANT_URL": ""}  # fmt: skip
+def _worker(url: str, log: IO[bytes], engine: str, data_dir: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VECQ_")}
+    env.update(VECQ_REDIS_URL=url, VECQ_BROKER_URL=broker(url), VECQ_DATA_DIR=data_dir)
+    if engine == "local":
+        env["VECQ_QDRANT_PATH"] = ":memory:"
     return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "-l", "WARNING"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
@@ -62,14 +66,26 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--calls", type=int, default=200, help="timed calls per phase (200)")
-    parser.add_argument("--backfill", type=int, default=60_000, help="backfill vectors (60,000)")
+    parser.add_argument("--backfill", type=int, default=200_000,
+                        help="backfill vectors (200,000)")  # fmt: skip
     parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
     parser.add_argument("--gap", type=float, default=0.01, help="seconds between calls (0.01)")
+    parser.add_argument(
+        "--engine",
+        choices=["edge", "local"],
+        default="edge",
+        help="the worker's engine: Qdrant Edge (default), or local mode",
+    )
     args = parser.parse_args(argv)
-    with redis_url(private=True) as url, tempfile.TemporaryFile() as log:
-        worker = _worker(url, log)
+    with (
+        redis_url(private=True) as url,
+        tempfile.TemporaryFile() as log,
+        tempfile.TemporaryDirectory(prefix="bench-latency-") as data_dir,
+    ):
+        worker = _worker(url, log, args.engine, data_dir)
         try:
-            with Client(redis_url=url, broker_url=broker(url), worker=False) as client:
+            with Client(redis_url=url, broker_url=broker(url), worker=False,
+                        data_dir=data_dir) as client:  # fmt: skip
                 index = client.create_index(name("bl"), index_key=client.generate_key(),
                                             dimension=args.dim, shards=4, metric="dot")  # fmt: skip
                 _calls(index, 20, args.dim, args.gap)  # warm up: collections, connections
@@ -93,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             worker.terminate()
             worker.wait(30)
     print(f"command: python -m bench.latency --calls {args.calls} --backfill {args.backfill} "
-          f"--dim {args.dim} --gap {args.gap}")  # fmt: skip
+          f"--dim {args.dim} --gap {args.gap} --engine {args.engine}")  # fmt: skip
     print(_summary("idle           ", idle))
     print(_summary("during backfill", loaded))
     print(f"one call during the backfill without the live lane: {no_lane * 1e3:,.0f} ms")

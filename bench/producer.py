@@ -5,7 +5,9 @@
 Both sides write the same float32 bytes in the same batch sizes to the same Redis, in
 alternating rounds (this machine is shared and noisy: only a ratio measured side by side
 means anything); the best round of each is reported. The raw side is the floor of any
-claim-check design: one SET per batch of vector bytes, nothing else. vecq also validates,
+claim-check design: one SET per batch of vector bytes, nothing else, on a client built as
+vecq builds its own (redis-py's Python command packer, which sends a blob as it is; with
+hiredis installed redis-py would otherwise copy it twice first). vecq also validates,
 shards, encodes with a checksum, writes the ledger and publishes one Celery message per
 batch. No worker runs, so the in-flight limit is raised above the whole input.
 """
@@ -24,6 +26,7 @@ import redis
 from api import Client
 from api.producer import fit_size_class
 from bench.common import arguments, broker, redis_url
+from shared.settings import Settings
 
 GOAL = 0.8
 
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ids = rng.choice(2**62, size=args.n, replace=False)
     raw_times, vecq_times = [], []
     with redis_url(args.redis) as url:
-        r = redis.Redis.from_url(url)
+        r = Settings(redis_url=url).redis_client()
         options = {"max_inflight_bytes": 2 * vectors.nbytes + 2**30, "worker": False}
         with Client(redis_url=url, broker_url=broker(url), **options) as client:  # type: ignore[arg-type]
             # The rows vecq puts in a full batch (sized to fill a Redis allocation class).

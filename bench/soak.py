@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.soak --minutes 10
 
 Runs a private redis-server (AOF, fsync always), one `vecq worker` process at a time on a
-persisted Qdrant local-mode path (local storage admits one process), and a producer that
+persisted Qdrant Edge folder (or local mode, ``--engine local``; either admits one process),
+and a producer that
 sends overlapping random id sets with ``wait=False``. At random moments the worker is
 killed with SIGKILL (or stopped with SIGTERM) and another started. At the end every job
 is waited for and a set check compares what the producer was told with what Qdrant
@@ -30,13 +31,15 @@ from tests.support.tracked import DIM, Tracked, check_stored, producer
 from tests.support.workers import Workers
 
 
-def soak(seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path) -> int:
+def soak(
+    seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path, engine: str = "edge"
+) -> int:
     """Run the soak for ``seconds``; print the report; return the process exit status."""
     rng = random.Random(seed)
     ids_rng = np.random.default_rng(seed)
     server = RedisServer(workdir / "redis").start()
     (workdir / "logs").mkdir()
-    pool = Workers(server, workdir / "qdrant", workdir / "logs")
+    pool = Workers(server, workdir / "data", workdir / "logs", engine)
     kills = terms = calls = vectors = 0
     try:
         # A small in-flight window keeps the producer at the workers' pace (and exercises
@@ -46,7 +49,7 @@ def soak(seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path
             "max_inflight_bytes": 1_000_000,
             "backpressure_timeout": 120.0,
         }
-        with producer(server.url, server.broker_url, **options) as client:
+        with producer(server.url, server.broker_url, **options, **pool.location) as client:
             index = client.create_index(
                 "soak", index_key=client.generate_key(), dimension=DIM, shards=4, metric="dot"
             )
@@ -93,7 +96,7 @@ def soak(seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path
             letters = len(deadletters.entries(client.redis, index=index.name))
             inflight = ledger.inflight(client.redis, index.name)
         pool.stop_all()
-        report = check_stored(pool.qdrant_path, tracked)
+        report = check_stored(pool.engine, pool.data_dir, tracked)
         logs = [p.read_text(errors="replace") for p in (workdir / "logs").glob("*.log")]
         reaped = sum(text.count("published it again") for text in logs)
         requeued = sum(text.count("goes back to the queue") for text in logs)
@@ -138,9 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=2.0, help="how long to produce and kill")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--universe", type=int, default=50_000, help="distinct ids drawn from")
+    parser.add_argument("--engine", choices=["edge", "local"], default="edge",
+                        help="Qdrant Edge (default) or qdrant-client's local mode")  # fmt: skip
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vecq-soak-") as tmp:
-        return soak(args.minutes * 60, seed=args.seed, universe=args.universe, workdir=Path(tmp))
+        return soak(args.minutes * 60, seed=args.seed, universe=args.universe, workdir=Path(tmp),
+                    engine=args.engine)  # fmt: skip
 
 
 if __name__ == "__main__":

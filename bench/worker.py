@@ -1,41 +1,44 @@
 """Worker throughput: one vecq worker draining queued batches, against a direct upsert loop.
 
-    .venv/bin/python -m bench.worker --n 50000 --dim 768
-    .venv/bin/python -m bench.worker --qdrant http://qdrant-node:6333   # against a server
+    .venv/bin/python -m bench.worker --n 100000 --dim 768                 # Qdrant Edge
+    .venv/bin/python -m bench.worker --engine local --n 50000 --dim 768   # local mode
+    .venv/bin/python -m bench.worker --qdrant http://qdrant-node:6333     # against a server
 
-With ``--qdrant`` (API key from ``VECQ_QDRANT_API_KEY``) both sides write to that server
-(gRPC when it answers) instead of in-memory local mode, one request per batch as vecq's sink
-sends them to a server, and the collections are deleted afterwards: the per-worker rate
-against a real node, for the capacity model in deploy/README.md.
+The engine is Qdrant Edge by default (a fresh shard folder each round), or qdrant-client's
+in-memory local mode (``--engine local``). With ``--qdrant`` (API key from
+``VECQ_QDRANT_API_KEY``) both sides write to that server (gRPC when it answers), and the
+collections are deleted afterwards: the per-worker rate against a real node, for the
+capacity model in deploy/README.md.
 
 The producer enqueues ``n`` vectors first (not timed). Then, in alternating rounds, one
-in-process worker with default settings (one Celery thread, as vecq runs local mode)
-drains them into an in-memory local-mode Qdrant, and a direct loop calls
-``QdrantClient.upsert`` on the same decoded batches into another
-in-memory Qdrant, three ways: "same" sends exactly the requests vecq's sink sends (the
-same points per request, the ``_vecq_seq`` payload, the conditional ``update_filter``);
-"plain" drops payload and condition (what vecq's ordering guarantee costs); "whole" is
-plain with one request per batch. The goal compares with "same". The best round of each
-is reported, with the worker's per-stage profile: fetch, decode, validate and ledger are
-vecq's own work; encode (building qdrant-client's request objects) and sink (the upsert
-calls) are what the direct loop does too.
+in-process worker with default settings (one Celery thread, as vecq runs an in-process
+engine) drains them into the engine, and a direct loop writes the same decoded batches
+into a fresh collection of the same engine, three ways: "same" sends exactly the requests
+vecq's sink sends (the same points per request, the ``_vecq_seq`` payload, the conditional
+update); "plain" drops payload and condition (what vecq's ordering guarantee costs);
+"whole" is plain with one request per batch. Both sides build their points the fastest way
+known here (Edge: a memoryview per row). The goal compares with "same". The best round of
+each is reported, with the worker's per-stage profile: fetch, decode, validate and ledger
+are vecq's own work; encode (building the requests) and sink (the engine's calls) are what
+the direct loop does too.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
+from typing import Any
 
 import numpy as np
-from qdrant_client import QdrantClient, models
 
 from api import Client
 from bench.common import arguments, broker, data, name, redis_url, verdict
 from shared import keys, ledger
 from shared.codec import Batch, decode
-from shared.qdrant import open_qdrant
+from shared.engines import open_engine
+from shared.registry import IndexInfo
 from shared.settings import Settings
-from workers.sink import LOCAL_REQUEST_POINTS, newer_only
 from workers.stage_clock import STAGES
 from workers.thread_worker import ThreadWorker
 
@@ -62,16 +65,19 @@ def _enqueue(
     return job.job_id, [decode(b) for b in blobs if b is not None]
 
 
-def _vecq(url: str, job_id: str, qdrant_url: str | None) -> tuple[float, dict[str, float]]:
+def _settings(url: str, engine: str, qdrant_url: str | None, data_dir: str) -> Settings:
+    where: dict[str, Any] = {"data_dir": data_dir}
+    if qdrant_url:
+        where = {"qdrant_url": qdrant_url}
+    elif engine == "local":
+        where = {"qdrant_path": ":memory:"}
+    return Settings.from_env(redis_url=url, broker_url=broker(url), **where)
+
+
+def _vecq(url: str, job_id: str, settings: Settings) -> tuple[float, dict[str, float]]:
     """Start one worker, time it until the job is settled; return seconds and its stage profile."""
     import redis
 
-    settings = Settings.from_env(
-        redis_url=url,
-        broker_url=broker(url),
-        qdrant_url=qdrant_url,
-        qdrant_path=None if qdrant_url else ":memory:",
-    )
     r = redis.Redis.from_url(url)
     worker = ThreadWorker(settings)
     start = time.perf_counter()
@@ -84,92 +90,101 @@ def _vecq(url: str, job_id: str, qdrant_url: str | None) -> tuple[float, dict[st
             # Polling often would steal the GIL from the worker thread and halve its rate.
             time.sleep(0.05)
         elapsed = time.perf_counter() - start
-        profile = worker.app.vecq_context().clock.snapshot()
+        profile = worker.context.clock.snapshot()
     finally:
         worker.stop()
         r.close()
     return elapsed, profile
 
 
-def _qdrant(qdrant_url: str | None) -> QdrantClient:
-    if qdrant_url is None:
-        return QdrantClient(location=":memory:")
-    return open_qdrant(Settings.from_env(qdrant_url=qdrant_url))  # type: ignore[no-any-return]
-
-
-def _direct(
-    batches: list[Batch], dim: int, shards: int, mode: str, qdrant_url: str | None
-) -> float:
+def _direct(batches: list[Batch], dim: int, mode: str, settings: Settings) -> float:
     """The same batches upserted by a plain loop, as ``same``, ``plain`` or ``whole`` (above)."""
-    qdrant = _qdrant(qdrant_url)
-    params = models.VectorParams(size=dim, distance=models.Distance.DOT)
-    for shard in range(shards):
-        if qdrant.collection_exists(f"direct{shard}"):
-            qdrant.delete_collection(f"direct{shard}")
-        qdrant.create_collection(f"direct{shard}", vectors_config=params)
+    engine = open_engine(settings)
+    info = IndexInfo(name=name("direct"), uid="0" * 32, dimension=dim, shards=1, metric="dot",
+                     shard_function=keys.SHARD_FUNCTION, key_check="", created_at=0.0)  # fmt: skip
+    engine.create(info)
+    write = (
+        _edge_write(engine, info, mode)
+        if engine.kind == "edge"
+        else _client_write(engine, info, mode)
+    )
+    size = engine.request_points(dim, 32)
     start = time.perf_counter()
     for batch in batches:
-        whole = mode == "whole" or qdrant_url is not None
-        size = len(batch) if whole else LOCAL_REQUEST_POINTS
-        condition = newer_only(batch.seq) if mode == "same" else None
-        for lo in range(0, len(batch), size):
-            part = slice(lo, lo + size)
-            qdrant.upsert(
-                f"direct{batch.shard}",
-                models.Batch(
-                    ids=batch.ids[part].tolist(),
-                    vectors=batch.vectors[part].tolist(),
-                    payloads=[{keys.PAYLOAD_SEQ: batch.seq}] * len(batch.ids[part])
-                    if mode == "same"
-                    else None,
-                ),
-                wait=True,
-                update_filter=condition,
-            )
+        step = len(batch) if mode == "whole" else size
+        for lo in range(0, len(batch), step):
+            part = slice(lo, lo + step)
+            write(batch.ids[part].tolist(), batch.vectors[part], batch.seq)
     elapsed = time.perf_counter() - start
-    if qdrant_url is not None:
-        for shard in range(shards):
-            qdrant.delete_collection(f"direct{shard}")
-    qdrant.close()
+    engine.drop(info)
+    engine.close()
     return elapsed
 
 
-def _drop_vecq_collections(qdrant_url: str | None, shards: int) -> None:
-    """Delete the server collections the vecq rounds wrote (bench indexes are ``bw-*``)."""
-    if qdrant_url is None:
-        return
-    qdrant = _qdrant(qdrant_url)
-    for c in qdrant.get_collections().collections:
-        if c.name.startswith(f"{keys.PREFIX}__bw-"):
-            qdrant.delete_collection(c.name)
-    qdrant.close()
+def _edge_write(engine: Any, info: IndexInfo, mode: str) -> Any:
+    """A direct Edge write: the shard's own update, points built from memoryview rows."""
+    from qdrant_edge import FieldCondition, Filter, Point, RangeFloat, UpdateOperation
+
+    shard = engine.shard(info)
+
+    def write(ids: list[int], vectors: np.ndarray, seq: int) -> None:
+        if mode == "same":
+            payload = {keys.PAYLOAD_SEQ: seq}
+            points = [
+                Point(i, memoryview(v), dict(payload)) for i, v in zip(ids, vectors, strict=True)
+            ]
+            older = Filter(must=[FieldCondition(key=keys.PAYLOAD_SEQ, range=RangeFloat(lt=seq))])
+            shard.update(UpdateOperation.upsert_points(points, condition=older))
+        else:
+            points = [Point(i, memoryview(v)) for i, v in zip(ids, vectors, strict=True)]
+            shard.update(UpdateOperation.upsert_points(points))
+
+    return write
+
+
+def _client_write(engine: Any, info: IndexInfo, mode: str) -> Any:
+    """A direct qdrant-client write of the same requests."""
+    from qdrant_client import models
+
+    def write(ids: list[int], vectors: np.ndarray, seq: int) -> None:
+        same = mode == "same"
+        payloads = [{keys.PAYLOAD_SEQ: seq}] * len(ids) if same else None
+        older = models.Filter(must=[models.FieldCondition(key=keys.PAYLOAD_SEQ,
+                                                          range=models.Range(lt=seq))])  # fmt: skip
+        engine.client.upsert(info.collection, models.Batch(ids=ids, vectors=vectors.tolist(),
+                             payloads=payloads), wait=True,
+                             update_filter=older if same else None)  # fmt: skip
+
+    return write
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print rates, ratio, profile and whether the goals are met."""
-    parser = arguments(__doc__, n=50_000, rounds=3, shards=4)
-    parser.add_argument("--qdrant", default=None, help="a Qdrant server URL (default: in memory)")
+    parser = arguments(__doc__, n=100_000, rounds=3, shards=4)
+    parser.add_argument("--engine", choices=["edge", "local"], default="edge",
+                        help="Qdrant Edge (default) or local mode in memory")  # fmt: skip
+    parser.add_argument("--qdrant", default=None, help="a Qdrant server URL instead")
     args = parser.parse_args(argv)
     ids, vectors = data(args.n, args.dim)
     vecq_runs: list[tuple[float, dict[str, float]]] = []
     direct_runs: dict[str, list[float]] = {"same": [], "plain": [], "whole": []}
-    with redis_url(args.redis) as url:
-        for _ in range(args.rounds):
+    with redis_url(args.redis) as url, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for round_ in range(args.rounds):
+            settings = _settings(url, args.engine, args.qdrant, f"{tmp}/{round_}")
             job_id, batches = _enqueue(url, ids, vectors, args.shards)
-            vecq_runs.append(_vecq(url, job_id, args.qdrant))
+            vecq_runs.append(_vecq(url, job_id, settings))
             for mode, runs in direct_runs.items():
-                runs.append(_direct(batches, args.dim, args.shards, mode, args.qdrant))
-            _drop_vecq_collections(args.qdrant, args.shards)
+                runs.append(_direct(batches, args.dim, mode, settings))
+            _drop_vecq_indexes(settings)
     vecq, profile = min(vecq_runs, key=lambda run: run[0])
     direct, plain, whole = (min(direct_runs[m]) for m in ("same", "plain", "whole"))
-    server = f" --qdrant {args.qdrant}" if args.qdrant else ""
+    target = f" --qdrant {args.qdrant}" if args.qdrant else f" --engine {args.engine}"
     print(f"command: python -m bench.worker --n {args.n} --dim {args.dim} "
-          f"--shards {args.shards} --rounds {args.rounds}{server}")  # fmt: skip
-    target = args.qdrant or "in-memory Qdrant"
-    print(f"vecq worker:  {args.n / vecq:10,.0f} vectors/s (1 worker, {target})")
+          f"--shards {args.shards} --rounds {args.rounds}{target}")  # fmt: skip
+    where = args.qdrant or {"edge": "Qdrant Edge", "local": "in-memory local mode"}[args.engine]
+    print(f"vecq worker:  {args.n / vecq:10,.0f} vectors/s (1 worker, {where})")
     print(f"direct same:  {args.n / direct:10,.0f} vectors/s (the sink's requests, conditional)")
-    print(f"direct plain: {args.n / plain:10,.0f} vectors/s ({LOCAL_REQUEST_POINTS} per request, "
-          "no payload or condition)")  # fmt: skip
+    print(f"direct plain: {args.n / plain:10,.0f} vectors/s (same sizes, no payload or condition)")
     print(f"direct whole: {args.n / whole:10,.0f} vectors/s (plain, one request per batch)")
     ratio = direct / vecq
     print(f"ratio vecq/direct: {ratio:.2f} (goal >= {GOAL}: {verdict(ratio >= GOAL)})")
@@ -181,6 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"vecq's own stages ({', '.join(OWN_STAGES)}): {own:.1%} "
           f"(goal <= {OWN_GOAL:.0%}: {verdict(own <= OWN_GOAL)})")  # fmt: skip
     return 0
+
+
+def _drop_vecq_indexes(settings: Settings) -> None:
+    """Delete what the vecq rounds wrote on a server (bench indexes are ``bw-*``)."""
+    if settings.engine != "server":
+        return
+    engine = open_engine(settings)
+    for c in engine.client.get_collections().collections:  # type: ignore[attr-defined]
+        if c.name.startswith("bw-"):
+            engine.client.delete_collection(c.name)  # type: ignore[attr-defined]
+    engine.close()
 
 
 if __name__ == "__main__":

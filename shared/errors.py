@@ -15,6 +15,7 @@
      │    ├── BackpressureTimeout ..... enqueue stayed blocked by the in-flight limit
      │    └── BrokerUnavailable ....... Redis or the broker is down or out of memory
      ├── StorageLocked ................ the embedded data directory is open elsewhere
+     ├── CollectionMissing ............ the index's collection is not in the engine (yet)
      └── CorruptBlobError ............. a batch blob failed its format or checksum check
 
 Nothing in this tree is retried by the workers: retries are only for the transient
@@ -128,6 +129,10 @@ class BrokerUnavailable(EnqueueInterrupted):
 
 class StorageLocked(VecqError):
     """The embedded data directory is in use by another process."""
+
+
+class CollectionMissing(VecqError):
+    """The index's collection (or Edge shard) does not exist in the engine."""
 
 
 class CorruptBlobError(VecqError):

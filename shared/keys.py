@@ -26,6 +26,10 @@ BLOB_VERSION = 2
 # Name of the sharding function recorded in every registry entry (see shared/sharding.py).
 SHARD_FUNCTION = "jump-splitmix64-v1"
 
+# How an index sits in Qdrant, recorded in every registry entry: one collection named after
+# the index, sharded by Qdrant itself (vecq's shards are its unit of batching and work).
+INDEX_LAYOUT = "one-collection-v1"
+
 # Payload fields vecq reserves inside every Qdrant point; user metadata may not use the prefix.
 RESERVED_PREFIX = "_vecq"
 PAYLOAD_SEQ = "_vecq_seq"
@@ -40,7 +44,7 @@ ORPHAN_BLOB_TTL_SECONDS = 24 * 3600
 
 
 def bulk(index: str) -> str:
-    """Hash of an index in bulk mode: each collection's indexing threshold to restore."""
+    """Hash of an index in bulk mode: its collection's indexing threshold to restore."""
     return f"{PREFIX}:bulk:{index}"
 
 
@@ -137,8 +141,3 @@ def dlq() -> str:
 def dlq_blob(name: str, seq: int) -> str:
     """A dead-lettered batch's blob (all its points, or only the ones Qdrant rejected)."""
     return f"{PREFIX}:dlq:blob:{name}:{seq}"
-
-
-def collection(name: str, shard: int) -> str:
-    """The Qdrant collection holding shard ``shard`` of index ``name``."""
-    return f"{PREFIX}__{name}__{shard}"

@@ -18,7 +18,7 @@ from shared.replies import text
 METRICS = ("cosine", "dot", "euclid", "manhattan")
 MAX_SHARDS = 1024
 MAX_DIMENSION = 65536
-# Letters, digits, '-' and single '_': '__' separates name and shard in collection names.
+# Letters, digits, '-' and single '_' (no '__': older vecq used it in collection names).
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,62}$")
 
 
@@ -34,15 +34,17 @@ class IndexInfo:
     shard_function: str
     key_check: str
     created_at: float
+    layout: str = keys.INDEX_LAYOUT
 
     @property
     def uid_bytes(self) -> bytes:
         """The uid as the 16 bytes carried in every blob header."""
         return uuid.UUID(self.uid).bytes
 
-    def collections(self) -> list[str]:
-        """The Qdrant collection of every shard, in shard order."""
-        return [keys.collection(self.name, k) for k in range(self.shards)]
+    @property
+    def collection(self) -> str:
+        """The index's Qdrant collection: named after the index."""
+        return self.name
 
 
 def check_name(name: object) -> str:
@@ -96,7 +98,16 @@ def get(r: redis.Redis, name: str) -> IndexInfo:
         raise IndexNotLoadedError(
             f"index {name!r} does not exist (never created, or deleted); create_index it first"
         )
-    info = IndexInfo(**json.loads(raw))
+    entry = json.loads(raw)
+    # Entries of vecq before 0.2 have no layout: one collection per shard, vecq__{name}__{k}.
+    layout = entry.setdefault("layout", "collection-per-shard")
+    if layout != keys.INDEX_LAYOUT:
+        raise IndexNotLoadedError(
+            f"index {name!r} was created by an older vecq, with one Qdrant collection per "
+            f"shard ({layout!r}); this vecq keeps an index in one collection "
+            f"({keys.INDEX_LAYOUT!r}). Re-create it and load the data again"
+        )
+    info = IndexInfo(**entry)
     if info.shard_function != keys.SHARD_FUNCTION:
         raise IndexNotLoadedError(
             f"index {name!r} uses shard function {info.shard_function!r}, which this vecq "

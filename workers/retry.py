@@ -2,7 +2,8 @@
 
 Transient means the same request may succeed later unchanged: connection failures,
 timeouts, 429 (honouring Retry-After), 502/503/504 and gRPC UNAVAILABLE/DEADLINE_EXCEEDED.
-Everything else (400, 403, 404, validation) is permanent and is never retried.
+Everything else (400, 403, 404, validation, any error of Qdrant Edge) is permanent and is
+never retried.
 
 Three layers, each bounded: tenacity inside the task (``retrying``, up to
 ``Settings.retry_seconds``), then a Celery retry with a fresh delivery after a growing
@@ -58,6 +59,9 @@ MAX_CELERY_COUNTDOWN_SECONDS = 300.0
 EXTRA_DELIVERIES = 3
 
 TRANSIENT_HTTP_STATUS = frozenset({429, 502, 503, 504})
+# How Qdrant Edge begins the message of an error that rejects a request's content (Edge, in
+# this process, has no transient errors: nothing of it is retried).
+EDGE_REJECTIONS = ("Wrong input", "Vector dimension error", "Bad request", "Bad input")
 # Statuses for which some points of a batch may be at fault: worth splitting the batch.
 POINT_SPECIFIC_HTTP_STATUS = frozenset({400, 422})
 _TRANSIENT_GRPC_CODES = frozenset(
@@ -111,7 +115,8 @@ def is_point_specific(exc: BaseException) -> bool:
     if isinstance(exc, grpc.RpcError):
         code = exc.code() if callable(getattr(exc, "code", None)) else None
         return bool(code == grpc.StatusCode.INVALID_ARGUMENT)
-    return False
+    # Qdrant Edge raises plain Exceptions; its input rejections say so in their first words.
+    return type(exc) is Exception and str(exc).startswith(EDGE_REJECTIONS)
 
 
 def celery_countdown(retries: int, base: float) -> float:

@@ -32,21 +32,25 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
     for warning in warnings:
         log.warning("%s", warning)
     app = create_app(settings)
-    # Local-mode Qdrant can be opened by one process only: threads by default. A prefork pool
-    # of one child also works (each new child reopens the storage after the last one died).
-    pool = pool or ("threads" if settings.local_qdrant else "prefork")
-    if pool == "prefork" and settings.local_qdrant and settings.worker_concurrency > 1:
-        raise SystemExit("vecq worker: Qdrant local mode allows one process: use -c 1 or threads")
+    # Edge and local mode can be opened by one process only: threads by default. A prefork
+    # pool of one child also works (each new child reopens the storage after the last died).
+    pool = pool or ("threads" if settings.in_process_engine else "prefork")
+    if pool == "prefork" and settings.in_process_engine and settings.worker_concurrency > 1:
+        raise SystemExit(
+            f"vecq worker: Qdrant {settings.engine} allows one process per folder: use -c 1 "
+            "or the threads pool"
+        )
     concurrency = (
         settings.worker_concurrency if pool == "prefork" else settings.effective_concurrency
     )
     if concurrency < settings.worker_concurrency:
-        log.info("Qdrant local mode serialises writes: one worker thread, not %d",
-                 settings.worker_concurrency)  # fmt: skip
+        log.info("Qdrant %s writes hold the GIL: one worker thread, not %d",
+                 settings.engine, settings.worker_concurrency)  # fmt: skip
     log.info(
-        "vecq worker: broker %s, qdrant %s, pool %s x%d",
+        "vecq worker: broker %s, qdrant %s at %s, pool %s x%d",
         redact_url(settings.resolved_broker_url),
-        redact_url(settings.qdrant_url) or settings.resolved_qdrant_path,
+        settings.engine,
+        settings.engine_location,
         pool,
         concurrency,
     )

@@ -10,6 +10,7 @@ from celery.app.trace import trace_task_ret
 from celery.concurrency.thread import TaskPool
 
 from shared import keys
+from shared.engines import Engine
 from shared.errors import VecqError
 from shared.settings import Settings
 from workers.celery import create_app, start_reaper
@@ -43,14 +44,14 @@ _running = threading.Lock()
 class ThreadWorker:
     """Consumes vecq's queues in a background thread with Celery's thread pool."""
 
-    def __init__(self, settings: Settings, qdrant: Any | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         if not _running.acquire(blocking=False):
             raise VecqError(
                 "an in-process vecq worker is already running in this process; close the "
                 "other embedded Client first, or use Client(redis_url=..., worker=False) "
                 "with a `vecq worker` process"
             )
-        self.app = create_app(settings, qdrant)
+        self.app = create_app(settings, engine)
         self._settings = settings
         self._reaper: Reaper | None = None
         self.lane: LiveLane | None = None

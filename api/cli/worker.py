@@ -9,15 +9,28 @@ import tempfile
 
 from api.cli.options import Subparsers, add_log_format
 
+CONCURRENCY = """\
+concurrency:
+  A Qdrant server takes writes from many processes: the default pool is prefork, with
+  --concurrency processes per worker, and any number of workers on any number of hosts.
+  Qdrant Edge and local mode live in one process's files (a folder admits one process at
+  a time): the pool is threads, and writes run one at a time (an Edge update holds the
+  GIL, local mode is Python), so one thread is used whatever --concurrency says; run one
+  such worker per data folder. Each worker also serves the live lane (small upserts) from
+  a thread of its own.
+"""
+
 
 def add_parser(sub: Subparsers) -> None:
     """Register ``vecq worker``."""
     p = sub.add_parser(
         "worker",
         help="run a Celery worker that writes batches to Qdrant",
-        description="Consumes vecq's queue from VECQ_BROKER_URL (default VECQ_REDIS_URL) and "
-        "writes to VECQ_QDRANT_URL, or to Qdrant local mode at VECQ_QDRANT_PATH (then with "
-        "a thread pool in one process, as local storage allows one process only).",
+        description="Consumes vecq's queues from VECQ_BROKER_URL (default VECQ_REDIS_URL) and "
+        "writes to a Qdrant server at VECQ_QDRANT_URL; without one, to qdrant-client's local "
+        "mode at VECQ_QDRANT_PATH, or else to Qdrant Edge under VECQ_DATA_DIR/edge.",
+        epilog=CONCURRENCY,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "-c",
@@ -57,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vecq worker: refusing to start: {exc}", file=sys.stderr)
         return 2
-    pool = args.pool or ("threads" if settings.local_qdrant else "prefork")
+    pool = args.pool or ("threads" if settings.in_process_engine else "prefork")
     if settings.metrics_port and pool == "prefork" and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Pool children count in files the parent serves; prometheus_client reads this
         # variable when first imported, so it is set before any worker code loads.

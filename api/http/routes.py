@@ -85,7 +85,7 @@ def healthz() -> dict[str, str]:
     responses={503: {"description": "a dependency is down"}},
 )
 def readyz(client: ClientDep) -> JSONResponse:
-    checks = {"redis": _probe(client.redis.ping), "qdrant": _probe(client.qdrant.get_collections)}
+    checks = {"redis": _probe(client.redis.ping), "qdrant": _probe(client.engine.ping)}
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
     return JSONResponse(body, 200 if ready else 503)

@@ -17,6 +17,9 @@ from api import (
     InvalidKeyError,
 )
 from shared import keys
+from tests.support.engines import ENGINES, collection_exists
+
+pytestmark = pytest.mark.engines(*ENGINES)
 
 
 def unique_name() -> str:
@@ -128,17 +131,15 @@ def test_deleted_index_rejects_upsert_get_and_count(
         client.load_index(index_name=index.name, index_key=key)
 
 
-def test_delete_drops_collections_and_registry(
+def test_delete_drops_the_collection_and_registry(
     client: Client, key: bytes, make_index: Callable[..., Index], r: redis.Redis
 ) -> None:
-    """delete_index removes the shard collections and the registry entry."""
+    """delete_index removes the index's collection and the registry entry."""
     index = make_index(dimension=3, shards=3)
     index.upsert([(i, [1.0, 2.0, 3.0]) for i in range(30)])
-    assert any(client.qdrant.collection_exists(keys.collection(index.name, k)) for k in range(3))
+    assert collection_exists(client.engine, index.info)
     client.delete_index(index.name, index_key=key)
-    assert not any(
-        client.qdrant.collection_exists(keys.collection(index.name, k)) for k in range(3)
-    )
+    assert not collection_exists(client.engine, index.info)
     assert r.get(keys.index(index.name)) is None
     assert index.name not in client.list_indexes()
 

@@ -12,9 +12,11 @@ from tests.support.workers import Workers
 
 
 @pytest.fixture
-def workers(tmp_path: Path, redis_server: Callable[..., RedisServer]) -> Iterator[Workers]:
-    """Worker processes on a private Redis and a persisted local-mode Qdrant."""
+def workers(
+    tmp_path: Path, redis_server: Callable[..., RedisServer], engine: str
+) -> Iterator[Workers]:
+    """Worker processes on a private Redis, writing to ``engine`` persisted under tmp_path."""
     (tmp_path / "logs").mkdir()
-    pool = Workers(redis_server(), tmp_path / "qdrant", tmp_path / "logs")
+    pool = Workers(redis_server(), tmp_path / "data", tmp_path / "logs", engine)
     yield pool
     pool.stop_all(kill=True)

@@ -20,17 +20,19 @@ from shared import deadletters, keys, ledger
 from shared.messages import BatchRef
 from shared.validation import from_arrays
 from tests.support.clients import worker_client
-from tests.support.qdrant_faults import FlakyQdrant
+from tests.support.engines import ENGINES, held_points
+from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
 from tests.support.tracked import DIM, Tracked
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(120), pytest.mark.engines(*ENGINES)]
 
 
 @pytest.fixture(scope="module")
-def client(redis_url: str) -> Iterator[Client]:
+def client(redis_url: str, engine: str) -> Iterator[Client]:
     """An in-process worker with short retry budgets, so outages reach Celery retries fast."""
     with worker_client(
         redis_url,
+        engine,
         stall_timeout=30.0,
         retry_seconds=0.5,
         task_retries=4,
@@ -62,6 +64,7 @@ def first_components(index: Index, ids: list[int]) -> dict[int, float]:
     return {p["id"]: float(p["vector"][0]) for p in index.get(ids)}
 
 
+@pytest.mark.engines("local")  # Edge runs in this process: it has no outages
 def test_qdrant_outage_is_ridden_out_by_retries(
     client: Client, index: Index, flaky: FlakyQdrant
 ) -> None:
@@ -76,14 +79,14 @@ def test_qdrant_outage_is_ridden_out_by_retries(
     jobs = [job for _, job, _ in tracked.pending]
     tracked.settle_all(timeout=90)
     timer.join()
-    report = tracked.history.check(client.qdrant, index.info)
+    report = tracked.history.check(held_points(client.engine, index.info))
     assert report.ok, report.summary()
     assert sum(job.state().retries for job in jobs) > 0  # the outage reached Celery retries
     assert deadletters.entries(client.redis, index=index.name) == []
 
 
 def test_permanent_400_goes_to_the_dlq_then_replays_after_the_fix(
-    client: Client, index: Index, flaky: FlakyQdrant
+    client: Client, index: Index, flaky: FlakyQdrant | FlakyEdge
 ) -> None:
     """Rejected points are isolated into the DLQ; the rest land; a replay after the fix lands."""
     ids = np.arange(500, dtype=np.int64)
@@ -93,7 +96,8 @@ def test_permanent_400_goes_to_the_dlq_then_replays_after_the_fix(
     assert sorted(caught.value.failed_ids) == [42, 314]
     assert len(first_components(index, ids.tolist())) == 498
     (letter,) = deadletters.entries(client.redis, index=index.name)
-    assert sorted(letter.ids) == [42, 314] and "400" in letter.failures[0].reason
+    reason = letter.failures[0].reason
+    assert sorted(letter.ids) == [42, 314] and ("400" in reason or "dimension" in reason)
     flaky.poison = set()  # the cause is fixed
     job_id = deadletters.replay(client.redis, client.publisher.publish, letter.entry_id)
     assert ledger.read(client.redis, job_id) is not None
@@ -104,7 +108,7 @@ def test_permanent_400_goes_to_the_dlq_then_replays_after_the_fix(
 
 
 def test_replaying_an_old_batch_never_overwrites_a_newer_write(
-    client: Client, index: Index, flaky: FlakyQdrant
+    client: Client, index: Index, flaky: FlakyQdrant | FlakyEdge
 ) -> None:
     """v1 dead-lettered, v2 written, v1 replayed: v2 stays (ordering holds across replay)."""
     ids = np.arange(20, dtype=np.int64)

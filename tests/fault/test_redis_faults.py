@@ -45,7 +45,7 @@ def test_redis_restart_while_producing_and_consuming(workers: Workers) -> None:
     server = workers.redis
     workers.start()
     tracked: Tracked
-    with producer(server.url, server.broker_url) as client:
+    with producer(server.url, server.broker_url, **workers.location) as client:
         index = client.create_index(
             "restart", index_key=client.generate_key(), dimension=DIM, shards=2, metric="dot"
         )
@@ -62,7 +62,7 @@ def test_redis_restart_while_producing_and_consuming(workers: Workers) -> None:
         assert tracked.interrupted >= 3  # the calls made while Redis was down
         tracked.settle_all(timeout=120)
     workers.stop_all()
-    report = check_stored(workers.qdrant_path, tracked)
+    report = check_stored(workers.engine, workers.data_dir, tracked)
     assert report.ok, report.summary() + "\n" + workers.logs()
 
 

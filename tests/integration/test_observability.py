@@ -126,9 +126,9 @@ def test_worker_metrics_logs_and_status(
     lines = [json.loads(line) for line in log_path.read_text().splitlines()
              if line.startswith("{")]  # fmt: skip
     created = [e for e in lines if e.get("index") == name and "created collection" in e["msg"]]
-    assert len(created) == 2
+    assert len(created) == 1  # one collection per index, made by the first batch written
     assert {e["job"] for e in created} == {job.job_id}
-    assert {e["shard"] for e in created} == {0, 1}
+    assert {e["shard"] for e in created} <= {0, 1}
     assert all(isinstance(e["batch"], int) and e["level"] == "INFO" for e in created)
 
 

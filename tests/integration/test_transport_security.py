@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from api import Client, InvalidKeyError
-from shared.qdrant import open_qdrant, uses_grpc
+from shared.engines import open_engine
 from shared.settings import Settings
 from tests.support.services import RedisServer, free_port, need
 
@@ -211,9 +211,9 @@ def test_qdrant_api_key_travels_over_https_only(https_endpoint: tuple[str, Path]
     """
     url, ca = https_endpoint
     settings = Settings(qdrant_url=url, qdrant_api_key=API_KEY, qdrant_ca_cert=str(ca))
-    qdrant = open_qdrant(settings)
+    qdrant = open_engine(settings)
     try:
-        assert qdrant.collection_exists("vecq__x__0") is True
+        assert qdrant.client.collection_exists("vecq__x__0") is True
     finally:
         qdrant.close()
     (request,) = [r for r in _Recorder.seen if r["path"].startswith("/collections/")]
@@ -240,10 +240,10 @@ def test_grpc_falls_back_to_rest_when_its_port_is_closed(
     """prefer_grpc (the default) with nothing on the gRPC port: a warning, then REST."""
     settings = Settings(qdrant_url=http_endpoint, qdrant_grpc_port=free_port())
     assert settings.prefer_grpc
-    qdrant = open_qdrant(settings)
+    qdrant = open_engine(settings)
     try:
-        assert not uses_grpc(qdrant)
-        assert qdrant.collection_exists("vecq__x__0") is True
+        assert not qdrant.grpc
+        assert qdrant.client.collection_exists("vecq__x__0") is True
     finally:
         qdrant.close()
     assert any(r["path"] == "/collections/vecq__x__0/exists" for r in _Recorder.seen)
@@ -261,8 +261,8 @@ def test_grpc_falls_back_when_the_port_is_not_qdrant(http_endpoint: str) -> None
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
-        qdrant = open_qdrant(Settings(qdrant_url=http_endpoint, qdrant_grpc_port=port))
-        assert not uses_grpc(qdrant)
+        qdrant = open_engine(Settings(qdrant_url=http_endpoint, qdrant_grpc_port=port))
+        assert not qdrant.grpc
         qdrant.close()
     finally:
         server.stop(None)
@@ -280,8 +280,8 @@ def _version_checks_done() -> None:
 def test_a_private_ca_means_rest_without_probing_grpc(https_endpoint: tuple[str, Path]) -> None:
     """qdrant-client's gRPC channel ignores a custom CA, so vecq uses REST for it."""
     url, ca = https_endpoint
-    qdrant = open_qdrant(Settings(qdrant_url=url, qdrant_ca_cert=str(ca)))
+    qdrant = open_engine(Settings(qdrant_url=url, qdrant_ca_cert=str(ca)))
     try:
-        assert not uses_grpc(qdrant)
+        assert not qdrant.grpc
     finally:
         qdrant.close()

@@ -22,7 +22,7 @@ def test_create_get_load_delete(r: redis.Redis) -> None:
     assert json.loads(raw)["shard_function"] == keys.SHARD_FUNCTION
     assert registry.get(r, name) == info
     assert registry.load(r, name, key) == info
-    assert info.collections() == [f"vecq__{name}__{k}" for k in range(3)]
+    assert info.collection == name and json.loads(raw)["layout"] == keys.INDEX_LAYOUT
     with pytest.raises(InvalidKeyError):
         registry.load(r, name, generate_key())
     with pytest.raises(IndexExistsError):
@@ -40,3 +40,15 @@ def test_unknown_shard_function_is_refused(r: redis.Redis) -> None:
     r.set(keys.index(name), json.dumps(dict(entry, shard_function="modulo")))
     with pytest.raises(IndexNotLoadedError, match="modulo"):
         registry.get(r, name)
+
+
+def test_an_entry_of_the_older_layout_is_refused_with_what_to_do(r: redis.Redis) -> None:
+    """An index created by vecq 0.1 (one collection per shard) is not loaded silently."""
+    name, key = f"old-{uuid.uuid4().hex[:8]}", generate_key()
+    registry.create(r, name, dimension=4, shards=2, metric="dot", key=key)
+    entry = json.loads(r.get(keys.index(name)) or b"{}")
+    del entry["layout"]
+    r.set(keys.index(name), json.dumps(entry))
+    with pytest.raises(IndexNotLoadedError, match=r"one Qdrant collection per shard.*Re-create"):
+        registry.load(r, name, key)
+    registry.delete(r, name)

@@ -32,10 +32,13 @@ def test_environment_then_overrides() -> None:
 
 
 def test_defaults_are_embedded() -> None:
-    """With nothing set, vecq is embedded with local Qdrant under ./.vecq."""
+    """With nothing set, vecq is embedded with Qdrant Edge under ./.vecq; a path is local mode."""
     s = Settings.from_env({})
-    assert s.embedded and s.local_qdrant
-    assert s.resolved_qdrant_path.endswith(".vecq/qdrant")
+    assert s.embedded and s.engine == "edge" and s.in_process_engine
+    assert s.edge_path.endswith(".vecq/edge")
+    assert Settings.from_env({"VECQ_QDRANT_PATH": "/q"}).engine == "local"
+    server = Settings.from_env({"VECQ_QDRANT_URL": "http://q:6333", "VECQ_QDRANT_PATH": "/q"})
+    assert server.engine == "server" and not server.in_process_engine
 
 
 @pytest.mark.parametrize(

@@ -167,3 +167,13 @@ def test_duplicate_ids_keep_their_last_occurrence_in_order() -> None:
     points = from_records([(5, [1, 1, 1]), (6, GOOD), (5, [2, 2, 2])], DIM, MAX_ITEM)
     assert points.ids.tolist() == [6, 5]
     assert points.vectors[1].tolist() == [2, 2, 2]
+
+
+def test_huge_finite_vectors_pass_and_a_nan_among_them_is_found() -> None:
+    """Values near float32's limit sum to infinity but are finite: accepted; a NaN is not."""
+    big = np.full((5, DIM), 3e38, dtype=np.float32)
+    assert len(from_arrays(np.arange(5), big, DIM)) == 5
+    big[3, 1] = np.nan
+    with pytest.raises(InvalidVectorError) as raised:
+        from_arrays(np.arange(5), big, DIM)
+    assert raised.value.row == 3

@@ -25,6 +25,6 @@ def store(r: redis.Redis, batch: Batch, job: str) -> dict[str, object]:
 
 
 def stored(ctx: WorkerContext, info: IndexInfo, ids: list[int]) -> dict[int, tuple[float, int]]:
-    """id -> (first vector component, stored sequence number)."""
-    records = ctx.sink.client.retrieve(keys.collection(info.name, 0), ids, with_vectors=True)
+    """id -> (first vector component, stored sequence number), read through the engine."""
+    records = ctx.sink.engine.retrieve(info, ids)
     return {int(p.id): (p.vector[0], p.payload[keys.PAYLOAD_SEQ]) for p in records}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,14 +20,15 @@ def broker_url(redis_url: str) -> str:
 
 
 @contextlib.contextmanager
-def worker_client(redis_url: str, **options: Any) -> Iterator[Client]:
-    """A client on ``redis_url`` with an in-process worker and in-memory Qdrant."""
+def worker_client(redis_url: str, engine: str = "edge", **options: Any) -> Iterator[Client]:
+    """A client on ``redis_url`` with an in-process worker, writing to ``engine``.
+
+    ``edge``: Qdrant Edge in a fresh temporary folder; ``local``: local mode in memory.
+    """
     options = {"stall_timeout": 20.0, **options}
-    with Client(
-        redis_url=redis_url,
-        broker_url=broker_url(redis_url),
-        qdrant_path=":memory:",
-        worker=True,
-        **options,
-    ) as c:
-        yield c
+    with tempfile.TemporaryDirectory(prefix="vecq-test-") as data_dir:
+        where = {"qdrant_path": ":memory:"} if engine == "local" else {"data_dir": data_dir}
+        with Client(
+            redis_url=redis_url, broker_url=broker_url(redis_url), worker=True, **where, **options
+        ) as c:
+            yield c

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from shared import keys
-from shared.registry import IndexInfo
-from shared.sharding import shard_of
 
 
 @dataclass
@@ -24,7 +21,7 @@ class Report:
     phantom: list[int] = field(default_factory=list)
     """Ids stored that were never sent, or stored with a vector never sent for them."""
     duplicated: list[int] = field(default_factory=list)
-    """Ids found in more than one collection, or outside their shard."""
+    """Ids the engine returned more than once."""
 
     @property
     def ok(self) -> bool:
@@ -59,44 +56,27 @@ class History:
         for i in ids.tolist():
             self.versions[i] = [(c, t, a or c == call) for c, t, a in self.versions[i]]
 
-    def check(self, qdrant: Any, info: IndexInfo) -> Report:
-        """Compare every shard collection of the index with the history."""
+    def check(self, stored: Iterable[tuple[Any, list[float], Any]]) -> Report:
+        """Compare what an engine holds, ``(id, vector, payload)`` per point, with the history."""
         report = Report()
-        found = _stored(qdrant, info, report)
+        found: dict[int, float] = {}
+        for point_id, vector, _ in stored:
+            pid = int(point_id)
+            if pid in found:
+                report.duplicated.append(pid)
+            found[pid] = float(vector[0])
         for pid, versions in self.versions.items():
             report.checked += 1
             acked = [c for c, _, a in versions if a]
-            stored = found.get(pid)
-            if stored is None:
+            tag = found.get(pid)
+            if tag is None:
                 if acked:
                     report.lost.append(pid)
                 continue
-            matches = [c for c, t, _ in versions if t == stored]
+            matches = [c for c, t, _ in versions if t == tag]
             if not matches:
                 report.phantom.append(pid)
             elif acked and max(matches) < max(acked):
                 report.stale.append(pid)
         report.phantom.extend(pid for pid in found if pid not in self.versions)
         return report
-
-
-def _stored(qdrant: Any, info: IndexInfo, report: Report) -> dict[int, float]:
-    """id -> first vector component of every stored point; misplaced ids go to the report."""
-    found: dict[int, float] = {}
-    for shard in range(info.shards):
-        name = keys.collection(info.name, shard)
-        if not qdrant.collection_exists(name):
-            continue
-        offset = None
-        while True:
-            points, offset = qdrant.scroll(
-                name, limit=1000, offset=offset, with_vectors=True, with_payload=False
-            )
-            for p in points:
-                pid = int(p.id)
-                if pid in found or int(shard_of(np.array([pid]), info.shards)[0]) != shard:
-                    report.duplicated.append(pid)
-                found[pid] = float(p.vector[0])
-            if offset is None:
-                break
-    return found

@@ -1,4 +1,10 @@
-"""Fault injection around the real Qdrant client: it raises qdrant-client's own exception types."""
+"""Fault injection around the real engines, raising each engine's own exception types.
+
+``FlakyQdrant`` wraps qdrant-client (a server's or local mode's calls): an outage raises
+its connection error, a poisoned point its 400. ``FlakyEdge`` wraps the Edge engine: a
+write holding a poisoned point is replaced by a request Edge itself refuses, so the error
+is Edge's own. Edge runs in-process and has no outages to simulate.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ from typing import Any
 import httpx
 from qdrant_client import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from shared.engines import Write
+from shared.registry import IndexInfo
 
 
 class FlakyQdrant:
@@ -28,6 +37,31 @@ class FlakyQdrant:
                 400, "Bad Request", b'{"status":{"error":"bad point"}}', httpx.Headers()
             )
         return self.real.upsert(collection, points, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+class FlakyEdge:
+    """The real Edge engine, except that a write holding a poisoned id fails with Edge's error."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.poison: set[int] = set()
+        self.calls = 0
+
+    def write(self, info: IndexInfo, request: Write) -> None:
+        self.calls += 1
+        bad = [i for i, point_id in enumerate(request.ids) if point_id in self.poison]
+        if bad:
+            # The poisoned point with its vector cut short: Edge refuses it as it would any
+            # malformed point ("Vector dimension error: ..."), a plain Exception.
+            row = bad[0]
+            refused = Write([request.ids[row]], request.vectors[row : row + 1, :-1],
+                            [request.payloads[row]], request.seqs[row : row + 1])  # fmt: skip
+            self.real.write(info, refused)
+            raise AssertionError("Edge accepted a vector of the wrong dimension")
+        self.real.write(info, request)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)

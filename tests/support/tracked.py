@@ -11,8 +11,7 @@ import numpy as np
 
 from api import Client, Index, UpsertJob
 from shared.errors import EnqueueInterrupted
-from shared.qdrant import open_qdrant
-from shared.settings import Settings
+from tests.support.engines import stored_points
 from tests.support.history import History, Report
 
 DIM = 16
@@ -51,13 +50,9 @@ class Tracked:
         self.pending.clear()
 
 
-def check_stored(path: Path, tracked: Tracked) -> Report:
-    """Open the local-mode storage (workers stopped) and run the set check."""
-    qdrant = open_qdrant(Settings(qdrant_path=str(path)))
-    try:
-        return tracked.history.check(qdrant, tracked.index.info)
-    finally:
-        qdrant.close()
+def check_stored(engine: str, data_dir: Path, tracked: Tracked) -> Report:
+    """Read the index with the engine's own API (vecq closed first) and run the set check."""
+    return tracked.history.check(stored_points(engine, data_dir, tracked.index.info))
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -72,8 +67,8 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 def producer(redis_url: str, broker_url: str, **options: object) -> Client:
     """A producer-only client (workers run as separate processes), with small batches.
 
-    Small batches keep every task far inside the fault tests' short time limit, since
-    Qdrant local mode on disk writes only about a thousand points a second.
+    Small batches keep every task far inside the fault tests' short time limit (Qdrant local
+    mode on disk writes only about a thousand points a second).
     """
     options = {"batch_size": 256, **options}
     return Client(redis_url=redis_url, broker_url=broker_url, worker=False, **options)

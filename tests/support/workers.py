@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.engines import location
 from tests.support.services import RedisServer
 
 # Short enough that a dead worker's batch comes back within a test, and far longer than
@@ -19,20 +20,26 @@ TASK_TIME_LIMIT = 10
 
 @dataclass
 class Workers:
-    """Starts ``vecq worker`` processes on one Redis and one local-mode Qdrant path."""
+    """Starts ``vecq worker`` processes on one Redis, writing to ``engine`` under ``data_dir``."""
 
     redis: RedisServer
-    qdrant_path: Path
+    data_dir: Path
     log_dir: Path
+    engine: str = "edge"
     env_extra: dict[str, str] = field(default_factory=dict)
     running: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def location(self) -> dict[str, str]:
+        """The settings that put a client on the workers' engine files."""
+        return location(self.engine, self.data_dir)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VECQ_")}
         env.update(
             VECQ_REDIS_URL=self.redis.url,
             VECQ_BROKER_URL=self.redis.broker_url,
-            VECQ_QDRANT_PATH=str(self.qdrant_path),
+            **{f"VECQ_{k.upper()}": v for k, v in self.location.items()},
             VECQ_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
             VECQ_TASK_TIME_LIMIT=str(TASK_TIME_LIMIT),
             VECQ_RETRY_SECONDS="2",

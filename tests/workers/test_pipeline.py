@@ -8,17 +8,16 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import redis
-from httpx import Headers
-from qdrant_client import models
-from qdrant_client.http.exceptions import UnexpectedResponse
 
 from shared import deadletters, keys, ledger, registry
 from shared.codec import Batch, encode
 from shared.crypto import generate_key
+from shared.engines import Write
 from shared.messages import BatchRef
 from shared.registry import IndexInfo
 from shared.sharding import shard_of
 from tests.support.batches import store, stored
+from tests.support.engines import collection_exists
 from workers.context import WorkerContext
 from workers.pipeline import process_batch, process_batches
 
@@ -131,7 +130,7 @@ def test_a_batch_delivered_too_often_is_dead_lettered(
     assert process_batch(ctx, message) == "failed"
     (letter,) = deadletters.entries(r, index=info.name)
     assert letter.attempts == ctx.max_deliveries + 1 and "delivered" in letter.reason
-    assert not ctx.sink.client.collection_exists(keys.collection(info.name, 0))  # never written
+    assert not collection_exists(ctx.sink.engine, info)  # never written
 
 
 def test_malformed_message_is_dead_lettered(ctx: WorkerContext, r: redis.Redis) -> None:
@@ -159,7 +158,7 @@ def test_a_blob_of_another_index_is_dead_lettered(
     assert process_batch(ctx, message) == "failed"
     (letter,) = deadletters.entries(r, index=info.name)
     assert other.name in letter.reason and "message names" in letter.reason
-    assert not ctx.sink.client.collection_exists(keys.collection(other.name, 0))
+    assert not collection_exists(ctx.sink.engine, other)
 
 
 def test_process_batches_coalesces_and_settles_each_batch(
@@ -171,13 +170,13 @@ def test_process_batches_coalesces_and_settles_each_batch(
 ) -> None:
     """Three small batches of one shard: one Qdrant request, three settled jobs, newest wins."""
     calls: list[int] = []
-    real_upsert = ctx.sink.client.upsert
+    real_write = ctx.sink.engine.write
 
-    def counting(collection: str, points: models.Batch, **kwargs: object) -> object:
-        calls.append(len(points.ids))
-        return real_upsert(collection, points, **kwargs)
+    def counting(info: IndexInfo, request: Write) -> None:
+        calls.append(len(request))
+        real_write(info, request)
 
-    monkeypatch.setattr(ctx.sink.client, "upsert", counting, raising=False)
+    monkeypatch.setattr(ctx.sink.engine, "write", counting)
     messages = [enqueue([1, 2], 1.0, seq=1), enqueue([2, 3], 2.0, seq=2), enqueue([4], 3.0, seq=3)]
     assert process_batches(ctx, messages, [0, 0, 0]) == ["written"] * 3
     assert calls == [4]
@@ -192,17 +191,10 @@ def test_process_batches_falls_back_to_one_by_one_and_isolates_bad_messages(
     ctx: WorkerContext,
     info: IndexInfo,
     enqueue: Callable[..., dict[str, object]],
-    monkeypatch: pytest.MonkeyPatch,
+    poison: Callable[[set[int]], None],
 ) -> None:
     """A malformed message is dead-lettered alone; a rejected coalesced write is split per batch."""
-    real_upsert = ctx.sink.client.upsert
-
-    def picky(collection: str, points: models.Batch, **kwargs: object) -> object:
-        if 13 in set(points.ids):  # type: ignore[arg-type]
-            raise UnexpectedResponse(400, "Bad Request", b'{"status":"bad"}', Headers())
-        return real_upsert(collection, points, **kwargs)
-
-    monkeypatch.setattr(ctx.sink.client, "upsert", picky, raising=False)
+    poison({13})
     good, poisoned = enqueue([1, 2], 1.0, seq=1), enqueue([13, 14], 2.0, seq=2)
     results = process_batches(ctx, [good, {"not": "a batch"}, poisoned], [0, 0, 0])
     assert results == ["written", "rejected", "partial"]

@@ -16,8 +16,13 @@ from shared import deadletters, keys, ledger
 from shared.codec import decode
 from shared.registry import IndexInfo
 from tests.support.batches import stored
+from tests.support.engines import ENGINES
 from workers.context import WorkerContext
 from workers.pipeline import RetryLater, process_batch
+
+# Most of these inject qdrant-client's own errors: local mode. Those that make the engine
+# itself refuse or lose a collection run on every engine.
+pytestmark = pytest.mark.engines("local")
 
 
 def test_transient_errors_are_retried_then_written(
@@ -27,7 +32,7 @@ def test_transient_errors_are_retried_then_written(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A connection failure and a 503, of the real client types, are retried; the write lands."""
-    real_upsert = ctx.sink.client.upsert
+    real_upsert = ctx.sink.engine.client.upsert
     errors: list[Exception] = [
         ResponseHandlingException(ConnectionError("connection refused")),
         UnexpectedResponse(503, "Service Unavailable", b"", Headers()),
@@ -38,7 +43,7 @@ def test_transient_errors_are_retried_then_written(
             raise errors.pop(0)
         return real_upsert(*args, **kwargs)
 
-    monkeypatch.setattr(ctx.sink.client, "upsert", flaky, raising=False)
+    monkeypatch.setattr(ctx.sink.engine.client, "upsert", flaky, raising=False)
     message = enqueue([1], 2.0, seq=1)
     assert process_batch(ctx, message) == "written"
     assert errors == []
@@ -59,7 +64,7 @@ def test_permanent_error_is_not_retried(
         calls.append(1)
         raise UnexpectedResponse(403, "Forbidden", b"{}", Headers())
 
-    monkeypatch.setattr(ctx.sink.client, "upsert", reject, raising=False)
+    monkeypatch.setattr(ctx.sink.engine.client, "upsert", reject, raising=False)
     message = enqueue([1, 2], 2.0, seq=1)
     assert process_batch(ctx, message) == "failed"
     assert calls == [1]  # neither retried nor split: a 403 is about the request, not the points
@@ -68,41 +73,35 @@ def test_permanent_error_is_not_retried(
     assert [d.ids for d in deadletters.entries(r, index=info.name)] == [[1, 2]]
 
 
+@pytest.mark.engines(*ENGINES)
 def test_poison_points_are_isolated_and_the_rest_written(
     ctx: WorkerContext,
     info: IndexInfo,
     enqueue: Callable[..., dict[str, object]],
-    monkeypatch: pytest.MonkeyPatch,
+    poison: Callable[[set[int]], None],
     r: redis.Redis,
 ) -> None:
-    """A 400 caused by two points splits the batch: 98 are written, the two go to the DLQ."""
-    real_upsert = ctx.sink.client.upsert
-    poison = {13, 77}
-
-    def picky(collection: str, points: models.Batch, **kwargs: object) -> object:
-        if poison & set(points.ids):
-            raise UnexpectedResponse(400, "Bad Request", b'{"status":"bad"}', Headers())
-        return real_upsert(collection, points, **kwargs)
-
-    monkeypatch.setattr(ctx.sink.client, "upsert", picky, raising=False)
+    """Two points the engine rejects split the batch: 98 are written, the two go to the DLQ."""
+    poison({13, 77})
     message = enqueue(list(range(100)), 3.0, seq=1)
     assert process_batch(ctx, message) == "partial"
     state = ledger.read(r, str(message["job"]))
     assert state is not None and (state.written, state.failed, state.status) == (98, 2, "failed")
-    assert sorted(stored(ctx, info, list(range(100)))) == sorted(set(range(100)) - poison)
+    assert sorted(stored(ctx, info, list(range(100)))) == sorted(set(range(100)) - {13, 77})
     (letter,) = deadletters.entries(r, index=info.name)
     assert sorted(letter.ids) == [13, 77] and letter.n == 2
     kept = decode(r.get(keys.dlq_blob(info.name, 1)) or b"")
     assert sorted(kept.ids.tolist()) == [13, 77] and kept.seq == 1
-    assert all("400" in f.reason for f in letter.failures)
+    assert all("400" in f.reason or "dimension" in f.reason for f in letter.failures)
 
 
+@pytest.mark.engines(*ENGINES)
 def test_collection_deleted_under_the_worker_is_recreated_once(
     ctx: WorkerContext, info: IndexInfo, enqueue: Callable[..., dict[str, object]]
 ) -> None:
     """If the collection vanishes while the index still exists, the worker re-creates it."""
     assert process_batch(ctx, enqueue([1], 1.0, seq=1)) == "written"
-    ctx.sink.client.delete_collection(keys.collection(info.name, 0))
+    ctx.sink.engine.drop(info)
     assert process_batch(ctx, enqueue([2], 2.0, seq=2)) == "written"
     assert stored(ctx, info, [1, 2]) == {2: (2.0, 2)}
 
@@ -124,7 +123,7 @@ def test_outage_beyond_the_task_budget_asks_for_a_celery_retry(
     """A 503 outlasting the in-task retries raises RetryLater; the batch stays pending."""
     ctx.sink.retry_seconds = 0.2
     outage = UnexpectedResponse(503, "Service Unavailable", b"", Headers())
-    monkeypatch.setattr(ctx.sink.client, "upsert", _always(outage), raising=False)
+    monkeypatch.setattr(ctx.sink.engine.client, "upsert", _always(outage), raising=False)
     message = enqueue([1], 2.0, seq=1)
     with pytest.raises(RetryLater) as caught:
         process_batch(ctx, message, retries=0)
@@ -144,7 +143,7 @@ def test_outage_after_the_last_celery_retry_dead_letters(
     """On the delivery that used up task_retries, a transient error goes to the DLQ instead."""
     ctx.sink.retry_seconds = 0.2
     outage = ResponseHandlingException(ConnectionError("connection refused"))
-    monkeypatch.setattr(ctx.sink.client, "upsert", _always(outage), raising=False)
+    monkeypatch.setattr(ctx.sink.engine.client, "upsert", _always(outage), raising=False)
     message = enqueue([1, 2], 2.0, seq=1)
     assert process_batch(ctx, message, retries=ctx.settings.task_retries) == "failed"
     (letter,) = deadletters.entries(r, index=info.name)
@@ -166,7 +165,7 @@ def test_a_validation_failure_wrapped_by_the_client_is_not_retried(
         calls.append(1)
         raise ResponseHandlingException(parse_error)
 
-    monkeypatch.setattr(ctx.sink.client, "upsert", broken, raising=False)
+    monkeypatch.setattr(ctx.sink.engine.client, "upsert", broken, raising=False)
     assert process_batch(ctx, enqueue([1], 2.0, seq=1)) == "failed"
     assert calls == [1]
 
@@ -179,7 +178,9 @@ def test_soft_time_limit_puts_the_batch_back_instead_of_dead_lettering(
     r: redis.Redis,
 ) -> None:
     """A write interrupted by the task's soft time limit propagates; nothing is settled."""
-    monkeypatch.setattr(ctx.sink.client, "upsert", _always(SoftTimeLimitExceeded()), raising=False)
+    monkeypatch.setattr(
+        ctx.sink.engine.client, "upsert", _always(SoftTimeLimitExceeded()), raising=False
+    )
     message = enqueue([1, 2], 2.0, seq=1)
     with pytest.raises(SoftTimeLimitExceeded):
         process_batch(ctx, message)

@@ -12,9 +12,10 @@ from api import Client, Index, UpsertError, UpsertJob
 from api.cli import main
 from shared import keys
 from tests.support.clients import broker_url
-from tests.support.qdrant_faults import FlakyQdrant
+from tests.support.engines import ENGINES
+from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def cli(
     return run
 
 
-def _poisoned(index: Index, flaky: FlakyQdrant, bad: set[int]) -> None:
+def _poisoned(index: Index, flaky: FlakyQdrant | FlakyEdge, bad: set[int]) -> None:
     flaky.poison = bad
     with pytest.raises(UpsertError):
         index.upsert(np.arange(10), np.full((10, 3), 2.0, np.float32))
@@ -49,8 +50,9 @@ def _poisoned(index: Index, flaky: FlakyQdrant, bad: set[int]) -> None:
 def test_list_show_and_replay(
     client: Client,
     make_index: Callable[..., Index],
-    flaky: FlakyQdrant,
+    flaky: FlakyQdrant | FlakyEdge,
     cli: Callable[..., tuple[int, str]],
+    engine: str,
 ) -> None:
     """list shows the entry, show names the rejected id and reason, replay writes it."""
     index = make_index()
@@ -61,7 +63,8 @@ def test_list_show_and_replay(
     assert status == 0 and entry["points"] == 1 and entry["replayable"]
     status, out = cli("dlq", "show", entry["id"])
     shown = json.loads(out)
-    assert shown["failures"][0]["ids"] == [5] and "400" in shown["failures"][0]["reason"]
+    refusal = "400" if engine == "local" else "Vector dimension error"  # each engine's own
+    assert shown["failures"][0]["ids"] == [5] and refusal in shown["failures"][0]["reason"]
     assert index.get([5]) == []
     status, out = cli("dlq", "replay", entry["id"])
     assert status == 0 and out.startswith(f"replayed {entry['id']} as job ")
@@ -73,7 +76,7 @@ def test_list_show_and_replay(
 def test_purge_needs_confirmation_and_removes_the_kept_points(
     client: Client,
     make_index: Callable[..., Index],
-    flaky: FlakyQdrant,
+    flaky: FlakyQdrant | FlakyEdge,
     cli: Callable[..., tuple[int, str]],
 ) -> None:
     """purge without --yes refuses; with it, the entry and its blob are gone."""

@@ -1,0 +1,134 @@
+"""The Qdrant engines vecq writes to and reads from, behind one small seam.
+
+    Engine (protocol) .............. what the worker's sink, the readers and bulk mode call
+     ├── EdgeEngine ................ Qdrant Edge in this process: the embedded default
+     └── ClientEngine .............. qdrant-client: a Qdrant server, or local mode (tests)
+
+An index is one collection named after it (with Edge: one shard folder,
+``{data_dir}/edge/{index}/``), so any Qdrant client can search it as one. Every point
+carries its batch's sequence number in ``_vecq_seq``; a write replaces a stored point
+only if the stored one is older (Qdrant's conditional update), and always inserts a point
+that is not there. The engine modules import their Qdrant library inside functions, so
+importing ``shared`` stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from shared.registry import IndexInfo
+from shared.settings import Settings
+
+Kind = Literal["edge", "local", "server"]
+
+
+class StoredPoint(NamedTuple):
+    """A point as an engine holds it."""
+
+    id: int | str
+    vector: list[float]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Write:
+    """One conditional upsert request: each point replaces a stored one only if that is older.
+
+    ``seqs`` is each point's sequence number (one value for a plain batch; several for a
+    coalesced write of several batches).
+    """
+
+    ids: list[int]
+    vectors: npt.NDArray[np.float32]
+    payloads: list[dict[str, Any]]
+    seqs: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def guards(self) -> list[tuple[int, list[int]]]:
+        """``(seq, ids)`` groups: the ids each sequence number guards, in first-seen order."""
+        groups: dict[int, list[int]] = {}
+        for point_id, seq in zip(self.ids, self.seqs.tolist(), strict=True):
+            groups.setdefault(seq, []).append(point_id)
+        return list(groups.items())
+
+
+class Engine(Protocol):
+    """One Qdrant engine holding vecq's indexes, one collection each."""
+
+    kind: Kind
+
+    def create(self, info: IndexInfo, *, indexing: bool = True) -> None:
+        """Create the index's collection (sharded, with its ``_vecq_seq`` payload index).
+
+        Raises :class:`~shared.errors.IndexExistsError` if a collection of that name
+        already exists and is not this index's.
+        """
+        ...
+
+    def ensure(self, info: IndexInfo) -> None:
+        """Make the index's collection exist (a worker's first write; idempotent)."""
+        ...
+
+    def write(self, info: IndexInfo, request: Write) -> None:
+        """Apply one conditional upsert and return once it is applied."""
+        ...
+
+    def request_points(self, dimension: int, payload_bytes: int) -> int:
+        """Points per :meth:`write` request for vectors of ``dimension`` with such payloads."""
+        ...
+
+    def is_missing(self, exc: BaseException) -> bool:
+        """True if ``exc`` says the index's collection does not exist."""
+        ...
+
+    def retrieve(self, info: IndexInfo, ids: Sequence[int]) -> list[StoredPoint]:
+        """The stored points among ``ids`` (any order; missing ids left out)."""
+        ...
+
+    def count(self, info: IndexInfo) -> int:
+        """Points stored in the index (0 if its collection does not exist)."""
+        ...
+
+    def scroll(self, info: IndexInfo, page: int = 1000) -> Iterator[StoredPoint]:
+        """Every stored point of the index, a page at a time."""
+        ...
+
+    def drop(self, info: IndexInfo) -> None:
+        """Delete the index's collection, if it exists."""
+        ...
+
+    def pause_indexing(self, info: IndexInfo) -> int:
+        """Stop building the index's HNSW graph while a backfill loads; return what to restore."""
+        ...
+
+    def resume_indexing(self, info: IndexInfo, saved: int, deadline: float | None) -> None:
+        """Restore indexing (``saved`` from :meth:`pause_indexing`) and wait until it is built."""
+        ...
+
+    def ping(self) -> None:
+        """Raise if the engine cannot be used."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine's files or connections."""
+        ...
+
+
+def open_engine(settings: Settings) -> Engine:
+    """The engine ``settings`` select: a server (``qdrant_url``), local mode
+    (``qdrant_path``), or else Qdrant Edge under the data directory."""
+    kind = settings.engine
+    if kind == "edge":
+        from shared.engines.edge import EdgeEngine
+
+        return EdgeEngine(settings.edge_path)
+    from shared.engines.client import ClientEngine
+
+    return ClientEngine.open(settings)

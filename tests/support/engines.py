@@ -1,0 +1,109 @@
+"""Reading what an engine holds with that engine's own API, not vecq's: Edge or qdrant-client.
+
+The set checks judge vecq's writes by these reads, so a bug in vecq's read side cannot hide
+one in its write side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from shared.registry import IndexInfo
+
+# The engines the tests run on: Qdrant Edge (the default) and qdrant-client's local mode
+# (the stand-in for a server's client calls).
+ENGINES = ("edge", "local")
+
+Stored = tuple[Any, list[float], dict[str, Any]]
+
+
+def location(engine: str, data_dir: Path) -> dict[str, str]:
+    """Client or worker settings that put ``engine``'s files under ``data_dir`` (persisted)."""
+    if engine == "edge":
+        return {"data_dir": str(data_dir)}
+    return {"qdrant_path": str(data_dir / "qdrant")}
+
+
+def stored_points(engine: str, data_dir: Path, info: IndexInfo) -> list[Stored]:
+    """Every point of the index as ``(id, vector, payload)``, read with the engine's own API.
+
+    The engine's files must be closed by vecq first (workers stopped, clients closed).
+    """
+    if engine == "edge":
+        return _edge_points(data_dir / "edge" / info.name)
+    return _local_points(data_dir / "qdrant", info.name)
+
+
+def _edge_points(path: Path) -> list[Stored]:
+    from qdrant_edge import EdgeShard, ScrollRequest
+
+    if not path.exists():
+        return {}
+    shard = EdgeShard.load(str(path))
+    found: list[Stored] = []
+    try:
+        offset = None
+        while True:
+            request = ScrollRequest(offset=offset, limit=1000, with_payload=True, with_vector=True)
+            records, offset = shard.scroll(request)
+            for r in records:
+                found.append((r.id, list(r.vector), dict(r.payload or {})))
+            if offset is None:
+                return found
+    finally:
+        shard.close()
+
+
+def _local_points(path: Path, collection: str) -> list[Stored]:
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(path))
+    found: list[Stored] = []
+    try:
+        if not client.collection_exists(collection):
+            return found
+        offset = None
+        while True:
+            records, offset = client.scroll(
+                collection, limit=1000, offset=offset, with_vectors=True, with_payload=True
+            )
+            for r in records:
+                found.append((r.id, list(r.vector), dict(r.payload or {})))
+            if offset is None:
+                return found
+    finally:
+        client.close()
+
+
+def held_points(engine: Any, info: IndexInfo) -> list[Stored]:
+    """Every point of the index through the engine library's own objects that vecq holds open
+    (the open Edge shard, or the qdrant-client), for engines that cannot be reopened meanwhile."""
+    found: list[Stored] = []
+    offset = None
+    if engine.kind == "edge":
+        from qdrant_edge import ScrollRequest
+
+        shard = engine.shard(info)
+        while shard is not None:
+            request = ScrollRequest(offset=offset, limit=1000, with_payload=True, with_vector=True)
+            records, offset = shard.scroll(request)
+            found += [(r.id, list(r.vector), dict(r.payload or {})) for r in records]
+            if offset is None:
+                break
+        return found
+    while engine.client.collection_exists(info.collection):
+        records, offset = engine.client.scroll(
+            info.collection, limit=1000, offset=offset, with_vectors=True, with_payload=True
+        )
+        found += [(r.id, list(r.vector), dict(r.payload or {})) for r in records]
+        if offset is None:
+            break
+    return found
+
+
+def collection_exists(engine: Any, info: IndexInfo) -> bool:
+    """True if the engine holds a collection (an Edge shard folder) for the index."""
+    if engine.kind == "edge":
+        return (engine.root / info.name).exists()
+    return bool(engine.client.collection_exists(info.collection))
