@@ -11,8 +11,9 @@ import redis
 
 from api.embedded_redis import EmbeddedRedis
 from api.index import Index
+from api.jobs import UpsertJob
 from api.publisher import CeleryPublisher, Publisher
-from shared import crypto, keys, registry
+from shared import crypto, keys, ledger, registry
 from shared.engines import Engine, open_engine
 from shared.errors import BrokerUnavailable, VecqError
 from shared.settings import Settings, redact_url
@@ -153,6 +154,17 @@ class Client:
         """Open an existing index; raises ``InvalidKeyError`` if the key does not match."""
         key = crypto.check_key_shape(index_key)
         return Index(self, registry.load(self.redis, index_name, key), key)
+
+    def job(self, job_id: str) -> UpsertJob:
+        """Reopen a job by its id: ``EnqueueInterrupted.job_id``, ``vecq status``, the HTTP API.
+
+        Its ``wait()``, ``progress``, ``status`` and ``failures`` read the ledger, which Redis
+        keeps for seven days after the job finishes.
+        """
+        state = ledger.read(self.redis, job_id)
+        if state is None:
+            raise VecqError(f"no job {job_id!r} in Redis: never created, or expired (7 days)")
+        return UpsertJob(self.redis, job_id, state.index, state.total, self.settings.stall_timeout)
 
     def list_indexes(self) -> list[str]:
         """Names of every index, sorted."""

@@ -132,6 +132,13 @@ def enqueue(
     except BackpressureTimeout as exc:
         raise run.interrupted(BackpressureTimeout, str(exc), points) from None
     except (redis.OutOfMemoryError, redis.ResponseError) as exc:
+        if "VECQ_FINISHED" in str(exc):
+            raise run.interrupted(
+                EnqueueInterrupted,
+                f"this upsert stalled for over {ledger.PRODUCER_LEASE_SECONDS:g}s, and workers "
+                "finished its job with the batches it had stored",
+                points,
+            ) from exc
         if not out_of_memory(exc):
             raise
         raise run.interrupted(
@@ -160,7 +167,7 @@ def _send(
     batches = plan(points, info, settings)
     ledger.open_job(r, run.job_id, info.name, len(points), len(batches))
     last_seq = int(r.incrby(keys.sequence(info.name), len(batches))) if batches else 0
-    room = _Room(r, info.name, settings)
+    room = _Room(r, info.name, settings, run.job_id)
     # A small call takes the live lane, and is done fastest without helper threads.
     live = len(points) <= settings.live_max_vectors
     queue = keys.QUEUE_LIVE if live else keys.QUEUE_BULK
@@ -180,6 +187,7 @@ def _send(
             # Recorded before the round trip: it may apply even if the reply is lost.
             run.stored(ref, rows)
             room.seen(pipe.execute()[-1])
+            run.confirmed(ref)
             publisher.publish(ref, queue)
             run.published(ref)
     finally:
@@ -197,9 +205,10 @@ class _Room:
     _FIRST_PAUSE = 0.01
     _MAX_PAUSE = 0.5
 
-    def __init__(self, r: redis.Redis, index: str, settings: Settings) -> None:
+    def __init__(self, r: redis.Redis, index: str, settings: Settings, job_id: str) -> None:
         self._r = r
         self._index = index
+        self._job_id = job_id
         self._limit = settings.max_inflight_bytes
         self._timeout = settings.backpressure_timeout
         self._inflight = ledger.inflight(r, index)
@@ -218,7 +227,10 @@ class _Room:
         deadline = time.monotonic() + self._timeout
         pause = self._FIRST_PAUSE
         while True:
-            self._inflight = ledger.inflight(self._r, self._index)
+            pipe = self._r.pipeline(transaction=False)
+            pipe.get(keys.inflight(self._index))
+            ledger.renew_lease(pipe, self._job_id)  # waiting, not gone
+            self._inflight = int(pipe.execute()[0] or 0)
             if self._fits(size):
                 return
             if time.monotonic() >= deadline:
@@ -239,8 +251,9 @@ class _Room:
 class _Run:
     """What one enqueue has done so far, to report exactly that if it is interrupted.
 
-    Kept under a lock: the encoder thread never touches it, but a progress callback may
-    be called from anywhere.
+    A batch is *stored* when its round trip to Redis is sent, *confirmed* when Redis
+    answered it, *published* once its message is on the broker. Kept under a lock: the
+    encoder thread never touches it, but a progress callback may be called from anywhere.
     """
 
     def __init__(
@@ -251,24 +264,26 @@ class _Run:
         self.index = index
         self._on_batch = on_batch
         self._lock = threading.Lock()
-        self._unpublished: dict[int, int] = {}
+        self._sizes: dict[int, int] = {}
         self._rows: dict[int, npt.NDArray[np.intp]] = {}
+        self._confirmed: set[int] = set()
+        self._published: list[int] = []
         self._unmarked: list[int] = []
-        self._published_seqs: list[int] = []
-        self._published_rows: list[npt.NDArray[np.intp]] = []
 
     def stored(self, ref: BatchRef, rows: npt.NDArray[np.intp]) -> None:
         with self._lock:
-            self._unpublished[ref.seq] = ref.size
+            self._sizes[ref.seq] = ref.size
             self._rows[ref.seq] = rows
+
+    def confirmed(self, ref: BatchRef) -> None:
+        with self._lock:
+            self._confirmed.add(ref.seq)
 
     def published(self, ref: BatchRef) -> None:
         with self._lock:
-            self._unpublished.pop(ref.seq, None)
-            rows = self._rows.pop(ref.seq)
             self._unmarked.append(ref.seq)
-            self._published_seqs.append(ref.seq)
-            self._published_rows.append(rows)
+            self._published.append(ref.seq)
+            rows = self._rows[ref.seq]
         if self._on_batch is not None:
             self._on_batch(rows.size)
 
@@ -282,27 +297,51 @@ class _Run:
     def interrupted(
         self, kind: type[EnqueueInterrupted], reason: str, points: Points
     ) -> EnqueueInterrupted:
-        """Cut the job down to what was published (best effort) and build the error."""
-        rows = (
-            np.concatenate(self._published_rows)
-            if self._published_rows
-            else np.empty(0, dtype=np.intp)
-        )
-        enqueued = points.ids[np.sort(rows)]
+        """Cut the job down to what was published, if Redis answers, and build the error.
+
+        If Redis cannot be reached, every batch it confirmed storing stays in the job (the
+        fleet finishes the job's enqueue once Redis is back, and delivers them); the batch
+        whose round trip went unanswered may or may not have been stored.
+        """
+        published = sorted(self._published)
         try:
             # Every published batch is marked again: a mark riding on a failed round trip is lost.
             pipe = self.r.pipeline(transaction=True)
-            for seq in self._published_seqs:
+            for seq in published:
                 ledger.mark_published(pipe, self.job_id, seq)
             pipe.execute()
-            unpublished = sorted(self._unpublished.items())
-            ledger.abort(self.r, self.job_id, self.index, unpublished, reason, enqueued.size)
-            note = "its ledger lists exactly those batches"
+            unpublished = sorted((s, size) for s, size in self._sizes.items() if s not in published)
+            count = sum(self._rows[s].size for s in published)
+            dropped = ledger.abort(self.r, self.job_id, self.index, unpublished, reason, count)
         except redis.RedisError:
-            note = "Redis could not be reached to update its ledger"
+            dropped = -1
+            note = (
+                "Redis could not be reached to update its ledger; once it is back, workers "
+                "finish the job with these batches and write them (client.job(job_id) waits)"
+            )
+        else:
+            note = "its ledger lists exactly those batches"
+            if dropped < 0:
+                note = "workers had already finished the job's enqueue with these batches"
+        kept = published if dropped >= 0 else sorted(self._confirmed)
+        uncertain = [] if dropped >= 0 else sorted(set(self._sizes) - self._confirmed)
+        enqueued, unsure = self._ids(points, kept), self._ids(points, uncertain)
+        maybe = (
+            f"; {unsure.size} more, of a batch Redis did not confirm, may be" if unsure.size else ""
+        )
         return kind(
             f"{reason}. Job {self.job_id}: {enqueued.size} of {len(points)} vectors were "
-            f"enqueued before this ({note}); calling upsert again with the same data is safe",
+            f"enqueued before this{maybe} ({note}); calling upsert again with the same data "
+            "is safe",
             job_id=self.job_id,
             enqueued_ids=enqueued,
+            uncertain_ids=unsure,
         )
+
+    def _ids(self, points: Points, seqs: list[int]) -> npt.NDArray[np.int64]:
+        if not seqs:
+            return np.empty(0, dtype=np.int64)
+        ids: npt.NDArray[np.int64] = points.ids[
+            np.sort(np.concatenate([self._rows[s] for s in seqs]))
+        ]
+        return ids

@@ -102,9 +102,11 @@ class WaitTimeout(VecqError, TimeoutError):
 class EnqueueInterrupted(VecqError):
     """An upsert stopped before every batch was enqueued; ``enqueued_ids`` were, the rest not.
 
-    ``job_id`` names the job (``None`` if none was opened); its ledger lists exactly the
-    batches that were enqueued, and they are written as usual. Calling ``upsert`` again
-    with the same data is safe: writes are idempotent and the newer call wins.
+    ``job_id`` names the job (``None`` if none was opened); once settled, its ledger lists
+    exactly the batches that were enqueued, and they are written as usual. When Redis
+    itself went away, one batch may have been stored unconfirmed: ``uncertain_ids`` (the
+    job's ledger says, once Redis is back). Calling ``upsert`` again with the same data is
+    safe: writes are idempotent and the newer call wins.
     """
 
     def __init__(
@@ -113,10 +115,12 @@ class EnqueueInterrupted(VecqError):
         *,
         job_id: str | None = None,
         enqueued_ids: Sequence[int] | npt.NDArray[np.int64] | None = None,
+        uncertain_ids: Sequence[int] | npt.NDArray[np.int64] | None = None,
     ) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.enqueued_ids = np.asarray(() if enqueued_ids is None else enqueued_ids, np.int64)
+        self.uncertain_ids = np.asarray(() if uncertain_ids is None else uncertain_ids, np.int64)
 
 
 class BackpressureTimeout(EnqueueInterrupted):

@@ -118,6 +118,36 @@ def job_attempts(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}:attempts"
 
 
+def job_refs(job_id: str) -> str:
+    """Hash mapping a job's batch sequence numbers to their batch references (for republishing)."""
+    return f"{PREFIX}:job:{job_id}:refs"
+
+
+def job_lease(job_id: str) -> str:
+    """Held (with an expiry) by the producer while it enqueues the job; gone: it stopped."""
+    return f"{PREFIX}:job:{job_id}:producer"
+
+
+def enqueuing() -> str:
+    """Sorted set of jobs whose producer has not finished enqueuing them, by creation time."""
+    return f"{PREFIX}:jobs:enqueuing"
+
+
+def holders() -> str:
+    """Hash of pending batches being processed (their member) -> the worker holding each."""
+    return f"{PREFIX}:holders"
+
+
+def worker(worker_id: str) -> str:
+    """A worker's heartbeat: present (with a short expiry) while the worker lives."""
+    return f"{PREFIX}:worker:{worker_id}"
+
+
+def workers_prefix() -> str:
+    """What every heartbeat key starts with (to list the live workers)."""
+    return f"{PREFIX}:worker:"
+
+
 def pending() -> str:
     """Sorted set of every enqueued, unsettled batch (its message), scored by last activity.
 

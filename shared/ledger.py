@@ -7,6 +7,11 @@ was enqueued when it was not). A worker settles a batch exactly once (``done`` o
 writes the dead letter of a failed batch, and on the last batch wakes anyone waiting.
 The scripts are ``shared/lua/*.lua``; the pending set they keep is read by
 :mod:`shared.pending`.
+
+While it enqueues, the producer holds a lease on the job (renewed with every batch and
+while it waits for room). If it stops without finishing (it died, or lost Redis), the lease
+lapses and any worker finishes the job's enqueue with the batches Redis holds
+(:func:`finalize`), so the job still settles.
 """
 
 from __future__ import annotations
@@ -35,6 +40,13 @@ _PUBLISHED = Lua("published")
 _ABORT = Lua("abort")
 _DELIVERED = Lua("delivered")
 _STORED = Lua("stored")
+_FINALIZE = Lua("finalize")
+
+# How long the producer's lease on a job lasts past its last sign of life. It is renewed
+# with every batch stored and every look at the in-flight counter while it waits for room
+# (at most 0.5 s apart), so only a producer that stopped lets it lapse; then workers finish
+# the job's enqueue within this, plus a sweep of the reaper, of Redis being reachable again.
+PRODUCER_LEASE_SECONDS = 20.0
 
 # How many job ids ``keys.jobs()`` keeps, newest first, for ``vecq status``.
 RECENT_JOBS = 1000
@@ -94,7 +106,14 @@ def open_job(r: redis.Redis, job_id: str, index: str, total: int, batches: int) 
     pipe.expire(keys.job(job_id), keys.JOB_TTL_SECONDS)
     pipe.zadd(keys.jobs(), {job_id: now})
     pipe.zremrangebyrank(keys.jobs(), 0, -RECENT_JOBS - 1)
+    pipe.zadd(keys.enqueuing(), {job_id: now})
+    renew_lease(pipe, job_id)
     pipe.execute()
+
+
+def renew_lease(pipe: redis.client.Pipeline | redis.Redis, job_id: str) -> None:
+    """Extend the producer's lease on the job (see :data:`PRODUCER_LEASE_SECONDS`)."""
+    pipe.set(keys.job_lease(job_id), "1", px=int(PRODUCER_LEASE_SECONDS * 1000))
 
 
 def mark_stored(pipe: redis.client.Pipeline, ref: BatchRef) -> None:
@@ -111,6 +130,9 @@ def mark_stored(pipe: redis.client.Pipeline, ref: BatchRef) -> None:
             "pending": keys.pending(),
             "inflight": keys.inflight(ref.index),
             "blob": ref.blob_key,
+            "job": keys.job(ref.job),
+            "refs": keys.job_refs(ref.job),
+            "lease": keys.job_lease(ref.job),
         },
         args={
             "seq": str(ref.seq),
@@ -118,6 +140,8 @@ def mark_stored(pipe: redis.client.Pipeline, ref: BatchRef) -> None:
             "member": ref.member,
             "now": time.time(),
             "size": ref.size,
+            "points": ref.n,
+            "lease_ms": int(PRODUCER_LEASE_SECONDS * 1000),
         },
     )
 
@@ -128,8 +152,10 @@ def mark_published(pipe: redis.client.Pipeline | redis.Redis, job_id: str, seq: 
 
 
 def mark_enqueued(pipe: redis.client.Pipeline | redis.Redis, job_id: str) -> None:
-    """Record that every batch of the job has been published."""
+    """Record that every batch of the job has been published (the producer's lease ends)."""
     pipe.hset(keys.job(job_id), "enqueued", 1)
+    pipe.zrem(keys.enqueuing(), job_id)
+    pipe.delete(keys.job_lease(job_id))
 
 
 def abort(
@@ -143,7 +169,8 @@ def abort(
     """End an interrupted enqueue: forget ``(seq, size)`` batches never published, keep the rest.
 
     Afterwards the ledger's batches (and its total, ``enqueued`` ids) are exactly the ones
-    enqueued, and the job finishes when they settle. Returns how many were forgotten.
+    enqueued, and the job finishes when they settle. Returns how many were forgotten, or -1
+    if the fleet had already finished the enqueue (:func:`finalize`), keeping every batch.
     """
     dropped = _ABORT(
         r,
@@ -152,12 +179,49 @@ def abort(
             "batches": keys.job_batches(job_id),
             "done": keys.job_done(job_id),
             "inflight": keys.inflight(index),
+            "enqueuing": keys.enqueuing(),
+            "lease": keys.job_lease(job_id),
         },
-        args={"now": time.time(), "reason": reason, "enqueued": enqueued},
+        args={"now": time.time(), "reason": reason, "enqueued": enqueued, "job_id": job_id},
         more_keys=[keys.blob(index, seq) for seq, _ in unpublished],
         more_args=[v for seq, size in unpublished for v in (str(seq), size)],
     )
     return int(dropped)
+
+
+def interrupted_jobs(r: redis.Redis, limit: int = 100) -> list[str]:
+    """Jobs still being enqueued, oldest first (their producer may have stopped)."""
+    found: list[bytes] = r.zrange(keys.enqueuing(), 0, limit - 1)  # type: ignore[assignment]  # redis-py types every reply as a union
+    return [text(j) for j in found]
+
+
+def finalize(r: redis.Redis, job_id: str, reason: str) -> list[BatchRef] | None:
+    """Finish the enqueue of a job whose producer's lease lapsed, with what Redis holds.
+
+    Returns the batches stored but not known to be published (publish them; a second
+    publish is harmless), or ``None`` if the producer still holds its lease or the job's
+    enqueue is already finished.
+    """
+    refs = _FINALIZE(
+        r,
+        keys={
+            "job": keys.job(job_id),
+            "batches": keys.job_batches(job_id),
+            "refs": keys.job_refs(job_id),
+            "done": keys.job_done(job_id),
+            "enqueuing": keys.enqueuing(),
+            "lease": keys.job_lease(job_id),
+        },
+        args={
+            "job_id": job_id,
+            "now": time.time(),
+            "reason": reason,
+            "ttl": keys.JOB_TTL_SECONDS,
+        },
+    )
+    if refs is None:
+        return None
+    return [BatchRef.from_message(json.loads(m)) for m in refs]
 
 
 @dataclass(frozen=True)
@@ -193,6 +257,7 @@ def settle(r: redis.Redis, ref: BatchRef, outcome: Settlement) -> bool:
             "dlq": keys.dlq(),
             "dlq_blob": keys.dlq_blob(ref.index, ref.seq),
             "pending": keys.pending(),
+            "holders": keys.holders(),
         },
         args={
             "seq": str(ref.seq),
@@ -222,20 +287,26 @@ def _failure_json(failure: Failure) -> str:
     )
 
 
-def delivered(r: redis.Redis, ref: BatchRef) -> tuple[int, float]:
-    """Count one more delivery of a batch; return (deliveries so far, first delivery time)."""
+def delivered(r: redis.Redis, ref: BatchRef, worker: str) -> tuple[int, float]:
+    """Count one more delivery of a batch to ``worker``, now its holder.
+
+    Returns (deliveries so far, first delivery time). The holder stays recorded until the
+    batch settles: if the worker's heartbeat stops meanwhile, the reaper publishes it again.
+    """
     n, first = _DELIVERED(
         r,
         keys={
             "attempts": keys.job_attempts(ref.job),
             "job": keys.job(ref.job),
             "pending": keys.pending(),
+            "holders": keys.holders(),
         },
         args={
             "seq": str(ref.seq),
             "now": time.time(),
             "ttl": keys.JOB_TTL_SECONDS,
             "member": ref.member,
+            "worker": worker,
         },
     )
     return int(n), float(first)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
-from shared import keys, ledger, registry
+from shared import heartbeats, keys, ledger, pending, registry
 from shared.ledger import JobState
 from shared.replies import text
 
@@ -38,6 +39,8 @@ class Snapshot:
     """Batches enqueued and not yet settled, across every index."""
     inflight_bytes: dict[str, int]
     jobs: list[JobState] = field(default_factory=list)
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    """Live workers by their heartbeats: id, host, pid, engine, since, and batches holding."""
 
 
 def queue_depths(app: Any, queues: tuple[str, ...] = QUEUES) -> dict[str, int | None]:
@@ -81,6 +84,9 @@ def read(
     for name in names:
         pipe.get(keys.inflight(name))
     dlq, in_flight, *inflight = pipe.execute()
+    holding = Counter(pending.holders(r).values())
+    workers = [{"id": worker_id, **info, "holding": holding.get(worker_id, 0)}
+               for worker_id, info in heartbeats.live(r).items()]  # fmt: skip
     return Snapshot(
         taken_at=time.time(),
         queues=depths() if depths is not None else dict.fromkeys(QUEUES),
@@ -88,6 +94,7 @@ def read(
         pending=int(in_flight),
         inflight_bytes={n: int(b or 0) for n, b in zip(names, inflight, strict=True)},
         jobs=recent_jobs(r, jobs) if jobs else [],
+        workers=workers,
     )
 
 
@@ -102,6 +109,7 @@ def gauges(s: Snapshot) -> list[Gauge]:
         ("vecq_dlq_depth", "Entries in the dead-letter stream.", (), [((), float(s.dlq))]),
         ("vecq_pending_batches", "Batches enqueued and not yet settled.", (),
          [((), float(s.pending))]),
+        ("vecq_workers", "Workers whose heartbeat is live.", (), [((), float(len(s.workers)))]),
         ("vecq_inflight_bytes", "Bytes of each index's batches enqueued and not yet settled.",
          ("index",), [((n,), float(b)) for n, b in s.inflight_bytes.items()]),
     ]  # fmt: skip

@@ -14,14 +14,14 @@ from typing import Any
 
 from celery import Celery
 
-from shared import messages
+from shared import keys, messages
 from shared.celeryconf import celery_config
 from shared.engines import Engine, open_engine
 from shared.messages import BatchRef
 from shared.settings import Settings
 from workers import tasks
 from workers.context import WorkerContext
-from workers.reaper import Reaper
+from workers.reaper import InBroker, Reaper
 from workers.sink import QdrantSink
 
 
@@ -41,7 +41,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Celery:
                     retry_seconds=settings.retry_seconds,
                 )
                 holder.append(
-                    WorkerContext(redis=settings.redis_client(), sink=sink, settings=settings)
+                    WorkerContext(
+                        redis=settings.redis_client(), sink=sink, settings=settings
+                    ).announce()
                 )
             return holder[0]
 
@@ -49,6 +51,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Celery:
         # Closes what the context opened; an injected engine belongs to its owner.
         with lock:
             for ctx in holder:
+                ctx.close()
                 ctx.redis.close()
                 if engine is None:
                     ctx.sink.engine.close()
@@ -70,8 +73,33 @@ def publisher(app: Celery) -> Callable[[BatchRef], None]:
 
 
 def start_reaper(app: Celery, settings: Settings) -> Reaper:
-    """Start the sweep that republishes batches whose messages were lost (see reaper.py)."""
-    return Reaper(settings.redis_client(), publisher(app), settings.visibility_timeout).start()
+    """Start the sweep that delivers again what nobody else will (see reaper.py)."""
+    return Reaper(
+        settings.redis_client(), publisher(app), settings.visibility_timeout, in_broker(app)
+    ).start()
+
+
+def in_broker(app: Celery) -> InBroker | None:
+    """For a Redis broker: which batches' messages it holds, queued or unacknowledged.
+
+    kombu keeps a queue as a list, and unacknowledged messages in a hash; a message carries
+    its batch's description in its headers (``argsrepr``), which is what is looked for.
+    ``None`` for another broker (it is not asked).
+    """
+    url = str(app.conf.broker_url or "")
+    if not url.startswith(("redis://", "rediss://", "redis+socket://")):
+        return None
+
+    def find(refs: list[BatchRef]) -> set[str]:
+        with app.connection_for_read() as conn:
+            channel = conn.default_channel
+            client = channel.client
+            held = [*client.lrange(keys.QUEUE_BULK, 0, -1), *client.lrange(keys.QUEUE_LIVE, 0, -1),
+                    *client.hvals(channel.unacked_key)]  # fmt: skip
+        everything = b"\x00".join(held)
+        return {ref.member for ref in refs if ref.describe().encode() in everything}
+
+    return find
 
 
 @functools.cache

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 
 import redis
 
-from shared import registry
+from shared import heartbeats, pending, registry
 from shared.registry import IndexInfo
 from shared.settings import Settings
 from workers import retry
@@ -27,8 +29,25 @@ class WorkerContext:
     redis: redis.Redis
     sink: QdrantSink
     settings: Settings = field(default_factory=Settings)
+    worker_id: str = field(default_factory=heartbeats.new_worker_id)
+    """Who this process is to the fleet: it holds the batches it processes under this id."""
+    heartbeat: heartbeats.Heartbeat | None = None
     _cache: dict[str, tuple[IndexInfo, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def announce(self) -> WorkerContext:
+        """Start this worker's heartbeat (``vecq worker`` and in-process workers do)."""
+        info = {"host": self.worker_id.split(":")[0], "pid": os.getpid(),
+                "engine": self.settings.engine}  # fmt: skip
+        self.heartbeat = heartbeats.Heartbeat(self.redis, self.worker_id, info).start()
+        return self
+
+    def close(self) -> None:
+        """Stop the heartbeat and let go of any batch still held: the worker stops cleanly."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        with contextlib.suppress(redis.RedisError):
+            pending.release_worker(self.redis, self.worker_id)
 
     @property
     def clock(self) -> StageClock:

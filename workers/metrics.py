@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import redis
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.registry import REGISTRY
 
 from shared import stats
@@ -64,8 +67,11 @@ def timed_write(index: str) -> Iterator[None]:
         WRITE_SECONDS.labels(index).observe(time.perf_counter() - start)
 
 
-def serve(port: int, r: redis.Redis, app: Any, addr: str = "0.0.0.0") -> None:
-    """Serve ``/metrics`` on ``port`` from a daemon thread."""
+def serve(
+    port: int, r: redis.Redis, app: Any, ready: threading.Event, addr: str = "0.0.0.0"
+) -> None:
+    """Serve ``/metrics``, ``/readyz`` (200 once ``ready`` is set, else 503) and ``/healthz``
+    on ``port`` from a daemon thread."""
     registry: CollectorRegistry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -73,5 +79,26 @@ def serve(port: int, r: redis.Redis, app: Any, addr: str = "0.0.0.0") -> None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped upstream
     registry.register(stats.ClusterCollector(r, lambda: stats.queue_depths(app)))
-    start_http_server(port, addr=addr, registry=registry)
-    log.info("metrics on http://%s:%d/metrics", addr, port)
+    metrics_app = make_wsgi_app(registry)
+
+    def route(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "/")
+        if path in ("/readyz", "/healthz"):
+            ok = path == "/healthz" or ready.is_set()
+            start_response("200 OK" if ok else "503 Service Unavailable",
+                           [("Content-Type", "text/plain; charset=utf-8")])  # fmt: skip
+            return [b"ok\n" if ok else b"starting or stopping\n"]
+        return metrics_app(environ, start_response)
+
+    server = make_server(addr, port, route, _ThreadingServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="vecq-metrics", daemon=True).start()
+    log.info("metrics on http://%s:%d/metrics, readiness on /readyz", addr, port)
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds would fill the log."""

@@ -125,7 +125,7 @@ def _prepare(ctx: WorkerContext, message: Any) -> Result | tuple[Delivery, Batch
         return "rejected"
     logs.bind(**_log_ids(ref))
     with ctx.clock.stage("ledger"):
-        count, first_seen = retry.call(lambda: ledger.delivered(ctx.redis, ref))
+        count, first_seen = retry.call(lambda: ledger.delivered(ctx.redis, ref, ctx.worker_id))
     with ctx.clock.stage("fetch"):
         raw = _get_blob(ctx, ref)
     delivery = Delivery(ref, raw, count, first_seen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import signals
 
@@ -68,8 +69,10 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
         without_mingle=True,
         redirect_stdouts=False,
     )
+    ready = threading.Event()
+    _announce_readiness(ready, settings, pool, queues)
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port, settings.redis_client(), app)
+        metrics.serve(settings.metrics_port, settings.redis_client(), app, ready)
     reaper = start_reaper(app, settings)
     lane = LiveLane(app).start() if lane_thread else None
     try:
@@ -79,6 +82,28 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
             lane.stop()
         reaper.stop()
     return int(worker.exitcode or 0)
+
+
+# The line a supervisor (or a test) waits for before sending work.
+READY_LINE = "vecq worker ready"
+
+
+def _announce_readiness(
+    ready: threading.Event, settings: Settings, pool: str, queues: list[str]
+) -> None:
+    """Set ``ready`` and log :data:`READY_LINE` when Celery is consuming; clear it on shutdown."""
+
+    def on_ready(**_: object) -> None:
+        ready.set()
+        log.info("%s: consuming %s (live lane: %s), pool %s, Qdrant %s at %s", READY_LINE,
+                 ", ".join(queues), "a thread" if keys.QUEUE_LIVE not in queues else "the pool",
+                 pool, settings.engine, settings.engine_location)  # fmt: skip
+
+    def on_stopping(**_: object) -> None:
+        ready.clear()
+
+    signals.worker_ready.connect(on_ready, weak=False)
+    signals.worker_shutting_down.connect(on_stopping, weak=False)
 
 
 def _keep_logging(**_: object) -> None:

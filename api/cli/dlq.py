@@ -10,7 +10,6 @@ from typing import Any, TextIO
 
 from api.cli.options import Subparsers
 from api.client import Client
-from api.jobs import UpsertJob
 from shared import deadletters
 from shared.deadletters import DeadLetter
 from shared.errors import UpsertError, VecqError, WaitTimeout
@@ -108,7 +107,7 @@ def _wait(client: Client, jobs: list[str], timeout: float | None, out: TextIO) -
     status = 0
     deadline = None if timeout is None else time.monotonic() + timeout
     for job_id in jobs:
-        job = UpsertJob(client.redis, job_id, "", 0, client.settings.stall_timeout)
+        job = client.job(job_id)
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             job.wait(left)

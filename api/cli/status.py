@@ -13,10 +13,11 @@ from api.cli.options import Subparsers
 from shared import stats
 
 DESCRIPTION = (
-    "Shows the messages waiting in each queue, the batches in flight, the workers that "
-    "answer a ping, each index's in-flight bytes, the most recent jobs and the size of the "
-    "dead-letter queue. Reads the same Redis and broker as every vecq command "
-    "(VECQ_REDIS_URL, VECQ_BROKER_URL, or the embedded default)."
+    "Shows the messages waiting in each queue, the batches in flight, the live workers (by "
+    "their heartbeats) and what each holds, each index's in-flight bytes, the most recent "
+    "jobs and the size of the dead-letter queue; or, with --job, one job in full. Reads the "
+    "same Redis and broker as every vecq command (VECQ_REDIS_URL, VECQ_BROKER_URL, or the "
+    "embedded default). The --json output is described field by field in the README."
 )
 
 
@@ -25,12 +26,7 @@ def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("status", help="queues, workers, recent jobs and the DLQ at a glance",
                        description=DESCRIPTION)  # fmt: skip
     p.add_argument("--jobs", type=int, default=10, help="recent jobs to show (default 10)")
-    p.add_argument(
-        "--ping-timeout",
-        type=float,
-        default=1.0,
-        help="seconds to wait for workers to answer (default 1.0)",
-    )
+    p.add_argument("--job", metavar="JOB_ID", help="show this one job: totals, state, failures")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.set_defaults(run=run)
 
@@ -45,43 +41,54 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING)
     try:
         with Client(worker=False) as client:
+            if args.job:
+                return _job(client, args.job, args.json)
             app = client.celery
             snapshot = stats.read(client.redis, lambda: stats.queue_depths(app), jobs=args.jobs)
-            workers = _ping(app, args.ping_timeout)
     except VecqError as exc:
         print(f"vecq status: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(_as_json(snapshot, workers), indent=2))
+        print(json.dumps(_as_json(snapshot), indent=2))
     else:
-        print(render(snapshot, workers))
+        print(render(snapshot))
     return 0
 
 
-def _ping(app: Any, timeout: float) -> list[str] | None:
-    """Names of the workers that answered, or None if the broker could not be asked."""
-    try:
-        replies = app.control.ping(timeout=timeout) or []
-    except Exception:  # a broker without broadcast support, or unreachable
-        return None
-    return sorted(name for reply in replies for name in reply)
+def _job(client: Any, job_id: str, as_json: bool) -> int:
+    """Print one job's ledger and failures."""
+    job = client.job(job_id)
+    state = job.state()
+    failures = job.failures
+    if as_json:
+        out = {**asdict(state), "status": state.status,
+               "failures": [{"ids": list(f.ids), "reason": f.reason, "shard": f.shard,
+                             "seq": f.seq} for f in failures]}  # fmt: skip
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"job       {state.job_id}   index {state.index}   {state.status}")
+    print(f"vectors   {state.written:,} written, {state.failed:,} failed of {state.total:,}")
+    still = "" if state.enqueued else " (still being enqueued)"
+    print(f"batches   {state.settled} settled of {state.batches}{still}; {state.retries} retries")
+    if state.aborted:
+        print(f"cut short {state.aborted}")
+    for f in failures[:20]:
+        print(f"failed    {len(f.ids)} ids of shard {f.shard} seq {f.seq}: {f.reason}")
+    return 0
 
 
-def _as_json(s: stats.Snapshot, workers: list[str] | None) -> dict[str, Any]:
+def _as_json(s: stats.Snapshot) -> dict[str, Any]:
     out = asdict(s)
     out["jobs"] = [{**asdict(j), "status": j.status} for j in s.jobs]
-    out["workers"] = workers
     return out
 
 
-def render(s: stats.Snapshot, workers: list[str] | None) -> str:
+def render(s: stats.Snapshot) -> str:
     """The human-readable report."""
     queues = "   ".join(f"{q} {'?' if d is None else d}" for q, d in s.queues.items())
-    if workers is None:
-        seen = "could not ask the broker"
-    else:
-        names = ", ".join(workers[:8]) + (" ..." if len(workers) > 8 else "")
-        seen = f"{len(workers)} answered" + (f": {names}" if workers else " (none running?)")
+    names = ", ".join(f"{w['id']} ({w['holding']} held)" for w in s.workers[:8])
+    more = " ..." if len(s.workers) > 8 else ""
+    seen = f"{len(s.workers)} alive" + (f": {names}{more}" if s.workers else " (none running?)")
     lines = [
         f"queues       {queues}",
         f"in flight    {s.pending} batches"

@@ -1,20 +1,26 @@
 --[[ End an interrupted enqueue: forget the batches never published; return how many.
 
 Afterwards the job's batches (and its total) are exactly the ones enqueued, so it can
-finish when they settle; if they all have, it finishes now.
+finish when they settle; if they all have, it finishes now. Returns -1, changing nothing,
+if the fleet already finished the job's enqueue (finalize.lua: the producer's lease had
+lapsed), which then keeps every stored batch.
 
 KEYS
   job          hash of the job's totals
   batches      hash: sequence number -> batch state
   done         list pushed once when the job's last batch settles
   inflight     counter of the index's in-flight bytes
+  enqueuing    sorted set of jobs still being enqueued
+  lease        the producer's lease on the job
   blobs...     the blob of each batch never published
 ARGV
   now          unix time
   reason       why the enqueue stopped
   enqueued     how many ids were enqueued
+  job_id       the job's id
   unpublished... per batch never published, in the order of blobs: its seq and size
 ]]
+if redis.call('HGET', job, 'enqueued') == '1' then return -1 end
 local dropped = 0
 for i = 0, #KEYS - blobs do
   local blob = KEYS[blobs + i]
@@ -31,6 +37,8 @@ end
 local count = redis.call('HLEN', batches)
 redis.call('HSET', job, 'batches', count, 'total', enqueued, 'enqueued', 1,
            'aborted', reason, 'updated_at', now)
+redis.call('ZREM', enqueuing, job_id)
+redis.call('DEL', lease)
 if tonumber(redis.call('HGET', job, 'settled')) >= count then
   redis.call('HSET', job, 'finished_at', now)
   redis.call('RPUSH', done, '1')

@@ -14,6 +14,7 @@ KEYS
   dlq          the dead-letter stream
   dlq_blob     where a dead-lettered batch's blob is kept
   pending      sorted set of unsettled batches
+  holders      hash: pending member -> the worker processing it
 ARGV
   seq          the batch's sequence number
   n_written    points written
@@ -27,6 +28,7 @@ ARGV
   extra...     n_records failure records, then the dead letter's field/value pairs (if any)
 ]]
 redis.call('ZREM', pending, member)
+redis.call('HDEL', holders, member)
 local state = redis.call('HGET', batches, seq)
 if state ~= 'queued' and state ~= 'stored' then return 0 end
 if tonumber(n_failed) > 0 then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -9,7 +10,9 @@ import pytest
 from httpx import Headers
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from api import Client, Index, UpsertError, WaitTimeout
+from api import Client, Index, UpsertError, VecqError, WaitTimeout
+from api.cli import main
+from tests.support.clients import broker_url
 
 
 def test_wait_false_returns_a_job_that_finishes(
@@ -62,3 +65,26 @@ def test_failed_batch_raises_upsert_error_naming_ids(
     job_failures = info.value.failures
     assert len(job_failures) == 1 and "rejected" in job_failures[0].reason
     assert index.count() == 0
+
+
+def test_a_job_reopens_by_its_id(
+    client: Client,
+    make_index: Callable[..., Index],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+) -> None:
+    """client.job(id) and `vecq status --job id` read the same ledger; an unknown id is clear."""
+    index = make_index(dimension=4, shards=2)
+    job = index.upsert(np.arange(600), np.ones((600, 4), np.float32))
+    again = client.job(job.job_id)
+    assert (again.index, again.total, again.status) == (index.name, 600, "done")
+    assert again.wait(5).progress.written == 600
+    with pytest.raises(VecqError, match="no job 'nope'"):
+        client.job("nope")
+    monkeypatch.setenv("VECQ_REDIS_URL", redis_url)
+    monkeypatch.setenv("VECQ_BROKER_URL", broker_url(redis_url))
+    capsys.readouterr()
+    assert main(["status", "--job", job.job_id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["status"], shown["written"], shown["failures"]) == ("done", 600, [])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +11,17 @@ import pytest
 
 from api import Client, Index
 from shared import deadletters, keys
+from tests.support.clients import worker_client
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(redis_url: str, engine: str) -> Iterator[Client]:
+    """The usual worker client, but every upsert takes the bulk queue (no live lane), so a
+    message sent to that queue before an upsert is handled before it (FIFO)."""
+    with worker_client(redis_url, engine, live_max_vectors=0) as c:
+        yield c
 
 
 class Exploit:
@@ -26,7 +35,7 @@ class Exploit:
 
 
 def _drain(index: Index) -> None:
-    """Upsert and wait: the queue is FIFO, so earlier messages have been handled by then."""
+    """Upsert and wait: the bulk queue is FIFO, so earlier messages have been handled by then."""
     index.upsert(np.array([1]), np.ones((1, index.dimension), np.float32), timeout=30)
 
 

@@ -92,6 +92,15 @@ def test_worker_metrics_logs_and_status(
     With the prefork pool the counting happens in the pool's child and the parent serves it.
     """
     port, log_path = observed_worker
+    # Ready: the worker says so in its log, and its metrics port answers /readyz with 200.
+    deadline = time.monotonic() + 30
+    while httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, "the worker never became ready"
+        time.sleep(0.2)
+    ready = [json.loads(line)["msg"] for line in log_path.read_text().splitlines()
+             if line.startswith("{") and "vecq worker ready" in line]  # fmt: skip
+    assert ready and "consuming" in ready[0]
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
     name = f"obs-{uuid.uuid4().hex[:8]}"
     vectors = np.random.default_rng(3).standard_normal((3000, 8), dtype=np.float32)
     with Client(redis_url=redis_url, broker_url=broker_url(redis_url), worker=False,
@@ -118,7 +127,7 @@ def test_worker_metrics_logs_and_status(
     )  # fmt: skip
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
-    assert report["workers"], "the running worker answered no ping"
+    assert report["workers"], "the running worker has no live heartbeat"
     assert set(report["queues"]) == {"vecq.live", "vecq.bulk"}
     mine = [j for j in report["jobs"] if j["job_id"] == job.job_id]
     assert mine and mine[0]["status"] == "done" and mine[0]["written"] == 3000

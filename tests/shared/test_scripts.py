@@ -40,7 +40,7 @@ return out
 def test_every_shipped_script_declares_its_keys_and_arguments() -> None:
     """The ledger's scripts load, and their names are the ones the ledger passes."""
     shipped = sorted(p.stem for p in Path(scripts.__file__).with_name("lua").glob("*.lua"))
-    assert shipped == ["abort", "delivered", "published", "settle", "stored"]
+    assert shipped == ["abort", "delivered", "finalize", "published", "settle", "stored"]
     settle = Lua("settle")
     assert settle.keys[:2] == ["job", "batches"] and settle.more_args == "extra"
     assert Lua("abort").more_keys == "blobs"

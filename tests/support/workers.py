@@ -26,7 +26,7 @@ class Workers:
     data_dir: Path
     log_dir: Path
     engine: str = "edge"
-    env_extra: dict[str, str] = field(default_factory=dict)
+    env_extra: dict[str, str | None] = field(default_factory=dict)
     running: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -44,9 +44,25 @@ class Workers:
             VECQ_TASK_TIME_LIMIT=str(TASK_TIME_LIMIT),
             VECQ_RETRY_SECONDS="2",
             VECQ_TASK_RETRY_BACKOFF="0.5",
-            **self.env_extra,
         )
-        return env
+        merged: dict[str, str | None] = {**env, **self.env_extra}
+        return {k: v for k, v in merged.items() if v is not None}
+
+    def with_defaults(self) -> Workers:
+        """Workers started from now on run vecq's default timeouts, not the tests' short ones."""
+        for name in ("VECQ_VISIBILITY_TIMEOUT", "VECQ_TASK_TIME_LIMIT", "VECQ_RETRY_SECONDS",
+                     "VECQ_TASK_RETRY_BACKOFF"):  # fmt: skip
+            self.env_extra[name] = None  # dropped by env(): vecq's default applies
+        return self
+
+    def slow_writes(self, index: str, seconds: float) -> Workers:
+        """Workers started from now on take ``seconds`` longer over each write to ``index``."""
+        self.env_extra.update(
+            PYTHONPATH=str(Path(__file__).with_name("slow_writes")),
+            VECQ_TEST_ROOT=str(Path(__file__).resolve().parents[2]),
+            VECQ_TEST_SLOW_WRITE=f"{index}:{seconds}",
+        )
+        return self
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
         """Start one worker process (extra CLI arguments allowed)."""

@@ -29,7 +29,9 @@ def ctx(r: redis.Redis, engine: str, tmp_path: Path) -> Iterator[WorkerContext]:
     where = {"qdrant_path": ":memory:"} if engine == "local" else {"data_dir": str(tmp_path)}
     qdrant = open_engine(Settings(**where))
     settings = Settings(retry_seconds=5.0, task_retries=2, task_retry_backoff=0.5)
-    yield WorkerContext(redis=r, sink=QdrantSink(qdrant), settings=settings)
+    context = WorkerContext(redis=r, sink=QdrantSink(qdrant), settings=settings)
+    yield context
+    context.close()  # lets go of what a test left held, as a worker stopping cleanly does
     qdrant.close()
 
 

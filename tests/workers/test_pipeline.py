@@ -126,7 +126,7 @@ def test_a_batch_delivered_too_often_is_dead_lettered(
     """A batch seen more than max_deliveries times (it kills its workers) goes to the DLQ."""
     message = enqueue([1], 2.0, seq=1)
     for _ in range(ctx.max_deliveries):  # deliveries whose worker died before settling
-        ledger.delivered(r, BatchRef.from_message(message))
+        ledger.delivered(r, BatchRef.from_message(message), "w-died-before-settling")
     assert process_batch(ctx, message) == "failed"
     (letter,) = deadletters.entries(r, index=info.name)
     assert letter.attempts == ctx.max_deliveries + 1 and "delivered" in letter.reason
