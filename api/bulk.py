@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from shared import keys, ledger
+from shared import job_state, keys
 from shared.errors import VecqError
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def bulk_mode(index: Index, timeout: float | None = None) -> Iterator[Index]:
 
 
 def _drain(r: object, index: str, deadline: float | None) -> None:
-    while ledger.inflight(r, index) > 0:  # type: ignore[arg-type]  # a redis.Redis
+    while job_state.inflight(r, index) > 0:  # type: ignore[arg-type]  # a redis.Redis
         if deadline is not None and time.monotonic() > deadline:
             raise VecqError(
                 f"bulk mode: index {index!r} still has batches in flight at the timeout; "

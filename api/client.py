@@ -13,7 +13,7 @@ from api.embedded_redis import EmbeddedRedis
 from api.index import Index
 from api.jobs import UpsertJob
 from api.publisher import CeleryPublisher, Publisher
-from shared import crypto, keys, ledger, registry
+from shared import crypto, job_state, marks, registry
 from shared.engines import Engine, open_engine
 from shared.errors import BrokerUnavailable, VecqError
 from shared.settings import Settings, redact_url
@@ -161,10 +161,11 @@ class Client:
         Its ``wait()``, ``progress``, ``status`` and ``failures`` read the ledger, which Redis
         keeps for seven days after the job finishes.
         """
-        state = ledger.read(self.redis, job_id)
+        state = job_state.read(self.redis, job_id)
         if state is None:
             raise VecqError(f"no job {job_id!r} in Redis: never created, or expired (7 days)")
-        return UpsertJob(self.redis, job_id, state.index, state.total, self.settings.stall_timeout)
+        return UpsertJob(self.redis, job_id, state.index, state.total,
+                         self.settings.stall_timeout, op=state.op)  # fmt: skip
 
     def list_indexes(self) -> list[str]:
         """Names of every index, sorted."""
@@ -180,7 +181,7 @@ class Client:
         info = registry.load(self.redis, index_name, key)
         self.engine.drop(info)
         registry.delete(self.redis, index_name)
-        self.redis.delete(keys.sequence(index_name), keys.inflight(index_name))
+        marks.drop(self.redis, index_name)
 
     def close(self) -> None:
         """Stop the in-process worker, close connections, stop the embedded Redis."""

@@ -1,8 +1,10 @@
-"""``Index``: the seed's ``upsert`` in all its forms, plus ``get`` and ``count``."""
+"""``Index``: the seed's ``upsert`` in all its forms, ``delete``, ``update_metadata``, ``get``
+and ``count``."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
@@ -69,7 +71,15 @@ class Index:
 
     @overload
     def upsert(
-        self, ids: Any, vectors: Any, /, *, wait: bool = ..., timeout: float | None = ...
+        self,
+        ids: Any,
+        vectors: Any,
+        /,
+        *,
+        items: Sequence[bytes | None] | None = ...,
+        metadata: Sequence[dict[str, Any] | None] | None = ...,
+        wait: bool = ...,
+        timeout: float | None = ...,
     ) -> UpsertJob: ...
 
     @overload
@@ -78,6 +88,8 @@ class Index:
         *,
         vectors: Any,
         ids: Any = ...,
+        items: Sequence[bytes | None] | None = ...,
+        metadata: Sequence[dict[str, Any] | None] | None = ...,
         wait: bool = ...,
         timeout: float | None = ...,
     ) -> UpsertJob: ...
@@ -87,26 +99,78 @@ class Index:
         *args: Any,
         ids: Any = _UNSET,
         vectors: Any = _UNSET,
+        items: Sequence[bytes | None] | None = None,
+        metadata: Sequence[dict[str, Any] | None] | None = None,
         wait: bool = True,
         timeout: float | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> UpsertJob:
-        """Add or update vectors. Validates the whole call before anything is enqueued.
+        """Add or replace points. Validates the whole call before anything is enqueued.
 
         Forms (as in the seed): ``upsert([{"id", "vector", "item"?, "metadata"?}, ...])``,
         ``upsert([(id, vector[, item[, metadata]]), ...])``, ``upsert(ids, vectors)`` and
-        ``upsert(vectors=vectors, ids=ids)`` with NumPy arrays.
+        ``upsert(vectors=vectors, ids=ids)`` with NumPy arrays, which also take ``items=``
+        and ``metadata=`` (one entry or ``None`` per id). Ids are integers or strings.
 
         With ``wait=True`` returns once every vector is written to Qdrant, or raises
         ``UpsertError`` naming the failed ids; with ``wait=False`` returns as soon as every
         batch is enqueued. ``on_batch(n)`` is called after each batch of ``n`` is enqueued.
         """
-        job = self.enqueue(self._points(args, ids, vectors), on_batch=on_batch)
+        points = self._points(args, ids, vectors, items, metadata)
+        return self._run(points, wait, timeout, on_batch)
+
+    def delete(
+        self,
+        ids: Sequence[int | str] | Any,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> UpsertJob:
+        """Delete points by id (integers or strings); an id never stored is not an error.
+
+        A job like ``upsert``, ordered with every other call: an older upsert of an id that
+        arrives late never brings it back; a newer one stores it again.
+        """
+        return self._run(validation.deletions(ids), wait, timeout, on_batch)
+
+    def update_metadata(
+        self,
+        updates: Sequence[dict[str, Any] | tuple[Any, dict[str, Any]]],
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> UpsertJob:
+        """Merge keys into stored points' metadata without resending vectors.
+
+        ``updates`` is ``[{"id": ..., "metadata": {...}}, ...]`` (or ``(id, metadata)``
+        tuples). Top-level keys are set (a nested dict replaces the stored one); other keys
+        stay. An id with no stored point is not created: it is reported in the job's
+        failures (``UpsertError`` with ``wait=True``).
+        """
+        return self._run(validation.updates(updates), wait, timeout, on_batch)
+
+    def _run(
+        self,
+        points: Points,
+        wait: bool,
+        timeout: float | None,
+        on_batch: Callable[[int], None] | None,
+    ) -> UpsertJob:
+        job = self.enqueue(points, on_batch=on_batch)
         if wait:
             job.wait(timeout)
         return job
 
-    def _points(self, args: tuple[Any, ...], ids: Any, vectors: Any) -> Points:
+    def _points(
+        self,
+        args: tuple[Any, ...],
+        ids: Any,
+        vectors: Any,
+        items: Sequence[Any] | None,
+        metadata: Sequence[Any] | None,
+    ) -> Points:
         dim = self._info.dimension
         max_item = self._client.settings.max_item_bytes
         if len(args) > 2:
@@ -114,17 +178,23 @@ class Index:
         if len(args) == 2:
             if ids is not _UNSET or vectors is not _UNSET:
                 raise TypeError("upsert got ids/vectors both by position and by keyword")
-            return validation.from_arrays(args[0], args[1], dim)
-        if len(args) == 1:
+            ids, vectors = args
+        elif len(args) == 1:
             if vectors is not _UNSET and ids is _UNSET:
-                return validation.from_arrays(args[0], vectors, dim)
-            if ids is not _UNSET or vectors is not _UNSET:
+                ids = args[0]
+            elif ids is not _UNSET or vectors is not _UNSET:
                 raise TypeError("upsert got ids/vectors both by position and by keyword")
-            return self._list_form(args[0], dim, max_item)
+            else:
+                vectors = args[0]
         if vectors is _UNSET:
             raise TypeError("upsert needs vectors: a list of dicts or tuples, or ids and vectors")
         if ids is not _UNSET:
-            return validation.from_arrays(ids, vectors, dim)
+            return validation.from_arrays(ids, vectors, dim, metadata, items, max_item)
+        if items is not None or metadata is not None:
+            raise TypeError(
+                "items= and metadata= go with the NumPy form, upsert(ids, vectors, ...); in the "
+                "list form each record carries its own"
+            )
         return self._list_form(vectors, dim, max_item)
 
     @staticmethod
@@ -152,15 +222,16 @@ class Index:
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise BrokerUnavailable(f"Redis failed before anything was enqueued: {exc}") from exc
         if points.items is not None:
-            encrypted = self._cipher.encrypt_all(points.ids.tolist(), points.items)
-            points = Points(points.ids, points.vectors, encrypted, points.metadata)
+            encrypted = self._cipher.encrypt_all(points.caller_ids(), points.items)
+            points = dataclasses.replace(points, items=encrypted)
         job_id = producer.enqueue(
             client.redis, client.publisher, self._info, points, client.settings, on_batch,
             encode_ahead=client.worker is None,
         )  # fmt: skip
         return UpsertJob(
-            client.redis, job_id, self.name, len(points), client.settings.stall_timeout
-        )
+            client.redis, job_id, self.name, len(points), client.settings.stall_timeout,
+            op=points.op,
+        )  # fmt: skip
 
     def bulk(self, timeout: float | None = None) -> contextlib.AbstractContextManager[Index]:
         """Load faster: ``with index.bulk(): ...`` turns HNSW indexing off until the block ends.
@@ -171,8 +242,9 @@ class Index:
         """
         return bulk_mode(self, timeout)
 
-    def get(self, ids: Sequence[int] | Any) -> list[dict[str, Any]]:
-        """The stored points with these ids, in request order; ids not found are left out.
+    def get(self, ids: Sequence[int | str] | Any) -> list[dict[str, Any]]:
+        """The stored points with these ids (integers or strings), in request order; ids not
+        found are left out.
 
         Each point is ``{"id", "vector", "item", "metadata"}``; items come back decrypted.
         With metric ``cosine`` Qdrant stores vectors normalised, so they come back unit length.

@@ -1,4 +1,5 @@
-"""``UpsertJob``: a handle on one upsert call, read from its ledger in Redis."""
+"""``UpsertJob``: a handle on one call (upsert, delete or metadata update), read from its
+ledger in Redis."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from dataclasses import dataclass
 
 import redis
 
-from shared import ledger
+from shared import job_state
 from shared.errors import Failure, UpsertError, VecqError, WaitTimeout
-from shared.ledger import JobState, Status
+from shared.job_state import JobState, Status
 
 # Longest sleep between two ledger reads while waiting; the completion signal usually
 # wakes the waiter long before this.
@@ -36,23 +37,32 @@ class Progress:
 
 
 class UpsertJob:
-    """One ``upsert`` call: its id, and its progress as the workers settle its batches."""
+    """One call (``upsert``, ``delete``, ``update_metadata``): its id, and its progress as the
+    workers settle its batches."""
 
     def __init__(
-        self, r: redis.Redis, job_id: str, index: str, total: int, stall_timeout: float
+        self,
+        r: redis.Redis,
+        job_id: str,
+        index: str,
+        total: int,
+        stall_timeout: float,
+        op: str = "upsert",
     ) -> None:
         self._redis = r
         self.job_id = job_id
         self.index = index
         self.total = total
+        self.op = op
+        """``upsert``, ``delete`` or ``update`` (of metadata)."""
         self._stall_timeout = stall_timeout
 
     def __repr__(self) -> str:
-        return f"<UpsertJob {self.job_id} index={self.index!r} total={self.total}>"
+        return f"<UpsertJob {self.job_id} {self.op} index={self.index!r} total={self.total}>"
 
     def state(self) -> JobState:
         """A fresh snapshot of the job's ledger."""
-        snapshot = ledger.read(self._redis, self.job_id)
+        snapshot = job_state.read(self._redis, self.job_id)
         if snapshot is None:
             raise VecqError(f"job {self.job_id} has no ledger in Redis (expired or never created)")
         return snapshot
@@ -71,7 +81,7 @@ class UpsertJob:
     @property
     def failures(self) -> list[Failure]:
         """Every failed batch: its ids and the reason."""
-        return ledger.failures(self._redis, self.job_id)
+        return job_state.failures(self._redis, self.job_id)
 
     def wait(self, timeout: float | None = None) -> UpsertJob:
         """Block until every batch is settled; raise :class:`UpsertError` if any failed.
@@ -101,18 +111,26 @@ class UpsertJob:
                     "running? Start one with `vecq worker`."
                 )
             budget = _POLL_SECONDS if timeout is None else min(_POLL_SECONDS, start + timeout - now)
-            ledger.wait_for_wakeup(self._redis, self.job_id, budget)
+            job_state.wait_for_wakeup(self._redis, self.job_id, budget)
         if s.failed:
             raise _upsert_error(self, s, self.failures)
         return self
 
 
+# How each kind of job says what did not happen to its ids.
+_FAILED = {
+    "upsert": "vectors could not be written to",
+    "delete": "ids could not be deleted from",
+    "update": "ids could not be updated in",
+}
+
+
 def _upsert_error(job: UpsertJob, s: JobState, failures: list[Failure]) -> UpsertError:
     ids = [i for f in failures for i in f.ids]
-    shown = ", ".join(map(str, ids[:10])) + (f", ... ({len(ids)} in all)" if len(ids) > 10 else "")
+    shown = ", ".join(map(repr, ids[:10])) + (f", ... ({len(ids)} in all)" if len(ids) > 10 else "")
     reasons = sorted({f.reason for f in failures})
     return UpsertError(
-        f"{s.failed} of {s.total} vectors could not be written to index {job.index!r} "
+        f"{s.failed} of {s.total} {_FAILED.get(s.op, _FAILED['upsert'])} index {job.index!r} "
         f"(job {job.job_id}): ids [{shown}]; reason: {'; '.join(reasons[:3])}",
         failures,
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -11,10 +11,12 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
+from api.backpressure import Room
 from api.encoder import Encoder
 from api.publisher import Publisher
-from shared import keys, ledger
-from shared.codec import Metadata
+from shared import ids as idrules
+from shared import keys, ledger, marks
+from shared import metadata as metarules
 from shared.errors import BackpressureTimeout, BrokerUnavailable, EnqueueInterrupted
 from shared.messages import BatchRef
 from shared.redis_memory import footprint, out_of_memory
@@ -43,7 +45,7 @@ def plan(
     shards = shard_of(points.ids, info.shards)
     order = np.argsort(shards, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(shards, minlength=info.shards))])
-    sizes = _row_sizes(points, info.dimension)
+    sizes = _row_sizes(points)
     batches = []
     for shard in range(info.shards):
         rows = order[bounds[shard] : bounds[shard + 1]]
@@ -52,22 +54,19 @@ def plan(
     return batches
 
 
-def _row_sizes(points: Points, dimension: int) -> npt.NDArray[np.int64] | int:
-    base = 8 + 4 * dimension + _ROW_OVERHEAD
-    if points.items is None and points.metadata is None:
+def _row_sizes(points: Points) -> npt.NDArray[np.int64] | int:
+    base = 8 + 4 * int(points.vectors.shape[1]) + _ROW_OVERHEAD
+    if points.items is None and points.metadata is None and points.names is None:
         return base
-    sizes = np.full(len(points), base, dtype=np.int64)
+    n = len(points)
+    sizes = np.full(n, base, dtype=np.int64)
     if points.items is not None:
-        sizes += np.fromiter((len(i) if i else 0 for i in points.items), np.int64, len(points))
+        sizes += np.fromiter((len(i) if i else 0 for i in points.items), np.int64, n)
     if points.metadata is not None:
-        sizes += np.fromiter((_meta_size(m) for m in points.metadata), np.int64, len(points))
+        sizes += np.fromiter((metarules.size(m) for m in points.metadata), np.int64, n)
+    if points.names is not None:
+        sizes += np.fromiter((len(s) * 3 + 8 if s else 0 for s in points.names), np.int64, n)
     return sizes
-
-
-def _meta_size(meta: Metadata | None) -> int:
-    if not meta:
-        return 0
-    return sum(len(k) + len(v) + 8 if isinstance(v, str) else len(k) + 28 for k, v in meta.items())
 
 
 def _chunks(
@@ -165,9 +164,9 @@ def _send(
 ) -> None:
     """Open the job, then store, record and publish each batch in turn (see :func:`enqueue`)."""
     batches = plan(points, info, settings)
-    ledger.open_job(r, run.job_id, info.name, len(points), len(batches))
-    last_seq = int(r.incrby(keys.sequence(info.name), len(batches))) if batches else 0
-    room = _Room(r, info.name, settings, run.job_id)
+    ledger.open_job(r, run.job_id, info.name, len(points), len(batches), points.op)
+    last_seq = ledger.reserve(r, info.name, run.job_id, len(batches)) if batches else 0
+    room = Room(r, info.name, settings, run.job_id)
     # A small call takes the live lane, and is done fastest without helper threads.
     live = len(points) <= settings.live_max_vectors
     queue = keys.QUEUE_LIVE if live else keys.QUEUE_BULK
@@ -184,9 +183,12 @@ def _send(
             run.flush(pipe)
             pipe.set(ref.blob_key, blob, ex=keys.ORPHAN_BLOB_TTL_SECONDS)
             ledger.mark_stored(pipe, ref)
+            reply_at = len(pipe) - 1
+            if points.op != "upsert":
+                _mark(pipe, info, run.job_id, seq, points, rows)
             # Recorded before the round trip: it may apply even if the reply is lost.
             run.stored(ref, rows)
-            room.seen(pipe.execute()[-1])
+            room.seen(pipe.execute()[reply_at])
             run.confirmed(ref)
             publisher.publish(ref, queue)
             run.published(ref)
@@ -194,58 +196,23 @@ def _send(
         encoder.stop()
     pipe = r.pipeline(transaction=False)
     run.flush(pipe)
-    ledger.mark_enqueued(pipe, run.job_id)
+    ledger.mark_enqueued(pipe, run.job_id, info.name)
     pipe.execute()
 
 
-class _Room:
-    """Backpressure: waits until the index's in-flight bytes leave room for one more batch."""
-
-    # First and longest pause between two reads of the in-flight counter while blocked.
-    _FIRST_PAUSE = 0.01
-    _MAX_PAUSE = 0.5
-
-    def __init__(self, r: redis.Redis, index: str, settings: Settings, job_id: str) -> None:
-        self._r = r
-        self._index = index
-        self._job_id = job_id
-        self._limit = settings.max_inflight_bytes
-        self._timeout = settings.backpressure_timeout
-        self._inflight = ledger.inflight(r, index)
-
-    def seen(self, inflight: int) -> None:
-        """Record the counter's value after our own increment (free: it came back with it)."""
-        self._inflight = int(inflight)
-
-    def wait(self, size: int) -> None:
-        """Return when ``size`` more bytes fit, leaving room for a worker's read of one batch.
-
-        One batch always fits into an empty window.
-        """
-        if self._fits(size):
-            return
-        deadline = time.monotonic() + self._timeout
-        pause = self._FIRST_PAUSE
-        while True:
-            pipe = self._r.pipeline(transaction=False)
-            pipe.get(keys.inflight(self._index))
-            ledger.renew_lease(pipe, self._job_id)  # waiting, not gone
-            self._inflight = int(pipe.execute()[0] or 0)
-            if self._fits(size):
-                return
-            if time.monotonic() >= deadline:
-                raise BackpressureTimeout(
-                    f"index {self._index!r} has {self._inflight:,} bytes in flight (limit "
-                    f"max_inflight_bytes={self._limit:,}) and none were freed for "
-                    f"{self._timeout:g}s: are workers running and keeping up?"
-                )
-            time.sleep(pause)
-            pause = min(pause * 2, self._MAX_PAUSE)
-
-    def _fits(self, size: int) -> bool:
-        # Room for the batch and for one more of its size: a worker reading a blob makes
-        # Redis hold a second copy in its reply buffer, which must fit in the window too.
-        return self._inflight <= 0 or self._inflight + 2 * size <= self._limit
+def _mark(
+    pipe: redis.client.Pipeline,
+    info: IndexInfo,
+    job_id: str,
+    seq: int,
+    points: Points,
+    rows: npt.NDArray[np.intp],
+) -> None:
+    """Queue the tombstones or patches of a delete or update batch (``shared/marks.py``)."""
+    names = [points.names[r] for r in rows.tolist()] if points.names is not None else None
+    point_keys = [idrules.mark_key(p) for p in idrules.point_ids(points.ids[rows], names)]
+    patches = [points.metadata[r] for r in rows.tolist()] if points.metadata is not None else None
+    marks.register(pipe, info.name, job_id, seq, points.op, point_keys, patches)
 
 
 class _Run:
@@ -312,7 +279,12 @@ class _Run:
             pipe.execute()
             unpublished = sorted((s, size) for s, size in self._sizes.items() if s not in published)
             count = sum(self._rows[s].size for s in published)
-            dropped = ledger.abort(self.r, self.job_id, self.index, unpublished, reason, count)
+            dropped = ledger.abort(
+                self.r, self.job_id, self.index, unpublished, reason, count,
+                also=None if points.op == "upsert" else functools.partial(
+                    marks.forget, index=self.index, seqs=[s for s, _ in unpublished],
+                    unless_in_job=self.job_id),
+            )  # fmt: skip
         except redis.RedisError:
             dropped = -1
             note = (
@@ -326,22 +298,19 @@ class _Run:
         kept = published if dropped >= 0 else sorted(self._confirmed)
         uncertain = [] if dropped >= 0 else sorted(set(self._sizes) - self._confirmed)
         enqueued, unsure = self._ids(points, kept), self._ids(points, uncertain)
-        maybe = (
-            f"; {unsure.size} more, of a batch Redis did not confirm, may be" if unsure.size else ""
-        )
+        maybe = f"; {len(unsure)} more, of a batch Redis did not confirm, may be" if unsure else ""
+        what = "vectors" if points.op == "upsert" else "ids"
+        call = {"upsert": "upsert", "delete": "delete", "update": "update_metadata"}[points.op]
         return kind(
-            f"{reason}. Job {self.job_id}: {enqueued.size} of {len(points)} vectors were "
-            f"enqueued before this{maybe} ({note}); calling upsert again with the same data "
+            f"{reason}. Job {self.job_id}: {len(enqueued)} of {len(points)} {what} were "
+            f"enqueued before this{maybe} ({note}); calling {call} again with the same data "
             "is safe",
             job_id=self.job_id,
             enqueued_ids=enqueued,
             uncertain_ids=unsure,
         )
 
-    def _ids(self, points: Points, seqs: list[int]) -> npt.NDArray[np.int64]:
+    def _ids(self, points: Points, seqs: list[int]) -> list[idrules.Id]:
         if not seqs:
-            return np.empty(0, dtype=np.int64)
-        ids: npt.NDArray[np.int64] = points.ids[
-            np.sort(np.concatenate([self._rows[s] for s in seqs]))
-        ]
-        return ids
+            return []
+        return points.caller_ids(np.sort(np.concatenate([self._rows[s] for s in seqs])))

@@ -6,26 +6,27 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from shared import keys
+from shared import ids as idrules
+from shared import keys, validation
 from shared.crypto import ItemCipher
 from shared.engines import Engine
 from shared.registry import IndexInfo
-from shared.validation import check_id_array
 
 
 def get_points(
-    engine: Engine, info: IndexInfo, cipher: ItemCipher, ids: Sequence[int] | Any
+    engine: Engine, info: IndexInfo, cipher: ItemCipher, ids: Sequence[idrules.Id] | Any
 ) -> list[dict[str, Any]]:
-    """Points with these ids, in request order, items decrypted; missing ids left out."""
-    id_array = check_id_array(ids)
-    wanted = np.unique(id_array).tolist()
+    """Points with these ids (integers or strings), in request order, items decrypted; missing
+    ids left out. Each answers with the caller's id."""
+    wanted = validation.deletions(ids)  # the same id rules, deduplicated
+    by_point = dict(zip(wanted.point_ids(), wanted.caller_ids(), strict=True))
     found = {
-        int(p.id): _to_point(int(p.id), p.vector, p.payload, cipher)
-        for p in engine.retrieve(info, wanted)
+        caller: _to_point(caller, p.vector, p.payload, cipher)
+        for p in engine.retrieve(info, list(by_point))
+        if (caller := by_point.get(p.id)) is not None
     }
-    return [found[i] for i in id_array.tolist() if i in found]
+    asked = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    return [found[i] for i in asked if i in found]
 
 
 def count_points(engine: Engine, info: IndexInfo) -> int:
@@ -34,7 +35,7 @@ def count_points(engine: Engine, info: IndexInfo) -> int:
 
 
 def _to_point(
-    point_id: int, vector: Any, payload: dict[str, Any] | None, cipher: ItemCipher
+    point_id: idrules.Id, vector: Any, payload: dict[str, Any] | None, cipher: ItemCipher
 ) -> dict[str, Any]:
     payload = payload or {}
     item_b64 = payload.get(keys.PAYLOAD_ITEM)

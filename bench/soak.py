@@ -5,10 +5,12 @@
 Runs a private redis-server (AOF, fsync always), one `vecq worker` process at a time on a
 persisted Qdrant Edge folder (or local mode, ``--engine local``; either admits one process),
 and a producer that
-sends overlapping random id sets with ``wait=False``. At random moments the worker is
+sends overlapping random id sets with ``wait=False``: upserts (with metadata), deletes and
+metadata updates. At random moments the worker is
 killed with SIGKILL (or stopped with SIGTERM) and another started. At the end every job
 is waited for and a set check compares what the producer was told with what Qdrant
-holds. Prints lost / stale / phantom / duplicated counts; exits 1 unless all are zero.
+holds, every call applied in call order. Prints lost / stale / phantom / resurrected /
+misreported (an update's not-found report) / duplicated counts; exits 1 unless all are zero.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import redis
 
 from api import UpsertJob, WaitTimeout
-from shared import deadletters, keys, ledger
+from shared import deadletters, job_state, keys
 from tests.support.services import RedisServer
 from tests.support.tracked import DIM, Tracked, check_stored, producer
 from tests.support.workers import Workers
@@ -40,7 +42,7 @@ def soak(
     server = RedisServer(workdir / "redis").start()
     (workdir / "logs").mkdir()
     pool = Workers(server, workdir / "data", workdir / "logs", engine)
-    kills = terms = calls = vectors = 0
+    kills = terms = calls = vectors = deletes = updates = 0
     try:
         # A small in-flight window keeps the producer at the workers' pace (and exercises
         # backpressure across worker deaths) instead of queueing minutes of work.
@@ -58,11 +60,19 @@ def soak(
             deadline = time.monotonic() + seconds
             next_kill = time.monotonic() + rng.uniform(2, 6)
             while time.monotonic() < deadline:
-                size = rng.choice([1, 10, 200, 1_000, 3_000])
+                kind = rng.choices(["upsert", "delete", "update"], weights=[6, 2, 2])[0]
+                size = rng.choice([1, 10, 200, 1_000, 3_000] if kind == "upsert" else [1, 50, 500])
                 ids = ids_rng.choice(universe, size=size, replace=False).astype(np.int64)
-                tracked.upsert(ids)
+                if kind == "upsert":
+                    tracked.upsert(ids, metadata=True)
+                    vectors += size
+                elif kind == "delete":
+                    tracked.delete(ids)
+                    deletes += size
+                else:
+                    tracked.update(ids, rng.choice([{"u": calls}, {"w": calls}, {"u": None}]))
+                    updates += size
                 calls += 1
-                vectors += size
                 time.sleep(rng.uniform(0, 0.05))
                 if time.monotonic() >= next_kill:
                     if rng.random() < 0.75:
@@ -77,7 +87,8 @@ def soak(
                     next_kill = time.monotonic() + rng.uniform(2, 8)
                     print(
                         f"  t={seconds - (deadline - time.monotonic()):6.0f}s calls {calls} "
-                        f"vectors {vectors} kills {kills} stops {terms}",
+                        f"vectors {vectors} deletes {deletes} updates {updates} kills {kills} "
+                        f"stops {terms}",
                         flush=True,
                     )
             jobs = [job for _, job, _ in tracked.pending]
@@ -94,7 +105,7 @@ def soak(
                 if state.written + state.failed > state.total or state.settled > state.batches:
                     overcounted += 1
             letters = len(deadletters.entries(client.redis, index=index.name))
-            inflight = ledger.inflight(client.redis, index.name)
+            inflight = job_state.inflight(client.redis, index.name)
         pool.stop_all()
         report = check_stored(pool.engine, pool.data_dir, tracked)
         logs = [p.read_text(errors="replace") for p in (workdir / "logs").glob("*.log")]
@@ -104,12 +115,14 @@ def soak(
         pool.stop_all(kill=True)
         server.stop(kill=True)
     print(
-        f"soak {seconds:g}s seed {seed}: {calls} calls, {vectors} vectors, {kills} SIGKILLs, "
-        f"{terms} SIGTERMs, {tracked.interrupted} interrupted calls; drained in "
-        f"{settle_seconds:.0f}s after the last kill"
+        f"soak {seconds:g}s seed {seed}: {calls} calls, {vectors} vectors upserted, {deletes} "
+        f"ids deleted, {updates} ids updated, {kills} SIGKILLs, {terms} SIGTERMs, "
+        f"{tracked.interrupted} interrupted calls; drained in {settle_seconds:.0f}s after the "
+        "last kill"
     )
     print(
         f"lost {len(report.lost)}  stale {len(report.stale)}  phantom {len(report.phantom)}  "
+        f"resurrected {len(report.resurrected)}  misreported {len(report.misreported)}  "
         f"duplicated {len(report.duplicated) + overcounted}  dead-lettered {letters}  "
         f"in-flight bytes left {inflight}  (ids checked {report.checked})"
     )
@@ -123,7 +136,7 @@ def soak(
 def _diagnose(r: redis.Redis, jobs: list[UpsertJob]) -> None:
     """Print every unsettled batch: its state, deliveries, and whether its blob is there."""
     for job in jobs:
-        for seq, state in ledger.batch_states(r, job.job_id).items():
+        for seq, state in job_state.batch_states(r, job.job_id).items():
             if state in {"done", "failed"}:
                 continue
             attempts = r.hget(keys.job_attempts(job.job_id), str(seq))

@@ -34,7 +34,7 @@ import numpy as np
 
 from api import Client
 from bench.common import arguments, broker, data, name, redis_url, verdict
-from shared import keys, ledger
+from shared import job_state, keys
 from shared.codec import Batch, decode
 from shared.engines import open_engine
 from shared.registry import IndexInfo
@@ -84,7 +84,7 @@ def _vecq(url: str, job_id: str, settings: Settings) -> tuple[float, dict[str, f
     worker.start()
     try:
         while True:
-            state = ledger.read(r, job_id)
+            state = job_state.read(r, job_id)
             if state is not None and state.settled == state.batches:
                 break
             # Polling often would steal the GIL from the worker thread and halve its rate.

@@ -4,26 +4,33 @@ Layout, little-endian, version ``shared.keys.BLOB_VERSION``::
 
     offset  size       field
     0       4          magic b"VQB\\x00"
-    4       2          version
-    6       2          flags (bit 0: items present, bit 1: metadata present)
+    4       2          version (2 for a plain upsert, else 3; see below)
+    6       2          flags (bit 0: items, bit 1: metadata, bit 2: string ids present)
     8       4          CRC-32C of every byte from offset 12 to the end (version 1: zlib's CRC-32)
     12      4          header length H (bytes from 0 to the start of the ids, 8-aligned)
     16      4          n, number of points
     20      4          dim
     24      4          shard
-    28      4          reserved (0)
+    28      4          operation: 0 upsert, 1 delete, 2 metadata update (version 3; 0 before)
     32      8          sequence number
     40      16         index uid
     56      2          length L of the UTF-8 index name, then the name, then zero padding to H
     H       8n         ids, int64
-    H+8n    4n*dim     vectors, float32, row-major
+    H+8n    4n*dim     vectors, float32, row-major (dim is 0 for a delete or an update)
     then, if items:    (n+1) uint64 offsets into the item bytes, then the item bytes
-    then, if metadata: the metadata as one UTF-8 JSON array (an object or null per point)
+    then, if strings:  the same for the UTF-8 string ids (absent for an integer id)
+    then, if metadata: the metadata as one UTF-8 JSON array (an object or null per point;
+                       for an update, the keys to merge)
+
+The ids section holds each id's 63-bit key (``shared/ids.py``): the integer id, or the
+key of a string id, whose text follows in the strings section.
 
 The producer gathers each shard's rows straight into the blob buffer (one copy of the
 vectors, then one checksum pass); ids and vectors decode as zero-copy NumPy views of the
 blob. Vectors never become JSON. CRC-32C is computed in hardware where the CPU has it
-(about 7x faster than zlib's CRC-32 here), which is why version 2 switched to it.
+(about 7x faster than zlib's CRC-32 here), which is why version 2 switched to it. Version 3
+added the operation and string ids; a plain upsert of integer ids is still written as
+version 2, so workers of the previous release keep reading it during a rolling upgrade.
 """
 
 from __future__ import annotations
@@ -39,17 +46,21 @@ import crc32c
 import numpy as np
 import numpy.typing as npt
 
+from shared import ids as idrules
 from shared.errors import CorruptBlobError
 from shared.keys import BLOB_VERSION
+from shared.metadata import Metadata
 
 MAGIC = b"VQB\x00"
 _FIXED = struct.Struct("<4sHHIIIIIIQ16sH")
 _FLAG_ITEMS = 1
 _FLAG_METADATA = 2
+_FLAG_NAMES = 4
+# The version of a plain upsert of integer ids (the layout before operations and strings).
+PLAIN_VERSION = 2
 # Versions this code decodes: 1 differs from 2 only in its checksum (zlib's CRC-32).
-_READABLE = frozenset({1, BLOB_VERSION})
-
-Metadata = dict[str, str | int | float | bool]
+_READABLE = frozenset({1, PLAIN_VERSION, BLOB_VERSION})
+OPS = ("upsert", "delete", "update")
 
 
 @dataclass(frozen=True)
@@ -65,9 +76,21 @@ class Batch:
     items: Sequence[bytes | None] | None = None
     """Encrypted item bytes per point (``None`` where a point has no item)."""
     metadata: Sequence[Metadata | None] | None = None
+    names: Sequence[str | None] | None = None
+    """The string id of each point (``None`` for an integer id); ``None``: all integers."""
+    op: str = "upsert"
+    """``upsert``, ``delete`` or ``update`` (merge ``metadata`` into stored points)."""
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+    def caller_ids(self) -> list[idrules.Id]:
+        """The callers' ids of the points: integers, and strings for string ids."""
+        return idrules.caller_ids(self.ids, self.names)
+
+    def point_ids(self) -> list[int | str]:
+        """The Qdrant point ids of the points (UUID text for a string id)."""
+        return idrules.point_ids(self.ids, self.names)
 
     def select(self, rows: slice | npt.NDArray[np.intp]) -> Batch:
         """The same batch (index, shard, seq) holding only ``rows``: a slice or row numbers."""
@@ -80,13 +103,15 @@ class Batch:
             return [values[i] for i in rows.tolist()]
 
         return Batch(self.index, self.index_uid, self.shard, self.seq, self.ids[rows],
-                     self.vectors[rows], pick(self.items), pick(self.metadata))  # fmt: skip
+                     self.vectors[rows], pick(self.items), pick(self.metadata),
+                     pick(self.names), self.op)  # fmt: skip
 
 
 def encode(batch: Batch) -> bytes:
     """Encode ``batch`` into one blob."""
     return bytes(pack(batch.index, batch.index_uid, batch.shard, batch.seq,
-                      batch.ids, batch.vectors, None, batch.items, batch.metadata))  # fmt: skip
+                      batch.ids, batch.vectors, None, batch.items, batch.metadata,
+                      names=batch.names, op=batch.op))  # fmt: skip
 
 
 def pack(
@@ -99,13 +124,16 @@ def pack(
     rows: npt.NDArray[np.intp] | None = None,
     items: Sequence[bytes | None] | None = None,
     metadata: Sequence[Metadata | None] | None = None,
+    *,
+    names: Sequence[str | None] | None = None,
+    op: str = "upsert",
 ) -> bytearray:
     """Encode the given ``rows`` of ``ids`` and ``vectors`` (all rows if ``None``) into a blob.
 
     The rows are gathered straight into the blob buffer, converted to float32 on the way
     (``vectors`` may be any real dtype and memory order), so the vectors are copied once.
-    ``items`` and ``metadata`` are already the selected rows'. Returns the buffer; send it
-    as ``memoryview(buffer)`` to avoid another copy.
+    ``items``, ``metadata`` and ``names`` are already the selected rows'. Returns the
+    buffer; send it as ``memoryview(buffer)`` to avoid another copy.
     """
     if rows is not None:
         ids = ids[rows]
@@ -121,14 +149,19 @@ def pack(
     if items is not None:
         flags |= _FLAG_ITEMS
         tail.extend(_encode_items(items, n))
+    if names is not None:
+        flags |= _FLAG_NAMES
+        tail.extend(_encode_items([None if s is None else s.encode() for s in names], n))
     if metadata is not None:
         flags |= _FLAG_METADATA
         tail.append(json.dumps(list(metadata), separators=(",", ":")).encode())
     vectors_at = header_len + 8 * n
     tail_at = vectors_at + 4 * n * dim
     buf = bytearray(tail_at + sum(len(part) for part in tail))
+    code = OPS.index(op)
+    version = PLAIN_VERSION if code == 0 and names is None else BLOB_VERSION
     _FIXED.pack_into(
-        buf, 0, MAGIC, BLOB_VERSION, flags, 0, header_len, n, dim, shard, 0, seq, uid, len(name)
+        buf, 0, MAGIC, version, flags, 0, header_len, n, dim, shard, code, seq, uid, len(name)
     )
     buf[_FIXED.size : _FIXED.size + len(name)] = name
     np.frombuffer(buf, dtype="<i8", count=n, offset=header_len)[:] = ids
@@ -168,7 +201,7 @@ def decode(blob: bytes | memoryview) -> Batch:
     view = memoryview(blob)
     if len(view) < _FIXED.size:
         raise CorruptBlobError(f"blob is {len(view)} bytes, shorter than its header")
-    (magic, version, flags, crc, header_len, n, dim, shard, _r, seq, uid, name_len) = (
+    (magic, version, flags, crc, header_len, n, dim, shard, code, seq, uid, name_len) = (
         _FIXED.unpack_from(view)
     )
     if magic != MAGIC:
@@ -179,6 +212,8 @@ def decode(blob: bytes | memoryview) -> Batch:
         raise CorruptBlobError("blob checksum mismatch: the batch was corrupted in transit")
     if header_len < _FIXED.size + name_len or len(view) < header_len + 8 * n + 4 * n * dim:
         raise CorruptBlobError(f"blob of {len(view)} bytes is too short for {n}x{dim} vectors")
+    if code >= len(OPS) or (version < BLOB_VERSION and code):
+        raise CorruptBlobError(f"blob names an unknown operation ({code})")
     name = bytes(view[_FIXED.size : _FIXED.size + name_len]).decode()
     pos = header_len
     ids = np.frombuffer(view, dtype="<i8", count=n, offset=pos)
@@ -188,12 +223,28 @@ def decode(blob: bytes | memoryview) -> Batch:
     items: list[bytes | None] | None = None
     if flags & _FLAG_ITEMS:
         items, pos = _decode_items(view, pos, n)
+    names: list[str | None] | None = None
+    if flags & _FLAG_NAMES:
+        raw_names, pos = _decode_items(view, pos, n)
+        try:
+            names = [None if s is None else s.decode() for s in raw_names]
+        except UnicodeDecodeError:
+            raise CorruptBlobError("blob string ids are not UTF-8") from None
     metadata: list[Metadata | None] | None = None
     if flags & _FLAG_METADATA:
         metadata = json.loads(bytes(view[pos:]))
         if not isinstance(metadata, list) or len(metadata) != n:
             raise CorruptBlobError("blob metadata section does not hold one entry per point")
-    return Batch(name, bytes(uid), shard, seq, ids, vectors, items, metadata)
+    return Batch(name, bytes(uid), shard, seq, ids, vectors, items, metadata, names, OPS[code])
+
+
+def operation(head: bytes) -> int:
+    """The operation code in a blob's header (0 for a header too short or of an old version)."""
+    if len(head) < _FIXED.size or head[:4] != MAGIC:
+        return 0
+    fields = _FIXED.unpack_from(head)
+    code = int(fields[8]) if fields[1] >= BLOB_VERSION else 0
+    return code if code < len(OPS) else 0
 
 
 def _align8(size: int) -> int:

@@ -73,7 +73,11 @@ def verify_key(key: bytes, index_name: str, stored_check: str) -> None:
         )
 
 
-def _aad(index_name: str, point_id: int) -> bytes:
+def _aad(index_name: str, point_id: int | str) -> bytes:
+    # An integer id as 8 bytes after a 0 byte; a string id as UTF-8 after a 1 byte (index
+    # names hold neither byte, so the two forms never meet).
+    if isinstance(point_id, str):
+        return index_name.encode() + b"\x01" + point_id.encode()
     return index_name.encode() + b"\x00" + point_id.to_bytes(8, "little")
 
 
@@ -87,12 +91,12 @@ class ItemCipher:
         self._aead = AESGCM(check_key_shape(key))
         self._name = index_name
 
-    def encrypt(self, point_id: int, item: bytes) -> bytes:
+    def encrypt(self, point_id: int | str, item: bytes) -> bytes:
         """Return nonce || ciphertext || tag."""
         nonce = secrets.token_bytes(NONCE_BYTES)
         return nonce + self._aead.encrypt(nonce, item, _aad(self._name, point_id))
 
-    def decrypt(self, point_id: int, blob: bytes) -> bytes:
+    def decrypt(self, point_id: int | str, blob: bytes) -> bytes:
         """Reverse :meth:`encrypt`; raise :class:`InvalidKeyError` if it fails to authenticate."""
         from cryptography.exceptions import InvalidTag
 
@@ -102,13 +106,15 @@ class ItemCipher:
             )
         except InvalidTag:
             raise InvalidKeyError(
-                f"item of id {point_id} in index {self._name!r} failed to decrypt: wrong key "
+                f"item of id {point_id!r} in index {self._name!r} failed to decrypt: wrong key "
                 "or tampered data"
             ) from None
 
-    def encrypt_all(self, ids: Sequence[int], items: Sequence[bytes | None]) -> list[bytes | None]:
-        """Encrypt every present item; ``None`` stays ``None``."""
+    def encrypt_all(
+        self, ids: Sequence[int | str], items: Sequence[bytes | None]
+    ) -> list[bytes | None]:
+        """Encrypt every present item (``ids``: the caller's); ``None`` stays ``None``."""
         return [
-            None if item is None else self.encrypt(int(pid), item)
+            None if item is None else self.encrypt(pid, item)
             for pid, item in zip(ids, items, strict=True)
         ]

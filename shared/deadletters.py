@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from shared import keys, ledger
+from shared import keys, ledger, marks
 from shared.errors import Failure, VecqError
 from shared.messages import BatchRef
 from shared.replies import text, texts
@@ -49,7 +49,7 @@ class DeadLetter:
     message: str = ""
 
     @property
-    def ids(self) -> list[int]:
+    def ids(self) -> list[int | str]:
         """Every id of the entry that was not written."""
         return [i for f in self.failures for i in f.ids]
 
@@ -173,10 +173,11 @@ def replay(r: redis.Redis, publish: Callable[[BatchRef], None], entry_id: str) -
         raise VecqError(f"dead letter {entry_id}: its blob {kept} is gone; purge the entry")
     job_id = uuid.uuid4().hex
     ref = BatchRef(letter.index, letter.shard, letter.seq, job_id, letter.n, letter.size)
-    ledger.open_job(r, job_id, letter.index, letter.n, 1)
+    ledger.open_job(r, job_id, letter.index, letter.n, 1, _op(r, kept))
     pipe = r.pipeline(transaction=True)
     pipe.rename(kept, keys.blob(letter.index, letter.seq))
     ledger.mark_stored(pipe, ref)
+    pipe.zrem(keys.held_seqs(letter.index), f"b:{letter.seq}")
     pipe.xdel(keys.dlq(), entry_id)
     pipe.execute()
     try:
@@ -186,9 +187,17 @@ def replay(r: redis.Redis, publish: Callable[[BatchRef], None], entry_id: str) -
         raise
     pipe = r.pipeline(transaction=False)
     ledger.mark_published(pipe, job_id, letter.seq)
-    ledger.mark_enqueued(pipe, job_id)
+    ledger.mark_enqueued(pipe, job_id, letter.index)
     pipe.execute()
     return job_id
+
+
+def _op(r: redis.Redis, blob_key: str) -> str:
+    """The operation of a kept blob (read from its header, without decoding the rest)."""
+    from shared.codec import OPS, operation
+
+    head = r.getrange(blob_key, 0, 63)
+    return OPS[operation(head)] if isinstance(head, bytes) else "upsert"
 
 
 def _restore(r: redis.Redis, letter: DeadLetter, ref: BatchRef) -> None:
@@ -197,12 +206,18 @@ def _restore(r: redis.Redis, letter: DeadLetter, ref: BatchRef) -> None:
     pipe.xadd(keys.dlq(), _fields(letter))  # type: ignore[arg-type]  # redis stubs too narrow
     pipe.decrby(keys.inflight(letter.index), letter.size)
     pipe.zrem(keys.pending(), ref.member)
+    pipe.zrem(keys.open_seqs(letter.index), f"b:{letter.seq}")
+    pipe.zadd(keys.held_seqs(letter.index), {f"b:{letter.seq}": letter.seq})
     pipe.delete(keys.job(ref.job), keys.job_batches(ref.job))
     pipe.execute()
 
 
 def purge(r: redis.Redis, entry_ids: list[str]) -> int:
-    """Delete dead letters and their blobs; return how many entries were removed."""
+    """Delete dead letters and their blobs; return how many entries were removed.
+
+    A purged batch will never be written: it stops holding back the reclaiming of marks, and
+    a purged delete or update leaves no marks behind.
+    """
     removed = 0
     for entry_id in entry_ids:
         found = r.xrange(keys.dlq(), entry_id, entry_id)
@@ -213,6 +228,8 @@ def purge(r: redis.Redis, entry_ids: list[str]) -> int:
         pipe.xdel(keys.dlq(), entry_id)
         if letter.kind == "batch":
             pipe.delete(keys.dlq_blob(letter.index, letter.seq))
+            pipe.zrem(keys.held_seqs(letter.index), f"b:{letter.seq}")
+            marks.forget(pipe, letter.index, [letter.seq])
         removed += int(pipe.execute()[0])
     return removed
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,24 +75,24 @@ class InvalidKeyError(VecqError):
 
 @dataclass(frozen=True)
 class Failure:
-    """One failed batch of a job: the ids it held and why it failed."""
+    """One failed batch of a job: the ids it held (the caller's: integers or strings) and why."""
 
-    ids: tuple[int, ...]
+    ids: tuple[int | str, ...]
     reason: str
     shard: int
     seq: int
 
 
 class UpsertError(VecqError):
-    """Some vectors of an upsert could not be written to Qdrant."""
+    """Some ids of a job (an upsert, delete or metadata update) could not be applied."""
 
     def __init__(self, message: str, failures: Sequence[Failure] = ()) -> None:
         super().__init__(message)
         self.failures: tuple[Failure, ...] = tuple(failures)
 
     @property
-    def failed_ids(self) -> list[int]:
-        """Every id that was not written, in batch order."""
+    def failed_ids(self) -> list[int | str]:
+        """Every id that was not written (or updated), in batch order."""
         return [i for f in self.failures for i in f.ids]
 
 
@@ -100,13 +101,14 @@ class WaitTimeout(VecqError, TimeoutError):
 
 
 class EnqueueInterrupted(VecqError):
-    """An upsert stopped before every batch was enqueued; ``enqueued_ids`` were, the rest not.
+    """A call stopped before every batch was enqueued; ``enqueued_ids`` were, the rest not.
 
     ``job_id`` names the job (``None`` if none was opened); once settled, its ledger lists
     exactly the batches that were enqueued, and they are written as usual. When Redis
     itself went away, one batch may have been stored unconfirmed: ``uncertain_ids`` (the
     job's ledger says, once Redis is back). Calling ``upsert`` again with the same data is
-    safe: writes are idempotent and the newer call wins.
+    safe: writes are idempotent and the newer call wins. The ids are an int64 array, or an
+    object array when the call had string ids.
     """
 
     def __init__(
@@ -114,13 +116,23 @@ class EnqueueInterrupted(VecqError):
         message: str,
         *,
         job_id: str | None = None,
-        enqueued_ids: Sequence[int] | npt.NDArray[np.int64] | None = None,
-        uncertain_ids: Sequence[int] | npt.NDArray[np.int64] | None = None,
+        enqueued_ids: Sequence[int | str] | npt.NDArray[Any] | None = None,
+        uncertain_ids: Sequence[int | str] | npt.NDArray[Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.job_id = job_id
-        self.enqueued_ids = np.asarray(() if enqueued_ids is None else enqueued_ids, np.int64)
-        self.uncertain_ids = np.asarray(() if uncertain_ids is None else uncertain_ids, np.int64)
+        self.enqueued_ids = _id_array(enqueued_ids)
+        self.uncertain_ids = _id_array(uncertain_ids)
+
+
+def _id_array(ids: Sequence[int | str] | npt.NDArray[Any] | None) -> npt.NDArray[Any]:
+    if ids is None or len(ids) == 0:
+        return np.empty(0, np.int64)
+    if isinstance(ids, np.ndarray):
+        return ids
+    if any(isinstance(i, str) for i in ids):
+        return np.array(list(ids), dtype=object)
+    return np.asarray(ids, np.int64)
 
 
 class BackpressureTimeout(EnqueueInterrupted):

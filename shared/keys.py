@@ -21,7 +21,7 @@ QUEUE_ETL = "vecq.etl"
 MESSAGE_VERSION = 1
 
 # Version of the binary batch blob (see shared/codec.py).
-BLOB_VERSION = 2
+BLOB_VERSION = 3
 
 # Name of the sharding function recorded in every registry entry (see shared/sharding.py).
 SHARD_FUNCTION = "jump-splitmix64-v1"
@@ -34,6 +34,8 @@ INDEX_LAYOUT = "one-collection-v1"
 RESERVED_PREFIX = "_vecq"
 PAYLOAD_SEQ = "_vecq_seq"
 PAYLOAD_ITEM = "_vecq_item"
+# The caller's string id of a point stored under its UUID (shared/ids.py).
+PAYLOAD_ID = "_vecq_id"
 
 # How long a finished job's ledger stays readable, and how long a failed batch's blob is kept.
 JOB_TTL_SECONDS = 7 * 24 * 3600
@@ -171,3 +173,55 @@ def dlq() -> str:
 def dlq_blob(name: str, seq: int) -> str:
     """A dead-lettered batch's blob (all its points, or only the ones Qdrant rejected)."""
     return f"{PREFIX}:dlq:blob:{name}:{seq}"
+
+
+def open_seqs(name: str) -> str:
+    """Sorted set of an index's writes that may still arrive, scored by sequence number.
+
+    ``b:{seq}`` for each batch stored and not yet settled, ``j:{job}`` (scored by its first
+    sequence number) for each job whose producer is still enqueuing: its reserved numbers
+    may still become batches. The lowest score is the oldest write still in flight.
+    """
+    return f"{PREFIX}:open:{name}"
+
+
+def held_seqs(name: str) -> str:
+    """Sorted set of an index's dead-lettered batches (``b:{seq}``): a replay may write them."""
+    return f"{PREFIX}:held:{name}"
+
+
+def tombstones(name: str) -> str:
+    """Hash: point id -> the sequence numbers of its deletes (comma-separated) still kept."""
+    return f"{PREFIX}:tombs:{name}"
+
+
+def patches(name: str) -> str:
+    """Hash: point id -> its metadata updates still kept, one ``seq<TAB>json`` a line."""
+    return f"{PREFIX}:patches:{name}"
+
+
+def marks(name: str) -> str:
+    """Sorted set of an index's delete and update batches whose marks are kept, by seq."""
+    return f"{PREFIX}:marks:{name}"
+
+
+def marked(name: str, seq: int) -> str:
+    """The point ids (one a line) a delete or update batch left marks for."""
+    return f"{PREFIX}:marked:{name}:{seq}"
+
+
+def marks_version(name: str) -> str:
+    """Counter bumped whenever marks are added: a writer compares it before and after."""
+    return f"{PREFIX}:marks:version:{name}"
+
+
+def reclaim(name: str) -> str:
+    """Hash: the oldest write in flight (``watermark``) and when it was seen (``at``)."""
+    return f"{PREFIX}:reclaim:{name}"
+
+
+def index_keys(name: str) -> list[str]:
+    """Every per-index key that outlives no index: deleted with it."""
+    return [sequence(name), inflight(name), open_seqs(name), held_seqs(name),
+            tombstones(name), patches(name), marks(name), marks_version(name),
+            reclaim(name), bulk(name)]  # fmt: skip

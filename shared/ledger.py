@@ -6,7 +6,7 @@ was enqueued when it was not). A worker settles a batch exactly once (``done`` o
 ``failed``) with one atomic script that also frees the blob and the in-flight bytes,
 writes the dead letter of a failed batch, and on the last batch wakes anyone waiting.
 The scripts are ``shared/lua/*.lua``; the pending set they keep is read by
-:mod:`shared.pending`.
+:mod:`shared.pending`, and a job's state by :mod:`shared.job_state`.
 
 While it enqueues, the producer holds a lease on the job (renewed with every batch and
 while it waits for room). If it stops without finishing (it died, or lost Redis), the lease
@@ -18,22 +18,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import redis
 
 from shared import keys
 from shared.errors import Failure
 from shared.messages import BatchRef
-from shared.replies import text, texts
+from shared.replies import text
 from shared.scripts import Lua
-
-Status = Literal["enqueuing", "queued", "running", "done", "failed"]
-
-# Batch states: "stored" (blob written, publish not yet confirmed), "queued" (published),
-# then exactly one of "done" or "failed" (some or all of its points dead-lettered).
-ENQUEUED_STATES = frozenset({"queued", "done", "failed"})
 
 _SETTLE = Lua("settle")
 _PUBLISHED = Lua("published")
@@ -41,6 +35,7 @@ _ABORT = Lua("abort")
 _DELIVERED = Lua("delivered")
 _STORED = Lua("stored")
 _FINALIZE = Lua("finalize")
+_RESERVE = Lua("reserve")
 
 # How long the producer's lease on a job lasts past its last sign of life. It is renewed
 # with every batch stored and every look at the in-flight counter while it waits for room
@@ -52,39 +47,9 @@ PRODUCER_LEASE_SECONDS = 20.0
 RECENT_JOBS = 1000
 
 
-@dataclass(frozen=True)
-class JobState:
-    """A snapshot of one job's ledger."""
-
-    job_id: str
-    index: str
-    total: int
-    batches: int
-    written: int
-    failed: int
-    settled: int
-    enqueued: bool
-    created_at: float
-    updated_at: float
-    retries: int = 0
-    aborted: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        """True when every batch is settled (written or failed)."""
-        return self.enqueued and self.settled >= self.batches
-
-    @property
-    def status(self) -> Status:
-        """enqueuing, queued, running, done, or failed (some vector failed)."""
-        if self.finished:
-            return "failed" if self.failed else "done"
-        if not self.enqueued:
-            return "enqueuing"
-        return "running" if self.settled else "queued"
-
-
-def open_job(r: redis.Redis, job_id: str, index: str, total: int, batches: int) -> None:
+def open_job(
+    r: redis.Redis, job_id: str, index: str, total: int, batches: int, op: str = "upsert"
+) -> None:
     """Create the ledger of a job that will enqueue ``batches`` batches holding ``total`` ids."""
     now = time.time()
     pipe = r.pipeline(transaction=True)
@@ -92,6 +57,7 @@ def open_job(r: redis.Redis, job_id: str, index: str, total: int, batches: int) 
         keys.job(job_id),
         mapping={
             "index": index,
+            "op": op,
             "total": total,
             "batches": batches,
             "written": 0,
@@ -109,6 +75,19 @@ def open_job(r: redis.Redis, job_id: str, index: str, total: int, batches: int) 
     pipe.zadd(keys.enqueuing(), {job_id: now})
     renew_lease(pipe, job_id)
     pipe.execute()
+
+
+def reserve(r: redis.Redis, index: str, job_id: str, n: int) -> int:
+    """Hand the job ``n`` sequence numbers of the index (newer than any before); return the last.
+
+    Until the job's enqueue ends, the numbers count as writes in flight (``keys.open_seqs``).
+    """
+    last = _RESERVE(
+        r,
+        keys={"sequence": keys.sequence(index), "open": keys.open_seqs(index)},
+        args={"n": n, "member": f"j:{job_id}"},
+    )
+    return int(last)
 
 
 def renew_lease(pipe: redis.client.Pipeline | redis.Redis, job_id: str) -> None:
@@ -133,6 +112,7 @@ def mark_stored(pipe: redis.client.Pipeline, ref: BatchRef) -> None:
             "job": keys.job(ref.job),
             "refs": keys.job_refs(ref.job),
             "lease": keys.job_lease(ref.job),
+            "open": keys.open_seqs(ref.index),
         },
         args={
             "seq": str(ref.seq),
@@ -151,10 +131,11 @@ def mark_published(pipe: redis.client.Pipeline | redis.Redis, job_id: str, seq: 
     _PUBLISHED(pipe, keys={"batches": keys.job_batches(job_id)}, args={"seq": str(seq)})
 
 
-def mark_enqueued(pipe: redis.client.Pipeline | redis.Redis, job_id: str) -> None:
+def mark_enqueued(pipe: redis.client.Pipeline | redis.Redis, job_id: str, index: str) -> None:
     """Record that every batch of the job has been published (the producer's lease ends)."""
     pipe.hset(keys.job(job_id), "enqueued", 1)
     pipe.zrem(keys.enqueuing(), job_id)
+    pipe.zrem(keys.open_seqs(index), f"j:{job_id}")
     pipe.delete(keys.job_lease(job_id))
 
 
@@ -165,15 +146,19 @@ def abort(
     unpublished: list[tuple[int, int]],
     reason: str,
     enqueued: int,
+    *,
+    also: Callable[[redis.client.Pipeline], object] | None = None,
 ) -> int:
     """End an interrupted enqueue: forget ``(seq, size)`` batches never published, keep the rest.
 
     Afterwards the ledger's batches (and its total, ``enqueued`` ids) are exactly the ones
     enqueued, and the job finishes when they settle. Returns how many were forgotten, or -1
     if the fleet had already finished the enqueue (:func:`finalize`), keeping every batch.
+    ``also`` queues more commands that run atomically after (forgetting dropped batches' marks).
     """
-    dropped = _ABORT(
-        r,
+    pipe = r.pipeline(transaction=True)
+    _ABORT(
+        pipe,
         keys={
             "job": keys.job(job_id),
             "batches": keys.job_batches(job_id),
@@ -181,12 +166,15 @@ def abort(
             "inflight": keys.inflight(index),
             "enqueuing": keys.enqueuing(),
             "lease": keys.job_lease(job_id),
+            "open": keys.open_seqs(index),
         },
         args={"now": time.time(), "reason": reason, "enqueued": enqueued, "job_id": job_id},
         more_keys=[keys.blob(index, seq) for seq, _ in unpublished],
         more_args=[v for seq, size in unpublished for v in (str(seq), size)],
     )
-    return int(dropped)
+    if also is not None:
+        also(pipe)
+    return int(pipe.execute()[0])
 
 
 def interrupted_jobs(r: redis.Redis, limit: int = 100) -> list[str]:
@@ -202,6 +190,10 @@ def finalize(r: redis.Redis, job_id: str, reason: str) -> list[BatchRef] | None:
     publish is harmless), or ``None`` if the producer still holds its lease or the job's
     enqueue is already finished.
     """
+    index = r.hget(keys.job(job_id), "index")
+    if index is None:
+        r.zrem(keys.enqueuing(), job_id)  # its ledger expired: nothing to finish
+        return None
     refs = _FINALIZE(
         r,
         keys={
@@ -211,6 +203,7 @@ def finalize(r: redis.Redis, job_id: str, reason: str) -> list[BatchRef] | None:
             "done": keys.job_done(job_id),
             "enqueuing": keys.enqueuing(),
             "lease": keys.job_lease(job_id),
+            "open": keys.open_seqs(text(index)),
         },
         args={
             "job_id": job_id,
@@ -258,6 +251,8 @@ def settle(r: redis.Redis, ref: BatchRef, outcome: Settlement) -> bool:
             "dlq_blob": keys.dlq_blob(ref.index, ref.seq),
             "pending": keys.pending(),
             "holders": keys.holders(),
+            "open": keys.open_seqs(ref.index),
+            "held": keys.held_seqs(ref.index),
         },
         args={
             "seq": str(ref.seq),
@@ -322,58 +317,11 @@ def record_retry(r: redis.Redis, ref: BatchRef) -> None:
     pipe.execute()
 
 
-def batch_state(r: redis.Redis, job_id: str, seq: int) -> str | None:
-    """The state of one batch: stored, queued, done, failed, or None if unknown."""
-    raw = r.hget(keys.job_batches(job_id), str(seq))
-    return None if raw is None else text(raw)
-
-
-def batch_states(r: redis.Redis, job_id: str) -> dict[int, str]:
-    """Every batch of the job by sequence number, with its state."""
-    return {int(k): text(v) for k, v in r.hgetall(keys.job_batches(job_id)).items()}
-
-
-def read(r: redis.Redis, job_id: str) -> JobState | None:
-    """Return the job's current state, or None if there is no such job (or it expired)."""
-    raw = r.hgetall(keys.job(job_id))
-    if not raw:
-        return None
-    f = texts(raw)
-    return JobState(
-        job_id=job_id,
-        index=f["index"],
-        total=int(f["total"]),
-        batches=int(f["batches"]),
-        written=int(f["written"]),
-        failed=int(f["failed"]),
-        settled=int(f["settled"]),
-        enqueued=f["enqueued"] == "1",
-        created_at=float(f["created_at"]),
-        updated_at=float(f["updated_at"]),
-        retries=int(f.get("retries", 0)),
-        aborted=f.get("aborted"),
-    )
-
-
-def inflight(r: redis.Redis, index: str) -> int:
-    """Bytes of the index's batches enqueued and not yet settled."""
-    return int(r.get(keys.inflight(index)) or 0)
-
-
-def failures(r: redis.Redis, job_id: str) -> list[Failure]:
-    """Every failed batch of the job, in the order they failed."""
-    records = r.lrange(keys.job_failures(job_id), 0, -1)
-    out = []
-    for raw in records:
-        rec = json.loads(raw)
-        out.append(Failure(tuple(rec["ids"]), rec["reason"], rec["shard"], rec["seq"]))
-    return out
-
-
-def wait_for_wakeup(r: redis.Redis, job_id: str, timeout: float) -> None:
-    """Block up to ``timeout`` seconds for the job's completion signal, then leave it set."""
-    got = r.blpop([keys.job_done(job_id)], timeout=max(timeout, 0.01))
-    if got is not None:
-        # Put the token back so every other waiter on this job wakes too.
-        r.rpush(keys.job_done(job_id), "1")
-        r.expire(keys.job_done(job_id), keys.JOB_TTL_SECONDS)
+def record_deferral(r: redis.Redis, ref: BatchRef) -> None:
+    """Note that a batch waits for older writes: a sign of life, not a failed delivery."""
+    now = time.time()
+    pipe = r.pipeline(transaction=False)
+    pipe.hincrby(keys.job_attempts(ref.job), str(ref.seq), -1)
+    pipe.hset(keys.job(ref.job), "updated_at", now)
+    pipe.zadd(keys.pending(), {ref.member: now}, xx=True)
+    pipe.execute()

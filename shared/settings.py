@@ -95,6 +95,10 @@ class Settings:
     """Hard limit of one batch task, in seconds."""
     visibility_timeout: int = 3600
     """Seconds before Redis redelivers an unacknowledged task; must exceed the time limit."""
+    reclaim_after: float = -1.0
+    """Seconds a delete's tombstone or an update's patch is kept in Redis once every older write
+    is settled, for a worker that fetched an older batch and is still writing it; -1 (the
+    default): ``task_time_limit``, the longest a batch task may run."""
     stall_timeout: float = 120.0
     """``UpsertJob.wait`` gives up when no batch settles for this many seconds."""
     worker_concurrency: int = 2
@@ -144,6 +148,11 @@ class Settings:
                 f"retry_seconds ({self.retry_seconds:g}) must be positive and at most half of "
                 f"task_time_limit ({self.task_time_limit}s), so a retrying task ends in time"
             )
+
+    @property
+    def reclaim_seconds(self) -> float:
+        """How long marks outlive the last older write (``reclaim_after``, resolved)."""
+        return float(self.task_time_limit) if self.reclaim_after < 0 else self.reclaim_after
 
     def redis_client(self) -> redis.Redis:
         """A client of ``redis_url`` for blobs, ledgers and the registry (bytes replies)."""

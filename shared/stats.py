@@ -17,8 +17,8 @@ from typing import Any
 
 import redis
 
-from shared import heartbeats, keys, ledger, pending, registry
-from shared.ledger import JobState
+from shared import heartbeats, job_state, keys, pending, registry
+from shared.job_state import JobState
 from shared.replies import text
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def queue_depths(app: Any, queues: tuple[str, ...] = QUEUES) -> dict[str, int | 
 def recent_jobs(r: redis.Redis, limit: int = 10) -> list[JobState]:
     """The newest ``limit`` jobs still in the ledger, newest first."""
     ids: list[bytes] = r.zrevrange(keys.jobs(), 0, max(limit - 1, 0))  # type: ignore[assignment]  # redis-py types every reply as a union
-    states = [ledger.read(r, text(i)) for i in ids]
+    states = [job_state.read(r, text(i)) for i in ids]
     return [s for s in states if s is not None]
 
 

@@ -1,198 +1,168 @@
-"""Validation of upsert input, shared by the producer (before enqueue) and the workers.
+"""Validation of every call's input, shared by the producer (before enqueue) and the workers.
 
-Every rule of the design lives here once. A violation raises a typed ``ValueError``
-subclass from ``shared.errors`` that names the row, the id and what to do.
+Every rule of the design lives here or beside it (ids in ``shared/ids.py``, vectors in
+``shared/vectors.py``, metadata in ``shared/metadata.py``). A violation raises a typed
+``ValueError`` subclass from ``shared.errors`` that names the row, the id and what to do.
+The result is a :class:`Points`: one upsert, delete or metadata update, ready to be split
+into batches.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from shared.codec import Metadata
-from shared.errors import DimensionMismatchError, InvalidVectorError
-from shared.keys import RESERVED_PREFIX
+from shared import ids as idrules
+from shared import metadata as metarules
+from shared.errors import InvalidVectorError
+from shared.ids import Id, check_id_array
+from shared.metadata import Metadata
+from shared.vectors import check_vectors, records_to_array
 
-MAX_ID = 2**63  # exclusive: Qdrant point ids are unsigned 64-bit, we keep them int64-safe
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+Op = Literal["upsert", "delete", "update"]
+
 _DICT_KEYS = frozenset({"id", "vector", "item", "metadata"})
-# Values checked per chunk, so a float64 input never needs a whole float32 copy at once.
-_FINITE_CHUNK_VALUES = 1 << 22
+_UPDATE_KEYS = frozenset({"id", "metadata"})
+_NO_VECTORS = np.empty((0, 0), dtype=np.float32)
 
 
 @dataclass(frozen=True)
 class Points:
-    """A validated upsert: unique int64 ids, a 2-D vector array, optional items and metadata.
+    """A validated call: unique ids, and per op what goes with them.
 
-    ``vectors`` may still be the caller's array (any real dtype, any memory order): rows are
-    converted to contiguous float32 batch by batch in :meth:`take`, so a large call is never
-    copied whole.
+    ``ids`` are the ids' 63-bit keys (``shared/ids.py``); ``names`` holds each string id
+    (``None`` where the id is an integer), or is ``None`` when every id is an integer.
+    An upsert has ``vectors`` of shape ``(n, dim)``, which may still be the caller's array
+    (any real dtype, any memory order): the encoder converts rows to float32 batch by batch,
+    so a large call is never copied whole. A delete has vectors of shape ``(n, 0)``; a
+    metadata update too, with the keys to merge in ``metadata``.
     """
 
     ids: npt.NDArray[np.int64]
     vectors: npt.NDArray[Any]
     items: list[bytes | None] | None = None
     metadata: list[Metadata | None] | None = None
+    names: list[str | None] | None = None
+    op: Op = "upsert"
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
-    def take(
-        self, rows: npt.NDArray[np.intp]
-    ) -> tuple[
-        npt.NDArray[np.int64],
-        npt.NDArray[np.float32],
-        list[bytes | None] | None,
-        list[Metadata | None] | None,
-    ]:
-        """Return the given rows as (ids, C-contiguous float32 vectors, items, metadata)."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            vectors = np.ascontiguousarray(self.vectors[rows], dtype=np.float32)
-        items = [self.items[r] for r in rows] if self.items is not None else None
-        metadata = [self.metadata[r] for r in rows] if self.metadata is not None else None
-        return self.ids[rows], vectors, items, metadata
+    def caller_ids(self, rows: npt.NDArray[np.intp] | None = None) -> list[Id]:
+        """The caller's ids (integers and strings) of ``rows`` (all rows if ``None``)."""
+        if rows is None:
+            return idrules.caller_ids(self.ids, self.names)
+        names = [self.names[r] for r in rows.tolist()] if self.names is not None else None
+        return idrules.caller_ids(self.ids[rows], names)
+
+    def point_ids(self) -> list[int | str]:
+        """The Qdrant point id of every row."""
+        return idrules.point_ids(self.ids, self.names)
 
 
 def from_records(records: Sequence[Any], dimension: int, max_item_bytes: int) -> Points:
     """Validate the list form: dicts ``{"id", "vector", "item"?, "metadata"?}`` or tuples."""
-    if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Sequence):
-        raise InvalidVectorError(
-            f"upsert expects a list of dicts or (id, vector) tuples, got {type(records).__name__}"
-        )
-    n = len(records)
-    ids: list[int] = []
+    _check_list(records, "upsert expects a list of dicts or (id, vector) tuples")
+    ids: list[Id] = []
     rows: list[Any] = []
     items: list[bytes | None] = []
     metadata: list[Metadata | None] = []
     for row, record in enumerate(records):
         point_id, vector, item, meta = _unpack_record(row, record)
-        ids.append(check_id(point_id, row))
+        checked = idrules.check_id(point_id, row)
+        ids.append(checked)
         rows.append(vector)
-        items.append(check_item(item, row, point_id, max_item_bytes))
-        metadata.append(check_metadata(meta, row, point_id))
-    id_array = np.array(ids, dtype=np.int64) if n else np.empty(0, dtype=np.int64)
-    vectors = _records_to_array(rows, id_array, dimension)
-    points = Points(
-        id_array,
-        vectors,
-        items if any(i is not None for i in items) else None,
-        metadata if any(m is not None for m in metadata) else None,
-    )
-    check_vectors(points.vectors, points.ids, dimension)
-    return dedupe(points)
+        items.append(check_item(item, row, checked, max_item_bytes))
+        metadata.append(metarules.check(meta, row, checked))
+    keys, names = idrules.split(ids)
+    vectors = records_to_array(rows, ids, dimension)
+    check_vectors(vectors, ids, dimension)
+    return dedupe(Points(keys, vectors, _present(items), _present(metadata), names))
 
 
 def from_arrays(
-    ids: Any, vectors: Any, dimension: int, metadata: Sequence[Any] | None = None
+    ids: Any,
+    vectors: Any,
+    dimension: int,
+    metadata: Sequence[Any] | None = None,
+    items: Sequence[Any] | None = None,
+    max_item_bytes: int | None = None,
 ) -> Points:
-    """Validate the NumPy form: ``ids`` shape ``(n,)`` integers, ``vectors`` shape ``(n, dim)``.
+    """Validate the NumPy form: ``ids`` shape ``(n,)``, ``vectors`` shape ``(n, dim)``.
 
-    ``metadata`` (one dict or ``None`` per row) comes from columnar files (Parquet).
+    ``ids`` hold integers, or strings (a ``str`` or ``object`` array). ``metadata`` and
+    ``items`` (one dict / bytes or ``None`` per row) have the length of ``ids``.
     """
-    id_array = check_id_array(ids)
+    keys, names = check_id_array(ids)
+    n = int(keys.shape[0])
     vec = np.asarray(vectors)
     if vec.ndim != 2:
         raise InvalidVectorError(
             f"vectors must be a 2-D array of shape (n, {dimension}), got shape {vec.shape}"
         )
-    if vec.shape[0] != id_array.shape[0]:
-        raise InvalidVectorError(
-            f"{id_array.shape[0]} ids but {vec.shape[0]} vectors: the lengths must match"
-        )
-    checked = None
+    if vec.shape[0] != n:
+        raise InvalidVectorError(f"{n} ids but {vec.shape[0]} vectors: the lengths must match")
+    caller = idrules.caller_ids(keys, names)
+    checked_meta = None
     if metadata is not None:
-        if len(metadata) != id_array.shape[0]:
-            raise InvalidVectorError(
-                f"{len(metadata)} metadata entries for {id_array.shape[0]} ids"
-            )
-        checked = [
-            check_metadata(m, row, int(i))
-            for row, (m, i) in enumerate(zip(metadata, id_array.tolist(), strict=True))
-        ]
-        if all(m is None for m in checked):
-            checked = None
-    points = Points(id_array, vec, None, checked)
-    check_vectors(vec, id_array, dimension)
+        _check_column(metadata, "metadata", n)
+        checked_meta = _present(
+            [
+                metarules.check(m, row, i)
+                for row, (m, i) in enumerate(zip(metadata, caller, strict=True))
+            ]
+        )
+    checked_items = None
+    if items is not None:
+        _check_column(items, "items", n)
+        limit = max_item_bytes if max_item_bytes is not None else 1 << 62
+        checked_items = _present(
+            [
+                check_item(it, row, i, limit)
+                for row, (it, i) in enumerate(zip(items, caller, strict=True))
+            ]
+        )
+    check_vectors(vec, caller, dimension)
+    return dedupe(Points(keys, vec, checked_items, checked_meta, names))
+
+
+def deletions(ids: Any) -> Points:
+    """Validate the ids of ``delete``: a list or 1-D array of integers and strings."""
+    if isinstance(ids, np.ndarray):
+        keys, names = check_id_array(ids)
+    else:
+        _check_list(ids, "delete expects a list of ids")
+        keys, names = idrules.split([idrules.check_id(v, row) for row, v in enumerate(ids)])
+    points = Points(keys, _no_vectors(keys.shape[0]), names=names, op="delete")
     return dedupe(points)
 
 
-def check_id(value: Any, row: int) -> int:
-    """Return ``value`` as an int if it is a valid point id, else raise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise InvalidVectorError(
-            f"row {row}: id {value!r} is a {type(value).__name__}; ids must be integers", row=row
-        )
-    as_int = int(value)
-    if not 0 <= as_int < MAX_ID:
-        raise InvalidVectorError(f"row {row}: id {as_int} is outside 0 <= id < 2**63", row=row)
-    return as_int
+def updates(records: Sequence[Any]) -> Points:
+    """Validate ``update_metadata``: ``{"id", "metadata"}`` dicts or ``(id, metadata)`` tuples.
 
-
-def check_id_array(ids: Any) -> npt.NDArray[np.int64]:
-    """Validate a 1-D integer id array and return it as int64 (a view when already int64)."""
-    arr = np.asarray(ids)
-    if arr.ndim != 1:
-        raise InvalidVectorError(f"ids must be a 1-D array, got shape {arr.shape}")
-    if arr.size == 0:
-        return np.empty(0, dtype=np.int64)
-    if arr.dtype.kind not in "iu":
-        raise InvalidVectorError(
-            f"ids must have an integer dtype, got {arr.dtype} (booleans and floats are rejected)"
-        )
-    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
-        big = np.flatnonzero(arr >= np.uint64(MAX_ID))
-        if big.size:
-            row = int(big[0])
+    Each ``metadata`` holds the keys to merge into the stored point's (at least one). An id
+    given twice gets both updates, merged in order.
+    """
+    _check_list(records, "update_metadata expects a list of {'id', 'metadata'} dicts")
+    ids: list[Id] = []
+    patches: list[Metadata | None] = []
+    for row, record in enumerate(records):
+        point_id, patch = _unpack_update(row, record)
+        checked = idrules.check_id(point_id, row)
+        meta = metarules.check(patch, row, checked)
+        if not meta:
             raise InvalidVectorError(
-                f"row {row}: id {int(arr[row])} is outside 0 <= id < 2**63", row=row
+                f"row {row} (id {checked!r}): metadata must set at least one key", row=row
             )
-    out = arr.astype(np.int64, copy=False)
-    negative = np.flatnonzero(out < 0)
-    if negative.size:
-        row = int(negative[0])
-        raise InvalidVectorError(
-            f"row {row}: id {int(out[row])} is outside 0 <= id < 2**63", row=row
-        )
-    return out
-
-
-def check_vectors(vectors: npt.NDArray[Any], ids: npt.NDArray[np.int64], dimension: int) -> None:
-    """Raise unless ``vectors`` is real-valued, ``(n, dimension)`` and finite as float32."""
-    if vectors.dtype.kind not in "fiu":
-        raise InvalidVectorError(
-            f"vectors must hold real numbers, got dtype {vectors.dtype}; convert to float32"
-        )
-    n = vectors.shape[0]
-    if n and vectors.shape[1] != dimension:
-        raise DimensionMismatchError(
-            f"row 0 (id {int(ids[0])}): vector has {vectors.shape[1]} dimensions, "
-            f"the index expects {dimension}",
-            row=0,
-        )
-    if vectors.dtype.kind != "f" or n == 0:
-        return  # integers always convert to finite float32
-    step = max(1, _FINITE_CHUNK_VALUES // max(dimension, 1))
-    for start in range(0, n, step):
-        with np.errstate(over="ignore", invalid="ignore"):
-            chunk = vectors[start : start + step].astype(np.float32, copy=False)
-            # A NaN or infinity makes the sum non-finite; so can an overflowing sum of finite
-            # values, which the exact check below then clears. One pass, no temporary array:
-            # about 1.5x faster than isfinite over every value.
-            if np.isfinite(np.add.reduce(chunk, axis=None)):
-                continue
-            finite = np.isfinite(chunk).all(axis=1)
-        if not finite.all():
-            row = start + int(np.argmin(finite))
-            raise InvalidVectorError(
-                f"row {row} (id {int(ids[row])}): vector holds NaN or infinity as float32 "
-                "(values beyond +-3.4e38 overflow); replace or drop it",
-                row=row,
-            )
+        ids.append(checked)
+        patches.append(meta)
+    keys, names = idrules.split(ids)
+    return _merge_updates(Points(keys, _no_vectors(len(ids)), metadata=patches, names=names,
+                                 op="update"))  # fmt: skip
 
 
 def check_item(item: Any, row: int, point_id: Any, max_bytes: int) -> bytes | None:
@@ -217,43 +187,8 @@ def check_item(item: Any, row: int, point_id: Any, max_bytes: int) -> bytes | No
 
 
 def check_metadata(meta: Any, row: int, point_id: Any) -> Metadata | None:
-    """Return the metadata dict (or ``None`` if absent), or raise."""
-    if meta is None:
-        return None
-    where = f"row {row} (id {point_id!r})"
-    try:
-        if not isinstance(meta, Mapping):
-            raise InvalidVectorError(f"{where}: metadata must be a dict, got {type(meta).__name__}")
-        for key, value in meta.items():
-            if not isinstance(key, str):
-                raise InvalidVectorError(f"{where}: metadata key {key!r} is not a string")
-            if key.startswith(RESERVED_PREFIX):
-                raise InvalidVectorError(
-                    f"{where}: metadata key {key!r} is reserved (keys may not start with "
-                    f"{RESERVED_PREFIX!r})"
-                )
-            _check_metadata_value(value, key, where)
-    except InvalidVectorError as exc:
-        exc.row = row  # every metadata error belongs to this row
-        raise
-    return dict(meta)
-
-
-def _check_metadata_value(value: Any, key: str, where: str) -> None:
-    if isinstance(value, (bool, str)):
-        return
-    if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            raise InvalidVectorError(f"{where}: metadata {key!r}={value} does not fit in int64")
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidVectorError(f"{where}: metadata {key!r} is {value}; it must be finite")
-        return
-    raise InvalidVectorError(
-        f"{where}: metadata {key!r} has a {type(value).__name__}; values must be "
-        "str, int, float or bool (no nesting)"
-    )
+    """Return the metadata normalised (``None`` if absent), or raise (see ``shared/metadata``)."""
+    return metarules.check(meta, row, point_id)
 
 
 def last_occurrences(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.intp] | None:
@@ -267,17 +202,78 @@ def last_occurrences(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.intp] | None:
     return np.sort(n - 1 - first_in_reversed)
 
 
+def last_rows(
+    ids: npt.NDArray[np.int64], names: Sequence[str | None] | None
+) -> npt.NDArray[np.intp] | None:
+    """Rows keeping the last occurrence of each id (keys and string ids); ``None``: no repeat."""
+    if names is None:
+        return last_occurrences(ids)
+    # Compare (key, name) pairs: a string's key may equal some integer id.
+    last: dict[tuple[int, str | None], int] = {}
+    for row, pair in enumerate(zip(ids.tolist(), names, strict=True)):
+        last[pair] = row
+    if len(last) == ids.shape[0]:
+        return None
+    return np.array(sorted(last.values()), dtype=np.intp)
+
+
 def dedupe(points: Points) -> Points:
     """Keep the last occurrence of each id, in the order of those last occurrences."""
-    keep = last_occurrences(points.ids)
+    keep = last_rows(points.ids, points.names)
     if keep is None:
         return points
+    return _select(points, keep)
+
+
+def _select(points: Points, rows: npt.NDArray[np.intp]) -> Points:
+    chosen = rows.tolist()
     return Points(
-        points.ids[keep],
-        points.vectors[keep],
-        [points.items[k] for k in keep] if points.items is not None else None,
-        [points.metadata[k] for k in keep] if points.metadata is not None else None,
+        points.ids[rows],
+        points.vectors[rows],
+        [points.items[k] for k in chosen] if points.items is not None else None,
+        [points.metadata[k] for k in chosen] if points.metadata is not None else None,
+        [points.names[k] for k in chosen] if points.names is not None else None,
+        points.op,
     )
+
+
+def _merge_updates(points: Points) -> Points:
+    """One update per id: repeated ids' patches merged in call order, at the last occurrence."""
+    keep = last_rows(points.ids, points.names)
+    if keep is None or points.metadata is None:
+        return points
+    merged: dict[tuple[int, str | None], Metadata] = {}
+    names = points.names or [None] * len(points)
+    for key, name, patch in zip(points.ids.tolist(), names, points.metadata, strict=True):
+        merged.setdefault((key, name), {}).update(patch or {})
+    chosen = _select(points, keep)
+    chosen_names = chosen.names or [None] * len(chosen)
+    patches: list[Metadata | None] = [
+        merged[(k, n)] for k, n in zip(chosen.ids.tolist(), chosen_names, strict=True)
+    ]
+    return Points(chosen.ids, chosen.vectors, None, patches, chosen.names, "update")
+
+
+def _present(values: list[Any]) -> list[Any] | None:
+    return values if any(v is not None for v in values) else None
+
+
+def _no_vectors(n: int) -> npt.NDArray[np.float32]:
+    return np.empty((n, 0), dtype=np.float32) if n else _NO_VECTORS
+
+
+def _check_list(value: Any, message: str) -> None:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise InvalidVectorError(f"{message}, got {type(value).__name__}")
+
+
+def _check_column(values: Any, name: str, n: int) -> None:
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__len__"):
+        raise InvalidVectorError(f"{name} must be a sequence with one entry per id")
+    if len(values) != n:
+        raise InvalidVectorError(
+            f"{len(values)} {name} entries for {n} ids: the lengths must match"
+        )
 
 
 def _unpack_record(row: int, record: Any) -> tuple[Any, Any, Any, Any]:
@@ -302,40 +298,22 @@ def _unpack_record(row: int, record: Any) -> tuple[Any, Any, Any, Any]:
     )
 
 
-def _records_to_array(rows: list[Any], ids: npt.NDArray[np.int64], dimension: int) -> Any:
-    if not rows:
-        return np.empty((0, dimension), dtype=np.float32)
-    for row, vector in enumerate(rows):
-        if isinstance(vector, (str, bytes, Mapping)) or not hasattr(vector, "__len__"):
+def _unpack_update(row: int, record: Any) -> tuple[Any, Any]:
+    if isinstance(record, Mapping):
+        unknown = set(record) - _UPDATE_KEYS
+        if unknown:
             raise InvalidVectorError(
-                f"row {row} (id {int(ids[row])}): vector must be a list of floats, "
-                f"got {type(vector).__name__}",
+                f"row {row}: unknown key(s) {sorted(map(str, unknown))}; an update has only "
+                "id and metadata (vectors are not resent: upsert to change one)",
                 row=row,
             )
-        if len(vector) != dimension:
-            raise DimensionMismatchError(
-                f"row {row} (id {int(ids[row])}): vector has {len(vector)} dimensions, "
-                f"the index expects {dimension}",
-                row=row,
-            )
-    try:
-        array = np.asarray(rows)
-    except (ValueError, TypeError) as exc:
-        raise InvalidVectorError(f"vectors could not be read as numbers: {exc}") from None
-    if array.ndim != 2 or array.dtype.kind not in "fiu":
-        row = _first_non_numeric_row(rows)
-        raise InvalidVectorError(
-            f"row {row} (id {int(ids[row])}): vector must hold only int or float numbers", row=row
-        )
-    return array
-
-
-def _first_non_numeric_row(rows: list[Any]) -> int:
-    for row, vector in enumerate(rows):
-        try:
-            arr = np.asarray(vector)
-        except (ValueError, TypeError):
-            return row
-        if arr.ndim != 1 or arr.dtype.kind not in "fiu":
-            return row
-    return 0
+        if "id" not in record or "metadata" not in record:
+            raise InvalidVectorError(f"row {row}: an update needs 'id' and 'metadata'", row=row)
+        return record["id"], record["metadata"]
+    if isinstance(record, (tuple, list)) and len(record) == 2:
+        return record[0], record[1]
+    raise InvalidVectorError(
+        f"row {row}: expected a dict {{'id', 'metadata'}} or an (id, metadata) tuple, "
+        f"got {type(record).__name__}",
+        row=row,
+    )

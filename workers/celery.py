@@ -75,8 +75,9 @@ def publisher(app: Celery) -> Callable[[BatchRef], None]:
 def start_reaper(app: Celery, settings: Settings) -> Reaper:
     """Start the sweep that delivers again what nobody else will (see reaper.py)."""
     return Reaper(
-        settings.redis_client(), publisher(app), settings.visibility_timeout, in_broker(app)
-    ).start()
+        settings.redis_client(), publisher(app), settings.visibility_timeout, in_broker(app),
+        reclaim_after=settings.reclaim_seconds,
+    ).start()  # fmt: skip
 
 
 def in_broker(app: Celery) -> InBroker | None:

@@ -81,7 +81,8 @@ class LiveLane:
             if isinstance(result, RetryLater):
                 # Later deliveries go to the bulk queue with a countdown, like a Celery retry.
                 messages.send(self._app, BatchRef.from_message(arg), keys.QUEUE_BULK,
-                              countdown=result.countdown, retries=tries + 1)  # fmt: skip
+                              countdown=result.countdown,
+                              retries=tries + int(result.counts))  # fmt: skip
             message.ack()
         self.served += len(taken)
 

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shared import deadletters, ledger, logs
+from shared import deadletters, job_state, ledger, logs
+from shared import ids as idrules
+from shared import metadata as metarules
 from shared.codec import Batch, decode
 from shared.errors import (
     CorruptBlobError,
@@ -16,11 +18,12 @@ from shared.errors import (
     InvalidInputError,
     InvalidVectorError,
 )
+from shared.ids import check_id_array
 from shared.messages import BatchRef
 from shared.registry import IndexInfo
 from shared.sharding import shard_of
-from shared.validation import check_id_array, check_metadata, check_vectors
-from workers import metrics, retry, settlement
+from shared.vectors import check_vectors
+from workers import metrics, ordering, retry, settlement
 from workers.context import WorkerContext
 from workers.settlement import Delivery, Result
 
@@ -33,11 +36,16 @@ MAX_ISOLATION_WRITES = 64
 
 
 class RetryLater(Exception):
-    """Qdrant or Redis stayed unavailable through the in-task retries; deliver again later."""
+    """Deliver the batch again after ``countdown`` seconds.
 
-    def __init__(self, countdown: float, reason: str) -> None:
+    Either Qdrant or Redis stayed unavailable through the in-task retries (``counts``: one
+    of the batch's Celery retries), or an update waits for older writes (not a retry).
+    """
+
+    def __init__(self, countdown: float, reason: str, *, counts: bool = True) -> None:
         super().__init__(reason)
         self.countdown = countdown
+        self.counts = counts
 
 
 class _Rejected(Exception):
@@ -72,16 +80,17 @@ def process_batches(
     result per message, or the :class:`RetryLater` to act on for it.
     """
     results: list[Result | RetryLater | None] = [None] * len(messages)
-    groups: dict[tuple[str, int], list[tuple[int, Delivery, Batch, IndexInfo]]] = {}
+    groups: dict[tuple[str, int, int], list[tuple[int, Delivery, Batch, IndexInfo]]] = {}
     for i, message in enumerate(messages):
         with logs.scope():
             prepared = _prepare(ctx, message)
         if isinstance(prepared, str):
             results[i] = prepared
         else:
-            groups.setdefault((prepared[0].ref.index, prepared[0].ref.shard), []).append(
-                (i, *prepared)
-            )
+            ref, op = prepared[0].ref, prepared[1].op
+            # Upserts of one shard coalesce; a delete or an update goes on its own.
+            alone = i if op != "upsert" else -1
+            groups.setdefault((ref.index, ref.shard, alone), []).append((i, *prepared))
     for group in groups.values():
         written = len(group) > 1 and _write_group(ctx, group)
         for i, delivery, batch, info in group:
@@ -102,8 +111,11 @@ def _write_group(ctx: WorkerContext, group: list[tuple[int, Delivery, Batch, Ind
     """One coalesced write of ``group``; False (after logging) if it must go batch by batch."""
     info = group[0][3]
     try:
+        ready = [ordering.prepare_upsert(ctx, batch) for _, _, batch, _ in group]
         with metrics.timed_write(info.name):
-            ctx.sink.write_many(info, [batch for _, _, batch, _ in group])
+            ctx.sink.write_many(info, [r.batch for r in ready])
+        for each in ready:
+            ordering.after_upsert(ctx, info, each)
     except Exception as exc:
         if retry.is_interruption(exc):
             raise
@@ -130,7 +142,7 @@ def _prepare(ctx: WorkerContext, message: Any) -> Result | tuple[Delivery, Batch
         raw = _get_blob(ctx, ref)
     delivery = Delivery(ref, raw, count, first_seen)
     if raw is None:
-        if ledger.batch_state(ctx.redis, ref.job, ref.seq) in {"done", "failed"}:
+        if job_state.batch_state(ctx.redis, ref.job, ref.seq) in {"done", "failed"}:
             metrics.settled(ref.index, "duplicate")
             return "duplicate"  # settled before; this is a redelivery
         return settlement.dead_letter(ctx, delivery, None, "the batch blob is missing from Redis")
@@ -160,9 +172,14 @@ def _write_and_settle(
 ) -> Result:
     ref = delivery.ref
     try:
-        bad = _write_isolating(ctx, info, batch)
+        bad, missing = _apply(ctx, delivery, batch, info)
     except IndexNotLoadedError as exc:
         return settlement.dead_letter(ctx, delivery, batch, str(exc))
+    except ordering.Deferred as exc:
+        retry.call(lambda: ledger.record_deferral(ctx.redis, ref))
+        log.info("update %s/%d seq %d: ids not found while older writes are in flight; "
+                 "again in %.1fs", ref.index, ref.shard, ref.seq, exc.countdown)  # fmt: skip
+        raise RetryLater(exc.countdown, str(exc), counts=False) from exc
     except Exception as exc:
         if retry.is_interruption(exc):
             raise
@@ -184,7 +201,24 @@ def _write_and_settle(
         return settlement.dead_letter(ctx, delivery, batch, reason)
     if bad:
         return settlement.dead_letter_points(ctx, delivery, batch, bad)
+    if missing:
+        return settlement.not_applied(ctx, ref, batch, missing)
     return settlement.written(ctx, ref, len(batch))
+
+
+def _apply(
+    ctx: WorkerContext, delivery: Delivery, batch: Batch, info: IndexInfo
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Apply the batch by its operation: (rows Qdrant rejected, rows an update did not find)."""
+    if batch.op == "delete":
+        ordering.apply_delete(ctx, info, batch)
+        return {}, {}
+    if batch.op == "update":
+        return {}, ordering.apply_update(ctx, info, batch, delivery.first_seen)
+    ready = ordering.prepare_upsert(ctx, batch)
+    bad = _write_isolating(ctx, info, ready.batch)
+    ordering.after_upsert(ctx, info, ready)
+    return {int(ready.rows[row]): why for row, why in bad.items()}, {}
 
 
 def _check_batch(ctx: WorkerContext, ref: BatchRef, batch: Batch) -> IndexInfo:
@@ -199,16 +233,30 @@ def _check_batch(ctx: WorkerContext, ref: BatchRef, batch: Batch) -> IndexInfo:
         info = ctx.index_info(ref.index, fresh=True)
     if info.uid_bytes != batch.index_uid:
         raise IndexNotLoadedError(f"index {ref.index!r} was deleted after this batch was queued")
+    _check_points(batch, info)
+    return info
+
+
+def _check_points(batch: Batch, info: IndexInfo) -> None:
+    """The design's rules, again, on every point of a decoded batch."""
     check_id_array(batch.ids)
-    check_vectors(batch.vectors, batch.ids, info.dimension)
+    caller = batch.caller_ids()
+    for row, name in enumerate(batch.names or ()):
+        if name is None:
+            continue
+        if idrules.string_key(idrules.check_string_id(name, row)) != int(batch.ids[row]):
+            raise _Rejected(f"row {row}: the key of string id {name!r} does not match it")
+    if batch.op == "upsert":
+        check_vectors(batch.vectors, caller, info.dimension)
+    elif batch.vectors.shape[1] != 0:
+        raise _Rejected(f"a {batch.op} batch carries vectors")
     if batch.shard >= info.shards or not np.all(shard_of(batch.ids, info.shards) == batch.shard):
         raise _Rejected(f"batch holds ids that do not belong to shard {batch.shard}")
-    if batch.metadata is not None:
-        for row, meta in enumerate(batch.metadata):
-            check_metadata(meta, row, int(batch.ids[row]))
+    for row, meta in enumerate(batch.metadata or ()):
+        if not metarules.check(meta, row, caller[row]) and batch.op == "update":
+            raise _Rejected(f"row {row}: an update without metadata")
     if batch.items is not None and len(batch.items) != len(batch):
         raise InvalidVectorError("batch items do not match its points")
-    return info
 
 
 def _write_isolating(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> dict[int, str]:

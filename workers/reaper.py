@@ -1,6 +1,8 @@
 """The reaper: delivers again the batches nobody else will, and never one that is only queued.
 
-One worker at a time sweeps, every :data:`SWEEP_SECONDS`, for three kinds of batch:
+One worker at a time sweeps, every :data:`SWEEP_SECONDS`, for three kinds of batch (and,
+fourth, reclaims the marks of deletes and updates that no older write can need any more,
+``shared/marks.reclaim``):
 
 1. **Held by a dead worker.** A worker records itself as the holder of each batch it
    processes, and keeps a heartbeat (``shared/heartbeats.py``). A holder whose heartbeat
@@ -30,7 +32,7 @@ from collections.abc import Callable
 
 import redis
 
-from shared import heartbeats, keys, ledger, pending
+from shared import heartbeats, job_state, keys, ledger, marks, pending, registry
 from shared.messages import BatchRef
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ def reap_dead_holders(r: redis.Redis, publish: Callable[[BatchRef], None]) -> in
         if worker in living:
             continue
         pending.release(r, ref)
-        if ledger.batch_state(r, ref.job, ref.seq) not in {"stored", "queued"}:
+        if job_state.batch_state(r, ref.job, ref.seq) not in {"stored", "queued"}:
             continue  # settled after all
         publish(ref)
         pending.touch(r, ref)
@@ -107,7 +109,7 @@ def reap_lost(
     for ref in pending.stale(r, older_than, SWEEP_LIMIT):
         if ref in held:
             continue  # case 1
-        if ledger.batch_state(r, ref.job, ref.seq) not in {"stored", "queued"}:
+        if job_state.batch_state(r, ref.job, ref.seq) not in {"stored", "queued"}:
             pending.forget(r, ref)
             continue
         suspects.append(ref)
@@ -125,6 +127,15 @@ def reap_lost(
     return republished
 
 
+def reclaim_marks(r: redis.Redis, after: float) -> int:
+    """Reclaim the marks no older write can still need, in every index; return how many."""
+    reclaimed = 0
+    for name in registry.names(r):
+        if r.exists(keys.marks(name)) or r.exists(keys.reclaim(name)):
+            reclaimed += marks.reclaim(r, name, after)
+    return reclaimed
+
+
 class Reaper:
     """Sweeps in a daemon thread; one worker of the fleet sweeps at a time."""
 
@@ -134,10 +145,12 @@ class Reaper:
         publish: Callable[[BatchRef], None],
         visibility_timeout: float,
         in_broker: InBroker | None = None,
+        reclaim_after: float = 300.0,
     ) -> None:
         self._r = r
         self._publish = publish
         self._in_broker = in_broker
+        self.reclaim_after = reclaim_after
         # A visibility timeout below a minute restores lost messages sooner than case 3
         # would look for them; then look as soon.
         self.lost_after = min(LOST_AFTER_SECONDS, float(visibility_timeout))
@@ -157,12 +170,13 @@ class Reaper:
             self._thread.join(10)
         self._r.close()
 
-    def sweep(self) -> tuple[int, int, int]:
-        """One sweep of the three cases: (dead holders', finished jobs, lost) counts."""
+    def sweep(self) -> tuple[int, int, int, int]:
+        """One sweep: (dead holders', finished jobs, lost, reclaimed marks') counts."""
         return (
             reap_dead_holders(self._r, self._publish),
             finish_interrupted(self._r, self._publish),
             reap_lost(self._r, self._publish, self.lost_after, self._in_broker),
+            reclaim_marks(self._r, self.reclaim_after),
         )
 
     def _run(self) -> None:

@@ -33,17 +33,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
     for warning in warnings:
         log.warning("%s", warning)
     app = create_app(settings)
-    # Edge and local mode can be opened by one process only: threads by default. A prefork
-    # pool of one child also works (each new child reopens the storage after the last died).
-    pool = pool or ("threads" if settings.in_process_engine else "prefork")
-    if pool == "prefork" and settings.in_process_engine and settings.worker_concurrency > 1:
-        raise SystemExit(
-            f"vecq worker: Qdrant {settings.engine} allows one process per folder: use -c 1 "
-            "or the threads pool"
-        )
-    concurrency = (
-        settings.worker_concurrency if pool == "prefork" else settings.effective_concurrency
-    )
+    pool, concurrency = _pool(settings, pool)
     if concurrency < settings.worker_concurrency:
         log.info("Qdrant %s writes hold the GIL: one worker thread, not %d",
                  settings.engine, settings.worker_concurrency)  # fmt: skip
@@ -82,6 +72,21 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
             lane.stop()
         reaper.stop()
     return int(worker.exitcode or 0)
+
+
+def _pool(settings: Settings, pool: str | None) -> tuple[str, int]:
+    """The pool and its concurrency: what was asked, within what the engine allows."""
+    # Edge and local mode can be opened by one process only: threads by default. A prefork
+    # pool of one child also works (each new child reopens the storage after the last died).
+    pool = pool or ("threads" if settings.in_process_engine else "prefork")
+    if pool == "prefork" and settings.in_process_engine and settings.worker_concurrency > 1:
+        raise SystemExit(
+            f"vecq worker: Qdrant {settings.engine} allows one process per folder: use -c 1 "
+            "or the threads pool"
+        )
+    if pool == "prefork":
+        return pool, settings.worker_concurrency
+    return pool, settings.effective_concurrency
 
 
 # The line a supervisor (or a test) waits for before sending work.

@@ -22,7 +22,7 @@ from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
-Result = Literal["written", "partial", "failed", "duplicate", "rejected"]
+Result = Literal["written", "partial", "failed", "duplicate", "rejected", "deferred"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def dead_letter(ctx: WorkerContext, delivery: Delivery, batch: Batch | None, rea
     if batch is None and delivery.raw is not None:
         with contextlib.suppress(CorruptBlobError):
             batch = decode(delivery.raw)
-    ids = tuple(batch.ids.tolist()) if batch is not None else ()
+    ids = tuple(batch.caller_ids()) if batch is not None else ()
     failure = Failure(ids, reason, ref.shard, ref.seq)
     kept = delivery.raw is not None
     letter = deadletters.batch_letter(
@@ -70,9 +70,10 @@ def dead_letter_points(
     """Settle a batch whose other points are written; dead-letter only the rejected ones."""
     ref = delivery.ref
     rows = np.array(sorted(bad), dtype=np.intp)
-    by_reason: dict[str, list[int]] = {}
+    caller = batch.caller_ids()
+    by_reason: dict[str, list[int | str]] = {}
     for row in rows.tolist():
-        by_reason.setdefault(bad[row], []).append(int(batch.ids[row]))
+        by_reason.setdefault(bad[row], []).append(caller[row])
     failures = tuple(Failure(tuple(ids), why, ref.shard, ref.seq) for why, ids in by_reason.items())
     dead_blob = encode(batch.select(rows))
     summary = f"Qdrant rejected {rows.size} of {len(batch)} points"
@@ -89,6 +90,18 @@ def dead_letter_points(
         len(batch) - int(rows.size), int(rows.size), failures, letter, dead_blob
     )
     return _settle(ctx, ref, outcome, "failed" if rows.size == len(batch) else "partial")
+
+
+def not_applied(ctx: WorkerContext, ref: BatchRef, batch: Batch, rows: dict[int, str]) -> Result:
+    """Settle an update whose other points are updated; ``rows`` were not found (no dead
+    letter: replaying an update of points that do not exist would change nothing)."""
+    caller = batch.caller_ids()
+    by_reason: dict[str, list[int | str]] = {}
+    for row in sorted(rows):
+        by_reason.setdefault(rows[row], []).append(caller[row])
+    failures = tuple(Failure(tuple(ids), why, ref.shard, ref.seq) for why, ids in by_reason.items())
+    outcome = ledger.Settlement(len(batch) - len(rows), len(rows), failures)
+    return _settle(ctx, ref, outcome, "failed" if len(rows) == len(batch) else "partial")
 
 
 def _settle(

@@ -18,16 +18,18 @@ import numpy as np
 import numpy.typing as npt
 
 from shared import keys
-from shared.codec import Batch, Metadata
+from shared.codec import Batch
 from shared.engines import Engine, Write
+from shared.metadata import Metadata
 from shared.registry import IndexInfo
-from shared.validation import last_occurrences
+from shared.validation import last_rows
 from workers import retry
 from workers.stage_clock import StageClock
 
 
 def payloads(batch: Batch, seqs: Sequence[int] | None = None) -> list[dict[str, Any]]:
-    """The Qdrant payload of every point: metadata, the sequence number, the encrypted item.
+    """The Qdrant payload of every point: metadata, the sequence number, the encrypted item,
+    and a string id's text.
 
     ``seqs`` gives each point its own sequence number (a coalesced write); by default every
     point carries the batch's.
@@ -36,14 +38,21 @@ def payloads(batch: Batch, seqs: Sequence[int] | None = None) -> list[dict[str, 
     metadata: Sequence[Metadata | None] = batch.metadata or [None] * n
     items: Sequence[bytes | None] = batch.items or [None] * n
     point_seqs: Sequence[int] = seqs if seqs is not None else [batch.seq] * n
+    names: Sequence[str | None] = batch.names or [None] * n
     out = []
-    for meta, item, seq in zip(metadata, items, point_seqs, strict=True):
+    for meta, item, seq, name in zip(metadata, items, point_seqs, names, strict=True):
         payload: dict[str, Any] = dict(meta) if meta else {}
         payload[keys.PAYLOAD_SEQ] = seq
         if item is not None:
             payload[keys.PAYLOAD_ITEM] = base64.b64encode(item).decode("ascii")
+        if name is not None:
+            payload[keys.PAYLOAD_ID] = name
         out.append(payload)
     return out
+
+
+# Most point ids in one delete or payload request (a filter on ids).
+ID_REQUEST = 1024
 
 
 class QdrantSink:
@@ -103,6 +112,26 @@ class QdrantSink:
         self.ensure(info)
         self._send(info, merged, seqs)
 
+    def delete(self, info: IndexInfo, ids: Sequence[int | str], below: int) -> None:
+        """Delete the points among ``ids`` older than ``below`` (a newer write stays)."""
+        self.ensure(info)
+        for start in range(0, len(ids), ID_REQUEST):
+            part = ids[start : start + ID_REQUEST]
+            with self.clock.stage("sink"):
+                retry.call(functools.partial(self.engine.delete, info, part, below),
+                           max_seconds=self.retry_seconds)  # fmt: skip
+
+    def merge(
+        self, info: IndexInfo, ids: Sequence[int | str], payload: dict[str, Any], below: int
+    ) -> None:
+        """Merge ``payload`` into the points among ``ids`` older than ``below``."""
+        self.ensure(info)
+        for start in range(0, len(ids), ID_REQUEST):
+            part = ids[start : start + ID_REQUEST]
+            with self.clock.stage("sink"):
+                retry.call(functools.partial(self.engine.set_payload, info, part, payload, below),
+                           max_seconds=self.retry_seconds)  # fmt: skip
+
     def request_points(self, batch: Batch) -> int:
         """Points per request, as the engine wants them for this batch's vectors and payloads."""
         largest_item = max((len(i) for i in batch.items or () if i is not None), default=0)
@@ -118,7 +147,7 @@ class QdrantSink:
             with self.clock.stage("encode"):
                 part = batch if step >= len(batch) else batch.select(rows)
                 part_seqs = seqs[rows]
-                request = Write(part.ids.tolist(), part.vectors,
+                request = Write(part.point_ids(), part.vectors,
                                 payloads(part, part_seqs.tolist()), part_seqs)  # fmt: skip
             with self.clock.stage("sink"):
                 retry.call(
@@ -132,8 +161,11 @@ def _merge(batches: Sequence[Batch]) -> tuple[Batch, npt.NDArray[np.int64]]:
     ordered = sorted(batches, key=lambda b: b.seq)
     ids = np.concatenate([b.ids for b in ordered])
     seqs = np.concatenate([np.full(len(b), b.seq, dtype=np.int64) for b in ordered])
+    names = None
+    if any(b.names is not None for b in ordered):
+        names = [s for b in ordered for s in (b.names or [None] * len(b))]
     # Last occurrence wins: batches are in seq order, and within one batch ids are unique.
-    last = last_occurrences(ids)
+    last = last_rows(ids, names)
     keep = np.arange(ids.size) if last is None else last
     vectors = np.concatenate([b.vectors for b in ordered])[keep]
     items = None
@@ -145,6 +177,7 @@ def _merge(batches: Sequence[Batch]) -> tuple[Batch, npt.NDArray[np.int64]]:
         flat_meta = [m for b in ordered for m in (b.metadata or [None] * len(b))]
         metadata = [flat_meta[k] for k in keep.tolist()]
     first = ordered[0]
+    kept_names = [names[k] for k in keep.tolist()] if names is not None else None
     merged = Batch(first.index, first.index_uid, first.shard, ordered[-1].seq, ids[keep],
-                   vectors, items, metadata)  # fmt: skip
+                   vectors, items, metadata, kept_names)  # fmt: skip
     return merged, seqs[keep]

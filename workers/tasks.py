@@ -9,7 +9,8 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Reject
 
-from shared import keys
+from shared import keys, messages
+from shared.messages import BatchRef
 from workers.context import WorkerContext
 from workers.pipeline import RetryLater, process_batch
 from workers.retry import is_interruption
@@ -37,6 +38,11 @@ def register(app: Celery, context: Callable[[], WorkerContext]) -> None:
             return process_batch(context(), message, retries=task.request.retries)
         except RetryLater as exc:
             try:
+                if not exc.counts:  # waiting is not a retry: the same count goes on
+                    ref = BatchRef.from_message(message)
+                    messages.send(task.app, ref, keys.QUEUE_BULK, countdown=exc.countdown,
+                                  retries=task.request.retries)  # fmt: skip
+                    return "deferred"
                 # Publishes a fresh message with an ETA; this one is acknowledged after.
                 retry = task.retry(countdown=exc.countdown, exc=exc, throw=False)
             except Exception as publish_error:

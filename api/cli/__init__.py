@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from api.cli import demo, dlq, ingest, schedule, serve, status, token, worker
+from api.cli import demo, dlq, index, ingest, schedule, serve, status, token, verify, worker
 
 # In the order ``vecq --help`` lists them.
-COMMANDS = (demo, worker, ingest, serve, token, status, schedule, dlq)
+COMMANDS = (demo, worker, index, ingest, verify, serve, token, status, schedule, dlq)
 
 
 def build_parser() -> argparse.ArgumentParser:

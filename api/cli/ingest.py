@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from api.cli.options import Subparsers
 
 if TYPE_CHECKING:
+    from api.index import Index
+    from api.ingest.chunks import Source
     from api.jobs import UpsertJob
 
 DESCRIPTION = (
@@ -21,7 +23,9 @@ DESCRIPTION = (
     "with ids from --ids (a 1-D integer .npy) or counted from --id-start (continuing across "
     "files). .npz: arrays 'vectors' and optionally 'ids'. Parquet: an integer 'id' column and "
     "a list 'vector' column; other columns become metadata (needs pyarrow). JSON Lines: one "
-    'object per line, {"id", "vector", "item" (base64), "metadata"}.'
+    'object per line, {"id", "vector", "item" (base64), "metadata"}, or {"op": "delete", '
+    '"id"}. With --mirror, once everything is written, ids the files do not hold are deleted '
+    "from the index, so it holds exactly the files' ids."
 )
 
 EPILOG = """\
@@ -31,9 +35,12 @@ examples:
   vecq ingest embeddings/ --index products --key-file products.key --id-start 1000000
   vecq ingest 'exports/part-*.parquet' --index products --key-file products.key
   vecq ingest vectors.npy --index products --key-file products.key --bulk   # index once, at the end
+  vecq ingest 'nightly/*.jsonl' --index products --key-file products.key --mirror
 
 Re-running the same command after a crash or Ctrl-C resumes: chunks already enqueued are
-skipped (a changed file is read again from the start). Exit status: 0 when every vector is
+skipped (a changed file is read again from the start). --mirror deletes nothing unless
+every record of the run was written (a failed or interrupted run deletes nothing); the
+files must be the index's only writer meanwhile. Exit status: 0 when every vector is
 written (or enqueued, with --no-wait), 1 if some failed (see `vecq dlq list`), 2 for bad
 input, 130 when interrupted.
 """
@@ -72,6 +79,11 @@ def add_parser(sub: Subparsers) -> None:
         "once everything is written, and wait until Qdrant has indexed it (a Qdrant server "
         "builds the graph once instead of as it goes; local mode has no graph to defer)",
     )
+    p.add_argument(
+        "--mirror",
+        action="store_true",
+        help="after everything is written, delete the index's ids that the files do not hold",
+    )
     p.add_argument("--restart", action="store_true", help="ignore earlier progress; start over")
     p.add_argument("--timeout", type=float, default=None, help="most seconds to wait at the end")
     p.set_defaults(run=run)
@@ -83,17 +95,16 @@ def run(args: argparse.Namespace) -> int:
 
     from api import Client
     from api.ingest.backfill import ingest
-    from api.ingest.files import open_sources
     from shared.errors import VecqError
 
     logging.basicConfig(level=logging.WARNING)
-    if args.bulk and args.no_wait:
-        print("vecq ingest: --bulk waits for the writes to restore indexing; drop --no-wait",
-              file=sys.stderr)  # fmt: skip
+    if (args.bulk or args.mirror) and args.no_wait:
+        why = ("--bulk waits for the writes to restore indexing" if args.bulk
+               else "--mirror deletes only once everything is written")  # fmt: skip
+        print(f"vecq ingest: {why}; drop --no-wait", file=sys.stderr)
         return 2
     try:
-        key = _key(args.key_file)
-        sources = open_sources(args.paths, args.ids, args.id_start)
+        key, sources = inputs(args)
     except (VecqError, ValueError, OSError) as exc:
         print(f"vecq ingest: {exc}", file=sys.stderr)
         return 2
@@ -119,9 +130,33 @@ def run(args: argparse.Namespace) -> int:
             print(f"vecq ingest: {exc}", file=sys.stderr)
             return 2 if isinstance(exc, ValueError) else 1
         print(f"{report.files} file(s), {report.chunks} chunk(s): enqueued {report.vectors:,} "
-              f"vectors, skipped {report.skipped_vectors:,} already committed "
+              f"records, skipped {report.skipped_vectors:,} already committed "
               f"({report.skipped_chunks} chunks)")  # fmt: skip
-        return 0 if args.no_wait else _wait(report.jobs, report.vectors, args)
+        if args.no_wait:
+            return 0
+        status = _wait(report.jobs, report.vectors, args)
+        if status == 0 and args.mirror:
+            status = _mirror(index, sources, args)
+        return status
+
+
+def _mirror(index: Index, sources: list[Source], args: argparse.Namespace) -> int:
+    """Delete the index's ids the files do not hold (the run has fully succeeded)."""
+    from api.ingest.mirror import delete_extras
+    from shared.errors import UpsertError, VecqError
+
+    try:
+        done = delete_extras(index, sources, chunk_rows=args.chunk_rows, timeout=args.timeout,
+                             on_delete=progress_bar(None, desc="deleted"))  # fmt: skip
+    except KeyboardInterrupt:
+        print("\nvecq ingest: mirror interrupted; run the same command again to finish it",
+              file=sys.stderr)  # fmt: skip
+        return 130
+    except (UpsertError, VecqError) as exc:
+        print(f"vecq ingest: mirror: {exc}", file=sys.stderr)
+        return 1
+    print(f"mirror: the files hold {done.source_ids:,} ids; deleted {done.deleted:,} others")
+    return 0
 
 
 def _wait(jobs: list[UpsertJob], vectors: int, args: argparse.Namespace) -> int:
@@ -150,7 +185,15 @@ def _wait(jobs: list[UpsertJob], vectors: int, args: argparse.Namespace) -> int:
     return 0
 
 
-def _key(path: Path | None) -> bytes:
+def inputs(args: argparse.Namespace) -> tuple[bytes, list[Source]]:
+    """The index key and the files a command reading sources names (``--key-file``,
+    ``paths``, ``--ids``, ``--id-start``); raises what is wrong with them."""
+    from api.ingest.files import open_sources
+
+    return key_from(args.key_file), open_sources(args.paths, args.ids, args.id_start)
+
+
+def key_from(path: Path | None) -> bytes:
     """The index key: from ``--key-file``, else from ``VECQ_INDEX_KEY`` (hex)."""
     from shared.crypto import key_from_hex, read_key_file
     from shared.settings import Settings
@@ -163,11 +206,13 @@ def _key(path: Path | None) -> bytes:
     return key_from_hex(env, "VECQ_INDEX_KEY")
 
 
-def progress_bar(total: int | None, initial: int = 0) -> Callable[[int], None]:
-    """A tqdm bar on stderr (vectors/s, ETA when the total is known); a no-op off a terminal."""
+def progress_bar(
+    total: int | None, initial: int = 0, desc: str = "enqueued"
+) -> Callable[[int], None]:
+    """A tqdm bar on stderr (records/s, ETA when the total is known); a no-op off a terminal."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=initial, unit="vec", unit_scale=True, file=sys.stderr,
-               disable=None, desc="enqueued")  # fmt: skip
+    bar = tqdm(total=total, initial=initial, unit="rec", unit_scale=True, file=sys.stderr,
+               disable=None, desc=desc)  # fmt: skip
     update: Callable[[int], None] = bar.update
     return update

@@ -97,10 +97,11 @@ def render(s: stats.Snapshot) -> str:
         f"dead letters {s.dlq}" + ("   (see `vecq dlq list`)" if s.dlq else ""),
     ]
     if s.jobs:
-        lines += ["", f"{'job':<34} {'index':<16} {'status':<9} {'written':>21} {'failed':>8}  age"]
+        lines += ["", f"{'job':<34} {'op':<6} {'index':<16} {'status':<9} {'written':>21} "
+                      f"{'failed':>8}  age"]  # fmt: skip
         for j in s.jobs:
             done = f"{j.written:,}/{j.total:,}"
-            lines.append(f"{j.job_id:<34} {j.index:<16} {j.status:<9} {done:>21} "
+            lines.append(f"{j.job_id:<34} {j.op:<6} {j.index:<16} {j.status:<9} {done:>21} "
                          f"{j.failed:>8,}  {_age(s.taken_at - j.created_at)}")  # fmt: skip
     else:
         lines += ["", "no recent jobs"]

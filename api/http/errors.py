@@ -1,7 +1,8 @@
-"""How vecq's errors become HTTP answers: one JSON shape, ``{"error", "detail"}``, and a status.
+"""How every error becomes an HTTP answer: one JSON shape, ``{"error", "detail"}``, and a status.
 
 Routes raise :class:`Problem` for HTTP-level refusals (no token, a bad body) and let vecq's
-own errors propagate; :func:`install` maps both, most specific class first (:data:`STATUS`).
+own errors propagate; :func:`install` maps both, most specific class first (:data:`STATUS`),
+and FastAPI's own: a request that fails its schema (422) and Starlette's 404/405.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from shared.errors import (
     BackpressureTimeout,
@@ -49,6 +52,28 @@ def install(app: FastAPI) -> None:
     """Answer :class:`Problem` and :class:`VecqError` with their status and JSON body."""
     app.add_exception_handler(Problem, _problem)  # type: ignore[arg-type]  # Starlette types handlers loosely
     app.add_exception_handler(VecqError, _vecq_error)  # type: ignore[arg-type]  # as above
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]  # as above
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]  # as above
+
+
+# Most schema errors one answer spells out (the rest are counted).
+MAX_SCHEMA_ERRORS = 5
+
+
+def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+        for e in exc.errors()
+    ]
+    more = len(problems) - MAX_SCHEMA_ERRORS
+    detail = "; ".join(problems[:MAX_SCHEMA_ERRORS]) + (f"; and {more} more" if more > 0 else "")
+    return JSONResponse({"error": "InvalidRequest", "detail": detail}, 422)
+
+
+def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    names = {404: "NotFound", 405: "MethodNotAllowed"}
+    error = names.get(exc.status_code, f"HTTP{exc.status_code}")
+    return JSONResponse({"error": error, "detail": str(exc.detail)}, exc.status_code, exc.headers)
 
 
 def _problem(_: Request, exc: Problem) -> JSONResponse:

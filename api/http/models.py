@@ -9,8 +9,15 @@ from pydantic import BaseModel, Field
 # Most failures a job view lists; the rest are in the dead-letter queue.
 MAX_FAILURES_SHOWN = 100
 
-PointId = Annotated[int, Field(strict=True, ge=0, lt=2**63, description="0 <= id < 2**63")]
-MetaValue = Annotated[str | bool | int | float, Field(union_mode="left_to_right")]
+IntId = Annotated[int, Field(strict=True, ge=0, lt=2**63, description="0 <= id < 2**63")]
+StrId = Annotated[
+    str, Field(strict=True, min_length=1, description="a string id (stored under its UUID)")
+]
+PointId = IntId | StrId
+Metadata = Annotated[
+    dict[str, Any],
+    Field(description="JSON values: str, number, bool, null, lists and nested objects"),
+]
 
 
 class PointIn(BaseModel):
@@ -19,11 +26,26 @@ class PointIn(BaseModel):
     id: PointId
     vector: list[float]
     item: str | None = Field(None, description="bytes, base64-encoded; encrypted before storage")
-    metadata: dict[str, MetaValue] | None = None
+    metadata: Metadata | None = None
 
 
 class UpsertBody(BaseModel):
     items: list[PointIn] = Field(description="the points to add or update")
+
+
+class DeleteBody(BaseModel):
+    ids: list[PointId] = Field(description="the ids to delete; ids never stored are no error")
+
+
+class MetadataIn(BaseModel):
+    """Keys to merge into one stored point's metadata (a key set to null is removed)."""
+
+    id: PointId
+    metadata: Metadata
+
+
+class MetadataBody(BaseModel):
+    items: list[MetadataIn] = Field(description="the updates, applied in order")
 
 
 class IndexCreate(BaseModel):
@@ -54,7 +76,7 @@ class GetBody(BaseModel):
 
 
 class PointOut(BaseModel):
-    id: int
+    id: int | str
     vector: list[float]
     item: str | None
     metadata: dict[str, Any]
@@ -65,7 +87,7 @@ class PointList(BaseModel):
 
 
 class FailureView(BaseModel):
-    ids: list[int]
+    ids: list[int | str]
     reason: str
     shard: int
     seq: int

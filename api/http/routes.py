@@ -1,4 +1,5 @@
-"""The routes of the HTTP API: indexes, upserts as JSON or binary, points, jobs, health.
+"""The routes of the HTTP API: indexes, upserts as JSON or binary, deletes, metadata updates,
+points, jobs, health.
 
 Routes are thin: they authorise, parse, call the same :class:`~api.client.Client` and
 :class:`~api.index.Index` methods as the library, and let vecq's errors propagate to
@@ -7,8 +8,6 @@ Routes are thin: they authorise, parse, call the same :class:`~api.client.Client
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -17,7 +16,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.http import bodies, request_metrics
+from api.http import bodies, request_metrics, views
 from api.http.deps import (
     ClientDep,
     Grant,
@@ -32,24 +31,21 @@ from api.http.deps import (
 )
 from api.http.errors import Problem
 from api.http.models import (
-    MAX_FAILURES_SHOWN,
+    DeleteBody,
     ErrorView,
-    FailureView,
     GetBody,
     IndexCreate,
     IndexList,
     IndexView,
     JobView,
-    PointIn,
+    MetadataBody,
     PointList,
-    PointOut,
     UpsertBody,
 )
 from api.index import Index
 from api.jobs import UpsertJob
-from shared import ledger, logs, validation
+from shared import job_state, logs, validation
 from shared.errors import SourceError, UpsertError, WaitTimeout
-from shared.ledger import JobState
 
 API_VERSION = "v1"
 
@@ -102,7 +98,7 @@ def create_index(body: IndexCreate, client: ClientDep, who: Grant) -> IndexView:
     made = body.index_key is None
     key = client.generate_key() if made else index_key(body.index_key)
     index = client.create_index(body.name, key, body.dimension, body.shards, body.metric)
-    return _view(index, key.hex() if made else None)
+    return views.index_view(index, key.hex() if made else None)
 
 
 @router.get(
@@ -114,7 +110,7 @@ def describe_index(
     name: IndexName, client: ClientDep, who: Grant, key: KeyHeader = None
 ) -> IndexView:
     index = open_index(client, name, key, who, "read")
-    view = _view(index, None)
+    view = views.index_view(index, None)
     view.count = index.count()
     return view
 
@@ -149,8 +145,51 @@ def upsert_json(
     timeout: Timeout = 60.0,
 ) -> JobView:
     index = open_index(client, name, key, who, "write")
-    records = [_record(i, p) for i, p in enumerate(body.items)]
+    records = [views.record(i, p) for i, p in enumerate(body.items)]
     return _run(index, response, wait, timeout, lambda: index.upsert(records, wait=False))
+
+
+@router.post(
+    f"{V}/indexes/{{name}}/delete",
+    tags=["points"],
+    status_code=202,
+    summary="delete points by id (ids never stored are no error)",
+    responses=_WRITTEN,
+)
+def delete_points(
+    name: IndexName,
+    body: DeleteBody,
+    client: ClientDep,
+    who: Grant,
+    response: Response,
+    key: KeyHeader = None,
+    wait: Wait = False,
+    timeout: Timeout = 60.0,
+) -> JobView:
+    index = open_index(client, name, key, who, "write")
+    return _run(index, response, wait, timeout, lambda: index.delete(body.ids, wait=False))
+
+
+@router.post(
+    f"{V}/indexes/{{name}}/metadata",
+    tags=["points"],
+    status_code=202,
+    summary="merge keys into stored points' metadata (ids not stored are reported)",
+    responses=_WRITTEN,
+)
+def update_metadata(
+    name: IndexName,
+    body: MetadataBody,
+    client: ClientDep,
+    who: Grant,
+    response: Response,
+    key: KeyHeader = None,
+    wait: Wait = False,
+    timeout: Timeout = 60.0,
+) -> JobView:
+    index = open_index(client, name, key, who, "write")
+    updates = [{"id": u.id, "metadata": u.metadata} for u in body.items]
+    return _run(index, response, wait, timeout, lambda: index.update_metadata(updates, wait=False))
 
 
 @router.post(
@@ -202,7 +241,7 @@ def get_points(
 ) -> PointList:
     index = open_index(client, name, key, who, "read")
     points = index.get(body.ids) if body.ids else []
-    return PointList(points=[_point_out(p) for p in points])
+    return PointList(points=[views.point_out(p) for p in points])
 
 
 @router.get(f"{V}/jobs/{{job_id}}", tags=["jobs"], summary="a job's progress")
@@ -211,24 +250,10 @@ def job_status(
     client: ClientDep,
     who: Grant,
 ) -> JobView:
-    state = ledger.read(client.redis, job_id)
+    state = job_state.read(client.redis, job_id)
     if state is None or not who.allows(state.index, "read"):
         raise Problem(404, "JobNotFound", f"no job {job_id} (expired, or not yours)")
-    return _job_view(state, ledger.failures(client.redis, job_id))
-
-
-def _record(i: int, p: PointIn) -> dict[str, Any]:
-    record: dict[str, Any] = {"id": p.id, "vector": p.vector}
-    if p.item is not None:
-        try:
-            record["item"] = base64.b64decode(p.item, validate=True)
-        except (binascii.Error, ValueError):
-            raise Problem(
-                422, "InvalidVectorError", f"items[{i}] (id {p.id}): item is not valid base64"
-            ) from None
-    if p.metadata is not None:
-        record["metadata"] = p.metadata
-    return record
+    return views.job_view(state, job_state.failures(client.redis, job_id))
 
 
 def _run(
@@ -246,41 +271,8 @@ def _run(
     state = job.state()
     if wait and state.finished:
         response.status_code = 200
-        return _job_view(state, job.failures)
-    return _job_view(state, [])
-
-
-def _job_view(state: JobState, failures: list[Any]) -> JobView:
-    return JobView(
-        job_id=state.job_id,
-        index=state.index,
-        status=state.status,
-        total=state.total,
-        written=state.written,
-        failed=state.failed,
-        retries=state.retries,
-        created_at=state.created_at,
-        updated_at=state.updated_at,
-        failures=[
-            FailureView(ids=list(f.ids), reason=f.reason, shard=f.shard, seq=f.seq)
-            for f in failures[:MAX_FAILURES_SHOWN]
-        ],
-    )
-
-
-def _view(index: Index, key_hex: str | None) -> IndexView:
-    return IndexView(
-        name=index.name,
-        dimension=index.dimension,
-        shards=index.shards,
-        metric=index.metric,
-        index_key=key_hex,
-    )
-
-
-def _point_out(p: dict[str, Any]) -> PointOut:
-    item = base64.b64encode(p["item"]).decode() if p["item"] is not None else None
-    return PointOut(id=p["id"], vector=p["vector"], item=item, metadata=p["metadata"])
+        return views.job_view(state, job.failures)
+    return views.job_view(state, [])
 
 
 def _probe(check: Callable[[], Any]) -> str:

@@ -1,7 +1,8 @@
 """Backfilling files into an index, resumable chunk by chunk (``vecq ingest``, scheduled ETL).
 
 Each file is read in fixed chunks (:mod:`api.ingest.chunks`); each chunk is validated whole and
-then enqueued as one ``upsert``. Once a chunk is durably enqueued, its job id is recorded
+then enqueued as one ``upsert`` (JSON Lines with delete lines: one call per run of upserts or
+deletes, in file order). Once a chunk is durably enqueued, its job ids are recorded
 in Redis under the file's fingerprint (path, size, modification time, chunk size), so a
 re-run of the same command after a crash or Ctrl-C skips the chunks already committed
 and redoes at most the one that was cut short, which is harmless: writes are idempotent.
@@ -10,7 +11,8 @@ A changed file has a new fingerprint and is read again from the start.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,11 +85,10 @@ def ingest(
                 report.skipped_chunks += 1
                 report.skipped_vectors += chunk.rows
             else:
-                points = _validate(source, chunk, index)
-                job = index.enqueue(points)
-                r.hset(ledger_key, str(chunk.number), job.job_id)
+                jobs = [index.enqueue(points) for points in validate_chunk(source, chunk, index)]
+                r.hset(ledger_key, str(chunk.number), ",".join(j.job_id for j in jobs))
                 r.expire(ledger_key, ledger_ttl)
-                report.jobs.append(job)
+                report.jobs.extend(jobs)
                 report.vectors += chunk.rows
             if on_progress is not None:
                 on_progress(chunk.rows)
@@ -112,17 +113,47 @@ def _skip_complete(
     return True
 
 
-def _validate(source: Source, chunk: Chunk, index: Index) -> Points:
-    """The chunk as validated points, or a :class:`SourceError` naming file, row and field."""
+def validate_chunk(source: Source, chunk: Chunk, index: Index) -> list[Points]:
+    """The chunk as validated calls (a run of upserts, or of deletes, each), or a
+    :class:`SourceError` naming file, row and field. Every run is validated before any is
+    returned, so a bad record anywhere keeps the whole chunk out."""
     settings = index.client.settings
+    if chunk.records is None:
+        with _naming(source, chunk, 0):
+            return [validation.from_arrays(chunk.ids, chunk.vectors, index.dimension,
+                                           chunk.metadata)]  # fmt: skip
+    calls = []
+    for start, op, records in _runs(chunk.records):
+        with _naming(source, chunk, start):
+            if op == "delete":
+                calls.append(validation.deletions([r["id"] for r in records]))
+            else:
+                calls.append(validation.from_records(records, index.dimension,
+                                                     settings.max_item_bytes))  # fmt: skip
+    return calls
+
+
+def _runs(records: list[dict[str, Any]]) -> list[tuple[int, str, list[dict[str, Any]]]]:
+    """Consecutive records of one operation: (first row, op, records), in order."""
+    runs: list[tuple[int, str, list[dict[str, Any]]]] = []
+    for row, record in enumerate(records):
+        op = record.get("op", "upsert")
+        if not runs or runs[-1][1] != op:
+            runs.append((row, op, []))
+        runs[-1][2].append(record)
+    return runs
+
+
+@contextlib.contextmanager
+def _naming(source: Source, chunk: Chunk, first: int) -> Iterator[None]:
+    """Turn a validation error of rows from ``first`` on into one naming the file's row."""
     try:
-        if chunk.records is not None:
-            return validation.from_records(chunk.records, index.dimension, settings.max_item_bytes)
-        return validation.from_arrays(chunk.ids, chunk.vectors, index.dimension, chunk.metadata)
+        yield
     except SourceError:
         raise
     except InvalidInputError as exc:
         if exc.row is None:
-            raise SourceError(f"{source.path}: chunk from {chunk.where(0)}: {exc}") from None
+            raise SourceError(f"{source.path}: chunk from {chunk.where(first)}: {exc}") from None
+        row = first + exc.row
         detail = str(exc).removeprefix(f"row {exc.row}")
-        raise SourceError(f"{source.path}: {chunk.where(exc.row)}{detail}", row=exc.row) from None
+        raise SourceError(f"{source.path}: {chunk.where(row)}{detail}", row=row) from None

@@ -18,6 +18,11 @@ The config file::
     key_file = "/run/secrets/products.key"   # or key_env = "PRODUCTS_KEY" (hex)
     every = "15m"                         # 30s, 15m, 6h, 1d ... or:
     # cron = "0 2 * * *"                  # minute hour day-of-month month day-of-week (UTC)
+    # mode = "mirror"                     # after a run fully written: delete ids not in files
+
+``mode = "mirror"`` makes each run wait until everything it enqueued is written and then
+delete the index's ids that the files do not hold (``api/ingest/mirror.py``); a run with a
+failure deletes nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from celery.schedules import crontab
 
 from api.ingest.backfill import ingest
 from api.ingest.files import open_sources
+from api.ingest.mirror import delete_extras
 from shared import keys, logs
 from shared.celeryconf import celery_config
 from shared.consumer import QueueConsumer, task_argument
@@ -72,6 +78,8 @@ class EtlSource:
     every: float | None = None
     cron: str | None = None
     chunk_rows: int | None = None
+    mode: str = "ingest"
+    """``ingest`` (add and update), or ``mirror`` (then delete what the files do not hold)."""
 
     @property
     def schedule(self) -> Any:
@@ -121,7 +129,7 @@ def _source(path: Path, i: int, e: Any, env: dict[str, str]) -> EtlSource:
     if not isinstance(e, dict):
         raise ValueError(f"{where} must be a table")
     unknown = set(e) - {"name", "index", "paths", "key_file", "key_env", "every", "cron",
-                        "chunk_rows"}  # fmt: skip
+                        "chunk_rows", "mode"}  # fmt: skip
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     for name in ("name", "index"):
@@ -142,13 +150,20 @@ def _source(path: Path, i: int, e: Any, env: dict[str, str]) -> EtlSource:
     if chunk_rows is not None and (not isinstance(chunk_rows, int) or chunk_rows < 1):
         raise ValueError(f"{where}.chunk_rows must be a positive integer")
     source = EtlSource(e["name"], e["index"], tuple(paths), _key(where, e, env), every, cron,
-                       chunk_rows)  # fmt: skip
+                       chunk_rows, _mode(where, e))  # fmt: skip
     if cron is not None:
         try:
             source.schedule  # noqa: B018 - parse the cron now, not at the first run
         except ValueError as exc:
             raise ValueError(f"{where}.cron {cron!r}: {exc}") from None
     return source
+
+
+def _mode(where: str, e: dict[str, Any]) -> str:
+    mode = e.get("mode", "ingest")
+    if mode not in ("ingest", "mirror"):
+        raise ValueError(f"{where}.mode must be 'ingest' or 'mirror', got {mode!r}")
+    return str(mode)
 
 
 def _key(where: str, e: dict[str, Any], env: dict[str, str]) -> bytes:
@@ -177,6 +192,8 @@ class RunRecord:
     skipped: int = 0
     jobs: list[str] = field(default_factory=list)
     error: str | None = None
+    deleted: int = 0
+    """Mirror mode: ids deleted because the files no longer hold them."""
 
 
 def run_source(client: Client, source: EtlSource) -> RunRecord:
@@ -209,6 +226,10 @@ def _ingest(client: Client, source: EtlSource, record: RunRecord) -> None:
             )
         index = client.load_index(source.index, source.key)
         report = ingest(index, files, chunk_rows=source.chunk_rows, ledger_ttl=source.ledger_ttl)
+        if source.mode == "mirror":
+            for job in report.jobs:  # UpsertError: a failure, and nothing is deleted
+                job.wait()
+            record.deleted = delete_extras(index, files, chunk_rows=source.chunk_rows).deleted
     except VecqError as exc:
         record.error = str(exc)
         log.error("etl %s: run failed: %s", source.name, exc)
@@ -217,9 +238,9 @@ def _ingest(client: Client, source: EtlSource, record: RunRecord) -> None:
     record.enqueued = report.vectors
     record.skipped = report.skipped_vectors
     record.jobs = [j.job_id for j in report.jobs]
-    log.info("etl %s: %d file(s): enqueued %d vectors in %d job(s), skipped %d already "
-             "committed", source.name, report.files, report.vectors, len(report.jobs),
-             report.skipped_vectors)  # fmt: skip
+    log.info("etl %s: %d file(s): enqueued %d records in %d job(s), skipped %d already "
+             "committed; deleted %d", source.name, report.files, report.vectors,
+             len(report.jobs), report.skipped_vectors, record.deleted)  # fmt: skip
 
 
 def last_run(client: Client, name: str) -> RunRecord | None:

@@ -1,4 +1,8 @@
-"""JSON Lines as a backfill source: one seed-format record per line, items in base64."""
+"""JSON Lines as a backfill source: one seed-format record per line, items in base64.
+
+A line may also be ``{"op": "delete", "id": ...}``: the id is deleted at that point of the
+file (``{"op": "upsert", ...}`` is the default spelled out).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,13 @@ from typing import Any
 from api.ingest.chunks import Chunk, digest, stat_key
 from shared.errors import SourceError
 
+# What a delete line may hold.
+_DELETE_FIELDS = frozenset({"op", "id"})
+
 
 class JsonlSource:
-    """JSON Lines in the seed's dict format: ``id``, ``vector``, ``item`` (base64), ``metadata``."""
+    """JSON Lines in the seed's dict format: ``id``, ``vector``, ``item`` (base64), ``metadata``;
+    or ``{"op": "delete", "id"}``."""
 
     carries_ids = True
 
@@ -52,6 +60,14 @@ class JsonlSource:
             raise SourceError(f"{where}: not valid JSON ({exc})") from None
         if not isinstance(record, dict):
             raise SourceError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        op = record.pop("op", "upsert")
+        if op == "delete":
+            extra = set(record) - _DELETE_FIELDS
+            if "id" not in record or extra:
+                raise SourceError(f"{where}: a delete line holds only 'op' and 'id'")
+            return {"op": "delete", "id": record["id"]}
+        if op != "upsert":
+            raise SourceError(f"{where}: field 'op' must be 'upsert' or 'delete', got {op!r}")
         for field in ("id", "vector"):
             if field not in record:
                 raise SourceError(f"{where}: field {field!r} is missing")

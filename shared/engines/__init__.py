@@ -8,8 +8,8 @@ An index is one collection named after it (with Edge: one shard folder,
 ``{data_dir}/edge/{index}/``), so any Qdrant client can search it as one. Every point
 carries its batch's sequence number in ``_vecq_seq``; a write replaces a stored point
 only if the stored one is older (Qdrant's conditional update), and always inserts a point
-that is not there. The engine modules import their Qdrant library inside functions, so
-importing ``shared`` stays light.
+that is not there. Deletes and payload merges are conditional the same way. The engine
+modules import their Qdrant library inside functions, so importing ``shared`` stays light.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Write:
     coalesced write of several batches).
     """
 
-    ids: list[int]
+    ids: list[int | str]
     vectors: npt.NDArray[np.float32]
     payloads: list[dict[str, Any]]
     seqs: npt.NDArray[np.int64]
@@ -51,9 +51,9 @@ class Write:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def guards(self) -> list[tuple[int, list[int]]]:
+    def guards(self) -> list[tuple[int, list[int | str]]]:
         """``(seq, ids)`` groups: the ids each sequence number guards, in first-seen order."""
-        groups: dict[int, list[int]] = {}
+        groups: dict[int, list[int | str]] = {}
         for point_id, seq in zip(self.ids, self.seqs.tolist(), strict=True):
             groups.setdefault(seq, []).append(point_id)
         return list(groups.items())
@@ -80,6 +80,16 @@ class Engine(Protocol):
         """Apply one conditional upsert and return once it is applied."""
         ...
 
+    def delete(self, info: IndexInfo, ids: Sequence[int | str], below: int) -> None:
+        """Delete the points among ``ids`` whose ``_vecq_seq`` is below ``below`` (conditional)."""
+        ...
+
+    def set_payload(
+        self, info: IndexInfo, ids: Sequence[int | str], payload: dict[str, Any], below: int
+    ) -> None:
+        """Merge ``payload``'s keys into the points among ``ids`` older than ``below``."""
+        ...
+
     def request_points(self, dimension: int, payload_bytes: int) -> int:
         """Points per :meth:`write` request for vectors of ``dimension`` with such payloads."""
         ...
@@ -88,16 +98,21 @@ class Engine(Protocol):
         """True if ``exc`` says the index's collection does not exist."""
         ...
 
-    def retrieve(self, info: IndexInfo, ids: Sequence[int]) -> list[StoredPoint]:
-        """The stored points among ``ids`` (any order; missing ids left out)."""
+    def retrieve(
+        self, info: IndexInfo, ids: Sequence[int | str], *, vectors: bool = True
+    ) -> list[StoredPoint]:
+        """The stored points among ``ids`` (any order; missing ids left out; a string id is
+        its UUID's text). Without ``vectors``, each comes with an empty vector."""
         ...
 
     def count(self, info: IndexInfo) -> int:
         """Points stored in the index (0 if its collection does not exist)."""
         ...
 
-    def scroll(self, info: IndexInfo, page: int = 1000) -> Iterator[StoredPoint]:
-        """Every stored point of the index, a page at a time."""
+    def scroll(
+        self, info: IndexInfo, page: int = 1000, *, vectors: bool = True
+    ) -> Iterator[StoredPoint]:
+        """Every stored point of the index, a page at a time (without ``vectors``: empty)."""
         ...
 
     def drop(self, info: IndexInfo) -> None:

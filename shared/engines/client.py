@@ -128,6 +128,19 @@ class ClientEngine:
         )
         self.client.upsert(info.collection, points, wait=True, update_filter=_condition(request))
 
+    def delete(self, info: IndexInfo, ids: Sequence[int | str], below: int) -> None:
+        from qdrant_client import models
+
+        if ids:
+            selector = models.FilterSelector(filter=_older(ids, below))
+            self.client.delete(info.collection, selector, wait=True)
+
+    def set_payload(
+        self, info: IndexInfo, ids: Sequence[int | str], payload: dict[str, Any], below: int
+    ) -> None:
+        if ids:
+            self.client.set_payload(info.collection, payload, points=_older(ids, below), wait=True)
+
     def request_points(self, dimension: int, payload_bytes: int) -> int:
         if self.kind == "local":
             return LOCAL_REQUEST_POINTS
@@ -147,12 +160,14 @@ class ClientEngine:
             return True
         return isinstance(exc, ValueError) and "not found" in str(exc).lower()  # local mode
 
-    def retrieve(self, info: IndexInfo, ids: Sequence[int]) -> list[StoredPoint]:
+    def retrieve(
+        self, info: IndexInfo, ids: Sequence[int | str], *, vectors: bool = True
+    ) -> list[StoredPoint]:
         if not ids:
             return []
         try:
             records = self.client.retrieve(
-                info.collection, list(ids), with_payload=True, with_vectors=True
+                info.collection, list(ids), with_payload=True, with_vectors=vectors
             )
         except Exception as exc:
             if self.is_missing(exc):
@@ -168,13 +183,15 @@ class ClientEngine:
                 return 0
             raise
 
-    def scroll(self, info: IndexInfo, page: int = 1000) -> Iterator[StoredPoint]:
+    def scroll(
+        self, info: IndexInfo, page: int = 1000, *, vectors: bool = True
+    ) -> Iterator[StoredPoint]:
         if not self.client.collection_exists(info.collection):
             return
         offset = None
         while True:
             records, offset = self.client.scroll(
-                info.collection, limit=page, offset=offset, with_vectors=True, with_payload=True
+                info.collection, limit=page, offset=offset, with_vectors=vectors, with_payload=True
             )
             yield from (_stored(r) for r in records)
             if offset is None:
@@ -295,7 +312,16 @@ def _condition(request: Write) -> Any:
     )
 
 
+def _older(ids: Sequence[int | str], below: int) -> Any:
+    """The points among ``ids`` whose sequence number is below ``below``."""
+    from qdrant_client import models
+
+    older = models.FieldCondition(key=keys.PAYLOAD_SEQ, range=models.Range(lt=below))
+    return models.Filter(must=[models.HasIdCondition(has_id=list(ids)), older])
+
+
 def _stored(record: Any) -> StoredPoint:
     vector = record.vector
-    return StoredPoint(record.id, list(vector) if vector is not None else [],
+    point_id = record.id if isinstance(record.id, int) else str(record.id)
+    return StoredPoint(point_id, list(vector) if vector is not None else [],
                        dict(record.payload or {}))  # fmt: skip

@@ -84,6 +84,22 @@ class EdgeEngine:
         ]
         shard.update(UpdateOperation.upsert_points(points, condition=_condition(request)))
 
+    def delete(self, info: IndexInfo, ids: Sequence[int | str], below: int) -> None:
+        from qdrant_edge import UpdateOperation
+
+        shard = self._shard(info)
+        if shard is not None and ids:
+            shard.update(UpdateOperation.delete_points_by_filter(_older(ids, below)))
+
+    def set_payload(
+        self, info: IndexInfo, ids: Sequence[int | str], payload: dict[str, Any], below: int
+    ) -> None:
+        from qdrant_edge import UpdateOperation
+
+        shard = self._shard(info)
+        if shard is not None and ids:
+            shard.update(UpdateOperation.set_payload_by_filter(_older(ids, below), payload))
+
     def shard(self, info: IndexInfo) -> qdrant_edge.EdgeShard | None:
         """The index's open Edge shard (None if it has none): search it in this process.
 
@@ -98,11 +114,13 @@ class EdgeEngine:
     def is_missing(self, exc: BaseException) -> bool:
         return isinstance(exc, CollectionMissing)
 
-    def retrieve(self, info: IndexInfo, ids: Sequence[int]) -> list[StoredPoint]:
+    def retrieve(
+        self, info: IndexInfo, ids: Sequence[int | str], *, vectors: bool = True
+    ) -> list[StoredPoint]:
         shard = self._shard(info)
         if shard is None or not ids:
             return []
-        records = shard.retrieve(list(ids), with_payload=True, with_vector=True)
+        records = shard.retrieve(list(ids), with_payload=True, with_vector=vectors)
         return [_stored(r) for r in records]
 
     def count(self, info: IndexInfo) -> int:
@@ -111,7 +129,9 @@ class EdgeEngine:
         shard = self._shard(info)
         return 0 if shard is None else int(shard.count(CountRequest(exact=True)))
 
-    def scroll(self, info: IndexInfo, page: int = 1000) -> Iterator[StoredPoint]:
+    def scroll(
+        self, info: IndexInfo, page: int = 1000, *, vectors: bool = True
+    ) -> Iterator[StoredPoint]:
         from qdrant_edge import ScrollRequest
 
         shard = self._shard(info)
@@ -119,7 +139,9 @@ class EdgeEngine:
             return
         offset = None
         while True:
-            request = ScrollRequest(offset=offset, limit=page, with_payload=True, with_vector=True)
+            request = ScrollRequest(
+                offset=offset, limit=page, with_payload=True, with_vector=vectors
+            )
             records, offset = shard.scroll(request)
             yield from (_stored(r) for r in records)
             if offset is None:
@@ -234,6 +256,15 @@ def _condition(request: Write) -> Any:
     )
 
 
+def _older(ids: Sequence[int | str], below: int) -> Any:
+    """The points among ``ids`` whose sequence number is below ``below``."""
+    from qdrant_edge import FieldCondition, Filter, HasIdCondition, RangeFloat
+
+    older = FieldCondition(key=keys.PAYLOAD_SEQ, range=RangeFloat(lt=float(below)))
+    return Filter(must=[HasIdCondition(set(ids)), older])
+
+
 def _stored(record: Any) -> StoredPoint:
     point_id = record.id if isinstance(record.id, int) else str(record.id)
-    return StoredPoint(point_id, list(record.vector), dict(record.payload or {}))
+    vector = list(record.vector) if record.vector is not None else []
+    return StoredPoint(point_id, vector, dict(record.payload or {}))

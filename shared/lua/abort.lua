@@ -12,6 +12,7 @@ KEYS
   inflight     counter of the index's in-flight bytes
   enqueuing    sorted set of jobs still being enqueued
   lease        the producer's lease on the job
+  open         sorted set of the index's writes that may still arrive
   blobs...     the blob of each batch never published
 ARGV
   now          unix time
@@ -30,6 +31,7 @@ for i = 0, #KEYS - blobs do
   redis.call('DEL', blob)
   if redis.call('HGET', batches, seq) == 'stored' then
     redis.call('HDEL', batches, seq)
+    redis.call('ZREM', open, 'b:' .. seq)
     if redis.call('DECRBY', inflight, size) < 0 then redis.call('SET', inflight, 0) end
     dropped = dropped + 1
   end
@@ -38,6 +40,7 @@ local count = redis.call('HLEN', batches)
 redis.call('HSET', job, 'batches', count, 'total', enqueued, 'enqueued', 1,
            'aborted', reason, 'updated_at', now)
 redis.call('ZREM', enqueuing, job_id)
+redis.call('ZREM', open, 'j:' .. job_id)
 redis.call('DEL', lease)
 if tonumber(redis.call('HGET', job, 'settled')) >= count then
   redis.call('HSET', job, 'finished_at', now)

@@ -14,6 +14,7 @@ KEYS
   done         list pushed once when the job's last batch settles
   enqueuing    sorted set of jobs still being enqueued
   lease        the producer's lease on the job
+  open         sorted set of the index's writes that may still arrive
 ARGV
   job_id       the job's id
   now          unix time
@@ -23,6 +24,7 @@ ARGV
 if redis.call('EXISTS', lease) == 1 then return false end
 if redis.call('HGET', job, 'enqueued') ~= '0' then
   redis.call('ZREM', enqueuing, job_id)
+  redis.call('ZREM', open, 'j:' .. job_id)
   return false
 end
 local count = redis.call('HLEN', batches)
@@ -30,6 +32,7 @@ local total = tonumber(redis.call('HGET', job, 'stored_points') or '0')
 redis.call('HSET', job, 'batches', count, 'total', total, 'enqueued', 1, 'aborted', reason,
            'updated_at', now)
 redis.call('ZREM', enqueuing, job_id)
+redis.call('ZREM', open, 'j:' .. job_id)
 if tonumber(redis.call('HGET', job, 'settled')) >= count then
   redis.call('HSET', job, 'finished_at', now)
   redis.call('RPUSH', done, '1')

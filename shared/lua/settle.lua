@@ -1,7 +1,9 @@
 --[[ Settle one batch exactly once (done, or failed with its dead letter); 0 if settled before.
 
 Updates the job's counts, records failure records, moves the blob to the dead-letter queue
-(or drops it), frees the index's in-flight bytes and, on the job's last batch, stamps the
+(or drops it), frees the index's in-flight bytes, takes the batch out of the index's writes
+in flight (a dead-lettered one stays among those a replay may write) and, on the job's
+last batch, stamps the
 finish time, wakes every waiter and starts the ledger's expiry.
 
 KEYS
@@ -15,6 +17,8 @@ KEYS
   dlq_blob     where a dead-lettered batch's blob is kept
   pending      sorted set of unsettled batches
   holders      hash: pending member -> the worker processing it
+  open         sorted set of the index's writes that may still arrive
+  held         sorted set of the index's dead-lettered batches
 ARGV
   seq          the batch's sequence number
   n_written    points written
@@ -29,6 +33,7 @@ ARGV
 ]]
 redis.call('ZREM', pending, member)
 redis.call('HDEL', holders, member)
+redis.call('ZREM', open, 'b:' .. seq)
 local state = redis.call('HGET', batches, seq)
 if state ~= 'queued' and state ~= 'stored' then return 0 end
 if tonumber(n_failed) > 0 then
@@ -50,6 +55,8 @@ if #ARGV >= letter_at then
     redis.call('PERSIST', dlq_blob)
   end
   redis.call('XADD', dlq, '*', unpack(ARGV, letter_at))
+  -- A replay may still write it: what orders its points must outlive it.
+  redis.call('ZADD', held, seq, 'b:' .. seq)
 else
   redis.call('DEL', blob)
 end

@@ -14,6 +14,7 @@ KEYS
   job          hash of the job's totals
   refs         hash: sequence number -> the batch's reference (its pending member)
   lease        the producer's lease on the job
+  open         sorted set of the index's writes that may still arrive
 ARGV
   seq          the batch's sequence number
   ttl          seconds the job's ledger lives
@@ -32,6 +33,7 @@ redis.call('HSET', refs, seq, member)
 redis.call('EXPIRE', refs, ttl)
 redis.call('HINCRBY', job, 'stored_points', points)
 redis.call('ZADD', pending, now, member)
+redis.call('ZADD', open, seq, 'b:' .. seq)
 redis.call('PERSIST', blob)
 redis.call('SET', lease, '1', 'PX', lease_ms)
 return redis.call('INCRBY', inflight, size)

@@ -10,7 +10,7 @@ import pytest
 
 from api import BrokerUnavailable, Client, Index, UpsertJob
 from api import producer as producing
-from shared import keys, ledger
+from shared import job_state, keys
 from shared.messages import BatchRef
 from shared.validation import from_arrays
 
@@ -51,8 +51,8 @@ def test_publish_failure_leaves_an_exact_ledger_and_a_finishing_job(
     assert sorted(np.asarray(exc.enqueued_ids).tolist()) == list(range(300))
     job = UpsertJob(client.redis, exc.job_id, index.name, 300, 20).wait(20)
     assert (job.progress.total, job.progress.written) == (300, 300)
-    assert set(ledger.batch_states(client.redis, exc.job_id)) == {r.seq for r in publisher.sent}
+    assert set(job_state.batch_states(client.redis, exc.job_id)) == {r.seq for r in publisher.sent}
     stored = publisher.sent[-1].seq + 1  # the batch stored but never published
     assert not client.redis.exists(keys.blob(index.name, stored))
-    assert ledger.inflight(client.redis, index.name) == 0
+    assert job_state.inflight(client.redis, index.name) == 0
     assert index.count() == 300

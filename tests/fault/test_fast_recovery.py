@@ -136,17 +136,20 @@ def test_a_worker_killed_mid_batch_is_covered_within_a_minute_with_default_setti
     another at once, and the whole job is written within 60 s of the kill."""
     workers.with_defaults()
     server = workers.redis
-    first = workers.start()
+    # Each write of the first worker takes a second longer, so the kill lands inside one
+    # (between two batches the worker holds none, and there would be nothing to take over).
+    first = workers.slow_writes("killed", 1.0).start()
     with producer(server.url, server.broker_url, **workers.location) as client:
         index = client.create_index("killed", index_key=client.generate_key(), dimension=DIM,
                                     metric="dot")  # fmt: skip
-        vectors = np.random.default_rng(6).standard_normal((10_240, DIM), dtype=np.float32)
-        job = index.upsert(np.arange(10_240), vectors, wait=False)  # 40 batches of 256
+        vectors = np.random.default_rng(6).standard_normal((2_560, DIM), dtype=np.float32)
+        job = index.upsert(np.arange(2_560), vectors, wait=False)  # 10 batches of 256
         wait_until(lambda: bool(pending.holders(client.redis)) and job.progress.written > 0,
                    60, "the worker to hold a batch")  # fmt: skip
         first.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         first.wait(10)
+        workers.env_extra["VECQ_TEST_SLOW_WRITE"] = None  # the next one writes at full speed
         workers.start()
         job.wait(90)
         took = time.monotonic() - killed

@@ -16,7 +16,7 @@ import pytest
 
 from api import Client, Index, UpsertError, UpsertJob
 from api import producer as producing
-from shared import deadletters, keys, ledger
+from shared import deadletters, job_state, keys
 from shared.messages import BatchRef
 from shared.validation import from_arrays
 from tests.support.clients import worker_client
@@ -100,7 +100,7 @@ def test_permanent_400_goes_to_the_dlq_then_replays_after_the_fix(
     assert sorted(letter.ids) == [42, 314] and ("400" in reason or "dimension" in reason)
     flaky.poison = set()  # the cause is fixed
     job_id = deadletters.replay(client.redis, client.publisher.publish, letter.entry_id)
-    assert ledger.read(client.redis, job_id) is not None
+    assert job_state.read(client.redis, job_id) is not None
     UpsertJob(client.redis, job_id, index.name, 2, 30).wait(30)
     assert first_components(index, [42, 314]) == {42: 1.0, 314: 1.0}
     assert deadletters.entries(client.redis, index=index.name) == []
@@ -145,12 +145,12 @@ def test_duplicate_delivery_writes_and_counts_once(client: Client, index: Index)
         client.redis, TwicePublisher(client.publisher), index.info, points, client.settings
     )
     UpsertJob(client.redis, job_id, index.name, 3_000, 30).wait(30)
-    state = ledger.read(client.redis, job_id)
+    state = job_state.read(client.redis, job_id)
     assert state is not None
     assert (state.written, state.failed, state.settled) == (3_000, 0, state.batches)
     assert index.count() == 3_000
     assert set(first_components(index, [0, 1_500, 2_999]).values()) == {7.0}
-    assert ledger.inflight(client.redis, index.name) == 0
+    assert job_state.inflight(client.redis, index.name) == 0
 
 
 class LosingPublisher:
@@ -178,4 +178,4 @@ def test_a_lost_message_is_published_again_by_the_reaper(client: Client, index: 
     (lost,) = losing.dropped
     UpsertJob(client.redis, job_id, index.name, 2_000, 30).wait(40)
     assert index.count() == 2_000
-    assert ledger.batch_state(client.redis, job_id, lost.seq) == "done"
+    assert job_state.batch_state(client.redis, job_id, lost.seq) == "done"

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from api import BackpressureTimeout, BrokerUnavailable
-from shared import keys, ledger
+from shared import job_state, keys
 from shared.codec import decode
 from tests.support.services import RedisServer
 from tests.support.tracked import DIM, Tracked, check_stored, producer, wait_until
@@ -25,8 +25,8 @@ def _queued_batches_are_exactly_the_enqueued_ids(
 ) -> None:
     """The ledger's enqueued batches hold exactly the ids the error reports, and no others."""
     assert exc.job_id is not None
-    states = ledger.batch_states(r, exc.job_id)
-    assert set(states.values()) <= ledger.ENQUEUED_STATES  # nothing half-way is left behind
+    states = job_state.batch_states(r, exc.job_id)
+    assert set(states.values()) <= job_state.ENQUEUED_STATES  # nothing half-way is left behind
     held: list[int] = []
     for seq in states:
         raw = r.get(keys.blob(index, seq))
@@ -34,7 +34,7 @@ def _queued_batches_are_exactly_the_enqueued_ids(
         held += decode(raw).ids.tolist()
     assert sorted(held) == sorted(np.asarray(exc.enqueued_ids).tolist())
     assert r.llen(keys.QUEUE_BULK) == len(states)  # and each one was published, once
-    state = ledger.read(r, exc.job_id)
+    state = job_state.read(r, exc.job_id)
     assert state is not None and state.enqueued and state.batches == len(states)
     assert state.total == len(held)
     assert state.aborted
@@ -107,7 +107,7 @@ def test_backpressure_times_out_with_an_exact_ledger(
             index.upsert(np.arange(10_000), np.ones((10_000, DIM), np.float32), wait=False)
         assert 1.0 <= time.monotonic() - started < 10
         one_batch = 256 * (8 + 4 * DIM) + 4096
-        assert ledger.inflight(client.redis, index.name) <= 100_000 + one_batch
+        assert job_state.inflight(client.redis, index.name) <= 100_000 + one_batch
         _queued_batches_are_exactly_the_enqueued_ids(client.redis, index.name, caught.value)
 
 
@@ -125,7 +125,7 @@ def test_backpressure_blocks_until_workers_catch_up(workers: Workers) -> None:
 
         def watch() -> None:
             while not stop.is_set():
-                peak[0] = max(peak[0], ledger.inflight(client.redis, index.name))
+                peak[0] = max(peak[0], job_state.inflight(client.redis, index.name))
                 time.sleep(0.01)
 
         watcher = threading.Thread(target=watch)
@@ -139,4 +139,4 @@ def test_backpressure_blocks_until_workers_catch_up(workers: Workers) -> None:
             stop.set()
             watcher.join()
         assert peak[0] <= limit + 256 * (8 + 4 * DIM) + 4096
-        wait_until(lambda: ledger.inflight(client.redis, index.name) == 0, 10, "window drained")
+        wait_until(lambda: job_state.inflight(client.redis, index.name) == 0, 10, "window drained")

@@ -21,6 +21,7 @@ SMALL = {
     "memory": ["--n", "20000", "--dim", "32", "--backfill", "20000", "--window", "1"],
     "latency": ["--calls", "20", "--backfill", "60000", "--dim", "64", "--gap", "0"],
     "http": ["--n", "3000", "--dim", "32", "--rounds", "1", "--chunk", "1000", "--json-n", "500"],
+    "mutations": ["--n", "2000", "--dim", "32", "--rounds", "1"],
 }
 
 

@@ -46,11 +46,11 @@ def test_cli_ingests_resumably_with_a_progress_summary(data_dir: Path, tmp_path:
                "--key-file", str(key_file), "--chunk-rows", "500"]  # fmt: skip
     first = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
-    assert "enqueued 2,000 vectors, skipped 0" in first.stdout
+    assert "enqueued 2,000 records, skipped 0" in first.stdout
     assert "written: 2,000 vectors" in first.stdout
     second = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
-    assert "enqueued 0 vectors, skipped 2,000 already committed (4 chunks)" in second.stdout
+    assert "enqueued 0 records, skipped 2,000 already committed (4 chunks)" in second.stdout
     with Client() as client:
         index = client.load_index("files", key)
         assert index.count() == 2_000

@@ -114,3 +114,35 @@ def test_pack_gathers_rows_of_any_dtype_and_order(dtype: type, order: str) -> No
     np.testing.assert_array_equal(d.ids, ids[rows])
     np.testing.assert_array_equal(d.vectors, source[rows].astype(np.float32))
     assert (d.index, d.shard, d.seq) == ("idx", 2, 9)
+
+
+def test_deletes_updates_and_string_ids_round_trip() -> None:
+    """Version 3 carries the operation and string ids; a plain upsert stays version 2."""
+    plain = encode(batch())
+    assert struct.unpack_from("<H", plain, 4)[0] == 2
+    names = ["doc-1", None, "ünï", None, "x" * 300]
+    for op in ("upsert", "delete", "update"):
+        dim = 4 if op == "upsert" else 0
+        meta = [{"k": [1, {"n": None}]}] * 5 if op == "update" else None
+        b = batch(dim=dim, names=names, op=op, metadata=meta)
+        blob = encode(b)
+        assert struct.unpack_from("<H", blob, 4)[0] == 3
+        d = decode(blob)
+        assert (d.op, d.names, d.metadata, d.vectors.shape) == (op, names, meta, (5, dim))
+        np.testing.assert_array_equal(d.ids, b.ids)
+    assert decode(encode(batch(op="delete", dim=0))).names is None
+
+
+def test_an_unknown_operation_is_corrupt() -> None:
+    """An operation code this version does not know is refused, not guessed."""
+    blob = bytearray(encode(batch(op="delete", dim=0)))
+    struct.pack_into("<I", blob, 28, 7)
+    struct.pack_into("<I", blob, 8, _crc(blob))
+    with pytest.raises(CorruptBlobError, match="unknown operation"):
+        decode(bytes(blob))
+
+
+def _crc(blob: bytearray) -> int:
+    import crc32c
+
+    return int(crc32c.crc32c(bytes(blob[12:])))

@@ -38,9 +38,12 @@ return out
 
 
 def test_every_shipped_script_declares_its_keys_and_arguments() -> None:
-    """The ledger's scripts load, and their names are the ones the ledger passes."""
+    """The ledger's and the marks' scripts load, and their names are the ones passed."""
     shipped = sorted(p.stem for p in Path(scripts.__file__).with_name("lua").glob("*.lua"))
-    assert shipped == ["abort", "delivered", "finalize", "published", "settle", "stored"]
+    assert shipped == ["abort", "delivered", "finalize", "mark", "published", "reserve",
+                       "settle", "stored", "unmark", "watermark"]  # fmt: skip
+    for name in shipped:
+        assert Lua(name).keys, name
     settle = Lua("settle")
     assert settle.keys[:2] == ["job", "batches"] and settle.more_args == "extra"
     assert Lua("abort").more_keys == "blobs"

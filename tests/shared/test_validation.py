@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from shared.errors import DimensionMismatchError, InvalidInputError, InvalidVectorError
+from shared.ids import check_id
 from shared.validation import (
-    check_id,
     check_item,
     check_metadata,
     from_arrays,

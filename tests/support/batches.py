@@ -20,7 +20,7 @@ def store(r: redis.Redis, batch: Batch, job: str) -> dict[str, object]:
     ref = BatchRef(batch.index, batch.shard, batch.seq, job, len(batch), len(blob))
     ledger.mark_stored(pipe, ref)
     pipe.execute()
-    ledger.mark_enqueued(r, job)
+    ledger.mark_enqueued(r, job, batch.index)
     return ref.to_message()
 
 

@@ -8,7 +8,9 @@ is Edge's own. Edge runs in-process and has no outages to simulate.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -65,3 +67,24 @@ class FlakyEdge:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
+
+
+@contextlib.contextmanager
+def poisonable(sink: Any) -> Iterator[FlakyEdge | FlakyQdrant]:
+    """A worker sink's real engine wrapped, until the block ends, to reject poisoned ids with
+    its own error (Edge's; qdrant-client's 400 for local mode or a server)."""
+    engine = sink.engine
+    if engine.kind == "edge":
+        edge = FlakyEdge(engine)
+        sink.engine = edge
+        try:
+            yield edge
+        finally:
+            sink.engine = engine
+        return
+    client = FlakyQdrant(engine.client)
+    engine.client = client
+    try:
+        yield client
+    finally:
+        engine.client = client.real

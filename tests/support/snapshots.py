@@ -11,6 +11,11 @@ from shared import keys
 # set, lets go of dead holders, finishes stopped jobs) and the workers' heartbeats. A call
 # that enqueued anything would still show: its job, blobs, sequence and in-flight keys.
 _BACKGROUND = {keys.reaper_lock(), keys.pending(), keys.holders(), keys.enqueuing()}
+# The reaper also reclaims the marks of deletes and updates, in every index: what it notes
+# and what it removes. A call that enqueued a delete or update still shows (its job, blob,
+# sequence number and in-flight record).
+_RECLAIMED = tuple(f"{keys.PREFIX}:{kind}:" for kind in ("reclaim", "tombs", "patches", "marks",
+                                                         "marked"))  # fmt: skip
 
 
 def snapshot(r: redis.Redis) -> dict[bytes, bytes | None]:
@@ -21,6 +26,7 @@ def snapshot(r: redis.Redis) -> dict[bytes, bytes | None]:
     out: dict[bytes, bytes | None] = {}
     for k in r.scan_iter(match="vecq:*"):
         name = k.decode()
-        if name not in _BACKGROUND and not name.startswith(keys.workers_prefix()):
+        background = name in _BACKGROUND or name.startswith(_RECLAIMED)
+        if not background and not name.startswith(keys.workers_prefix()):
             out[k] = r.dump(k)
     return out

@@ -6,14 +6,19 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.support.engines import location
 from tests.support.services import RedisServer
 
 # Short enough that a dead worker's batch comes back within a test, and far longer than
 # one of the tests' small batches takes even on a busy machine.
+# Hands one task message to a worker's pipeline; answers its result ("deferred": it waits).
+Deliver = Callable[[dict[str, Any]], str]
+
 VISIBILITY_TIMEOUT = 12
 TASK_TIME_LIMIT = 10
 

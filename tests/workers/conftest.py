@@ -5,20 +5,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import redis
 
+from api import Client, Index
 from shared import registry
 from shared.codec import Batch
 from shared.crypto import generate_key
 from shared.engines import open_engine
 from shared.registry import IndexInfo
 from shared.settings import Settings
+from tests.support import broker
 from tests.support.batches import store
 from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
+from tests.support.workers import Deliver
 from workers.context import WorkerContext
+from workers.pipeline import RetryLater, process_batch
 from workers.sink import QdrantSink
 
 
@@ -76,3 +81,57 @@ def poison(ctx: WorkerContext) -> Iterator[Callable[[set[int]], None]]:
         ctx.sink.engine = engine
     else:
         engine.client = wrapper.real  # type: ignore[union-attr]
+
+
+# The fixtures below drive the pipeline with messages a real producer published: the test
+# takes them off the broker and delivers them in the order it wants.
+
+
+@pytest.fixture(scope="module")
+def producer(
+    redis_url: str, engine: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Client]:
+    """A client that only enqueues (no worker consumes): the test delivers its messages."""
+    where = (
+        {"qdrant_path": ":memory:"}
+        if engine == "local"
+        else {"data_dir": str(tmp_path_factory.mktemp("edge"))}
+    )
+    with Client(redis_url=redis_url, worker=False, **where) as client:
+        yield client
+
+
+@pytest.fixture
+def producer_ctx(producer: Client) -> Iterator[WorkerContext]:
+    """A worker context writing to the producer's own engine (one process holds it)."""
+    settings = Settings(retry_seconds=5.0, task_retries=2, task_retry_backoff=0.5)
+    context = WorkerContext(producer.redis, QdrantSink(producer.engine), settings)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def index(producer: Client, r: redis.Redis) -> Iterator[Index]:
+    """A fresh one-shard, 4-d, dot-product index, with nothing queued for it."""
+    broker.take(r)
+    made = producer.create_index(
+        f"o-{uuid.uuid4().hex[:10]}", index_key=producer.generate_key(), dimension=4,
+        shards=1, metric="dot",
+    )  # fmt: skip
+    yield made
+    broker.take(r)
+
+
+@pytest.fixture
+def deliver(producer_ctx: WorkerContext) -> Deliver:
+    """Hand one message to the pipeline; ``deferred`` when it must wait for older writes."""
+
+    def run(message: dict[str, Any]) -> str:
+        try:
+            return str(process_batch(producer_ctx, message))
+        except RetryLater as later:
+            if later.counts:
+                raise  # a retry, not a deferral: the test did not expect it
+            return "deferred"
+
+    return run

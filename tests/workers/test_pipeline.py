@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import redis
 
-from shared import deadletters, keys, ledger, registry
+from shared import deadletters, job_state, keys, ledger, registry
 from shared.codec import Batch, encode
 from shared.crypto import generate_key
 from shared.engines import Write
@@ -28,7 +28,7 @@ def test_written_batch_settles_and_frees_its_blob(
     """A batch is written, its job counts it once, its blob and in-flight bytes are released."""
     message = enqueue([1, 2, 3], 1.0, seq=1)
     assert process_batch(ctx, message) == "written"
-    state = ledger.read(r, str(message["job"]))
+    state = job_state.read(r, str(message["job"]))
     assert state is not None and (state.written, state.failed, state.status) == (3, 0, "done")
     assert r.get(keys.blob(info.name, 1)) is None
     assert int(r.get(keys.inflight(info.name)) or 0) == 0
@@ -46,7 +46,7 @@ def test_redelivery_changes_nothing(
     assert raw is not None
     r.set(keys.blob(info.name, 1), raw)  # a redelivery racing the delete
     assert process_batch(ctx, message) == "duplicate"
-    state = ledger.read(r, str(message["job"]))
+    state = job_state.read(r, str(message["job"]))
     assert state is not None and (state.written, state.settled) == (2, 1)
     assert stored(ctx, info, [1, 2]) == {1: (1.0, 1), 2: (1.0, 1)}
 
@@ -71,7 +71,7 @@ def test_corrupt_blob_fails_the_batch_with_reason(
     raw[-3] ^= 0xFF
     r.set(keys.blob(info.name, 1), bytes(raw))
     assert process_batch(ctx, message) == "failed"
-    (failure,) = ledger.failures(r, str(message["job"]))
+    (failure,) = job_state.failures(r, str(message["job"]))
     assert "checksum" in failure.reason
     assert r.get(keys.blob(info.name, 1)) is None
     assert r.get(keys.dlq_blob(info.name, 1)) == bytes(raw)
@@ -86,7 +86,7 @@ def test_message_pointing_at_another_batch_is_rejected(
     """A message whose shard or size disagrees with the blob header is not written."""
     message = dict(enqueue([1, 2], 1.0, seq=1), n=3)
     assert process_batch(ctx, message) == "failed"
-    assert "message names" in ledger.failures(r, str(message["job"]))[0].reason
+    assert "message names" in job_state.failures(r, str(message["job"]))[0].reason
 
 
 def test_batch_of_deleted_index_fails(
@@ -96,7 +96,7 @@ def test_batch_of_deleted_index_fails(
     message = enqueue([1], 1.0, seq=1)
     registry.delete(r, info.name)
     assert process_batch(ctx, message) == "failed"
-    assert "does not exist" in ledger.failures(r, str(message["job"]))[0].reason
+    assert "does not exist" in job_state.failures(r, str(message["job"]))[0].reason
 
 
 def test_worker_revalidates_dimension(ctx: WorkerContext, r: redis.Redis, info: IndexInfo) -> None:
@@ -104,7 +104,7 @@ def test_worker_revalidates_dimension(ctx: WorkerContext, r: redis.Redis, info: 
     job = uuid.uuid4().hex
     batch = Batch(info.name, info.uid_bytes, 0, 1, np.array([1]), np.zeros((1, 5), np.float32))
     assert process_batch(ctx, store(r, batch, job)) == "failed"
-    assert "5 dimensions" in ledger.failures(r, job)[0].reason
+    assert "5 dimensions" in job_state.failures(r, job)[0].reason
 
 
 def test_ids_of_another_shard_are_rejected(ctx: WorkerContext, r: redis.Redis) -> None:
@@ -117,7 +117,7 @@ def test_ids_of_another_shard_are_rejected(ctx: WorkerContext, r: redis.Redis) -
     job = uuid.uuid4().hex
     batch = Batch(info.name, info.uid_bytes, 0, 1, wrong, np.ones((3, 2), np.float32))
     assert process_batch(ctx, store(r, batch, job)) == "failed"
-    assert "shard 0" in ledger.failures(r, job)[0].reason
+    assert "shard 0" in job_state.failures(r, job)[0].reason
 
 
 def test_a_batch_delivered_too_often_is_dead_lettered(
@@ -182,7 +182,7 @@ def test_process_batches_coalesces_and_settles_each_batch(
     assert calls == [4]
     assert stored(ctx, info, [1, 2, 3, 4]) == {1: (1.0, 1), 2: (2.0, 2), 3: (2.0, 2), 4: (3.0, 3)}
     for message in messages:
-        state = ledger.read(r, str(message["job"]))
+        state = job_state.read(r, str(message["job"]))
         assert state is not None and state.status == "done"
     assert process_batches(ctx, messages, [0, 0, 0]) == ["duplicate"] * 3
 

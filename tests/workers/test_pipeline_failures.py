@@ -12,7 +12,7 @@ from httpx import Headers
 from qdrant_client import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from shared import deadletters, keys, ledger
+from shared import deadletters, job_state, keys
 from shared.codec import decode
 from shared.registry import IndexInfo
 from tests.support.batches import stored
@@ -68,7 +68,7 @@ def test_permanent_error_is_not_retried(
     message = enqueue([1, 2], 2.0, seq=1)
     assert process_batch(ctx, message) == "failed"
     assert calls == [1]  # neither retried nor split: a 403 is about the request, not the points
-    (failure,) = ledger.failures(r, str(message["job"]))
+    (failure,) = job_state.failures(r, str(message["job"]))
     assert failure.ids == (1, 2) and "403" in failure.reason
     assert [d.ids for d in deadletters.entries(r, index=info.name)] == [[1, 2]]
 
@@ -85,7 +85,7 @@ def test_poison_points_are_isolated_and_the_rest_written(
     poison({13, 77})
     message = enqueue(list(range(100)), 3.0, seq=1)
     assert process_batch(ctx, message) == "partial"
-    state = ledger.read(r, str(message["job"]))
+    state = job_state.read(r, str(message["job"]))
     assert state is not None and (state.written, state.failed, state.status) == (98, 2, "failed")
     assert sorted(stored(ctx, info, list(range(100)))) == sorted(set(range(100)) - {13, 77})
     (letter,) = deadletters.entries(r, index=info.name)
@@ -128,7 +128,7 @@ def test_outage_beyond_the_task_budget_asks_for_a_celery_retry(
     with pytest.raises(RetryLater) as caught:
         process_batch(ctx, message, retries=0)
     assert 0 < caught.value.countdown <= ctx.settings.task_retry_backoff
-    state = ledger.read(r, str(message["job"]))
+    state = job_state.read(r, str(message["job"]))
     assert state is not None and (state.retries, state.settled) == (1, 0)
     assert r.exists(keys.blob(info.name, 1)) and deadletters.entries(r, index=info.name) == []
 
@@ -184,5 +184,5 @@ def test_soft_time_limit_puts_the_batch_back_instead_of_dead_lettering(
     message = enqueue([1, 2], 2.0, seq=1)
     with pytest.raises(SoftTimeLimitExceeded):
         process_batch(ctx, message)
-    assert ledger.batch_state(r, str(message["job"]), 1) == "stored"
+    assert job_state.batch_state(r, str(message["job"]), 1) == "stored"
     assert deadletters.entries(r, index=info.name) == []

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from shared import heartbeats, keys, ledger, pending
+from shared import heartbeats, job_state, keys, ledger, pending
 from shared.messages import BatchRef
 from workers.reaper import finish_interrupted, reap_dead_holders, reap_lost
 
@@ -41,7 +41,7 @@ def _stored(r: redis.Redis, made: list[BatchRef], job: str | None = None, seq: i
 def _pending(r: redis.Redis, made: list[BatchRef], state: str, age: float) -> BatchRef:
     """A published batch of a fully enqueued job, quiet for ``age`` seconds."""
     ref = _stored(r, made)
-    ledger.mark_enqueued(r, ref.job)
+    ledger.mark_enqueued(r, ref.job, ref.index)
     if state != "stored":
         r.hset(keys.job_batches(ref.job), "1", state)
     r.zadd(keys.pending(), {ref.member: time.time() - age})
@@ -130,11 +130,11 @@ def test_a_job_whose_producer_stopped_is_finished_with_what_redis_holds(
     ledger.mark_published(r, first.job, first.seq)
     sent: list[BatchRef] = []
     finish_interrupted(r, sent.append)
-    assert sent == [] and not ledger.read(r, first.job).enqueued  # type: ignore[union-attr]
+    assert sent == [] and not job_state.read(r, first.job).enqueued  # type: ignore[union-attr]
     r.delete(keys.job_lease(first.job))  # the producer died: its lease lapses
     assert finish_interrupted(r, sent.append) >= 1
     assert sent == [second]
-    state = ledger.read(r, first.job)
+    state = job_state.read(r, first.job)
     assert state is not None and state.enqueued and state.status == "queued"
     assert (state.batches, state.total) == (2, 20) and state.aborted
     assert ledger.abort(r, first.job, first.index, [(2, 1000)], "late", 10) == -1  # too late
@@ -145,5 +145,5 @@ def test_a_job_whose_producer_stopped_is_finished_with_what_redis_holds(
         pipe.execute()
     for ref in (first, second):
         ledger.settle(r, ref, ledger.Settlement(written=10))
-    done = ledger.read(r, first.job)
+    done = job_state.read(r, first.job)
     assert done is not None and done.status == "done" and done.written == 20

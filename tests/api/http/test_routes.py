@@ -27,6 +27,8 @@ def test_openapi_spec_is_served(api: Served) -> None:
         "/v1/indexes",
         "/v1/indexes/{name}/upsert",
         "/v1/indexes/{name}/vectors",
+        "/v1/indexes/{name}/delete",
+        "/v1/indexes/{name}/metadata",
         "/v1/jobs/{job_id}",
         "/healthz",
         "/readyz",
@@ -134,7 +136,56 @@ def test_invalid_points_are_422_and_nothing_is_enqueued(
             f"/v1/indexes/{name}/upsert", json={"items": [{"id": -1, "vector": [1, 2, 3]}]}
         )
         assert negative.status_code == 422
+        assert negative.json()["error"] == "InvalidRequest"
+        assert "body.items.0.id" in negative.json()["detail"]
+        assert set(negative.json()) == {"error", "detail"}
     assert r.get(keys.sequence(name)) is None
+
+
+def test_every_error_has_the_documented_shape(api: Served, index: tuple[str, bytes]) -> None:
+    """FastAPI's own errors (schema, unknown route, wrong method) answer {"error", "detail"}."""
+    name, key = index
+    with http(api, key=key) as c:
+        answers = [
+            c.post(f"/v1/indexes/{name}/delete", json={"ids": [-1]}),
+            c.post(f"/v1/indexes/{name}/delete", json={"nope": []}),
+            c.post(f"/v1/indexes/{name}/metadata", content=b"not json"),
+            c.get("/v1/no-such-route"),
+            c.put(f"/v1/indexes/{name}/delete"),
+        ]
+    assert [a.status_code for a in answers] == [422, 422, 422, 404, 405]
+    for answer in answers:
+        body = answer.json()
+        assert set(body) == {"error", "detail"} and body["detail"], body
+
+
+def test_delete_and_metadata_routes(api: Served, index: tuple[str, bytes]) -> None:
+    """Delete by id (integers and strings) and merge metadata; unknown ids are reported."""
+    name, key = index
+    items = [{"id": 1, "vector": [1, 2, 3], "metadata": {"a": 1}},
+             {"id": "doc", "vector": [4, 5, 6], "metadata": {"a": 2, "b": [1, {"c": None}]}},
+             {"id": 3, "vector": [7, 8, 9]}]  # fmt: skip
+    with http(api, key=key) as c:
+        assert c.post(f"/v1/indexes/{name}/upsert", params={"wait": "true"},
+                      json={"items": items}).status_code == 200  # fmt: skip
+        updated = c.post(f"/v1/indexes/{name}/metadata", params={"wait": "true"},
+                         json={"items": [{"id": "doc", "metadata": {"a": 5, "when":
+                                          "2026-01-02T03:04:05Z"}},
+                                         {"id": 99, "metadata": {"a": 1}}]})  # fmt: skip
+        assert updated.status_code == 200, updated.text
+        view = updated.json()
+        assert (view["status"], view["written"], view["failed"]) == ("failed", 1, 1)
+        assert view["failures"][0]["ids"] == [99] and "not found" in view["failures"][0]["reason"]
+        deleted = c.post(f"/v1/indexes/{name}/delete", params={"wait": "true"},
+                         json={"ids": [1, "never-stored"]})  # fmt: skip
+        assert deleted.status_code == 200 and deleted.json()["status"] == "done"
+        got = c.post(f"/v1/indexes/{name}/points", json={"ids": [1, "doc", 3]}).json()["points"]
+    assert [p["id"] for p in got] == ["doc", 3]
+    assert got[0]["metadata"] == {"a": 5, "b": [1, {"c": None}], "when": "2026-01-02T03:04:05Z"}
+    with http(api, "reader", key) as reader:
+        assert reader.post(f"/v1/indexes/{name}/delete", json={"ids": [3]}).status_code == 403
+        update = {"items": [{"id": 3, "metadata": {"x": 1}}]}
+        assert reader.post(f"/v1/indexes/{name}/metadata", json=update).status_code == 403
 
 
 def test_create_twice_and_bad_names(api: Served, index: tuple[str, bytes]) -> None:

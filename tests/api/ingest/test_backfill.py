@@ -95,7 +95,10 @@ def test_jsonl_directory_with_items_and_metadata(
         ('{"id": 6, "vector": [1, 2, NaN]}', "line 7 (id 6): vector holds NaN"),
         ('{"id": -6, "vector": [1, 2, 3]}', "line 7: id -6 is outside"),
         ('{"vector": [1, 2, 3]}', "line 7: field 'id' is missing"),
-        ('{"id": 6, "vector": [1, 2, 3], "metadata": {"a": [1]}}', "line 7 (id 6): metadata"),
+        (
+            '{"id": 6, "vector": [1, 2, 3], "metadata": {"a": {"_vecq_x": 1}}}',
+            "line 7 (id 6): metadata",
+        ),
         ("{not json", "line 7: not valid JSON"),
     ],
 )
@@ -228,7 +231,7 @@ def test_parquet_vectors_and_metadata_columns(
 def test_parquet_errors_name_the_row_and_field(
     tmp_path: Path, make_index: Callable[..., Index]
 ) -> None:
-    """Ragged vectors, a null id, a missing column, a nested metadata value: file, row, field."""
+    """Ragged vectors, a null id, a missing column, a reserved metadata key: file, row, field."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -244,7 +247,7 @@ def test_parquet_errors_name_the_row_and_field(
     pq.write_table(pa.table({"id": [1]}), tmp_path / "novec.parquet")
     with pytest.raises(SourceError, match="column 'vector' is missing"):
         open_sources([str(tmp_path / "novec.parquet")])
-    nested = pa.table({"id": [1, 2], "vector": [[1.0, 2.0]] * 2, "tags": [["a"], ["b"]]})
-    pq.write_table(nested, tmp_path / "nested.parquet")
-    with pytest.raises(SourceError, match=r"nested.parquet: row 0 \(id 1\): metadata 'tags'"):
-        ingest(index, open_sources([str(tmp_path / "nested.parquet")]))
+    reserved = pa.table({"id": [1, 2], "vector": [[1.0, 2.0]] * 2, "_vecq_x": ["a", "b"]})
+    pq.write_table(reserved, tmp_path / "reserved.parquet")
+    with pytest.raises(SourceError, match=r"reserved.parquet: row 0 \(id 1\): metadata key"):
+        ingest(index, open_sources([str(tmp_path / "reserved.parquet")]))

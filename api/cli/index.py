@@ -1,0 +1,172 @@
+"""``vecq index create | list | describe | delete``: indexes from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from api.cli.options import Subparsers
+from shared import job_state
+
+EPILOG = """\
+examples:
+  vecq index create products --dimension 768 --shards 8 --key-file products.key
+  vecq index list
+  vecq index describe products
+  vecq index delete products --key-file products.key --yes
+
+The key is written to --key-file (default NAME.key) readable by its owner only, and never
+printed unless --print-key is given; `vecq ingest --key-file` and `load_index` take it.
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    """Register ``vecq index`` and its four sub-commands."""
+    p = sub.add_parser(
+        "index",
+        help="create, list, describe or delete indexes",
+        description="Creates, lists, describes and deletes indexes (one Qdrant collection each).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = p.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create an index and write its key to a file")
+    create.add_argument("name", help="1-63 letters, digits, '-' or '_'")
+    create.add_argument("--dimension", type=int, required=True, help="vector length")
+    create.add_argument("--shards", type=int, default=4, help="Qdrant shards (default 4)")
+    create.add_argument("--metric", default="cosine",
+                        choices=["cosine", "dot", "euclid", "manhattan"])  # fmt: skip
+    create.add_argument("--key-file", type=Path, help="where to write the key (NAME.key)")
+    create.add_argument("--reuse-key", action="store_true",
+                        help="the key file exists: create the index with its key")  # fmt: skip
+    create.add_argument("--print-key", action="store_true", help="also print the key (hex)")
+    create.set_defaults(run=run, action_run=_create)
+    listing = actions.add_parser("list", help="every index with its dimension, shards, metric")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(run=run, action_run=_list)
+    describe = actions.add_parser(
+        "describe", help="one index: its entry, points stored, work in flight, marks kept"
+    )
+    describe.add_argument("name")
+    describe.add_argument("--json", action="store_true", help="print JSON")
+    describe.set_defaults(run=run, action_run=_describe)
+    delete = actions.add_parser("delete", help="delete an index, its collection and its points")
+    delete.add_argument("name")
+    delete.add_argument("--key-file", type=Path, required=True, help="the index's key file")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(run=run, action_run=_delete)
+
+
+def _create(args: argparse.Namespace) -> int:
+    from api import Client
+    from shared.crypto import generate_key, read_key_file
+
+    path: Path = args.key_file or Path(f"{args.name}.key")
+    if path.exists() and not args.reuse_key:
+        return _fail(f"{path} exists; pass --reuse-key to create the index with its key, or "
+                     "choose another --key-file")  # fmt: skip
+    key = read_key_file(path) if path.exists() else generate_key()
+    with Client(worker=False) as client:
+        index = client.create_index(args.name, key, args.dimension, args.shards, args.metric)
+        if not path.exists():
+            try:
+                _write_private(path, key.hex() + "\n")
+            except OSError as exc:
+                client.delete_index(args.name, key)
+                return _fail(f"cannot write {path} ({exc.strerror}); the index was not created")
+    print(f"created index {index.name!r}: dimension {index.dimension}, {index.shards} shards, "
+          f"{index.metric}; key in {path} (owner-only)")  # fmt: skip
+    if args.print_key:
+        print(key.hex())
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from api import Client
+    from shared import registry
+
+    with Client(worker=False) as client:
+        entries = [registry.get(client.redis, n) for n in client.list_indexes()]
+    if args.json:
+        print(json.dumps([_entry(e) for e in entries], indent=2))
+        return 0
+    if not entries:
+        print("no indexes (create one with `vecq index create NAME --dimension D`)")
+    for e in entries:
+        print(f"{e.name:30}  dim {e.dimension:6}  shards {e.shards:4}  {e.metric}")
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    from api import Client
+    from shared import marks, registry
+
+    with Client(worker=False) as client:
+        info = registry.get(client.redis, args.name)
+        out: dict[str, Any] = _entry(info)
+        try:
+            out["points"] = client.engine.count(info)
+        except Exception as exc:  # an embedded engine held by a running worker
+            out["points"] = None
+            out["points_error"] = str(exc)
+        held = marks.held(client.redis, info.name)
+        out["inflight_bytes"] = job_state.inflight(client.redis, info.name)
+        out["last_seq"] = held.last
+        out["oldest_unsettled_seq"] = held.watermark if held.watermark <= held.last else None
+        out["marks"] = {"tombstones": held.tombstones, "patches": held.patches,
+                        "batches": held.batches}  # fmt: skip
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    for name, value in out.items():
+        print(f"{name:22} {value}")
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from api import Client
+    from shared.crypto import read_key_file
+
+    key = read_key_file(args.key_file)
+    if not args.yes:
+        answer = input(f"delete index {args.name!r} and every point in it? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not deleted")
+            return 1
+    with Client(worker=False) as client:
+        client.delete_index(args.name, key)
+    print(f"deleted index {args.name!r}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen ``vecq index`` action; 0 on success, 2 for a vecq error."""
+    from shared.errors import VecqError
+
+    try:
+        status: int = args.action_run(args)
+    except VecqError as exc:
+        return _fail(str(exc))
+    return status
+
+
+def _entry(info: Any) -> dict[str, Any]:
+    return {"name": info.name, "dimension": info.dimension, "shards": info.shards,
+            "metric": info.metric, "shard_function": info.shard_function,
+            "layout": info.layout, "created_at": info.created_at}  # fmt: skip
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a new file only its owner may read (0600 from the start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def _fail(message: str) -> int:
+    print(f"vecq index: {message}", file=sys.stderr)
+    return 2

@@ -1,0 +1,64 @@
+"""Mirroring a source: after a run has fully succeeded, delete the ids the source no longer has.
+
+``vecq ingest --mirror`` and a scheduled source with ``mode = "mirror"`` end with
+:func:`delete_extras`: it reads the source's ids again (bounded memory, ``idsets``), lists
+the index's ids, and deletes the difference. It runs only after every job of the run is
+written without a failure, so a failed or interrupted run deletes nothing; running it
+again after a crash deletes what is still extra, and nothing else.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from api.index import Index
+from api.ingest.chunks import Source
+from api.ingest.idsets import SourceIds
+from api.jobs import UpsertJob
+
+# Ids per delete call of a mirror run.
+DELETE_CALL = 10_000
+
+
+@dataclass
+class MirrorReport:
+    """What one mirror pass found and deleted."""
+
+    source_ids: int = 0
+    """Ids the source leaves in the index."""
+    deleted: int = 0
+    jobs: list[UpsertJob] = field(default_factory=list)
+
+
+def delete_extras(
+    index: Index,
+    sources: Sequence[Source],
+    *,
+    chunk_rows: int | None = None,
+    wait: bool = True,
+    timeout: float | None = None,
+    on_delete: Callable[[int], None] | None = None,
+) -> MirrorReport:
+    """Delete every id of the index that ``sources`` do not leave; return what was done.
+
+    The source must be the index's only writer while this runs: a point another producer
+    adds meanwhile is not in the source, and is deleted too.
+    """
+    found = SourceIds.scan(sources, chunk_rows, index.dimension)
+    report = MirrorReport(source_ids=found.present)
+    try:
+        for extra in found.extras(index.client.engine, index.info):
+            for start in range(0, len(extra), DELETE_CALL):
+                part = extra[start : start + DELETE_CALL]
+                report.jobs.append(index.delete(part, wait=False))
+                report.deleted += len(part)
+                if on_delete is not None:
+                    on_delete(len(part))
+    finally:
+        shutil.rmtree(found.directory, ignore_errors=True)
+    if wait:
+        for job in report.jobs:
+            job.wait(timeout)
+    return report

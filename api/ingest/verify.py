@@ -1,0 +1,157 @@
+"""Comparing a source with what Qdrant holds: missing, stale and extra ids (``vecq verify``).
+
+Two streaming passes over the source: the first spills every id to disk buckets
+(``idsets``) to learn which record is each id's last word and which ids the index holds
+beyond the source; the second reads the source in chunks, retrieves those ids from the
+engine and compares vectors, items and metadata. ``repair`` re-enqueues each chunk's
+missing and stale records as an upsert (newer than anything stored, so it wins).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from api.index import Index
+from api.ingest.backfill import chunk_rows_for, validate_chunk
+from api.ingest.chunks import Chunk, Source
+from api.ingest.idsets import SourceIds
+from api.jobs import UpsertJob
+from shared import ids as idrules
+from shared import validation
+from shared.validation import Points
+
+# Ids of each kind a report lists.
+SAMPLE = 10
+# Float metadata compares to within this many ULP (Qdrant Edge rounds some by 1-2 ULP).
+FLOAT_ULPS = 4
+
+
+@dataclass
+class VerifyReport:
+    """What a comparison found: counts, and a sample of the ids of each kind."""
+
+    checked: int = 0
+    matching: int = 0
+    missing: list[idrules.Id] = field(default_factory=list)
+    stale: list[idrules.Id] = field(default_factory=list)
+    extra: list[idrules.Id] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: dict(missing=0, stale=0, extra=0))
+    repaired: int = 0
+    jobs: list[UpsertJob] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the index holds exactly what the source says."""
+        return not any(self.counts.values())
+
+    def add(self, kind: str, ids: list[idrules.Id]) -> None:
+        self.counts[kind] += len(ids)
+        sample: list[idrules.Id] = getattr(self, kind)
+        sample.extend(ids[: max(0, SAMPLE - len(sample))])
+
+
+def verify(
+    index: Index,
+    sources: Sequence[Source],
+    *,
+    chunk_rows: int | None = None,
+    repair: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Compare ``sources`` with the index; with ``repair``, re-enqueue what differs."""
+    found = SourceIds.scan(sources, chunk_rows, index.dimension)
+    report = VerifyReport()
+    try:
+        position = 0
+        for source in sources:
+            for chunk in source.chunks(chunk_rows or chunk_rows_for(source, index.dimension)):
+                validate_chunk(source, chunk, index)  # errors name the file's own rows
+                final = found.final[position : position + chunk.rows]
+                position += chunk.rows
+                points = _last_words(index, chunk, final)
+                if points is not None:
+                    _compare(index, points, report, repair)
+                if on_progress is not None:
+                    on_progress(chunk.rows)
+        for extra in found.extras(index.client.engine, index.info):
+            report.add("extra", extra)
+    finally:
+        shutil.rmtree(found.directory, ignore_errors=True)
+    return report
+
+
+def _last_words(index: Index, chunk: Chunk, final: np.ndarray) -> Points | None:
+    """The chunk's upserted records that no later record overrides, validated (each id once)."""
+    if chunk.records is not None:
+        kept = [r for r, last in zip(chunk.records, final, strict=True)
+                if last and r.get("op") != "delete"]  # fmt: skip
+        if not kept:
+            return None
+        return validation.from_records(kept, index.dimension, index.client.settings.max_item_bytes)
+    rows = np.flatnonzero(final)
+    if rows.size == 0:
+        return None
+    assert chunk.ids is not None and chunk.vectors is not None
+    metadata = [chunk.metadata[r] for r in rows] if chunk.metadata is not None else None
+    return validation.from_arrays(chunk.ids[rows], chunk.vectors[rows], index.dimension, metadata)
+
+
+def _compare(index: Index, points: Points, report: VerifyReport, repair: bool) -> None:
+    """Judge the records of one chunk against the points stored under their ids."""
+    ids = points.caller_ids()
+    stored = {p["id"]: p for p in index.get(ids)}
+    missing, stale, bad = [], [], []
+    for row, caller in enumerate(ids):
+        point = stored.get(caller)
+        if point is None:
+            missing.append(caller)
+            bad.append(row)
+        elif not _same(index, points, row, point):
+            stale.append(caller)
+            bad.append(row)
+    report.checked += len(ids)
+    report.matching += len(ids) - len(bad)
+    report.add("missing", missing)
+    report.add("stale", stale)
+    if repair and bad:
+        chosen = np.array(bad, dtype=np.intp)
+        items, meta, names = points.items, points.metadata, points.names
+        redo = Points(points.ids[chosen], points.vectors[chosen],
+                      [items[r] for r in bad] if items is not None else None,
+                      [meta[r] for r in bad] if meta is not None else None,
+                      [names[r] for r in bad] if names is not None else None)  # fmt: skip
+        report.jobs.append(index.enqueue(redo))
+        report.repaired += len(bad)
+
+
+def _same(index: Index, points: Points, row: int, point: dict[str, Any]) -> bool:
+    """True if the stored point has the record's vector, item and metadata."""
+    sent = np.asarray(points.vectors[row], dtype=np.float32)
+    got = np.asarray(point["vector"], dtype=np.float32)
+    if index.metric == "cosine":
+        norm = float(np.linalg.norm(sent))
+        sent = sent / norm if norm else sent
+    if got.shape != sent.shape or not np.allclose(got, sent, rtol=1e-5, atol=1e-6):
+        return False
+    want = points.items[row] if points.items is not None else None
+    if point["item"] != want:
+        return False
+    expected = (points.metadata[row] if points.metadata is not None else None) or {}
+    return _json_equal(expected, point["metadata"])
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """JSON values equal, floats to within :data:`FLOAT_ULPS`."""
+    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return abs(a - b) <= FLOAT_ULPS * math.ulp(a)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b

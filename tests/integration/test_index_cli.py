@@ -1,0 +1,74 @@
+"""`vecq index` and `vecq verify` as commands, embedded: keys on disk, listings, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def vecq(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
+                          text=True, timeout=120, input=stdin)  # fmt: skip
+
+
+def test_index_commands_create_list_describe_delete(data_dir: Path, tmp_path: Path) -> None:
+    """The key goes to an owner-only file and never to the output; list and describe show
+    the index; a second create refuses to overwrite the key; delete removes it."""
+    key_file = tmp_path / "shop.key"
+    made = vecq("index", "create", "shop", "--dimension", "3", "--shards", "2", "--key-file",
+                str(key_file))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key = key_file.read_text().strip()
+    assert len(bytes.fromhex(key)) == 32
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key not in made.stdout + made.stderr
+    again = vecq("index", "create", "shop2", "--dimension", "3", "--key-file", str(key_file))
+    assert again.returncode == 2 and "--reuse-key" in again.stderr
+    shown = vecq("index", "create", "shop2", "--dimension", "3", "--key-file", str(key_file),
+                 "--reuse-key", "--print-key")  # fmt: skip
+    assert shown.returncode == 0 and key in shown.stdout
+    listed = json.loads(vecq("index", "list", "--json").stdout)
+    assert [(e["name"], e["dimension"], e["shards"]) for e in listed] == [
+        ("shop", 3, 2), ("shop2", 3, 4)
+    ]  # fmt: skip
+    described = json.loads(vecq("index", "describe", "shop", "--json").stdout)
+    assert described["points"] == 0 and described["marks"]["tombstones"] == 0
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text("00" * 32)
+    refused = vecq("index", "delete", "shop", "--key-file", str(wrong), "--yes")
+    assert refused.returncode == 2 and "does not match" in refused.stderr
+    declined = vecq("index", "delete", "shop", "--key-file", str(key_file), stdin="n\n")
+    assert declined.returncode == 1
+    gone = vecq("index", "delete", "shop", "--key-file", str(key_file), "--yes")
+    assert gone.returncode == 0, gone.stderr
+    assert [e["name"] for e in json.loads(vecq("index", "list", "--json").stdout)] == ["shop2"]
+    missing = vecq("index", "describe", "shop")
+    assert missing.returncode == 2 and "shop" in missing.stderr
+
+
+def test_ingest_mirror_and_verify_exit_statuses(data_dir: Path, tmp_path: Path) -> None:
+    """verify exits 0 when the index matches the files and 1 when not; ingest --mirror
+    deletes what the files no longer hold, after which verify matches again."""
+    key_file = tmp_path / "m.key"
+    assert vecq("index", "create", "m", "--dimension", "2", "--key-file", str(key_file),
+                "--metric", "dot").returncode == 0  # fmt: skip
+    source = tmp_path / "day1.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "vector": [i, 1]}) + "\n" for i in range(6)))
+    common = ["--index", "m", "--key-file", str(key_file)]
+    assert vecq("ingest", str(source), *common).returncode == 0
+    assert vecq("verify", str(source), *common).returncode == 0
+    source.write_text("".join(json.dumps({"id": i, "vector": [i, 1]}) + "\n" for i in range(3)))
+    differs = vecq("verify", str(source), *common, "--json")
+    assert differs.returncode == 1
+    assert json.loads(differs.stdout)["extra"] == 3
+    mirrored = vecq("ingest", str(source), *common, "--mirror")
+    assert mirrored.returncode == 0, mirrored.stderr
+    assert "deleted 3 others" in mirrored.stdout
+    assert vecq("verify", str(source), *common).returncode == 0
