@@ -34,9 +34,19 @@ from tests.support.workers import Workers
 
 
 def soak(
-    seconds: float, *, seed: int = 0, universe: int = 50_000, workdir: Path, engine: str = "edge"
+    seconds: float,
+    *,
+    seed: int = 0,
+    universe: int = 50_000,
+    workdir: Path,
+    engine: str = "edge",
+    settle_timeout: float = 600.0,
 ) -> int:
-    """Run the soak for ``seconds``; print the report; return the process exit status."""
+    """Run the soak for ``seconds``; print the report; return the process exit status.
+
+    Every job must settle within ``settle_timeout`` seconds of the last call; if one does not,
+    the unsettled batches are printed and ``WaitTimeout`` raised.
+    """
     rng = random.Random(seed)
     ids_rng = np.random.default_rng(seed)
     server = RedisServer(workdir / "redis").start()
@@ -94,7 +104,7 @@ def soak(
             jobs = [job for _, job, _ in tracked.pending]
             settle_started = time.monotonic()
             try:
-                tracked.settle_all(timeout=600)
+                tracked.settle_all(timeout=settle_timeout)
             except WaitTimeout:
                 _diagnose(client.redis, jobs)
                 raise

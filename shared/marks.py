@@ -39,6 +39,8 @@ _WATERMARK = Lua("watermark")
 
 # Most batches whose marks one reclaim step removes (each up to batch_size points).
 RECLAIM_STEP = 16
+# Most older writes in flight an update looks through for an upsert before assuming one.
+IN_FLIGHT_SCAN = 1000
 
 
 @dataclass(frozen=True)
@@ -172,9 +174,35 @@ def watermark(r: redis.Redis, index: str) -> tuple[int, int]:
     return int(low), int(last)
 
 
-def older_in_flight(r: redis.Redis, index: str, seq: int) -> bool:
-    """True if a write older than ``seq`` is still in flight (stored or being enqueued)."""
-    return bool(r.zrangebyscore(keys.open_seqs(index), "-inf", f"({seq}", 0, 1))
+def older_upsert_in_flight(r: redis.Redis, index: str, seq: int) -> bool:
+    """True if an upsert older than ``seq`` may still be in flight (stored or being enqueued).
+
+    Only an upsert creates a point, so an update that found none waits for older upserts
+    alone: waiting for older deletes and updates too would chain every update behind the
+    ones before it. A batch of the open set with marks is a delete or an update (its marks
+    outlive it there); a job still enqueuing says its kind. Anything unclear counts as an
+    upsert (waiting longer is safe), and so does a crowd of more than
+    :data:`IN_FLIGHT_SCAN` older writes.
+    """
+    members: list[bytes] = r.zrangebyscore(  # type: ignore[assignment]  # stubs: too wide
+        keys.open_seqs(index), "-inf", f"({seq}", 0, IN_FLIGHT_SCAN
+    )
+    if not members:
+        return False
+    pipe = r.pipeline(transaction=False)
+    for member in members:
+        kind, _, ident = text(member).partition(":")
+        if kind == "b":
+            pipe.exists(keys.marked(index, int(ident)))
+        else:
+            pipe.hget(keys.job(ident), "op")
+    for member, answer in zip(members, pipe.execute(), strict=True):
+        if text(member).startswith("b:"):
+            if not answer:
+                return True
+        elif answer is None or text(answer) == "upsert":
+            return True
+    return len(members) >= IN_FLIGHT_SCAN
 
 
 def reclaim(r: redis.Redis, index: str, after: float, now: float | None = None) -> int:

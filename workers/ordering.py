@@ -6,7 +6,7 @@ newer updates are merged into the metadata written, and whatever marks appeared 
 write was in flight are applied right after it. A delete is one conditional delete
 (``_vecq_seq < seq``: a newer upsert stays). An update merges every kept patch of the
 point from its own onwards into points older than it, then reports the ids it could not
-find, once no older write that might create them is still in flight.
+find, once no older upsert that might create them is still in flight.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def apply_update(
 
     Each point gets its own patch and every kept newer one, merged in order, so updates
     applied out of order end as in call order. An id not found (or deleted by an older call
-    whose delete is still to come) may yet be created by an older write in flight: then the
+    whose delete is still to come) may yet be created by an older upsert in flight: then the
     update is :class:`Deferred` until none is.
     """
     mkeys = point_keys(batch)
@@ -163,7 +163,7 @@ def apply_update(
     missing = _missing(ctx, info, batch, pids, found)
     if not missing:
         return {}
-    if retry.call(lambda: marks.older_in_flight(ctx.redis, batch.index, batch.seq)):
+    if retry.call(lambda: marks.older_upsert_in_flight(ctx.redis, batch.index, batch.seq)):
         waited = max(0.0, time.time() - first_seen)
         raise Deferred(min(MAX_DEFER_SECONDS, max(MIN_DEFER_SECONDS, waited / 2)))
     return dict.fromkeys(missing, NOT_FOUND)

@@ -179,7 +179,7 @@ def _write_and_settle(
         retry.call(lambda: ledger.record_deferral(ctx.redis, ref))
         log.info("update %s/%d seq %d: ids not found while older writes are in flight; "
                  "again in %.1fs", ref.index, ref.shard, ref.seq, exc.countdown)  # fmt: skip
-        raise RetryLater(exc.countdown, str(exc), counts=False) from exc
+        raise RetryLater(_eta(ctx, exc.countdown), str(exc), counts=False) from exc
     except Exception as exc:
         if retry.is_interruption(exc):
             raise
@@ -188,7 +188,7 @@ def _write_and_settle(
                 ctx, delivery, batch, f"Qdrant rejected the batch: {settlement.short(exc)}"
             )
         if retries < ctx.settings.task_retries:
-            countdown = retry.celery_countdown(retries, ctx.settings.task_retry_backoff)
+            countdown = _eta(ctx, retry.celery_countdown(retries, ctx.settings.task_retry_backoff))
             retry.call(lambda: ledger.record_retry(ctx.redis, ref))
             metrics.RETRIES.labels("redelivery").inc()
             log.warning(
@@ -204,6 +204,12 @@ def _write_and_settle(
     if missing:
         return settlement.not_applied(ctx, ref, batch, missing)
     return settlement.written(ctx, ref, len(batch))
+
+
+def _eta(ctx: WorkerContext, countdown: float) -> float:
+    """``countdown``, kept under half the visibility timeout: a worker holds a message with an
+    ETA unacknowledged until then, and the Redis transport would deliver it again meanwhile."""
+    return min(countdown, ctx.settings.visibility_timeout / 2)
 
 
 def _apply(

@@ -8,38 +8,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import redis
 
-from api import Client, Index, UpsertError
+from api import Index, UpsertError
 from shared import ids as idrules
-from shared import keys, marks
-from shared.messages import BatchRef
-from shared.settings import Settings
+from shared import keys, ledger
 from tests.support import broker
 from tests.support.engines import ENGINES, held_points
+from tests.support.ordering import stored, vectors
 from tests.support.workers import Deliver
 from workers.context import WorkerContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
-
-
-def vectors(n: int, value: float) -> np.ndarray:
-    return np.full((n, 4), value, dtype=np.float32)
-
-
-def stored(index: Index) -> dict[Any, tuple[float, dict[str, Any]]]:
-    """caller id -> (first vector component, metadata), read through the engine's own API."""
-    out = {}
-    for point_id, vector, payload in held_points(index.client.engine, index.info):
-        caller = payload.get(keys.PAYLOAD_ID, point_id)
-        meta = {k: v for k, v in payload.items() if not k.startswith(keys.RESERVED_PREFIX)}
-        out[caller] = (vector[0], meta)
-    return out
 
 
 def test_an_older_upsert_arriving_after_a_delete_stays_deleted(
@@ -119,15 +102,53 @@ def test_an_update_after_a_delete_reports_the_id_not_found(
     index: Index, r: redis.Redis, deliver: Deliver
 ) -> None:
     """upsert, delete, update: the update finds the point only because the delete has not
-    arrived yet; it waits for it and then reports the id, as in call order."""
+    arrived yet; the delete's tombstone says the point is gone in call order, and no older
+    upsert can bring it back, so the update reports the id at once, as in call order."""
     index.upsert([5], vectors(1, 1.0), wait=False)
     index.delete([5], wait=False)
     job = index.update_metadata([(5, {"a": 1})], wait=False)
     upsert, delete, update = broker.take(r)
     assert deliver(upsert) == "written"
-    assert deliver(update) == "deferred"
-    assert deliver(delete) == "written"
     assert deliver(update) == "failed"
+    with pytest.raises(UpsertError, match="1 of 1 ids could not be updated"):
+        job.wait(5)
+    assert deliver(delete) == "written"
+    assert stored(index) == {}
+
+
+def test_an_update_waits_for_older_upserts_only(
+    index: Index, r: redis.Redis, deliver: Deliver
+) -> None:
+    """Older deletes and updates in flight never create a point: an update that finds none
+    reports it without waiting for them (else each update would queue behind the last)."""
+    index.upsert([1], vectors(1, 1.0), wait=False)
+    index.delete([1], wait=False)
+    index.update_metadata([(8, {"a": 1})], wait=False)
+    job = index.update_metadata([(9, {"b": 2})], wait=False)
+    upsert, delete, older_update, update = broker.take(r)
+    assert deliver(upsert) == "written"
+    assert deliver(update) == "failed"  # the delete and the older update are still queued
+    with pytest.raises(UpsertError) as caught:
+        job.wait(5)
+    assert caught.value.failed_ids == [9]
+    assert deliver(older_update) == "failed"
+    assert deliver(delete) == "written"
+    assert stored(index) == {}
+
+
+def test_an_update_waits_while_an_older_upsert_is_still_being_enqueued(
+    index: Index, r: redis.Redis, deliver: Deliver
+) -> None:
+    """A job still enqueuing counts by its kind: an upsert's numbers may yet create the
+    point, a delete's never will."""
+    for job_id, op in (("enqueuing-upsert", "upsert"), ("enqueuing-delete", "delete")):
+        ledger.open_job(r, job_id, index.name, total=1, batches=1, op=op)
+        ledger.reserve(r, index.name, job_id, 1)
+    job = index.update_metadata([(3, {"a": 1})], wait=False)
+    (update,) = broker.take(r)
+    assert deliver(update) == "deferred"  # the upsert job's number is older and still open
+    ledger.mark_enqueued(r, "enqueuing-upsert", index.name)
+    assert deliver(update) == "failed"  # only the delete job is open: 3 is not found
     with pytest.raises(UpsertError):
         job.wait(5)
     assert stored(index) == {}
@@ -165,97 +186,6 @@ def test_string_ids_live_under_their_documented_uuid(
     assert held[0][2][keys.PAYLOAD_ID] == "doc-42"
     (point,) = index.get(["doc-42", "missing"])
     assert (point["id"], point["item"]) == ("doc-42", b"x")
-
-
-def test_marks_are_reclaimed_once_nothing_older_can_arrive(
-    index: Index, r: redis.Redis, deliver: Deliver
-) -> None:
-    """Tombstones and patches stay while an older batch is in flight, then are reclaimed."""
-    index.upsert([1, 2], vectors(2, 1.0), wait=False)
-    index.delete([1], wait=False)
-    index.update_metadata([(2, {"a": 1})], wait=False)
-    upsert, delete, update = broker.take(r)
-    assert deliver(delete) == "written"
-    assert deliver(update) == "deferred"
-    assert marks.held(r, index.name).tombstones == 1
-    assert marks.reclaim(r, index.name, after=0) == 0  # notes the watermark
-    assert marks.reclaim(r, index.name, after=0) == 0  # the upsert is older and in flight
-    assert deliver(upsert) == "written"
-    assert deliver(update) == "written"
-    marks.reclaim(r, index.name, after=0)  # notes the new watermark
-    assert marks.reclaim(r, index.name, after=0) == 2
-    held = marks.held(r, index.name)
-    assert (held.tombstones, held.patches, held.batches) == (0, 0, 0)
-    assert stored(index) == {2: (1.0, {"a": 1})}
-
-
-def test_marks_wait_for_the_grace_period(index: Index, r: redis.Redis, deliver: Deliver) -> None:
-    """A worker may still be writing a batch it fetched before the watermark moved: marks
-    outlive the watermark by ``after`` seconds."""
-    index.delete([1], wait=False)
-    deliver(*broker.take(r))
-    marks.reclaim(r, index.name, after=60, now=1000.0)
-    assert marks.reclaim(r, index.name, after=60, now=1059.0) == 0
-    assert marks.reclaim(r, index.name, after=60, now=1060.0) == 1
-
-
-def test_a_dead_lettered_older_batch_holds_the_marks(
-    index: Index, r: redis.Redis, deliver: Deliver, producer_ctx: WorkerContext
-) -> None:
-    """A dead letter may be replayed: the deletes after it keep their tombstones, and a replay
-    of it leaves the deleted id deleted."""
-    from shared import deadletters
-    from tests.support.qdrant_faults import poisonable
-
-    index.upsert([1, 2], vectors(2, 1.0), wait=False)
-    index.delete([1], wait=False)
-    upsert, delete = broker.take(r)
-    with poisonable(producer_ctx.sink) as flaky:
-        flaky.poison = {1, 2}
-        # id 1 is left out (the newer delete wins); Qdrant rejects id 2: a dead letter
-        assert deliver(upsert) == "partial"
-    assert deliver(delete) == "written"
-    marks.reclaim(r, index.name, after=0)
-    assert marks.reclaim(r, index.name, after=0) == 0
-    assert marks.held(r, index.name).tombstones == 1
-    (letter,) = deadletters.entries(r, index=index.name)
-    assert letter.ids == [2]
-    published: list[BatchRef] = []
-    deadletters.replay(r, published.append, letter.entry_id)
-    assert deliver(published[0].to_message()) == "written"
-    assert stored(index) == {2: (1.0, {})}
-
-
-def test_an_interrupted_delete_leaves_no_marks_for_what_it_did_not_enqueue(
-    producer: Client, index: Index, r: redis.Redis, tmp_path: Path
-) -> None:
-    """The broker fails after the first batch: the batches never published leave no
-    tombstones (an older upsert of those ids must still land)."""
-    from api import producer as producer_module
-    from shared.errors import BrokerUnavailable
-    from shared.validation import deletions
-
-    class FailsAfterOne:
-        def __init__(self) -> None:
-            self.sent = 0
-
-        def publish(self, ref: Any, queue: str = keys.QUEUE_BULK) -> None:
-            if self.sent:
-                raise BrokerUnavailable("the broker went away")
-            producer.publisher.publish(ref, queue)
-            self.sent += 1
-
-        def close(self) -> None:
-            pass
-
-    settings = Settings(batch_size=2)
-    with pytest.raises(BrokerUnavailable) as caught:
-        producer_module.enqueue(producer.redis, FailsAfterOne(), index.info,
-                                deletions([1, 2, 3, 4, 5, 6]), settings)  # fmt: skip
-    assert sorted(caught.value.enqueued_ids.tolist()) == [1, 2]
-    found = marks.lookup(r, index.name, ["1", "2", "3", "4", "5", "6"])
-    assert sorted(found) == ["1", "2"]
-    assert marks.held(r, index.name).batches == 1
 
 
 class LandsLate:

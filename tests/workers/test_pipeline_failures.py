@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pydantic
 import pytest
@@ -131,6 +132,25 @@ def test_outage_beyond_the_task_budget_asks_for_a_celery_retry(
     state = job_state.read(r, str(message["job"]))
     assert state is not None and (state.retries, state.settled) == (1, 0)
     assert r.exists(keys.blob(info.name, 1)) and deadletters.entries(r, index=info.name) == []
+
+
+def test_a_retry_countdown_stays_under_half_the_visibility_timeout(
+    ctx: WorkerContext,
+    enqueue: Callable[..., dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker holds a message with an ETA unacknowledged until it runs; the Redis transport
+    delivers again any message unacknowledged past the visibility timeout. A late retry's
+    countdown (which would grow past it) is cut to half of it."""
+    ctx.sink.retry_seconds = 0.2
+    settings = replace(ctx.settings, visibility_timeout=12, task_time_limit=10,
+                       task_retry_backoff=30.0)  # fmt: skip
+    monkeypatch.setattr(ctx, "settings", settings)
+    outage = UnexpectedResponse(503, "Service Unavailable", b"", Headers())
+    monkeypatch.setattr(ctx.sink.engine.client, "upsert", _always(outage), raising=False)
+    with pytest.raises(RetryLater) as caught:
+        process_batch(ctx, enqueue([1], 2.0, seq=1), retries=1)
+    assert caught.value.countdown == 6.0
 
 
 def test_outage_after_the_last_celery_retry_dead_letters(
