@@ -27,7 +27,7 @@ import numpy as np
 import redis
 
 from api import UpsertJob, WaitTimeout
-from shared import deadletters, job_state, keys
+from shared import deadletters, heartbeats, job_state, keys, pending
 from tests.support.services import RedisServer
 from tests.support.tracked import DIM, Tracked, check_stored, producer
 from tests.support.workers import Workers
@@ -144,16 +144,37 @@ def soak(
 
 
 def _diagnose(r: redis.Redis, jobs: list[UpsertJob]) -> None:
-    """Print every unsettled batch: its state, deliveries, and whether its blob is there."""
+    """Print every unsettled batch: its state, deliveries, holder, last sign of life, and where
+    its blob and message are (queued, or unacknowledged and since when)."""
+    holders = {ref.member: worker for ref, worker in pending.holders(r).items()}
+    living = heartbeats.alive(r, holders.values())
+    queued = b"\x00".join(r.lrange(keys.QUEUE_BULK, 0, -1) + r.lrange(keys.QUEUE_LIVE, 0, -1))
+    unacked = {tag: raw for tag, raw in r.hgetall("unacked").items()}
+    since = dict(r.zrange("unacked_index", 0, -1, withscores=True))
+    now = time.time()
+    refs = {(x.job, x.seq): x for x in pending.stale(r, -1e12, 1_000_000)}  # every pending batch
     for job in jobs:
         for seq, state in job_state.batch_states(r, job.job_id).items():
             if state in {"done", "failed"}:
                 continue
-            attempts = r.hget(keys.job_attempts(job.job_id), str(seq))
-            blob = r.exists(keys.blob(job.index, seq))
-            print(f"  unsettled: job {job.job_id} seq {seq} state {state} deliveries "
-                  f"{attempts} blob {'present' if blob else 'missing'}")  # fmt: skip
-    print(f"  queue {r.llen(keys.QUEUE_BULK)} unacked {r.hlen('unacked')}")
+            ref = refs.get((job.job_id, seq))
+            holder = holders.get(ref.member) if ref else None
+            score = r.zscore(keys.pending(), ref.member) if ref else None
+            where = "queued" if ref and ref.describe().encode() in queued else "not queued"
+            for tag, raw in unacked.items():
+                if ref and ref.describe().encode() in raw:
+                    where += f", unacked {now - since.get(tag, now):.0f}s"
+            print(
+                f"  unsettled: job {job.job_id} ({job.op}) seq {seq} state {state} "
+                f"deliveries {r.hget(keys.job_attempts(job.job_id), str(seq))} "
+                f"holder {holder} ({'alive' if holder in living else 'dead'}) "
+                f"quiet {now - score if score else -1:.0f}s blob "
+                f"{'present' if r.exists(keys.blob(job.index, seq)) else 'missing'}; {where}"
+            )
+    print(
+        f"  queue {r.llen(keys.QUEUE_BULK)} live {r.llen(keys.QUEUE_LIVE)} unacked "
+        f"{len(unacked)} live workers {sorted(heartbeats.live(r))}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

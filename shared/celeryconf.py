@@ -25,6 +25,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "visibility_timeout": vt,
         "unacked_restore_interval": interval,
         "unacked_restore_throttle": max(1, sweep // interval),
+        # The fleet's restore lock: held for a moment each sweep, but if its holder is killed
+        # then, no worker restores anything until it expires (kombu's default: 300 s).
+        "unacked_mutex_expire": max(10, sweep),
         # vecq never sets message priorities; with one step, an empty-queue check or a fetch
         # is one RPOP instead of four (a live-lane round trip saved per message).
         "priority_steps": [0],

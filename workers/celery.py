@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -83,21 +84,28 @@ def start_reaper(app: Celery, settings: Settings) -> Reaper:
 def in_broker(app: Celery) -> InBroker | None:
     """For a Redis broker: which batches' messages it holds, queued or unacknowledged.
 
-    kombu keeps a queue as a list, and unacknowledged messages in a hash; a message carries
-    its batch's description in its headers (``argsrepr``), which is what is looked for.
-    ``None`` for another broker (it is not asked).
+    kombu keeps a queue as a list, and unacknowledged messages in a hash, indexed by when
+    they were taken; a message carries its batch's description in its headers
+    (``argsrepr``), which is what is looked for. A message unacknowledged for longer than
+    the visibility timeout does not count: by kombu's own rule its worker is gone (a live
+    worker's countdowns stay shorter), and kombu's restore of it can lag behind. ``None``
+    for another broker (it is not asked).
     """
     url = str(app.conf.broker_url or "")
     if not url.startswith(("redis://", "rediss://", "redis+socket://")):
         return None
+    visibility = float(app.conf.broker_transport_options["visibility_timeout"])
 
     def find(refs: list[BatchRef]) -> set[str]:
         with app.connection_for_read() as conn:
             channel = conn.default_channel
             client = channel.client
+            taken = client.zrangebyscore(
+                channel.unacked_index_key, time.time() - visibility, "+inf"
+            )
             held = [*client.lrange(keys.QUEUE_BULK, 0, -1), *client.lrange(keys.QUEUE_LIVE, 0, -1),
-                    *client.hvals(channel.unacked_key)]  # fmt: skip
-        everything = b"\x00".join(held)
+                    *(client.hmget(channel.unacked_key, taken) if taken else [])]  # fmt: skip
+        everything = b"\x00".join(m for m in held if m)  # acknowledged meanwhile: None
         return {ref.member for ref in refs if ref.describe().encode() in everything}
 
     return find

@@ -39,3 +39,5 @@ def test_abandoned_batches_are_swept_in_proportion_to_the_visibility_timeout() -
     ]
     assert (long["unacked_restore_interval"], long["unacked_restore_throttle"]) == (10, 10)
     assert (short["unacked_restore_interval"], short["unacked_restore_throttle"]) == (2, 1)
+    # A worker killed while it holds the restore lock stops restores only this long.
+    assert (long["unacked_mutex_expire"], short["unacked_mutex_expire"]) == (100, 10)

@@ -147,3 +147,33 @@ def test_a_job_whose_producer_stopped_is_finished_with_what_redis_holds(
         ledger.settle(r, ref, ledger.Settlement(written=10))
     done = job_state.read(r, first.job)
     assert done is not None and done.status == "done" and done.written == 20
+
+
+def test_a_message_unacknowledged_past_the_visibility_timeout_counts_as_lost(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """The broker is asked about a batch: queued, or taken by a worker within the visibility
+    timeout, it is there; taken longer ago than that (kombu's own rule for a worker that is
+    gone, whose restore can lag), it is not, and case 3 may publish it again."""
+    from shared import messages
+    from shared.settings import Settings
+    from workers.celery import create_app, in_broker
+
+    app = create_app(Settings(redis_url=redis_url, visibility_timeout=30, task_time_limit=20))
+    find = in_broker(app)
+    assert find is not None
+    ref = BatchRef("reap-unacked", 0, 1, uuid.uuid4().hex, 1, 10)
+    r.delete(keys.QUEUE_BULK)
+    messages.send(app, ref)
+    assert find([ref]) == {ref.member}  # queued
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        message = channel.basic_get(keys.QUEUE_BULK, no_ack=False)
+        assert message is not None
+        try:
+            assert r.llen(keys.QUEUE_BULK) == 0
+            assert find([ref]) == {ref.member}  # a worker took it just now
+            r.zadd(channel.unacked_index_key, {message.delivery_tag: time.time() - 31})
+            assert find([ref]) == set()  # taken 31 s ago: past the visibility timeout
+        finally:
+            channel.basic_ack(message.delivery_tag)
