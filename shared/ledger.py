@@ -318,7 +318,7 @@ def record_retry(r: redis.Redis, ref: BatchRef) -> None:
 
 
 def record_deferral(r: redis.Redis, ref: BatchRef) -> None:
-    """Note that a batch waits for older writes: a sign of life, not a failed delivery."""
+    """Note that a batch waits for older upserts: a sign of life, not a failed delivery."""
     now = time.time()
     pipe = r.pipeline(transaction=False)
     pipe.hincrby(keys.job_attempts(ref.job), str(ref.seq), -1)

@@ -28,7 +28,7 @@ from shared.registry import IndexInfo
 from workers import retry
 from workers.context import WorkerContext
 
-# Countdown of an update that waits for older writes: half the time it has waited so far,
+# Countdown of an update that waits for older upserts: half the time it has waited so far,
 # within these bounds, so a short wait is noticed soon and a long one costs few deliveries.
 MIN_DEFER_SECONDS = 0.5
 MAX_DEFER_SECONDS = 30.0
@@ -37,10 +37,10 @@ NOT_FOUND = "id not found: no point with this id was stored when the update appl
 
 
 class Deferred(Exception):
-    """An update must wait for older writes that may create its missing points."""
+    """An update must wait for older upserts that may create its missing points."""
 
     def __init__(self, countdown: float) -> None:
-        super().__init__(f"waiting {countdown:.1f}s for older writes")
+        super().__init__(f"waiting {countdown:.1f}s for older upserts")
         self.countdown = countdown
 
 

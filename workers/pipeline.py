@@ -39,7 +39,7 @@ class RetryLater(Exception):
     """Deliver the batch again after ``countdown`` seconds.
 
     Either Qdrant or Redis stayed unavailable through the in-task retries (``counts``: one
-    of the batch's Celery retries), or an update waits for older writes (not a retry).
+    of the batch's Celery retries), or an update waits for older upserts (not a retry).
     """
 
     def __init__(self, countdown: float, reason: str, *, counts: bool = True) -> None:
@@ -177,9 +177,10 @@ def _write_and_settle(
         return settlement.dead_letter(ctx, delivery, batch, str(exc))
     except ordering.Deferred as exc:
         retry.call(lambda: ledger.record_deferral(ctx.redis, ref))
-        log.info("update %s/%d seq %d: ids not found while older writes are in flight; "
-                 "again in %.1fs", ref.index, ref.shard, ref.seq, exc.countdown)  # fmt: skip
-        raise RetryLater(_eta(ctx, exc.countdown), str(exc), counts=False) from exc
+        countdown = _eta(ctx, exc.countdown)
+        log.info("update %s/%d seq %d: ids not found while older upserts are in flight; "
+                 "again in %.1fs", ref.index, ref.shard, ref.seq, countdown)  # fmt: skip
+        raise RetryLater(countdown, str(exc), counts=False) from exc
     except Exception as exc:
         if retry.is_interruption(exc):
             raise

@@ -124,7 +124,7 @@ def index(producer: Client, r: redis.Redis) -> Iterator[Index]:
 
 @pytest.fixture
 def deliver(producer_ctx: WorkerContext) -> Deliver:
-    """Hand one message to the pipeline; ``deferred`` when it must wait for older writes."""
+    """Hand one message to the pipeline; ``deferred`` when it must wait for older upserts."""
 
     def run(message: dict[str, Any]) -> str:
         try:
