@@ -132,13 +132,18 @@ class Client:
         dimension: int,
         shards: int = 4,
         metric: str = "cosine",
+        max_write_rate: float | None = None,
     ) -> Index:
         """Create an index: one Qdrant collection of ``dimension``-d vectors, ``shards`` shards.
 
         The collection is created now when this client can reach the engine (a server, or
         the embedded engine its own worker writes to); else the first write creates it.
+        ``max_write_rate`` caps the fleet's writes into it in points/s (see
+        :meth:`Index.set_max_write_rate`).
         """
         key = crypto.check_key_shape(index_key)
+        if max_write_rate is not None and max_write_rate < 0:
+            raise ValueError(f"max_write_rate must be >= 0 points/s, not {max_write_rate}")
         info = registry.create(
             self.redis, index_name, dimension=dimension, shards=shards, metric=metric, key=key
         )
@@ -148,7 +153,10 @@ class Client:
             except BaseException:
                 registry.delete(self.redis, index_name)
                 raise
-        return Index(self, info, key)
+        index = Index(self, info, key)
+        if max_write_rate:
+            index.set_max_write_rate(max_write_rate)
+        return index
 
     def load_index(self, index_name: str, index_key: bytes) -> Index:
         """Open an existing index; raises ``InvalidKeyError`` if the key does not match."""

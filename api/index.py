@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
@@ -14,9 +15,10 @@ import redis
 from api import producer, reader
 from api.bulk import bulk_mode
 from api.jobs import UpsertJob
-from shared import registry, validation
+from shared import pace, registry, validation
 from shared.crypto import ItemCipher
 from shared.errors import BrokerUnavailable, IndexNotLoadedError
+from shared.pace import Pace
 from shared.registry import IndexInfo
 from shared.validation import Points
 
@@ -256,6 +258,20 @@ class Index:
         """Points stored in the index."""
         self._check_live()
         return reader.count_points(self._client.engine, self._info)
+
+    def set_max_write_rate(self, points_per_second: float | None) -> None:
+        """Cap the writes into this index at ``points_per_second``, shared by every worker on
+        every host (a token bucket in Redis), so a backfill leaves a server room for
+        searches; ``None`` or 0 removes the cap. Takes effect at the workers' next request.
+        Only writes to a Qdrant server are paced; Edge and local mode run in-process."""
+        self._check_live()
+        pace.set_max_write_rate(self._client.redis, self.name, points_per_second)
+
+    def pace(self) -> Pace | None:
+        """The fleet's pace of writes into this index on a Qdrant server: its limit of
+        requests in flight, the write-rate cap, latency, throttles, the optimizers' backlog
+        (``None`` before the first write to a server)."""
+        return pace.read(self._client.redis, self.name, time.time())
 
     def _check_live(self) -> None:
         current = registry.get(self._client.redis, self.name)

@@ -220,8 +220,24 @@ def reclaim(name: str) -> str:
     return f"{PREFIX}:reclaim:{name}"
 
 
+def pace(name: str) -> str:
+    """Hash of the fleet-wide pace of writes into an index's collection (shared/pace.py)."""
+    return f"{PREFIX}:pace:{name}"
+
+
+def pace_slots(name: str) -> str:
+    """Sorted set of the index's requests in flight, fleet-wide: slot token -> lease expiry."""
+    return f"{PREFIX}:pace:slots:{name}"
+
+
+def pace_probe(name: str) -> str:
+    """Held briefly by the one worker looking at the collection's optimizers for the fleet."""
+    return f"{PREFIX}:pace:probe:{name}"
+
+
 def index_keys(name: str) -> list[str]:
     """Every per-index key that outlives no index: deleted with it."""
     return [sequence(name), inflight(name), open_seqs(name), held_seqs(name),
             tombstones(name), patches(name), marks(name), marks_version(name),
-            reclaim(name), bulk(name)]  # fmt: skip
+            reclaim(name), bulk(name), pace(name), pace_slots(name),
+            pace_probe(name)]  # fmt: skip

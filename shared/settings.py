@@ -102,6 +102,11 @@ class Settings:
     stall_timeout: float = 120.0
     """``UpsertJob.wait`` gives up when no batch settles for this many seconds."""
     worker_concurrency: int = 2
+    write_concurrency: int = 2
+    """Qdrant requests one worker process keeps in flight to a server (a batch goes as
+    several requests in parallel); Qdrant Edge and local mode take one at a time."""
+    request_points: int = 512
+    """Most points in one upsert request to a Qdrant server (fewer if they would pass 8 MiB)."""
     log_format: str = "text"
     """``text`` (``key=value`` ids on each line) or ``json`` (one object a line), for commands."""
     metrics_port: int = 0
@@ -141,6 +146,8 @@ class Settings:
             raise ValueError("max_inflight_bytes must be >= 1 and backpressure_timeout >= 0")
         if self.task_retries < 0 or self.task_retry_backoff < 0:
             raise ValueError("task_retries and task_retry_backoff must be >= 0")
+        if self.write_concurrency < 1 or self.request_points < 1:
+            raise ValueError("write_concurrency and request_points must be >= 1")
         if self.log_format not in ("text", "json"):
             raise ValueError(f"log_format {self.log_format!r}: use text or json")
         if not 0 < self.retry_seconds <= self.task_time_limit / 2:

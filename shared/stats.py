@@ -17,8 +17,9 @@ from typing import Any
 
 import redis
 
-from shared import heartbeats, job_state, keys, pending, registry
+from shared import heartbeats, job_state, keys, pace, pending, registry
 from shared.job_state import JobState
+from shared.pace import Pace
 from shared.replies import text
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class Snapshot:
     jobs: list[JobState] = field(default_factory=list)
     workers: list[dict[str, Any]] = field(default_factory=list)
     """Live workers by their heartbeats: id, host, pid, engine, since, and batches holding."""
+    paces: dict[str, Pace] = field(default_factory=dict)
+    """The fleet's pace of writes into each index's collection on a server (shared/pace.py)."""
 
 
 def queue_depths(app: Any, queues: tuple[str, ...] = QUEUES) -> dict[str, int | None]:
@@ -87,14 +90,17 @@ def read(
     holding = Counter(pending.holders(r).values())
     workers = [{"id": worker_id, **info, "holding": holding.get(worker_id, 0)}
                for worker_id, info in heartbeats.live(r).items()]  # fmt: skip
+    now = time.time()
+    paces = {n: p for n in names if (p := pace.read(r, n, now)) is not None}
     return Snapshot(
-        taken_at=time.time(),
+        taken_at=now,
         queues=depths() if depths is not None else dict.fromkeys(QUEUES),
         dlq=int(dlq),
         pending=int(in_flight),
         inflight_bytes={n: int(b or 0) for n, b in zip(names, inflight, strict=True)},
         jobs=recent_jobs(r, jobs) if jobs else [],
         workers=workers,
+        paces=paces,
     )
 
 
@@ -112,6 +118,20 @@ def gauges(s: Snapshot) -> list[Gauge]:
         ("vecq_workers", "Workers whose heartbeat is live.", (), [((), float(len(s.workers)))]),
         ("vecq_inflight_bytes", "Bytes of each index's batches enqueued and not yet settled.",
          ("index",), [((n,), float(b)) for n, b in s.inflight_bytes.items()]),
+        ("vecq_pace_limit", "The fleet's limit of requests in flight to each index's collection.",
+         ("index",), [((n,), p.limit) for n, p in s.paces.items()]),
+        ("vecq_pace_in_flight", "Requests in flight to each index's collection, fleet-wide.",
+         ("index",), [((n,), float(p.in_flight)) for n, p in s.paces.items()]),
+        ("vecq_pace_max_write_rate", "Each index's write budget in points/s (absent: none).",
+         ("index",), [((n,), p.max_write_rate) for n, p in s.paces.items() if p.max_write_rate]),
+        ("vecq_pace_latency_seconds_per_point", "Moving average of the write latency per point.",
+         ("index",), [((n,), p.latency_ms / 1000) for n, p in s.paces.items()
+                      if p.latency_ms is not None]),
+        ("vecq_pace_optimizer_backlog_points", "Points the collection's optimizers had still to "
+         "process at the fleet's last look.", ("index",),
+         [((n,), float(p.backlog)) for n, p in s.paces.items() if p.backlog is not None]),
+        ("vecq_pace_throttled", "Requests Qdrant refused for load, fleet-wide, ever.", ("index",),
+         [((n,), float(p.throttles)) for n, p in s.paces.items()]),
     ]  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from shared.messages import BatchRef
 from shared.settings import Settings
 from workers import tasks
 from workers.context import WorkerContext
+from workers.pacer import Pacer
 from workers.reaper import InBroker, Reaper
 from workers.sink import QdrantSink
 
@@ -37,15 +38,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Celery:
         # Built on first use so that a forked pool child opens its own connections.
         with lock:
             if not holder:
+                opened = engine if engine is not None else open_engine(settings)
+                r = settings.redis_client()
+                server = opened.kind == "server"
                 sink = QdrantSink(
-                    engine if engine is not None else open_engine(settings),
+                    opened,
                     retry_seconds=settings.retry_seconds,
+                    concurrency=settings.write_concurrency if server else 1,
+                    pacer=Pacer(r) if server else None,
                 )
-                holder.append(
-                    WorkerContext(
-                        redis=settings.redis_client(), sink=sink, settings=settings
-                    ).announce()
-                )
+                holder.append(WorkerContext(redis=r, sink=sink, settings=settings).announce())
             return holder[0]
 
     def release() -> None:
@@ -53,6 +55,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Celery:
         with lock:
             for ctx in holder:
                 ctx.close()
+                ctx.sink.close()
                 ctx.redis.close()
                 if engine is None:
                     ctx.sink.engine.close()

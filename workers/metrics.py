@@ -48,6 +48,18 @@ WRITE_SECONDS = Histogram(
 )
 
 
+THROTTLED = Counter(
+    "vecq_throttled_total",
+    "Requests Qdrant refused for load (429 / RESOURCE_EXHAUSTED); the fleet's limit was cut.",
+    ["index"],
+)
+PACE_WAIT = Counter(
+    "vecq_pace_wait_seconds_total",
+    "Seconds this worker waited before sending: for the write rate ('rate') or a slot ('slot').",
+    ["index", "reason"],
+)
+
+
 def settled(index: str, outcome: str, written: int = 0, failed: int = 0) -> None:
     """Count one settled batch and its vectors."""
     BATCHES.labels(index, outcome).inc()

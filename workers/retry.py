@@ -100,6 +100,18 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, TimeoutError))
 
 
+def is_throttle(exc: BaseException) -> bool:
+    """True if Qdrant refused the request for load (429, RESOURCE_EXHAUSTED): slow down."""
+    if isinstance(exc, ResourceExhaustedResponse):
+        return True
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code == 429
+    if isinstance(exc, grpc.RpcError):
+        code = exc.code() if callable(getattr(exc, "code", None)) else None
+        return bool(code == grpc.StatusCode.RESOURCE_EXHAUSTED)
+    return False
+
+
 def is_interruption(exc: BaseException) -> bool:
     """True for the task's soft time limit: not Qdrant's verdict, so never a dead letter.
 

@@ -8,10 +8,12 @@ and retries each request on transient errors within the task's budget.
 from __future__ import annotations
 
 import base64
+import contextvars
 import functools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from shared.metadata import Metadata
 from shared.registry import IndexInfo
 from shared.validation import last_rows
 from workers import retry
+from workers.pacer import Pacer
 from workers.stage_clock import StageClock
 
 
@@ -64,12 +67,19 @@ class QdrantSink:
         *,
         retry_seconds: float = retry.MAX_TOTAL_SECONDS,
         clock: StageClock | None = None,
+        concurrency: int = 1,
+        pacer: Pacer | None = None,
     ) -> None:
         self.engine = engine
         self.retry_seconds = retry_seconds
         self.clock = clock or StageClock()
+        self.concurrency = max(1, concurrency)
+        """Requests this sink keeps in flight at once (a batch's requests go in parallel)."""
+        self.pacer = pacer
+        """Paces requests with the rest of the fleet (a server's sink); None: unpaced."""
         self._known: set[str] = set()
         self._lock = threading.Lock()
+        self._threads: ThreadPoolExecutor | None = None
 
     def ensure(self, info: IndexInfo) -> None:
         """Make the index's collection exist (checked once per index and process)."""
@@ -118,8 +128,8 @@ class QdrantSink:
         for start in range(0, len(ids), ID_REQUEST):
             part = ids[start : start + ID_REQUEST]
             with self.clock.stage("sink"):
-                retry.call(functools.partial(self.engine.delete, info, part, below),
-                           max_seconds=self.retry_seconds)  # fmt: skip
+                call = functools.partial(self.engine.delete, info, part, below)
+                retry.call(self._paced(info, len(part), call), max_seconds=self.retry_seconds)
 
     def merge(
         self, info: IndexInfo, ids: Sequence[int | str], payload: dict[str, Any], below: int
@@ -129,8 +139,8 @@ class QdrantSink:
         for start in range(0, len(ids), ID_REQUEST):
             part = ids[start : start + ID_REQUEST]
             with self.clock.stage("sink"):
-                retry.call(functools.partial(self.engine.set_payload, info, part, payload, below),
-                           max_seconds=self.retry_seconds)  # fmt: skip
+                call = functools.partial(self.engine.set_payload, info, part, payload, below)
+                retry.call(self._paced(info, len(part), call), max_seconds=self.retry_seconds)
 
     def request_points(self, batch: Batch) -> int:
         """Points per request, as the engine wants them for this batch's vectors and payloads."""
@@ -139,11 +149,17 @@ class QdrantSink:
         payload = largest_meta + largest_item * 4 // 3 + 4  # items travel as base64
         return self.engine.request_points(int(batch.vectors.shape[1]), payload)
 
+    def close(self) -> None:
+        """Stop the threads that send requests in parallel (the engine stays open)."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads = None
+
     def _send(self, info: IndexInfo, batch: Batch, seqs: npt.NDArray[np.int64]) -> None:
         step = self.request_points(batch)
         deadline = time.monotonic() + self.retry_seconds
-        for start in range(0, len(batch), step):
-            rows = slice(start, start + step)
+
+        def send(rows: slice) -> None:
             with self.clock.stage("encode"):
                 part = batch if step >= len(batch) else batch.select(rows)
                 part_seqs = seqs[rows]
@@ -151,9 +167,46 @@ class QdrantSink:
                                 payloads(part, part_seqs.tolist()), part_seqs)  # fmt: skip
             with self.clock.stage("sink"):
                 retry.call(
-                    functools.partial(self.engine.write, info, request),
+                    self._paced(
+                        info, len(request), functools.partial(self.engine.write, info, request)
+                    ),
                     max_seconds=max(0.1, deadline - time.monotonic()),
                 )
+
+        parts = [slice(start, start + step) for start in range(0, len(batch), step)]
+        if self.concurrency == 1 or len(parts) == 1:
+            for rows in parts:
+                send(rows)
+            return
+        # The requests of one batch hold disjoint ids under one guard, so their order does not
+        # matter; each keeps its own retries, and the first failure (in row order) is raised
+        # once all have ended, so a retry of the batch never races a request still running.
+        threads = self._pool()
+        futures = [threads.submit(contextvars.copy_context().run, send, rows) for rows in parts]
+        wait(futures)
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error
+
+    def _paced(self, info: IndexInfo, points: int, call: Callable[[], None]) -> Callable[[], None]:
+        """``call`` as one attempt paced with the fleet (each retry asks again)."""
+        pacer = self.pacer
+        if pacer is None:
+            return call
+
+        def attempt() -> None:
+            pacer.probe(info, self.engine)
+            with pacer.request(info, points):
+                call()
+
+        return attempt
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(self.concurrency, "vecq-sink")
+            return self._threads
 
 
 def _merge(batches: Sequence[Batch]) -> tuple[Batch, npt.NDArray[np.int64]]:

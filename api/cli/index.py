@@ -1,4 +1,4 @@
-"""``vecq index create | list | describe | delete``: indexes from the command line."""
+"""``vecq index create | list | describe | delete | pace``: indexes from the command line."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ examples:
   vecq index list
   vecq index describe products
   vecq index delete products --key-file products.key --yes
+  vecq index pace products --max-write-rate 5000    # points/s, fleet-wide; 0 removes it
 
 The key is written to --key-file (default NAME.key) readable by its owner only, and never
 printed unless --print-key is given; `vecq ingest --key-file` and `load_index` take it.
@@ -25,7 +26,7 @@ printed unless --print-key is given; `vecq ingest --key-file` and `load_index` t
 
 
 def add_parser(sub: Subparsers) -> None:
-    """Register ``vecq index`` and its four sub-commands."""
+    """Register ``vecq index`` and its five sub-commands."""
     p = sub.add_parser(
         "index",
         help="create, list, describe or delete indexes",
@@ -59,6 +60,14 @@ def add_parser(sub: Subparsers) -> None:
     delete.add_argument("--key-file", type=Path, required=True, help="the index's key file")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(run=run, action_run=_delete)
+    paced = actions.add_parser(
+        "pace", help="the fleet's pace of writes into an index on a server; cap its write rate"
+    )
+    paced.add_argument("name")
+    paced.add_argument("--max-write-rate", type=float, metavar="POINTS_PER_S",
+                       help="cap the writes of every worker together (0: no cap)")  # fmt: skip
+    paced.add_argument("--json", action="store_true", help="print JSON")
+    paced.set_defaults(run=run, action_run=_pace)
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -124,6 +133,28 @@ def _describe(args: argparse.Namespace) -> int:
         return 0
     for name, value in out.items():
         print(f"{name:22} {value}")
+    return 0
+
+
+def _pace(args: argparse.Namespace) -> int:
+    import time
+
+    from api import Client
+    from shared import pace, registry
+
+    with Client(worker=False) as client:
+        registry.get(client.redis, args.name)  # IndexNotLoadedError names a missing index
+        if args.max_write_rate is not None:
+            if args.max_write_rate < 0:
+                return _fail(f"--max-write-rate must be >= 0, not {args.max_write_rate:g}")
+            pace.set_max_write_rate(client.redis, args.name, args.max_write_rate)
+        state = pace.read(client.redis, args.name, time.time())
+    if args.json:
+        print(json.dumps(state.as_dict() if state else None, indent=2))
+    elif state is None:
+        print(f"{args.name}: not written to a Qdrant server yet (no pace)")
+    else:
+        print(f"{args.name}: {state.describe()}")
     return 0
 
 

@@ -14,7 +14,8 @@ from shared import stats
 
 DESCRIPTION = (
     "Shows the messages waiting in each queue, the batches in flight, the live workers (by "
-    "their heartbeats) and what each holds, each index's in-flight bytes, the most recent "
+    "their heartbeats) and what each holds, each index's in-flight bytes, the fleet's pace "
+    "of writes into each index on a Qdrant server, the most recent "
     "jobs and the size of the dead-letter queue; or, with --job, one job in full. Reads the "
     "same Redis and broker as every vecq command (VECQ_REDIS_URL, VECQ_BROKER_URL, or the "
     "embedded default). The --json output is described field by field in the README."
@@ -96,6 +97,7 @@ def render(s: stats.Snapshot) -> str:
         f"workers      {seen}",
         f"dead letters {s.dlq}" + ("   (see `vecq dlq list`)" if s.dlq else ""),
     ]
+    lines += [f"pace         {name}: {p.describe()}" for name, p in s.paces.items()]
     if s.jobs:
         lines += ["", f"{'job':<34} {'op':<6} {'index':<16} {'status':<9} {'written':>21} "
                       f"{'failed':>8}  age"]  # fmt: skip

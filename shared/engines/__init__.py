@@ -127,6 +127,11 @@ class Engine(Protocol):
         """Restore indexing (``saved`` from :meth:`pause_indexing`) and wait until it is built."""
         ...
 
+    def backlog(self, info: IndexInfo) -> tuple[int, str] | None:
+        """``(points waiting for the optimizers, collection status)`` of a server's collection,
+        for pacing; ``None`` where there is nothing to pace (an engine in this process)."""
+        ...
+
     def ping(self) -> None:
         """Raise if the engine cannot be used."""
         ...

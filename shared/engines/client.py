@@ -16,7 +16,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from shared import keys
-from shared.engines import Kind, StoredPoint, Write
+from shared.engines import Kind, StoredPoint, Write, grpc_wire
+from shared.engines.grpc_channel import STREAMS_PER_CHANNEL, UpsertChannel
 from shared.errors import CollectionMissing, IndexExistsError, StorageLocked
 from shared.priority_lock import Serialized
 from shared.registry import IndexInfo
@@ -31,6 +32,9 @@ LOCAL_REQUEST_POINTS = 32
 # Most bytes of one request to a Qdrant server, as encoded: a quarter of Qdrant's default
 # max_request_size (32 MiB), so payloads larger than estimated still fit.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
+# Most points in one request to a server (Settings.request_points): small enough that a
+# batch goes as several requests in flight at once, large enough to amortise each call.
+SERVER_REQUEST_POINTS = 512
 # Encoded bytes per vector component: JSON spells a float32 in up to 17 significant digits
 # plus sign, point, exponent and comma; gRPC packs 4 bytes plus a little framing.
 REST_BYTES_PER_FLOAT = 20
@@ -51,17 +55,26 @@ LOCAL_MODE_WARNINGS = ("Local mode is not recommended",)
 class ClientEngine:
     """Indexes as collections of a Qdrant server, or of local mode, through qdrant-client."""
 
-    def __init__(self, client: Any, kind: Kind, *, grpc: bool = False) -> None:
+    def __init__(
+        self, client: Any, kind: Kind, *, grpc: bool = False, upserts: UpsertChannel | None = None
+    ) -> None:
         self.client = client
         self.kind = kind
         self.grpc = grpc
+        # Upserts to a server over gRPC go pre-encoded through a channel of their own.
+        self.upserts = upserts
+        self.max_points = SERVER_REQUEST_POINTS
 
     @classmethod
     def open(cls, settings: Settings) -> ClientEngine:
         """A server's client (``qdrant_url``) or local mode at ``qdrant_path``."""
         if settings.qdrant_url is not None:
             client = _server_client(settings)
-            return cls(client, "server", grpc=_prefers_grpc(client))
+            grpc = _prefers_grpc(client)
+            upserts = UpsertChannel(settings, channels=_channels(settings)) if grpc else None
+            engine = cls(client, "server", grpc=grpc, upserts=upserts)
+            engine.max_points = settings.request_points
+            return engine
         from qdrant_client import QdrantClient
 
         path = settings.qdrant_path or ":memory:"
@@ -123,6 +136,14 @@ class ClientEngine:
     def write(self, info: IndexInfo, request: Write) -> None:
         from qdrant_client import models
 
+        if self.upserts is not None:
+            from qdrant_client.conversions.conversion import RestToGrpc
+
+            condition = RestToGrpc.convert_filter(_condition(request))
+            body = grpc_wire.upsert_request(info.collection, request.ids, request.vectors,
+                                            request.payloads, condition)  # fmt: skip
+            self.upserts.upsert(body)
+            return
         points = models.Batch(
             ids=list(request.ids), vectors=request.vectors.tolist(), payloads=request.payloads
         )
@@ -146,7 +167,7 @@ class ClientEngine:
             return LOCAL_REQUEST_POINTS
         per_float = GRPC_BYTES_PER_FLOAT if self.grpc else REST_BYTES_PER_FLOAT
         per_point = dimension * per_float + POINT_OVERHEAD + payload_bytes
-        return max(1, MAX_REQUEST_BYTES // per_point)
+        return max(1, min(self.max_points, MAX_REQUEST_BYTES // per_point))
 
     def is_missing(self, exc: BaseException) -> bool:
         from qdrant_client.http.exceptions import UnexpectedResponse
@@ -231,11 +252,30 @@ class ClientEngine:
             optimizers_config=models.OptimizersConfigDiff(indexing_threshold=threshold),
         )
 
+    def backlog(self, info: IndexInfo) -> tuple[int, str] | None:
+        if self.kind != "server":
+            return None
+        collection = self.client.get_collection(info.collection)
+        queued = collection.update_queue.length if collection.update_queue is not None else 0
+        try:
+            summary = self.client.get_optimizations(info.collection).summary
+            queued += int(summary.queued_points)
+        except Exception as exc:  # a server before v1.17 has no optimizations endpoint
+            log.debug("no optimizations summary for %s: %r", info.collection, exc)
+        return int(queued), str(collection.status.value)
+
     def ping(self) -> None:
         self.client.get_collections()
 
     def close(self) -> None:
+        if self.upserts is not None:
+            self.upserts.close()
         self.client.close()
+
+
+def _channels(settings: Settings) -> int:
+    """gRPC connections for upserts: enough for the worker's requests in flight."""
+    return max(1, -(-settings.write_concurrency // STREAMS_PER_CHANNEL))
 
 
 def _server_client(settings: Settings) -> Any:

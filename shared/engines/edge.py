@@ -166,6 +166,9 @@ class EdgeEngine:
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"Edge shard of {info.name!r} took past the deadline to optimize")
 
+    def backlog(self, info: IndexInfo) -> tuple[int, str] | None:
+        return None  # in this process: nothing to pace
+
     def ping(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
 

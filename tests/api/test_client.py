@@ -171,3 +171,29 @@ def test_list_indexes_shows_created(client: Client, make_index: Callable[..., In
     """list_indexes includes a newly created index."""
     index = make_index()
     assert index.name in client.list_indexes()
+
+
+def test_a_write_rate_set_at_creation_is_shared_and_can_be_changed(
+    client: Client, key: bytes
+) -> None:
+    """``max_write_rate`` lands in the fleet's pace in Redis; ``set_max_write_rate`` moves it
+    and ``None`` removes it; deleting the index removes its pace."""
+    name = unique_name()
+    index = client.create_index(name, key, 3, max_write_rate=1500)
+    state = index.pace()
+    assert state is not None and state.max_write_rate == 1500.0
+    index.set_max_write_rate(40)
+    assert index.pace().max_write_rate == 40.0  # type: ignore[union-attr]
+    index.set_max_write_rate(None)
+    assert index.pace() is None
+    index.set_max_write_rate(10)
+    client.delete_index(name, key)
+    assert not client.redis.exists(keys.pace(name))
+
+
+def test_a_negative_write_rate_creates_nothing(client: Client, key: bytes) -> None:
+    """A negative cap is a ValueError before the index exists."""
+    name = unique_name()
+    with pytest.raises(ValueError, match="max_write_rate"):
+        client.create_index(name, key, 3, max_write_rate=-1)
+    assert name not in client.list_indexes()

@@ -72,3 +72,21 @@ def test_ingest_mirror_and_verify_exit_statuses(data_dir: Path, tmp_path: Path) 
     assert mirrored.returncode == 0, mirrored.stderr
     assert "deleted 3 others" in mirrored.stdout
     assert vecq("verify", str(source), *common).returncode == 0
+
+
+def test_index_pace_caps_and_clears_the_write_rate(data_dir: Path, tmp_path: Path) -> None:
+    """`vecq index pace` sets the fleet's write budget, shows it, and 0 removes it; a
+    negative rate and a missing index are refused with exit status 2."""
+    assert vecq("index", "create", "p", "--dimension", "3", "--key-file",
+                str(tmp_path / "p.key")).returncode == 0  # fmt: skip
+    capped = vecq("index", "pace", "p", "--max-write-rate", "2500", "--json")
+    assert capped.returncode == 0, capped.stderr
+    assert json.loads(capped.stdout)["max_write_rate"] == 2500.0
+    shown = vecq("index", "pace", "p")
+    assert "max 2,500 points/s" in shown.stdout
+    cleared = vecq("index", "pace", "p", "--max-write-rate", "0", "--json")
+    assert json.loads(cleared.stdout) is None  # nothing else known before a server write
+    negative = vecq("index", "pace", "p", "--max-write-rate", "-1")
+    assert negative.returncode == 2 and "-1" in negative.stderr
+    missing = vecq("index", "pace", "nope")
+    assert missing.returncode == 2 and "nope" in missing.stderr

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import httpx
 from qdrant_client import models
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from shared.engines import Write
@@ -88,3 +91,63 @@ def poisonable(sink: Any) -> Iterator[FlakyEdge | FlakyQdrant]:
         yield client
     finally:
         engine.client = client.real
+
+
+class ThrottledQdrant:
+    """The real Qdrant client, except that ``upsert`` answers as a server under load would.
+
+    ``refusals`` upserts are refused with ``error()`` (qdrant-client's real 429, its
+    ResourceExhaustedResponse, or grpc's RESOURCE_EXHAUSTED), then every call goes through.
+    Calls in flight at once are counted before the real client's lock, with a pause inside
+    so that overlapping callers really overlap.
+    """
+
+    def __init__(self, real: Any, error: Any = None, refusals: int = 0, pause: float = 0.0):
+        self.real = real
+        self.error = error
+        self.refusals = refusals
+        self.pause = pause
+        self.calls = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
+
+    def upsert(self, collection: str, points: models.Batch, **kwargs: Any) -> Any:
+        with self._lock:
+            self.calls += 1
+            refuse = self.refusals > 0
+            self.refusals -= refuse
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if refuse:
+                raise self.error()
+            time.sleep(self.pause)
+            return self.real.upsert(collection, points, **kwargs)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def too_many_requests() -> UnexpectedResponse:
+    """A REST server's 429 under strict mode, with its Retry-After (1 s)."""
+    return UnexpectedResponse(
+        429, "Too Many Requests", b'{"status":{"error":"rate limit"}}',
+        httpx.Headers({"retry-after": "1"}),
+    )  # fmt: skip
+
+
+def resource_exhausted() -> Exception:
+    """qdrant-client's gRPC answer to RESOURCE_EXHAUSTED with a retry-after trailer (1 s)."""
+    return ResourceExhaustedResponse("rate limit", 1)
+
+
+def grpc_exhausted() -> grpc.RpcError:
+    """grpc's own RESOURCE_EXHAUSTED, without a retry-after trailer."""
+    return grpc.aio.AioRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.aio.Metadata(), grpc.aio.Metadata(),
+        details="Rate limiting exceeded",
+    )  # fmt: skip

@@ -110,11 +110,23 @@ def test_a_large_batch_goes_in_requests_of_the_engines_size(
 def test_server_requests_stay_far_below_qdrants_32_mib_limit(grpc: bool, at_least: int) -> None:
     """A server gets as many 768-d points per request as fit MAX_REQUEST_BYTES encoded."""
     client = QdrantClient(location=":memory:")
-    server = QdrantSink(ClientEngine(client, "server", grpc=grpc))
+    engine = ClientEngine(client, "server", grpc=grpc)
+    engine.max_points = 100_000  # no cap on points: the byte bound alone
+    server = QdrantSink(engine)
     points = server.request_points(_batch(1, list(range(4096)), 0.5, 768))
     per_float = 5 if grpc else 20
     assert at_least <= points
     assert points * 768 * per_float <= MAX_REQUEST_BYTES <= 32 * 2**20 / 4
+    client.close()
+
+
+@pytest.mark.engines("local")
+def test_server_requests_hold_at_most_request_points() -> None:
+    """Settings.request_points caps a server's requests, so a batch goes as several at once."""
+    client = QdrantClient(location=":memory:")
+    server = QdrantSink(ClientEngine(client, "server", grpc=True))
+    assert server.request_points(_batch(1, list(range(4096)), 0.5, 768)) == 512
+    assert server.request_points(_batch(1, list(range(4096)), 0.5, 8)) == 512
     client.close()
 
 
