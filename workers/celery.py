@@ -95,7 +95,7 @@ def in_broker(app: Celery) -> InBroker | None:
     for another broker (it is not asked).
     """
     url = str(app.conf.broker_url or "")
-    if not url.startswith(("redis://", "rediss://", "redis+socket://")):
+    if not url.startswith(("redis://", "rediss://", "redis+socket://", "sentinel://")):
         return None
     visibility = float(app.conf.broker_transport_options["visibility_timeout"])
 

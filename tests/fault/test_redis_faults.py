@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import redis
 from api import BackpressureTimeout, BrokerUnavailable
 from shared import job_state, keys
 from shared.codec import decode
-from tests.support.services import RedisServer
+from tests.support.services import RedisServer, SentinelGroup
 from tests.support.tracked import DIM, Tracked, check_stored, producer, wait_until
 from tests.support.workers import Workers
 
@@ -64,6 +65,38 @@ def test_redis_restart_while_producing_and_consuming(workers: Workers) -> None:
     workers.stop_all()
     report = check_stored(workers.engine, workers.data_dir, tracked)
     assert report.ok, report.summary() + "\n" + workers.logs()
+
+
+def test_sentinel_failover_during_a_backfill(tmp_path: Path, engine: str) -> None:
+    """The master SIGKILLed mid-backfill behind a sentinel:// URL (broker and state): the
+    sentinel promotes the replica, producer and workers follow it, and every acknowledged
+    call is stored exactly."""
+    group = SentinelGroup(tmp_path / "sentinel").start()
+    (tmp_path / "logs").mkdir()
+    workers = Workers(group, tmp_path / "data", tmp_path / "logs", engine)  # type: ignore[arg-type]
+    try:
+        workers.start()
+        with producer(group.url, group.broker_url, **workers.location) as client:
+            index = client.create_index(
+                "failover", index_key=client.generate_key(), dimension=DIM, shards=2, metric="dot"
+            )
+            tracked = Tracked(index)
+            rng = np.random.default_rng(7)
+            first = group.current_master()
+            for call in range(24):
+                if call == 8:
+                    group.kill_master()
+                tracked.upsert(rng.choice(4_000, size=600, replace=False).astype(np.int64))
+                time.sleep(0.2)
+            assert group.current_master() != first, "the sentinel promoted the replica"
+            tracked.settle_all(timeout=150)
+        workers.stop_all()
+        report = check_stored(workers.engine, workers.data_dir, tracked)
+        assert report.ok, report.summary() + "\n" + workers.logs()
+        assert tracked.history.calls == 24
+    finally:
+        workers.stop_all(kill=True)
+        group.stop()
 
 
 def test_redis_down_at_publish_time_gives_broker_unavailable(

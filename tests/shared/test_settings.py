@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from shared.celeryconf import celery_config
+from shared.sentinel import SentinelUrl
 from shared.settings import (
     REDIS_CONNECT_TIMEOUT,
     REDIS_SOCKET_TIMEOUT,
@@ -111,3 +113,32 @@ def test_commands_settings_and_the_redis_client_come_from_settings() -> None:
     )
     with pytest.raises(ValueError, match="no Redis URL"):
         Settings().redis_client()
+
+
+def test_a_sentinel_url_names_sentinels_master_database_and_password() -> None:
+    """kombu's form: parts ;-separated, the master's password on the first, name and db last."""
+    url = "sentinel://:p%40ss@s1:26379;sentinel://s2/3?master_name=main"
+    parsed = SentinelUrl.parse(url)
+    assert parsed.sentinels == (("s1", 26379), ("s2", 26379))
+    assert (parsed.master, parsed.db, parsed.password) == ("main", 3, "p@ss")
+    # kombu gets every part with the (quoted) password and the database, and the master's
+    # name as a transport option
+    config = celery_config(Settings(redis_url=url))
+    assert config["broker_url"] == "sentinel://:p%40ss@s1:26379/3;sentinel://:p%40ss@s2:26379/3"
+    assert config["broker_transport_options"]["master_name"] == "main"
+    assert "p@ss" not in repr(Settings(redis_url=url))
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sentinel://s1:26379/0", "name the master with"),
+        ("sentinel://s1:26379;redis://s2/0?master_name=m", "part 2"),
+        ("sentinel://s1:26379/zero?master_name=m", "'zero' is not a number"),
+    ],
+)
+def test_a_malformed_sentinel_url_is_refused_with_what_is_wrong(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(redis_url=url)
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(broker_url=url)

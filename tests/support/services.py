@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -116,3 +116,94 @@ def need(condition: bool, why: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"required in CI: {why}")
         pytest.skip(why)
+
+
+@dataclass
+class SentinelGroup:
+    """A master, one replica and one sentinel (quorum 1): real redis-servers on loopback.
+
+    ``url`` and ``broker_url`` are the same ``sentinel://`` URL, so the group stands where a
+    :class:`RedisServer` does (``Workers``, ``producer``). ``kill_master`` SIGKILLs the master;
+    the sentinel then promotes the replica within about ``down_after_ms`` plus a second.
+    """
+
+    directory: Path
+    down_after_ms: int = 1000
+    master: str = "vecqmaster"
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"sentinel://127.0.0.1:{self.ports['sentinel']}/0?master_name={self.master}"
+
+    broker_url = url
+
+    def _spawn(self, name: str, *args: str, conf: str | None = None) -> None:
+        folder = self.directory / name
+        folder.mkdir(parents=True, exist_ok=True)
+        self.ports[name] = port = self.ports.get(name) or free_port()
+        common = ["--port", str(port), "--dir", str(folder), "--logfile", str(folder / "log")]
+        self.processes[name] = subprocess.Popen(
+            [redis_server_binary(), *([conf] if conf else []), *common, *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not _answers(port):
+            if time.monotonic() > deadline or self.processes[name].poll() is not None:
+                raise RuntimeError(f"{name} redis-server did not start (see {folder})")
+            time.sleep(0.05)
+
+    def start(self) -> SentinelGroup:
+        data = ("--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                "--maxmemory-policy", "noeviction")  # fmt: skip
+        self._spawn("master", *data)
+        self._spawn("replica", *data, "--replicaof", "127.0.0.1", str(self.ports["master"]))
+        conf = self.directory / "sentinel.conf"  # the sentinel rewrites its own file
+        self.directory.mkdir(parents=True, exist_ok=True)
+        conf.write_text(
+            f"sentinel monitor {self.master} 127.0.0.1 {self.ports['master']} 1\n"
+            f"sentinel down-after-milliseconds {self.master} {self.down_after_ms}\n"
+            f"sentinel failover-timeout {self.master} 5000\n"
+        )
+        self._spawn("sentinel", "--sentinel", conf=str(conf))
+        deadline = time.monotonic() + 20  # the replica has synced, the sentinel sees both
+        while self.replicas_in_sync() < 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"replica did not sync (see {self.directory})")
+            time.sleep(0.1)
+        return self
+
+    def current_master(self) -> tuple[str, int]:
+        """The master the sentinel names now."""
+        sentinel = redis.Redis(port=self.ports["sentinel"], decode_responses=True)
+        host, port = sentinel.sentinel_get_master_addr_by_name(self.master)
+        return host, int(port)
+
+    def replicas_in_sync(self) -> int:
+        host, port = self.current_master()
+        info = redis.Redis(host=host, port=port).info("replication")
+        return sum(
+            1 for k, v in info.items() if k.startswith("slave") and v.get("state") == "online"
+        )
+
+    def kill_master(self) -> None:
+        """SIGKILL whichever server is master now."""
+        _, port = self.current_master()
+        name = next(n for n, p in self.ports.items() if p == port)
+        self.processes[name].kill()
+        self.processes[name].wait(10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+
+def _answers(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -53,3 +55,23 @@ def test_risky_redis_configuration_is_warned_about(
     assert (
         preflight(Settings(redis_url=safe.url), Settings(redis_url=safe.url).redis_client()) == []
     )
+
+
+def test_a_worker_waits_for_redis_to_answer_then_gives_up_clearly() -> None:
+    """Nothing on the port: preflight retries for ``wait`` seconds, then says where it looked."""
+    settings = Settings(redis_url="redis://:secret@127.0.0.1:1/0")
+    with pytest.raises(VecqError, match=r"cannot reach Redis at redis://:\*\*\*@127.0.0.1:1/0"):
+        preflight(settings, settings.redis_client(), wait=1.5)
+
+
+def test_a_worker_started_while_redis_is_down_runs_once_it_is_back(
+    redis_server: Callable[..., RedisServer],
+) -> None:
+    """Redis comes back within the wait: preflight answers as if it had always been there."""
+    server = redis_server()
+    server.stop(kill=True)
+    threading.Timer(1.5, server.start).start()
+    settings = Settings(redis_url=server.url)
+    started = time.monotonic()
+    assert preflight(settings, settings.redis_client(), wait=30) == []
+    assert time.monotonic() - started >= 1.0
