@@ -36,8 +36,8 @@ _SAVED = "indexing_threshold"
 @contextlib.contextmanager
 def bulk_mode(index: Index, timeout: float | None = None) -> Iterator[Index]:
     """Turn indexing off for ``index``; on exit drain, restore indexing and wait until built."""
-    client = index.client
-    r, engine, info = client.redis, client.engine, index.info
+    session = index.session
+    r, engine, info = session.redis, session.engine, index.info
     saved_key = keys.bulk(info.name)
     threshold = engine.pause_indexing(info)
     # An earlier block cut short saved the collection's own value: that one is the truth.

@@ -13,7 +13,8 @@ from api.embedded_redis import EmbeddedRedis
 from api.index import Index
 from api.jobs import UpsertJob
 from api.publisher import CeleryPublisher, Publisher
-from shared import crypto, job_state, marks, registry
+from api.session import Session
+from shared import crypto, marks, registry
 from shared.engines import Engine, open_engine
 from shared.errors import BrokerUnavailable, VecqError
 from shared.settings import Settings, redact_url
@@ -43,10 +44,8 @@ class Client:
         self.embedded = settings.embedded
         self.settings = settings
         self._embedded_redis: EmbeddedRedis | None = None
-        self._engine: Engine | None = None
         self._worker: Any | None = None
-        self._redis: redis.Redis | None = None
-        self._publisher: Publisher | None = None
+        self._session: Session | None = None
         try:
             self._connect(start_worker=worker if worker is not None else self.embedded)
         except BaseException:
@@ -62,25 +61,33 @@ class Client:
                 redis_url=self._embedded_redis.redis_url,
                 broker_url=settings.broker_url or self._embedded_redis.broker_url,
             )
-        self._redis = settings.redis_client()
-        self._check_redis()
-        self._publisher = CeleryPublisher(settings)
+        r = settings.redis_client()
+        try:
+            _check_redis(r, settings)
+            publisher = CeleryPublisher(settings)
+        except BaseException:
+            r.close()
+            raise
+        self._session = Session(settings, r, publisher, open_engine)
         if start_worker:
             self._start_worker()
 
     @property
+    def session(self) -> Session:
+        """The connections this client and its indexes work through."""
+        if self._session is None:
+            raise VecqError("this Client is closed")
+        return self._session
+
+    @property
     def redis(self) -> redis.Redis:
         """The Redis connection for blobs, ledgers and the registry."""
-        if self._redis is None:
-            raise VecqError("this Client is closed")
-        return self._redis
+        return self.session.redis
 
     @property
     def publisher(self) -> Publisher:
         """Publishes batch references to the broker."""
-        if self._publisher is None:
-            raise VecqError("this Client is closed")
-        return self._publisher
+        return self.session.publisher
 
     @property
     def worker(self) -> Any | None:
@@ -99,26 +106,17 @@ class Client:
         mode = "embedded" if self.embedded else "server"
         return f"<Client {mode} redis={redact_url(self.settings.redis_url)!r}>"
 
-    def _check_redis(self) -> None:
-        try:
-            self.redis.ping()
-        except redis.RedisError as exc:
-            raise BrokerUnavailable(
-                f"cannot reach Redis at {redact_url(self.settings.redis_url)}: {exc}"
-            ) from exc
-
     def _start_worker(self) -> None:
         # Imported here: the producer never needs worker code except to run one in-process.
         from workers.thread_worker import ThreadWorker
 
         self._worker = ThreadWorker(self.settings, self.engine).start()
+        self.session.encode_ahead = False  # the worker's thread shares the GIL
 
     @property
     def engine(self) -> Engine:
         """The Qdrant engine reads go to (and, embedded, the in-process worker writes to)."""
-        if self._engine is None:
-            self._engine = open_engine(self.settings)
-        return self._engine
+        return self.session.engine
 
     @staticmethod
     def generate_key() -> bytes:
@@ -153,7 +151,7 @@ class Client:
             except BaseException:
                 registry.delete(self.redis, index_name)
                 raise
-        index = Index(self, info, key)
+        index = Index(self.session, info, key)
         if max_write_rate:
             index.set_max_write_rate(max_write_rate)
         return index
@@ -161,7 +159,7 @@ class Client:
     def load_index(self, index_name: str, index_key: bytes) -> Index:
         """Open an existing index; raises ``InvalidKeyError`` if the key does not match."""
         key = crypto.check_key_shape(index_key)
-        return Index(self, registry.load(self.redis, index_name, key), key)
+        return Index(self.session, registry.load(self.redis, index_name, key), key)
 
     def job(self, job_id: str) -> UpsertJob:
         """Reopen a job by its id: ``EnqueueInterrupted.job_id``, ``vecq status``, the HTTP API.
@@ -169,11 +167,7 @@ class Client:
         Its ``wait()``, ``progress``, ``status`` and ``failures`` read the ledger, which Redis
         keeps for seven days after the job finishes.
         """
-        state = job_state.read(self.redis, job_id)
-        if state is None:
-            raise VecqError(f"no job {job_id!r} in Redis: never created, or expired (7 days)")
-        return UpsertJob(self.redis, job_id, state.index, state.total,
-                         self.settings.stall_timeout, op=state.op)  # fmt: skip
+        return self.session.job(job_id)
 
     def list_indexes(self) -> list[str]:
         """Names of every index, sorted."""
@@ -196,15 +190,9 @@ class Client:
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
-        if self._publisher is not None:
-            self._publisher.close()
-            self._publisher = None
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
-        if self._redis is not None:
-            self._redis.close()
-            self._redis = None
+        if self._session is not None:
+            self._session.close()
+            self._session = None
         if self._embedded_redis is not None:
             self._embedded_redis.close()
             self._embedded_redis = None
@@ -219,3 +207,12 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _check_redis(r: redis.Redis, settings: Settings) -> None:
+    try:
+        r.ping()
+    except redis.RedisError as exc:
+        raise BrokerUnavailable(
+            f"cannot reach Redis at {redact_url(settings.redis_url)}: {exc}"
+        ) from exc

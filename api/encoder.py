@@ -114,11 +114,6 @@ class Encoder(_Stage[Encoded]):
     def _encoded(self) -> Iterator[Encoded]:
         p, info = self._points, self._info
         for offset, (shard, rows) in enumerate(self._batches):
-            chosen = rows.tolist()
-            items = [p.items[r] for r in chosen] if p.items is not None else None
-            metadata = [p.metadata[r] for r in chosen] if p.metadata is not None else None
-            names = [p.names[r] for r in chosen] if p.names is not None else None
             seq = self._first_seq + offset
-            blob = pack(info.name, info.uid_bytes, shard, seq, p.ids, p.vectors, rows,
-                        items, metadata, names=names, op=p.op)  # fmt: skip
+            blob = pack(info.name, info.uid_bytes, shard, seq, p, rows, op=p.op)
             yield shard, seq, rows, memoryview(blob)

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 import numpy as np
 import redis
@@ -15,6 +15,7 @@ import redis
 from api import producer, reader
 from api.bulk import bulk_mode
 from api.jobs import UpsertJob
+from api.session import Session
 from shared import pace, registry, validation
 from shared.crypto import ItemCipher
 from shared.errors import BrokerUnavailable, IndexNotLoadedError
@@ -22,17 +23,14 @@ from shared.pace import Pace
 from shared.registry import IndexInfo
 from shared.validation import Points
 
-if TYPE_CHECKING:
-    from api.client import Client
-
 _UNSET: Any = object()
 
 
 class Index:
     """A loaded index. Get one from ``Client.create_index`` or ``Client.load_index``."""
 
-    def __init__(self, client: Client, info: IndexInfo, key: bytes) -> None:
-        self._client = client
+    def __init__(self, session: Session, info: IndexInfo, key: bytes) -> None:
+        self._session = session
         self._info = info
         self._cipher = ItemCipher(key, info.name)
 
@@ -45,9 +43,10 @@ class Index:
         return self._info.name
 
     @property
-    def client(self) -> Client:
-        """The client this index was created or loaded through (its Redis, Qdrant, settings)."""
-        return self._client
+    def session(self) -> Session:
+        """The connections of the client this index was created or loaded through (its Redis,
+        publisher, Qdrant engine and settings)."""
+        return self._session
 
     @property
     def info(self) -> IndexInfo:
@@ -174,7 +173,7 @@ class Index:
         metadata: Sequence[Any] | None,
     ) -> Points:
         dim = self._info.dimension
-        max_item = self._client.settings.max_item_bytes
+        max_item = self._session.settings.max_item_bytes
         if len(args) > 2:
             raise TypeError(f"upsert takes at most 2 positional arguments ({len(args)} given)")
         if len(args) == 2:
@@ -218,7 +217,7 @@ class Index:
         :func:`~shared.validation.from_arrays`, then wait on the returned job if need be.
         Items are encrypted here.
         """
-        client = self._client
+        session = self._session
         try:
             self._check_live()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -227,11 +226,11 @@ class Index:
             encrypted = self._cipher.encrypt_all(points.caller_ids(), points.items)
             points = dataclasses.replace(points, items=encrypted)
         job_id = producer.enqueue(
-            client.redis, client.publisher, self._info, points, client.settings, on_batch,
-            encode_ahead=client.worker is None,
+            session.redis, session.publisher, self._info, points, session.settings, on_batch,
+            encode_ahead=session.encode_ahead,
         )  # fmt: skip
         return UpsertJob(
-            client.redis, job_id, self.name, len(points), client.settings.stall_timeout,
+            session.redis, job_id, self.name, len(points), session.settings.stall_timeout,
             op=points.op,
         )  # fmt: skip
 
@@ -252,12 +251,12 @@ class Index:
         With metric ``cosine`` Qdrant stores vectors normalised, so they come back unit length.
         """
         self._check_live()
-        return reader.get_points(self._client.engine, self._info, self._cipher, ids)
+        return reader.get_points(self._session.engine, self._info, self._cipher, ids)
 
     def count(self) -> int:
         """Points stored in the index."""
         self._check_live()
-        return reader.count_points(self._client.engine, self._info)
+        return reader.count_points(self._session.engine, self._info)
 
     def set_max_write_rate(self, points_per_second: float | None) -> None:
         """Cap the writes into this index at ``points_per_second``, shared by every worker on
@@ -265,16 +264,16 @@ class Index:
         searches; ``None`` or 0 removes the cap. Takes effect at the workers' next request.
         Only writes to a Qdrant server are paced; Edge and local mode run in-process."""
         self._check_live()
-        pace.set_max_write_rate(self._client.redis, self.name, points_per_second)
+        pace.set_max_write_rate(self._session.redis, self.name, points_per_second)
 
     def pace(self) -> Pace | None:
         """The fleet's pace of writes into this index on a Qdrant server: its limit of
         requests in flight, the write-rate cap, latency, throttles, the optimizers' backlog
         (``None`` before the first write to a server)."""
-        return pace.read(self._client.redis, self.name, time.time())
+        return pace.read(self._session.redis, self.name, time.time())
 
     def _check_live(self) -> None:
-        current = registry.get(self._client.redis, self.name)
+        current = registry.get(self._session.redis, self.name)
         if current.uid != self._info.uid:
             raise IndexNotLoadedError(
                 f"index {self.name!r} was deleted (and maybe re-created); load_index it again"

@@ -209,9 +209,9 @@ def _mark(
     rows: npt.NDArray[np.intp],
 ) -> None:
     """Queue the tombstones or patches of a delete or update batch (``shared/marks.py``)."""
-    names = [points.names[r] for r in rows.tolist()] if points.names is not None else None
-    point_keys = [idrules.mark_key(p) for p in idrules.point_ids(points.ids[rows], names)]
-    patches = [points.metadata[r] for r in rows.tolist()] if points.metadata is not None else None
+    chosen = points.select(rows, arrays=("ids",))
+    point_keys = [idrules.mark_key(p) for p in chosen.point_ids()]
+    patches = list(chosen.metadata) if chosen.metadata is not None else None
     marks.register(pipe, info.name, job_id, seq, points.op, point_keys, patches)
 
 

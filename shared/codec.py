@@ -46,7 +46,7 @@ import crc32c
 import numpy as np
 import numpy.typing as npt
 
-from shared import ids as idrules
+from shared.columns import Columns
 from shared.errors import CorruptBlobError
 from shared.keys import BLOB_VERSION
 from shared.metadata import Metadata
@@ -63,55 +63,22 @@ _READABLE = frozenset({1, PLAIN_VERSION, BLOB_VERSION})
 OPS = ("upsert", "delete", "update")
 
 
-@dataclass(frozen=True)
-class Batch:
-    """One shard batch: what the producer encodes and a worker decodes."""
+@dataclass(frozen=True, kw_only=True)
+class Batch(Columns):
+    """One shard batch: what the producer encodes and a worker decodes (its columns, and
+    which index, shard and sequence number they belong to)."""
 
     index: str
     index_uid: bytes
     shard: int
     seq: int
-    ids: npt.NDArray[np.int64]
-    vectors: npt.NDArray[np.float32]
-    items: Sequence[bytes | None] | None = None
-    """Encrypted item bytes per point (``None`` where a point has no item)."""
-    metadata: Sequence[Metadata | None] | None = None
-    names: Sequence[str | None] | None = None
-    """The string id of each point (``None`` for an integer id); ``None``: all integers."""
     op: str = "upsert"
     """``upsert``, ``delete`` or ``update`` (merge ``metadata`` into stored points)."""
-
-    def __len__(self) -> int:
-        return int(self.ids.shape[0])
-
-    def caller_ids(self) -> list[idrules.Id]:
-        """The callers' ids of the points: integers, and strings for string ids."""
-        return idrules.caller_ids(self.ids, self.names)
-
-    def point_ids(self) -> list[int | str]:
-        """The Qdrant point ids of the points (UUID text for a string id)."""
-        return idrules.point_ids(self.ids, self.names)
-
-    def select(self, rows: slice | npt.NDArray[np.intp]) -> Batch:
-        """The same batch (index, shard, seq) holding only ``rows``: a slice or row numbers."""
-
-        def pick(values: Sequence[Any] | None) -> list[Any] | None:
-            if values is None:
-                return None
-            if isinstance(rows, slice):
-                return list(values[rows])
-            return [values[i] for i in rows.tolist()]
-
-        return Batch(self.index, self.index_uid, self.shard, self.seq, self.ids[rows],
-                     self.vectors[rows], pick(self.items), pick(self.metadata),
-                     pick(self.names), self.op)  # fmt: skip
 
 
 def encode(batch: Batch) -> bytes:
     """Encode ``batch`` into one blob."""
-    return bytes(pack(batch.index, batch.index_uid, batch.shard, batch.seq,
-                      batch.ids, batch.vectors, None, batch.items, batch.metadata,
-                      names=batch.names, op=batch.op))  # fmt: skip
+    return bytes(pack(batch.index, batch.index_uid, batch.shard, batch.seq, batch, op=batch.op))
 
 
 def pack(
@@ -119,24 +86,20 @@ def pack(
     index_uid: bytes,
     shard: int,
     seq: int,
-    ids: npt.NDArray[np.int64],
-    vectors: npt.NDArray[Any],
+    columns: Columns,
     rows: npt.NDArray[np.intp] | None = None,
-    items: Sequence[bytes | None] | None = None,
-    metadata: Sequence[Metadata | None] | None = None,
     *,
-    names: Sequence[str | None] | None = None,
     op: str = "upsert",
 ) -> bytearray:
-    """Encode the given ``rows`` of ``ids`` and ``vectors`` (all rows if ``None``) into a blob.
+    """Encode the given ``rows`` of ``columns`` (all rows if ``None``) into a blob.
 
-    The rows are gathered straight into the blob buffer, converted to float32 on the way
-    (``vectors`` may be any real dtype and memory order), so the vectors are copied once.
-    ``items``, ``metadata`` and ``names`` are already the selected rows'. Returns the
-    buffer; send it as ``memoryview(buffer)`` to avoid another copy.
+    The vectors of those rows are gathered straight into the blob buffer, converted to
+    float32 on the way (they may be any real dtype and memory order), so they are copied
+    once. Returns the buffer; send it as ``memoryview(buffer)`` to avoid another copy.
     """
-    if rows is not None:
-        ids = ids[rows]
+    chosen = columns if rows is None else columns.select(rows, arrays=("ids",))
+    ids, vectors = chosen.ids, columns.vectors
+    items, metadata, names = chosen.items, chosen.metadata, chosen.names
     n = int(ids.shape[0])
     dim = int(vectors.shape[1])
     if (rows is None and vectors.shape[0] != n) or vectors.ndim != 2:
@@ -235,7 +198,8 @@ def decode(blob: bytes | memoryview) -> Batch:
         metadata = json.loads(bytes(view[pos:]))
         if not isinstance(metadata, list) or len(metadata) != n:
             raise CorruptBlobError("blob metadata section does not hold one entry per point")
-    return Batch(name, bytes(uid), shard, seq, ids, vectors, items, metadata, names, OPS[code])
+    return Batch(ids, vectors, items, metadata, names,
+                 index=name, index_uid=bytes(uid), shard=shard, seq=seq, op=OPS[code])  # fmt: skip
 
 
 def operation(head: bytes) -> int:

@@ -9,6 +9,7 @@ into batches.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +19,7 @@ import numpy.typing as npt
 
 from shared import ids as idrules
 from shared import metadata as metarules
+from shared.columns import Columns
 from shared.errors import InvalidVectorError
 from shared.ids import Id, check_id_array
 from shared.metadata import Metadata
@@ -31,37 +33,17 @@ _NO_VECTORS = np.empty((0, 0), dtype=np.float32)
 
 
 @dataclass(frozen=True)
-class Points:
+class Points(Columns):
     """A validated call: unique ids, and per op what goes with them.
 
-    ``ids`` are the ids' 63-bit keys (``shared/ids.py``); ``names`` holds each string id
-    (``None`` where the id is an integer), or is ``None`` when every id is an integer.
-    An upsert has ``vectors`` of shape ``(n, dim)``, which may still be the caller's array
-    (any real dtype, any memory order): the encoder converts rows to float32 batch by batch,
-    so a large call is never copied whole. A delete has vectors of shape ``(n, 0)``; a
-    metadata update too, with the keys to merge in ``metadata``.
+    ``ids`` are the ids' 63-bit keys (``shared/ids.py``). An upsert has ``vectors`` of shape
+    ``(n, dim)``, which may still be the caller's array (any real dtype, any memory order):
+    the encoder converts rows to float32 batch by batch, so a large call is never copied
+    whole. A delete has vectors of shape ``(n, 0)``; a metadata update too, with the keys to
+    merge in ``metadata``.
     """
 
-    ids: npt.NDArray[np.int64]
-    vectors: npt.NDArray[Any]
-    items: list[bytes | None] | None = None
-    metadata: list[Metadata | None] | None = None
-    names: list[str | None] | None = None
     op: Op = "upsert"
-
-    def __len__(self) -> int:
-        return int(self.ids.shape[0])
-
-    def caller_ids(self, rows: npt.NDArray[np.intp] | None = None) -> list[Id]:
-        """The caller's ids (integers and strings) of ``rows`` (all rows if ``None``)."""
-        if rows is None:
-            return idrules.caller_ids(self.ids, self.names)
-        names = [self.names[r] for r in rows.tolist()] if self.names is not None else None
-        return idrules.caller_ids(self.ids[rows], names)
-
-    def point_ids(self) -> list[int | str]:
-        """The Qdrant point id of every row."""
-        return idrules.point_ids(self.ids, self.names)
 
 
 def from_records(records: Sequence[Any], dimension: int, max_item_bytes: int) -> Points:
@@ -222,19 +204,7 @@ def dedupe(points: Points) -> Points:
     keep = last_rows(points.ids, points.names)
     if keep is None:
         return points
-    return _select(points, keep)
-
-
-def _select(points: Points, rows: npt.NDArray[np.intp]) -> Points:
-    chosen = rows.tolist()
-    return Points(
-        points.ids[rows],
-        points.vectors[rows],
-        [points.items[k] for k in chosen] if points.items is not None else None,
-        [points.metadata[k] for k in chosen] if points.metadata is not None else None,
-        [points.names[k] for k in chosen] if points.names is not None else None,
-        points.op,
-    )
+    return points.select(keep)
 
 
 def _merge_updates(points: Points) -> Points:
@@ -246,12 +216,12 @@ def _merge_updates(points: Points) -> Points:
     names = points.names or [None] * len(points)
     for key, name, patch in zip(points.ids.tolist(), names, points.metadata, strict=True):
         merged.setdefault((key, name), {}).update(patch or {})
-    chosen = _select(points, keep)
+    chosen = points.select(keep)
     chosen_names = chosen.names or [None] * len(chosen)
     patches: list[Metadata | None] = [
         merged[(k, n)] for k, n in zip(chosen.ids.tolist(), chosen_names, strict=True)
     ]
-    return Points(chosen.ids, chosen.vectors, None, patches, chosen.names, "update")
+    return dataclasses.replace(chosen, items=None, metadata=patches)
 
 
 def _present(values: list[Any]) -> list[Any] | None:

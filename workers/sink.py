@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import dataclasses
 import functools
 import threading
 import time
@@ -21,6 +22,7 @@ import numpy.typing as npt
 
 from shared import keys
 from shared.codec import Batch
+from shared.columns import Columns
 from shared.engines import Engine, Write
 from shared.metadata import Metadata
 from shared.registry import IndexInfo
@@ -212,25 +214,11 @@ class QdrantSink:
 def _merge(batches: Sequence[Batch]) -> tuple[Batch, npt.NDArray[np.int64]]:
     """One batch of every point of ``batches``, each id once (from the newest), with its seq."""
     ordered = sorted(batches, key=lambda b: b.seq)
-    ids = np.concatenate([b.ids for b in ordered])
+    joined = Columns.concat(ordered)
     seqs = np.concatenate([np.full(len(b), b.seq, dtype=np.int64) for b in ordered])
-    names = None
-    if any(b.names is not None for b in ordered):
-        names = [s for b in ordered for s in (b.names or [None] * len(b))]
     # Last occurrence wins: batches are in seq order, and within one batch ids are unique.
-    last = last_rows(ids, names)
-    keep = np.arange(ids.size) if last is None else last
-    vectors = np.concatenate([b.vectors for b in ordered])[keep]
-    items = None
-    if any(b.items is not None for b in ordered):
-        flat_items = [i for b in ordered for i in (b.items or [None] * len(b))]
-        items = [flat_items[k] for k in keep.tolist()]
-    metadata = None
-    if any(b.metadata is not None for b in ordered):
-        flat_meta = [m for b in ordered for m in (b.metadata or [None] * len(b))]
-        metadata = [flat_meta[k] for k in keep.tolist()]
-    first = ordered[0]
-    kept_names = [names[k] for k in keep.tolist()] if names is not None else None
-    merged = Batch(first.index, first.index_uid, first.shard, ordered[-1].seq, ids[keep],
-                   vectors, items, metadata, kept_names)  # fmt: skip
-    return merged, seqs[keep]
+    last = last_rows(joined.ids, joined.names)
+    if last is not None:
+        joined, seqs = joined.select(last), seqs[last]
+    merged = dataclasses.replace(ordered[0], seq=ordered[-1].seq, op="upsert")
+    return merged.with_columns(joined), seqs

@@ -70,7 +70,7 @@ def ingest(
     being read; each run that sees it keeps its record ``ledger_ttl`` seconds longer.
     """
     report = Report(files=len(sources))
-    r = index.client.redis
+    r = index.session.redis
     for source in sources:
         rows = chunk_rows or chunk_rows_for(source, index.dimension)
         ledger_key = keys.ingest(index.name, source.fingerprint(rows))
@@ -117,7 +117,7 @@ def validate_chunk(source: Source, chunk: Chunk, index: Index) -> list[Points]:
     """The chunk as validated calls (a run of upserts, or of deletes, each), or a
     :class:`SourceError` naming file, row and field. Every run is validated before any is
     returned, so a bad record anywhere keeps the whole chunk out."""
-    settings = index.client.settings
+    settings = index.session.settings
     if chunk.records is None:
         with _naming(source, chunk, 0):
             return [validation.from_arrays(chunk.ids, chunk.vectors, index.dimension,

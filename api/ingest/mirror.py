@@ -49,7 +49,7 @@ def delete_extras(
     found = SourceIds.scan(sources, chunk_rows, index.dimension)
     report = MirrorReport(source_ids=found.present)
     try:
-        for extra in found.extras(index.client.engine, index.info):
+        for extra in found.extras(index.session.engine, index.info):
             for start in range(0, len(extra), DELETE_CALL):
                 part = extra[start : start + DELETE_CALL]
                 report.jobs.append(index.delete(part, wait=False))

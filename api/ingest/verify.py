@@ -79,7 +79,7 @@ def verify(
                     _compare(index, points, report, repair)
                 if on_progress is not None:
                     on_progress(chunk.rows)
-        for extra in found.extras(index.client.engine, index.info):
+        for extra in found.extras(index.session.engine, index.info):
             report.add("extra", extra)
     finally:
         shutil.rmtree(found.directory, ignore_errors=True)
@@ -93,7 +93,7 @@ def _last_words(index: Index, chunk: Chunk, final: np.ndarray) -> Points | None:
                 if last and r.get("op") != "delete"]  # fmt: skip
         if not kept:
             return None
-        return validation.from_records(kept, index.dimension, index.client.settings.max_item_bytes)
+        return validation.from_records(kept, index.dimension, index.session.settings.max_item_bytes)
     rows = np.flatnonzero(final)
     if rows.size == 0:
         return None

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from api import Client, Index
+from api.session import Session
 from shared import keys
 from shared.registry import IndexInfo
 from tests.support.engines import ENGINES
@@ -42,9 +43,9 @@ class Recording:
 
 @pytest.fixture
 def recording(client: Client, monkeypatch: pytest.MonkeyPatch) -> Recording:
-    """The client's engine, recording bulk mode's calls for one test."""
+    """The client's engine (its session's), recording bulk mode's calls for one test."""
     wrapper = Recording(client.engine)
-    monkeypatch.setattr(Client, "engine", property(lambda _: wrapper))
+    monkeypatch.setattr(Session, "engine", property(lambda _: wrapper))
     return wrapper
 
 

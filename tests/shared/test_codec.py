@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from shared.codec import Batch, decode, encode, pack
+from shared.columns import Columns
 from shared.errors import CorruptBlobError
 
 UID = bytes(range(16))
@@ -17,12 +18,12 @@ UID = bytes(range(16))
 def batch(n: int = 5, dim: int = 4, **extra: object) -> Batch:
     rng = np.random.default_rng(0)
     return Batch(
-        "idx-a",
-        UID,
-        2,
-        99,
         np.arange(n, dtype=np.int64) * 7,
         rng.standard_normal((n, dim), dtype=np.float32),
+        index="idx-a",
+        index_uid=UID,
+        shard=2,
+        seq=99,
         **extra,
     )  # type: ignore[arg-type]
 
@@ -110,7 +111,7 @@ def test_pack_gathers_rows_of_any_dtype_and_order(dtype: type, order: str) -> No
     source = np.asarray(rng.standard_normal((50, 6)) * 100, dtype=dtype, order=order)
     ids = np.arange(1000, 1050, dtype=np.int64)
     rows = np.array([7, 3, 49, 0, 3], dtype=np.intp)
-    d = decode(bytes(pack("idx", b"u" * 16, 2, 9, ids, source, rows)))
+    d = decode(bytes(pack("idx", b"u" * 16, 2, 9, Columns(ids, source), rows)))
     np.testing.assert_array_equal(d.ids, ids[rows])
     np.testing.assert_array_equal(d.vectors, source[rows].astype(np.float32))
     assert (d.index, d.shard, d.seq) == ("idx", 2, 9)

@@ -18,7 +18,7 @@ def vectors(n: int, value: float) -> np.ndarray:
 def stored(index: Index) -> dict[Any, tuple[float, dict[str, Any]]]:
     """caller id -> (first vector component, metadata), read through the engine's own API."""
     out = {}
-    for point_id, vector, payload in held_points(index.client.engine, index.info):
+    for point_id, vector, payload in held_points(index.session.engine, index.info):
         caller = payload.get(keys.PAYLOAD_ID, point_id)
         meta = {k: v for k, v in payload.items() if not k.startswith(keys.RESERVED_PREFIX)}
         out[caller] = (vector[0], meta)

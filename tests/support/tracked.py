@@ -56,7 +56,7 @@ class Tracked:
         except EnqueueInterrupted as exc:
             self.interrupted += 1
             if exc.job_id is not None and len(exc.enqueued_ids):
-                job = self.index.client.job(exc.job_id)
+                job = self.index.session.job(exc.job_id)
                 self.pending.append((call, job, np.asarray(exc.enqueued_ids)))
             return
         self.pending.append((call, job, ids))

@@ -54,7 +54,8 @@ def enqueue(r: redis.Redis, info: IndexInfo) -> Callable[..., dict[str, object]]
 
     def put(ids: list[int], value: float, seq: int, job: str | None = None) -> dict[str, object]:
         vectors = np.full((len(ids), 4), value, dtype=np.float32)
-        batch = Batch(info.name, info.uid_bytes, 0, seq, np.array(ids, dtype=np.int64), vectors)
+        batch = Batch(np.array(ids, dtype=np.int64), vectors,
+                      index=info.name, index_uid=info.uid_bytes, shard=0, seq=seq)  # fmt: skip
         return store(r, batch, job or uuid.uuid4().hex)
 
     return put

@@ -181,7 +181,7 @@ def test_string_ids_live_under_their_documented_uuid(
     index.upsert([{"id": "doc-42", "vector": [1.0, 2.0, 3.0, 4.0], "item": b"x"}], wait=False)
     for message in broker.take(r):
         deliver(message)
-    held = held_points(index.client.engine, index.info)
+    held = held_points(index.session.engine, index.info)
     assert [str(p[0]) for p in held] == [str(uuid.uuid5(idrules.NAMESPACE, "doc-42"))]
     assert held[0][2][keys.PAYLOAD_ID] == "doc-42"
     (point,) = index.get(["doc-42", "missing"])

@@ -45,7 +45,8 @@ def _info() -> IndexInfo:
 
 def _batch(info: IndexInfo, ids: range, seq: int = 1) -> Batch:
     vectors = np.random.default_rng(seq).standard_normal((len(ids), 4), dtype=np.float32)
-    return Batch(info.name, info.uid_bytes, 0, seq, np.array(ids, dtype=np.int64), vectors)
+    return Batch(np.array(ids, dtype=np.int64), vectors,
+                 index=info.name, index_uid=info.uid_bytes, shard=0, seq=seq)  # fmt: skip
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@ def sink(engine: str, tmp_path: Path) -> Iterator[QdrantSink]:
 
 def _batch(seq: int, ids: list[int], value: float, dim: int = 4) -> Batch:
     vectors = np.full((len(ids), dim), value, dtype=np.float32)
-    return Batch("sink", INFO.uid_bytes, 0, seq, np.array(ids, dtype=np.int64), vectors)
+    return Batch(np.array(ids, dtype=np.int64), vectors,
+                 index="sink", index_uid=INFO.uid_bytes, shard=0, seq=seq)  # fmt: skip
 
 
 def _stored(engine: Engine, ids: list[int]) -> dict[int, tuple[int, float]]:
@@ -136,8 +137,7 @@ def test_server_requests_shrink_for_large_items() -> None:
     client = QdrantClient(location=":memory:")
     server = QdrantSink(ClientEngine(client, "server"))
     batch = _batch(1, list(range(100)), 0.5)
-    batch = Batch(
-        batch.index, batch.index_uid, 0, 1, batch.ids, batch.vectors, [b"x" * 2**20] * 100
-    )
+    batch = Batch(batch.ids, batch.vectors, [b"x" * 2**20] * 100,
+                  index=batch.index, index_uid=batch.index_uid, shard=0, seq=1)  # fmt: skip
     assert server.request_points(batch) == 5
     client.close()
