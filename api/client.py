@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -126,20 +127,27 @@ class Client:
     def create_index(
         self,
         index_name: str,
-        index_key: bytes,
-        dimension: int,
+        index_key: bytes | str | None = None,
+        dimension: int | None = None,
         shards: int = 4,
         metric: str = "cosine",
         max_write_rate: float | None = None,
+        *,
+        key_file: str | Path | None = None,
     ) -> Index:
         """Create an index: one Qdrant collection of ``dimension``-d vectors, ``shards`` shards.
+
+        The key is ``index_key`` (32 bytes, or the 64 hex digits of a key file) or the
+        contents of ``key_file``.
 
         The collection is created now when this client can reach the engine (a server, or
         the embedded engine its own worker writes to); else the first write creates it.
         ``max_write_rate`` caps the fleet's writes into it in points/s (see
         :meth:`Index.set_max_write_rate`).
         """
-        key = crypto.check_key_shape(index_key)
+        key = crypto.resolve_key(index_key, key_file)
+        if dimension is None:
+            raise TypeError("create_index() needs dimension=")
         if max_write_rate is not None and max_write_rate < 0:
             raise ValueError(f"max_write_rate must be >= 0 points/s, not {max_write_rate}")
         info = registry.create(
@@ -156,9 +164,19 @@ class Client:
             index.set_max_write_rate(max_write_rate)
         return index
 
-    def load_index(self, index_name: str, index_key: bytes) -> Index:
-        """Open an existing index; raises ``InvalidKeyError`` if the key does not match."""
-        key = crypto.check_key_shape(index_key)
+    def load_index(
+        self,
+        index_name: str,
+        index_key: bytes | str | None = None,
+        *,
+        key_file: str | Path | None = None,
+    ) -> Index:
+        """Open an existing index; raises ``InvalidKeyError`` if the key does not match.
+
+        The key is ``index_key`` (32 bytes, or the 64 hex digits of a key file) or the
+        contents of ``key_file``.
+        """
+        key = crypto.resolve_key(index_key, key_file)
         return Index(self.session, registry.load(self.redis, index_name, key), key)
 
     def job(self, job_id: str) -> UpsertJob:
@@ -173,13 +191,19 @@ class Client:
         """Names of every index, sorted."""
         return registry.names(self.redis)
 
-    def delete_index(self, index_name: str, index_key: bytes) -> None:
+    def delete_index(
+        self,
+        index_name: str,
+        index_key: bytes | str | None = None,
+        *,
+        key_file: str | Path | None = None,
+    ) -> None:
         """Delete an index: its Qdrant collection, then its registry entry.
 
         With Edge or local mode in another process (a separate ``vecq worker``), this raises
         :class:`~shared.errors.StorageLocked` and deletes nothing: delete it there.
         """
-        key = crypto.check_key_shape(index_key)
+        key = crypto.resolve_key(index_key, key_file)
         info = registry.load(self.redis, index_name, key)
         self.engine.drop(info)
         registry.delete(self.redis, index_name)

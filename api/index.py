@@ -18,7 +18,7 @@ from api.jobs import UpsertJob
 from api.session import Session
 from shared import pace, registry, validation
 from shared.crypto import ItemCipher
-from shared.errors import BrokerUnavailable, IndexNotLoadedError
+from shared.errors import BrokerUnavailable, IndexNotLoadedError, PointsNotFoundError
 from shared.pace import Pace
 from shared.registry import IndexInfo
 from shared.validation import Points
@@ -243,15 +243,29 @@ class Index:
         """
         return bulk_mode(self, timeout)
 
-    def get(self, ids: Sequence[int | str] | Any) -> list[dict[str, Any]]:
-        """The stored points with these ids (integers or strings), in request order; ids not
-        found are left out.
+    def get(self, ids: Sequence[int | str] | Any, *, missing: str = "skip") -> list[dict[str, Any]]:
+        """The stored points with these ids (integers or strings), in request order.
 
+        Ids not stored are left out (the seed's behaviour); with ``missing="raise"`` they
+        raise :class:`~shared.errors.PointsNotFoundError` (a ``KeyError``) naming them.
         Each point is ``{"id", "vector", "item", "metadata"}``; items come back decrypted.
         With metric ``cosine`` Qdrant stores vectors normalised, so they come back unit length.
         """
+        if missing not in ("skip", "raise"):
+            raise ValueError(f'missing must be "skip" or "raise", not {missing!r}')
         self._check_live()
-        return reader.get_points(self._session.engine, self._info, self._cipher, ids)
+        points = reader.get_points(self._session.engine, self._info, self._cipher, ids)
+        if missing == "raise":
+            found = {p["id"] for p in points}
+            wanted = [i if isinstance(i, str) else int(i) for i in ids]
+            absent = [i for i in dict.fromkeys(wanted) if i not in found]
+            if absent:
+                shown = ", ".join(map(repr, absent[:10])) + (", ..." if len(absent) > 10 else "")
+                raise PointsNotFoundError(
+                    f"{len(absent)} of {len(wanted)} ids not stored in {self.name!r}: {shown}",
+                    absent,
+                )
+        return points
 
     def count(self) -> int:
         """Points stored in the index."""

@@ -66,7 +66,7 @@ def worker_processes(count: int, env: dict[str, str], pool: str, logs: Path) -> 
     procs = []
     for i in range(count):
         log = open(logs / f"worker-{i}.log", "w")  # noqa: SIM115 (closed with the process)
-        cmd = [sys.executable, "-m", "api.cli", "worker", "-c", "1", "-P", pool, "-l", "WARNING"]
+        cmd = [sys.executable, "-m", "api.cli", "worker", "-c", "1", "-P", pool, "-l", "INFO"]
         procs.append((subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), log))
     try:
         deadline = time.monotonic() + 60

@@ -21,13 +21,42 @@ def generate_key() -> bytes:
 
 
 def check_key_shape(key: object) -> bytes:
-    """Return ``key`` if it is 32 bytes, else raise :class:`InvalidKeyError`."""
-    if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_BYTES:
-        got = f"{len(key)} bytes" if isinstance(key, (bytes, bytearray)) else type(key).__name__
+    """The 32-byte key ``key`` stands for, else :class:`InvalidKeyError`.
+
+    One format everywhere: 32 raw bytes, or the text of a key file (64 hex digits, as
+    ``vecq index create`` writes it) as ``str`` or ``bytes``; surrounding whitespace is
+    ignored.
+    """
+    if isinstance(key, (bytes, bytearray)) and len(key) == KEY_BYTES:
+        return bytes(key)
+    if isinstance(key, (bytes, bytearray)):
+        try:
+            text = bytes(key).decode("ascii")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and len(text.strip()) == 2 * KEY_BYTES:
+            return key_from_hex(text, "index_key")
         raise InvalidKeyError(
-            f"index_key must be {KEY_BYTES} bytes (use client.generate_key()), got {got}"
+            f"index_key must be {KEY_BYTES} bytes or their 64 hex digits (use "
+            f"client.generate_key(), or key_file=), got {len(key)} bytes"
         )
-    return bytes(key)
+    if isinstance(key, str):
+        return key_from_hex(key, "index_key")
+    raise InvalidKeyError(
+        f"index_key must be {KEY_BYTES} bytes or their 64 hex digits (use client.generate_key(),"
+        f" or key_file=), got {type(key).__name__}"
+    )
+
+
+def resolve_key(key: object, key_file: str | Path | None) -> bytes:
+    """The key given as ``index_key`` or read from ``key_file`` (exactly one of them)."""
+    if key_file is not None:
+        if key is not None:
+            raise InvalidKeyError("pass index_key or key_file, not both")
+        return read_key_file(key_file)
+    if key is None:
+        raise InvalidKeyError("no index key: pass index_key (or key_file=)")
+    return check_key_shape(key)
 
 
 def key_from_hex(text: str | None, source: str) -> bytes:

@@ -65,6 +65,17 @@ class IndexNotLoadedError(VecqError):
     """The index does not exist: never created, not loaded, or deleted."""
 
 
+class PointsNotFoundError(VecqError, KeyError):
+    """``get(..., missing="raise")`` asked for ids the index does not hold (in ``.ids``)."""
+
+    def __init__(self, message: str, ids: list[int | str]) -> None:
+        super().__init__(message)
+        self.ids = ids
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 class IndexExistsError(VecqError):
     """An index with this name already exists."""
 

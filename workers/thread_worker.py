@@ -6,8 +6,10 @@ import logging
 import threading
 from typing import Any
 
+import redis
 from celery.app.trace import trace_task_ret
 from celery.concurrency.thread import TaskPool
+from celery.worker import state as worker_state
 
 from shared import keys
 from shared.engines import Engine
@@ -35,6 +37,8 @@ class AppThreadPool(TaskPool):  # type: ignore[misc]  # celery is untyped
             kwargs = {**(kwargs or {}), "app": self.app}
         return super().on_apply(target, args, kwargs, **options)
 
+
+REDIS_BROKERS = {"redis", "rediss", "redis+socket", "sentinel"}
 
 # Celery's worker event loop is process-global: two in-process workers at once steal each
 # other's connections. One runs at a time; a second start raises instead of hanging.
@@ -92,9 +96,48 @@ class ThreadWorker:
             if self._reaper is not None:
                 self._reaper.stop()
             if self._thread.is_alive():
-                self._controller.stop(in_sighandler=False)
-                self._thread.join(timeout)
+                self._stop_from_its_own_thread(timeout)
             self.app.vecq_release()
             self.app.close()
         finally:
+            worker_state.should_stop = None
             _running.release()
+
+    def _stop_from_its_own_thread(self, timeout: float) -> None:
+        """Ask the worker's event loop to shut down warmly, and wait for it.
+
+        Celery's ``WorkController.stop`` called from another thread closes the event loop
+        under the loop's feet (seen: "Unrecoverable error: RuntimeError('Set changed size
+        during iteration')", "I/O operation on closed epoll object", an AttributeError when
+        it was still starting). The loop checks Celery's shutdown flag on every turn, also
+        before its first, and then stops itself in its own thread after the task in hand.
+        The flag is process-wide: one in-process worker runs at a time (``_running``).
+        """
+        worker_state.should_stop = 0  # EX_OK: a warm shutdown
+        self._wake_the_loop()
+        self._thread.join(timeout)
+        if self._thread.is_alive():  # pragma: no cover - a task outlived the timeout
+            log.warning("the embedded worker did not stop within %.0f s; stopping it", timeout)
+            self._controller.stop(in_sighandler=False)
+            self._thread.join(timeout)
+
+    def _wake_the_loop(self) -> None:
+        """End the loop's wait on the broker now rather than at its 1 s BRPOP timeout.
+
+        ``CLIENT UNBLOCK`` makes a blocked BRPOP return as if it had timed out, which a
+        consumer simply repeats; so waking another worker on the same Redis costs it one
+        extra command. Only when the broker is a Redis (vecq's own, as embedded).
+        """
+        broker = self._settings.broker_url
+        if broker is not None and broker.split("://")[0] not in REDIS_BROKERS:
+            return
+        try:
+            r = self._settings.redis_client()
+            try:
+                for client in r.client_list():
+                    if client.get("cmd") in ("brpop", "blpop"):
+                        r.client_unblock(int(client["id"]))
+            finally:
+                r.close()
+        except (redis.RedisError, OSError, ValueError) as exc:
+            log.debug("could not wake the embedded worker's loop: %s", exc)

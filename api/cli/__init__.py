@@ -21,11 +21,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vecq",
         description="Distributed ingestion of vector embeddings into Qdrant.",
+        epilog="exit status: 0 done, 1 failed (a service out of reach, the data directory in "
+        "use, writes that failed, differences found), 2 usage (an argument, file, key or "
+        "index named wrongly)",
     )
+    parser.add_argument("--version", action="version", version=f"vecq {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
     return parser
+
+
+def version() -> str:
+    """The installed vecq's version (its package metadata; no vecq module is imported)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("vecq")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout never installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

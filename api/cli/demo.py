@@ -9,15 +9,16 @@ import random
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from api.cli.options import Subparsers
-from api.client import Client
-from api.index import Index
-from shared.errors import IndexNotLoadedError
-from shared.settings import Settings
+
+if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
+    import numpy as np
+
+    from api.client import Client
+    from api.index import Index
+    from shared.settings import Settings
 
 INDEX = "demo"
 # Sized to show the speed in a few seconds of work on a small machine.
@@ -51,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
 
 def demo(n: int = DEFAULT_N, dimension: int = 384, shards: int = 4, samples: int = 200) -> int:
     """Upsert ``n`` random vectors, then a sample with items and metadata; 0 if all read back."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from api.client import Client
+
     rng = np.random.default_rng()
     vectors = rng.standard_normal((n, dimension), dtype=np.float32)
     samples = min(samples, n)
@@ -100,6 +106,8 @@ def _meta(i: int) -> dict[str, str | int]:
 
 def _fresh_index(client: Client) -> bytes:
     """Drop the previous demo index (its key is kept beside the data) and return a new key."""
+    from shared.errors import IndexNotLoadedError
+
     key_file = Path(client.settings.data_dir) / "demo.key"
     if key_file.exists():
         with contextlib.suppress(IndexNotLoadedError):
@@ -112,6 +120,8 @@ def _fresh_index(client: Client) -> bytes:
 
 
 def _verify(index: Index, vectors: np.ndarray, n: int, chosen: list[int]) -> list[str]:
+    import numpy as np
+
     problems = []
     stored = index.count()
     if stored != n:

@@ -6,13 +6,13 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from api.cli.options import Subparsers
-from api.client import Client
-from shared import deadletters
-from shared.deadletters import DeadLetter
-from shared.errors import UpsertError, VecqError, WaitTimeout
+from api.cli.options import Subparsers, exit_status
+
+if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
+    from api.client import Client
+    from shared.deadletters import DeadLetter
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -57,12 +57,14 @@ def _targets(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run one ``vecq dlq`` subcommand; return the exit status (1 for a vecq error)."""
+    """Run one ``vecq dlq`` subcommand; return the exit status (see ``exit_status``)."""
+    from shared.errors import VecqError
+
     try:
         return _run(args, out or sys.stdout)
     except VecqError as exc:
         print(f"vecq dlq: {exc}", file=sys.stderr)
-        return 1
+        return exit_status(exc)
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
@@ -73,6 +75,9 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if command == "purge" and not args.yes:
         print("vecq dlq purge deletes points for good: add --yes to confirm", file=sys.stderr)
         return 2
+    from api.client import Client
+    from shared import deadletters
+
     # Replays need a worker to be written; embedded mode starts one in this process.
     with Client(worker=None if command == "replay" and args.wait else False) as client:
         r = client.redis
@@ -104,6 +109,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 def _wait(client: Client, jobs: list[str], timeout: float | None, out: TextIO) -> int:
     """Wait for replay jobs; exit status 1 if any failed again or did not finish in time."""
+    from shared.errors import UpsertError, WaitTimeout
+
     status = 0
     deadline = None if timeout is None else time.monotonic() + timeout
     for job_id in jobs:

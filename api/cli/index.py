@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from api.cli.options import Subparsers
-from shared import job_state
+from api.cli.options import FAILED, USAGE, Subparsers, exit_status
 
 EPILOG = """\
 examples:
@@ -21,7 +20,9 @@ examples:
   vecq index pace products --max-write-rate 5000    # points/s, fleet-wide; 0 removes it
 
 The key is written to --key-file (default NAME.key) readable by its owner only, and never
-printed unless --print-key is given; `vecq ingest --key-file` and `load_index` take it.
+printed unless --print-key is given. The file holds the key as 64 hex digits, which is
+what everything takes: `vecq ingest --key-file`, VECQ_INDEX_KEY=$(cat NAME.key), and
+client.load_index(NAME, key_file="NAME.key") or load_index(NAME, "<the hex>").
 """
 
 
@@ -73,20 +74,27 @@ def add_parser(sub: Subparsers) -> None:
 def _create(args: argparse.Namespace) -> int:
     from api import Client
     from shared.crypto import generate_key, read_key_file
+    from shared.errors import IndexExistsError
 
     path: Path = args.key_file or Path(f"{args.name}.key")
-    if path.exists() and not args.reuse_key:
-        return _fail(f"{path} exists; pass --reuse-key to create the index with its key, or "
-                     "choose another --key-file")  # fmt: skip
-    key = read_key_file(path) if path.exists() else generate_key()
     with Client(worker=False) as client:
+        if args.name in client.list_indexes():
+            raise IndexExistsError(
+                f"index {args.name!r} exists: use it with its key file, or delete it first "
+                f"(vecq index delete {args.name} --key-file {path})"
+            )
+        if path.exists() and not args.reuse_key:
+            return _fail(f"{path} exists; pass --reuse-key to create the index with its key, "
+                         "or choose another --key-file", USAGE)  # fmt: skip
+        key = read_key_file(path) if path.exists() else generate_key()
         index = client.create_index(args.name, key, args.dimension, args.shards, args.metric)
         if not path.exists():
             try:
                 _write_private(path, key.hex() + "\n")
             except OSError as exc:
                 client.delete_index(args.name, key)
-                return _fail(f"cannot write {path} ({exc.strerror}); the index was not created")
+                return _fail(f"cannot write {path} ({exc.strerror}); the index was not created",
+                             FAILED)  # fmt: skip
     print(f"created index {index.name!r}: dimension {index.dimension}, {index.shards} shards, "
           f"{index.metric}; key in {path} (owner-only)")  # fmt: skip
     if args.print_key:
@@ -112,7 +120,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _describe(args: argparse.Namespace) -> int:
     from api import Client
-    from shared import marks, registry
+    from shared import job_state, marks, registry
 
     with Client(worker=False) as client:
         info = registry.get(client.redis, args.name)
@@ -146,7 +154,7 @@ def _pace(args: argparse.Namespace) -> int:
         registry.get(client.redis, args.name)  # IndexNotLoadedError names a missing index
         if args.max_write_rate is not None:
             if args.max_write_rate < 0:
-                return _fail(f"--max-write-rate must be >= 0, not {args.max_write_rate:g}")
+                return _fail(f"--max-write-rate must be >= 0, not {args.max_write_rate:g}", USAGE)
             pace.set_max_write_rate(client.redis, args.name, args.max_write_rate)
         state = pace.read(client.redis, args.name, time.time())
     if args.json:
@@ -164,10 +172,15 @@ def _delete(args: argparse.Namespace) -> int:
 
     key = read_key_file(args.key_file)
     if not args.yes:
-        answer = input(f"delete index {args.name!r} and every point in it? [y/N] ")
+        if not sys.stdin.isatty():
+            return _fail("no terminal to confirm the delete on: add --yes", USAGE)
+        try:
+            answer = input(f"delete index {args.name!r} and every point in it? [y/N] ")
+        except EOFError:
+            answer = ""
         if answer.strip().lower() not in ("y", "yes"):
             print("not deleted")
-            return 1
+            return FAILED
     with Client(worker=False) as client:
         client.delete_index(args.name, key)
     print(f"deleted index {args.name!r}")
@@ -175,13 +188,13 @@ def _delete(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the chosen ``vecq index`` action; 0 on success, 2 for a vecq error."""
+    """Run the chosen ``vecq index`` action; its exit status (see ``exit_status``)."""
     from shared.errors import VecqError
 
     try:
         status: int = args.action_run(args)
     except VecqError as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), exit_status(exc))
     return status
 
 
@@ -198,6 +211,6 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, status: int) -> int:
     print(f"vecq index: {message}", file=sys.stderr)
-    return 2
+    return status

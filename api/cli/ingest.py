@@ -6,14 +6,17 @@ import argparse
 import contextlib
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from api.cli.options import Subparsers
+from api.cli.options import Subparsers, exit_status
 
 if TYPE_CHECKING:
     from api.index import Index
+    from api.ingest.backfill import Report
     from api.ingest.chunks import Source
     from api.jobs import UpsertJob
 
@@ -30,7 +33,7 @@ DESCRIPTION = (
 
 EPILOG = """\
 examples:
-  VECQ_INDEX_KEY=$(xxd -p -c 64 products.key) vecq ingest vectors.npy --ids ids.npy --index products
+  VECQ_INDEX_KEY=$(cat products.key) vecq ingest vectors.npy --ids ids.npy --index products
   vecq ingest 'dumps/*.jsonl' --index products --key-file products.key
   vecq ingest embeddings/ --index products --key-file products.key --id-start 1000000
   vecq ingest 'exports/part-*.parquet' --index products --key-file products.key
@@ -109,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vecq ingest: {exc}", file=sys.stderr)
         return 2
     with Client() as client:
+        started = time.monotonic()
         try:
             index = client.load_index(args.index, key)
             totals = [s.total() for s in sources]
@@ -122,22 +126,37 @@ def run(args: argparse.Namespace) -> int:
                     resume=not args.restart,
                     on_progress=progress_bar(known),
                 )
+                _summary(report, args)
+                if args.no_wait:
+                    return 0
+                # Inside the block: with --bulk the index is built once this has written.
+                status = _wait(report.jobs + report.earlier_jobs,
+                               report.vectors + report.earlier_vectors, args, started)  # fmt: skip
+                built = time.monotonic()
+                if args.bulk:
+                    print("bulk: building the index (HNSW) now that everything is written...")
+            if args.bulk:
+                print(f"bulk: index built in {time.monotonic() - built:.1f} s")
         except KeyboardInterrupt:
             print("\nvecq ingest: interrupted; run the same command again to resume",
                   file=sys.stderr)  # fmt: skip
             return 130
         except VecqError as exc:
             print(f"vecq ingest: {exc}", file=sys.stderr)
-            return 2 if isinstance(exc, ValueError) else 1
-        print(f"{report.files} file(s), {report.chunks} chunk(s): enqueued {report.vectors:,} "
-              f"records, skipped {report.skipped_vectors:,} already committed "
-              f"({report.skipped_chunks} chunks)")  # fmt: skip
-        if args.no_wait:
-            return 0
-        status = _wait(report.jobs, report.vectors, args)
+            return exit_status(exc)
         if status == 0 and args.mirror:
             status = _mirror(index, sources, args)
         return status
+
+
+def _summary(report: Report, args: argparse.Namespace) -> None:
+    """What the enqueue phase did, and what earlier runs left unwritten."""
+    print(f"{report.files} file(s), {report.chunks} chunk(s): enqueued {report.vectors:,} "
+          f"records, skipped {report.skipped_vectors:,} already committed "
+          f"({report.skipped_chunks} chunks)")  # fmt: skip
+    if report.earlier_jobs:
+        print(f"{report.earlier_vectors:,} records an earlier run enqueued are not written "
+              "yet" + ("" if args.no_wait else "; waiting for them too"))  # fmt: skip
 
 
 def _mirror(index: Index, sources: list[Source], args: argparse.Namespace) -> int:
@@ -159,11 +178,13 @@ def _mirror(index: Index, sources: list[Source], args: argparse.Namespace) -> in
     return 0
 
 
-def _wait(jobs: list[UpsertJob], vectors: int, args: argparse.Namespace) -> int:
-    """Wait for this run's jobs; the exit status (0 written, 1 failed, 130 interrupted)."""
+def _wait(jobs: list[UpsertJob], vectors: int, args: argparse.Namespace, started: float) -> int:
+    """Wait for the jobs with a bar of records written; the exit status (0 written, 1 failed,
+    130 interrupted). ``started`` is when the run began, for its end-to-end rate."""
     from shared.errors import UpsertError, VecqError
 
     failed = 0
+    watch = _WriteBar(jobs, vectors)
     try:
         for job in jobs:
             try:
@@ -171,18 +192,56 @@ def _wait(jobs: list[UpsertJob], vectors: int, args: argparse.Namespace) -> int:
             except UpsertError as exc:
                 failed += len(exc.failed_ids)
     except KeyboardInterrupt:
+        watch.stop()
         print("\nvecq ingest: stopped waiting; the data is enqueued and will be written",
               file=sys.stderr)  # fmt: skip
         return 130
     except VecqError as exc:
+        watch.stop()
         print(f"vecq ingest: {exc}", file=sys.stderr)
         return 1
+    watch.stop()
     if failed:
         print(f"vecq ingest: {failed:,} vectors failed; see `vecq dlq list --index "
               f"{args.index}`", file=sys.stderr)  # fmt: skip
         return 1
-    print(f"written: {vectors:,} vectors")
+    if vectors == 0 and not jobs:
+        print("nothing to write: every chunk was written by an earlier run")
+    else:
+        elapsed = time.monotonic() - started
+        print(f"written: {vectors:,} vectors in {elapsed:.1f} s "
+              f"({vectors / max(elapsed, 1e-9):,.0f} vectors/s end to end)")  # fmt: skip
     return 0
+
+
+class _WriteBar:
+    """A bar of the records the jobs have settled, polled from their ledgers in a thread
+    while the main thread waits on the jobs (which also notices a stalled queue)."""
+
+    def __init__(self, jobs: list[UpsertJob], total: int) -> None:
+        self._jobs = jobs
+        self._done = threading.Event()
+        self._bar = progress_bar(total, desc="written")
+        self._shown = 0
+        self._thread = threading.Thread(target=self._run, name="vecq-write-bar", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            stopping = self._done.wait(0.25)
+            try:
+                settled = sum(job.progress.settled for job in self._jobs)
+            except Exception:  # a bar must never break the run: Redis errors
+                settled = self._shown  # surface in the main thread's wait
+            self._bar(settled - self._shown)
+            self._shown = settled
+            if stopping:
+                return
+
+    def stop(self) -> None:
+        """Show the last count and end the bar."""
+        self._done.set()
+        self._thread.join()
 
 
 def inputs(args: argparse.Namespace) -> tuple[bytes, list[Source]]:

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from api.cli.options import Subparsers, add_logging
+from api.cli.options import Subparsers, add_logging, exit_status
 
 EPILOG = """\
 config file (TOML), one [[sources]] table per scheduled source:
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             scheduler.stop()
     except VecqError as exc:
         print(f"vecq schedule: {exc}", file=sys.stderr)
-        return 1
+        return exit_status(exc)
     return 0
 
 

@@ -20,7 +20,7 @@ SERVE_DESCRIPTION = (
     "(items base64) or as a binary .npy, .npz or Arrow IPC body; job status; /healthz, "
     "/readyz and /metrics. The OpenAPI spec is at /openapi.json and browsable at /docs. "
     "Connects like every vecq command: VECQ_REDIS_URL, VECQ_QDRANT_URL, ... or, with "
-    "none set, the embedded default (a private Redis and Qdrant local mode under "
+    "none set, the embedded default (a private Redis and Qdrant Edge under "
     "./.vecq, with a worker inside this process)."
 )
 

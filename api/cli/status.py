@@ -7,10 +7,12 @@ import json
 import sys
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from api.cli.options import Subparsers
-from shared import stats
+from api.cli.options import Subparsers, exit_status
+
+if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
+    from shared import stats
 
 DESCRIPTION = (
     "Shows the messages waiting in each queue, the batches in flight, the live workers (by "
@@ -37,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from api import Client
+    from shared import stats
     from shared.errors import VecqError
 
     logging.basicConfig(level=logging.WARNING)
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             snapshot = stats.read(client.redis, lambda: stats.queue_depths(app), jobs=args.jobs)
     except VecqError as exc:
         print(f"vecq status: {exc}", file=sys.stderr)
-        return 1
+        return exit_status(exc)
     if args.json:
         print(json.dumps(_as_json(snapshot), indent=2))
     else:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from api.cli.options import Subparsers
+from api.cli.options import Subparsers, exit_status
 
 DESCRIPTION = (
     "Reads the same files `vecq ingest` reads, in bounded memory, and compares them with the "
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"vecq verify: repair: {exc}", file=sys.stderr)
         except VecqError as exc:
             print(f"vecq verify: {exc}", file=sys.stderr)
-            return 2 if isinstance(exc, ValueError) else 1
+            return exit_status(exc)
     sample = {"missing": report.missing, "stale": report.stale, "extra": report.extra}
     if args.json:
         print(json.dumps({"checked": report.checked, "matching": report.matching,

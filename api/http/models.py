@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 # Most failures a job view lists; the rest are in the dead-letter queue.
 MAX_FAILURES_SHOWN = 100
@@ -20,7 +20,13 @@ Metadata = Annotated[
 ]
 
 
-class PointIn(BaseModel):
+class Body(BaseModel):
+    """A request body: a key it does not define is an error (422), never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PointIn(Body):
     """One point in the seed's dict format; ``item`` is base64."""
 
     id: PointId
@@ -29,26 +35,26 @@ class PointIn(BaseModel):
     metadata: Metadata | None = None
 
 
-class UpsertBody(BaseModel):
+class UpsertBody(Body):
     items: list[PointIn] = Field(description="the points to add or update")
 
 
-class DeleteBody(BaseModel):
+class DeleteBody(Body):
     ids: list[PointId] = Field(description="the ids to delete; ids never stored are no error")
 
 
-class MetadataIn(BaseModel):
+class MetadataIn(Body):
     """Keys to merge into one stored point's metadata (a key set to null is removed)."""
 
     id: PointId
     metadata: Metadata
 
 
-class MetadataBody(BaseModel):
+class MetadataBody(Body):
     items: list[MetadataIn] = Field(description="the updates, applied in order")
 
 
-class IndexCreate(BaseModel):
+class IndexCreate(Body):
     name: str = Field(description="1-63 letters, digits, '-' or '_'")
     dimension: int = Field(ge=1, le=65536)
     shards: int = Field(4, ge=1, le=1024)
@@ -71,7 +77,7 @@ class IndexList(BaseModel):
     indexes: list[str]
 
 
-class GetBody(BaseModel):
+class GetBody(Body):
     ids: list[PointId] = Field(max_length=10_000)
 
 

@@ -20,7 +20,8 @@ from api.index import Index
 from api.ingest.chunks import Chunk, Source
 from api.jobs import UpsertJob
 from shared import keys, validation
-from shared.errors import InvalidInputError, SourceError
+from shared.errors import InvalidInputError, SourceError, VecqError
+from shared.replies import text
 from shared.validation import Points
 
 # Default bytes of vectors per chunk (one upsert call): big enough for full batches on
@@ -44,6 +45,11 @@ class Report:
     vectors: int = 0
     skipped_vectors: int = 0
     jobs: list[UpsertJob] = field(default_factory=list)
+    earlier_jobs: list[UpsertJob] = field(default_factory=list)
+    """Jobs of earlier runs, for chunks this run skipped, that were not finished yet (their
+    batches were still queued, e.g. after a crash); wait on them too."""
+    earlier_vectors: int = 0
+    """Records in ``earlier_jobs``."""
 
 
 def chunk_rows_for(source: Source, dimension: int) -> int:
@@ -71,12 +77,15 @@ def ingest(
     """
     report = Report(files=len(sources))
     r = index.session.redis
+    earlier: list[str] = []
     for source in sources:
         rows = chunk_rows or chunk_rows_for(source, index.dimension)
         ledger_key = keys.ingest(index.name, source.fingerprint(rows))
+        committed = _committed(r, ledger_key) if resume else {}
         if resume and _skip_complete(r, ledger_key, ledger_ttl, report, on_progress):
+            earlier.extend(committed.values())
             continue
-        done = {int(k) for k in r.hkeys(ledger_key) if k.isdigit()} if resume else set()
+        done = set(committed)
         total = chunks = 0
         for chunk in source.chunks(rows):
             report.chunks += 1
@@ -84,6 +93,7 @@ def ingest(
             if chunk.number in done:
                 report.skipped_chunks += 1
                 report.skipped_vectors += chunk.rows
+                earlier.append(committed[chunk.number])
             else:
                 jobs = [index.enqueue(points) for points in validate_chunk(source, chunk, index)]
                 r.hset(ledger_key, str(chunk.number), ",".join(j.job_id for j in jobs))
@@ -94,7 +104,27 @@ def ingest(
                 on_progress(chunk.rows)
         r.hset(ledger_key, mapping={COMPLETE: chunks, ROWS: total})
         r.expire(ledger_key, ledger_ttl)
+    _unfinished(index, earlier, report)
     return report
+
+
+def _committed(r: Any, key: str) -> dict[int, str]:
+    """The chunks an earlier run committed: chunk number -> its jobs' ids (comma-separated)."""
+    return {int(k): text(v) for k, v in r.hgetall(key).items() if k.isdigit()}
+
+
+def _unfinished(index: Index, job_lists: list[str], report: Report) -> None:
+    """Add the earlier runs' jobs that are still unsettled to ``report.earlier_jobs``."""
+    for ids in job_lists:
+        for job_id in filter(None, ids.split(",")):
+            try:
+                job = index.session.job(job_id)
+            except VecqError:  # expired with its ledger: finished long ago
+                continue
+            state = job.state()
+            if state.status not in ("done", "failed"):
+                report.earlier_jobs.append(job)
+                report.earlier_vectors += job.total
 
 
 def _skip_complete(

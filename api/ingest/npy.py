@@ -48,6 +48,14 @@ def read_header(stream: IO[bytes], where: str) -> NpyHeader:
     return NpyHeader(tuple(int(d) for d in shape), bool(fortran_order), dtype)
 
 
+def _load(path: Path) -> Any:
+    """A ``.npy`` memory-mapped (never unpickled); ``SourceError`` naming the file if not."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise SourceError(f"{path}: not a readable .npy file ({exc})") from exc
+
+
 class NpySource:
     """A 2-D ``.npy`` of vectors, memory-mapped; ids from a 1-D ``.npy`` or counted from a start."""
 
@@ -56,11 +64,13 @@ class NpySource:
         self.ids_path = ids
         self.id_start = id_start
         self.carries_ids = ids is not None
-        try:
-            self._vectors = np.load(path, mmap_mode="r", allow_pickle=False)
-            self._ids = None if ids is None else np.load(ids, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise SourceError(f"{path}: not a readable .npy file ({exc})") from exc
+        self._vectors = _load(path)
+        self._ids = None if ids is None else _load(ids)
+        if self._ids is not None and self._ids.dtype.kind not in "iuUO":
+            raise SourceError(
+                f"{ids}: ids must be integers or strings, got dtype {self._ids.dtype} (the "
+                f"ids file, not {path.name}); convert it, e.g. ids.astype(np.int64)"
+            )
         if self._vectors.ndim != 2:
             raise SourceError(
                 f"{path}: vectors must be a 2-D array (rows, dimension), got shape "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
@@ -44,6 +45,7 @@ def test_public_surface_is_pinned() -> None:
             "InvalidInputError",
             "InvalidKeyError",
             "InvalidVectorError",
+            "PointsNotFoundError",
             "Progress",
             "Settings",
             "SourceError",
@@ -78,6 +80,26 @@ def test_key_of_wrong_length_raises(client: Client) -> None:
     """A key that is not 32 bytes is rejected before any lookup."""
     with pytest.raises(InvalidKeyError, match="32 bytes"):
         client.create_index(unique_name(), index_key=b"short", dimension=3)
+
+
+def test_one_key_format_everywhere(client: Client, key: bytes, tmp_path: Path) -> None:
+    """The key works as 32 bytes, as the key file's hex text (str or bytes, with its newline)
+    and as key_file=; giving both, or text that is not the key, is an InvalidKeyError."""
+    name = unique_name()
+    key_file = tmp_path / "k.key"
+    key_file.write_text(key.hex() + "\n")
+    client.create_index(name, key_file=key_file, dimension=3)
+    for given in (key, key.hex(), key.hex().upper() + "\n", key_file.read_bytes()):
+        assert client.load_index(name, given).name == name
+    assert client.load_index(name, key_file=str(key_file)).name == name
+    with pytest.raises(InvalidKeyError, match="not both"):
+        client.load_index(name, key, key_file=key_file)
+    with pytest.raises(InvalidKeyError, match="64 digits"):
+        client.load_index(name, "zz" * 32)
+    with pytest.raises(InvalidKeyError, match="does not match"):
+        client.load_index(name, client.generate_key().hex())
+    client.delete_index(name, key_file=key_file)
+    assert name not in client.list_indexes()
 
 
 def test_load_never_created_index_raises(client: Client, key: bytes) -> None:

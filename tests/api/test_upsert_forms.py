@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from api import Client, Index, UpsertJob
+from api import Client, Index, PointsNotFoundError, UpsertJob
 
 
 def vector_of(index: Index, point_id: int) -> list[float]:
@@ -193,3 +193,19 @@ def test_batches_split_by_count_across_shards(
     assert state.batches >= 6
     assert (state.written, state.failed, job.status) == (n, 0, "done")
     assert index.count() == n
+
+
+def test_get_leaves_out_missing_ids_or_raises_naming_them(
+    make_index: Callable[..., Index],
+) -> None:
+    """get() skips ids not stored (the seed's behaviour); missing="raise" names them instead,
+    once each, integers and strings alike, and NumPy ids compare as their values."""
+    index = make_index(dimension=3)
+    index.upsert([{"id": 1, "vector": [1, 2, 3]}, {"id": "doc", "vector": [4, 5, 6]}])
+    assert [p["id"] for p in index.get([7, 1, "nope", "doc"])] == [1, "doc"]
+    assert [p["id"] for p in index.get(np.array([1]), missing="raise")] == [1]
+    with pytest.raises(PointsNotFoundError, match="2 of 4 ids") as caught:
+        index.get([7, 1, "nope", 7], missing="raise")
+    assert caught.value.ids == [7, "nope"] and isinstance(caught.value, KeyError)
+    with pytest.raises(ValueError, match="skip"):
+        index.get([1], missing="ignore")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import stat
 import subprocess
 import sys
@@ -16,6 +18,18 @@ pytestmark = pytest.mark.integration
 def vecq(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
                           text=True, timeout=120, input=stdin)  # fmt: skip
+
+
+def on_a_terminal(*args: str, answer: str) -> subprocess.CompletedProcess[str]:
+    """Run ``vecq`` with a pseudo-terminal as its standard input, typing ``answer``."""
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode() + b"\n")
+        return subprocess.run([sys.executable, "-m", "api.cli", *args], stdin=terminal,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        os.close(controller)
+        os.close(terminal)
 
 
 def test_index_commands_create_list_describe_delete(data_dir: Path, tmp_path: Path) -> None:
@@ -44,8 +58,12 @@ def test_index_commands_create_list_describe_delete(data_dir: Path, tmp_path: Pa
     wrong.write_text("00" * 32)
     refused = vecq("index", "delete", "shop", "--key-file", str(wrong), "--yes")
     assert refused.returncode == 2 and "does not match" in refused.stderr
-    declined = vecq("index", "delete", "shop", "--key-file", str(key_file), stdin="n\n")
-    assert declined.returncode == 1
+    piped = vecq("index", "delete", "shop", "--key-file", str(key_file), stdin="y\n")
+    assert piped.returncode == 2 and "no terminal" in piped.stderr and "--yes" in piped.stderr
+    declined = on_a_terminal("index", "delete", "shop", "--key-file", str(key_file), answer="n")
+    assert declined.returncode == 1 and "not deleted" in declined.stdout
+    taken = vecq("index", "create", "shop", "--dimension", "3", "--key-file", str(key_file))
+    assert taken.returncode == 2 and "index 'shop' exists" in taken.stderr
     gone = vecq("index", "delete", "shop", "--key-file", str(key_file), "--yes")
     assert gone.returncode == 0, gone.stderr
     assert [e["name"] for e in json.loads(vecq("index", "list", "--json").stdout)] == ["shop2"]

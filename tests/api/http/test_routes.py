@@ -142,6 +142,32 @@ def test_invalid_points_are_422_and_nothing_is_enqueued(
     assert r.get(keys.sequence(name)) is None
 
 
+def test_unknown_keys_are_refused_in_every_body(
+    api: Served, index: tuple[str, bytes], r: redis.Redis
+) -> None:
+    """A key a body does not define ("payload" for "metadata", a typo) is a 422 naming it."""
+    name, key = index
+    bodies = [
+        (f"/v1/indexes/{name}/upsert",
+         {"items": [{"id": 5, "vector": [1, 2, 3], "payload": {"a": 1}}]}, "items.0.payload"),
+        (f"/v1/indexes/{name}/upsert",
+         {"items": [{"id": 5, "vector": [1, 2, 3]}], "wait": True}, "body.wait"),
+        (f"/v1/indexes/{name}/delete", {"ids": [5], "idz": [6]}, "body.idz"),
+        (f"/v1/indexes/{name}/metadata",
+         {"items": [{"id": 5, "metadata": {}, "merge": False}]}, "items.0.merge"),
+        (f"/v1/indexes/{name}/points", {"ids": [5], "with_vectors": False}, "body.with_vectors"),
+        ("/v1/indexes", {"name": "h-other", "dimension": 3, "metrc": "dot"}, "body.metrc"),
+    ]  # fmt: skip
+    with http(api, "admin", key) as c:
+        for path, body, where in bodies:
+            answer = c.post(path, json=body)
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.json()["error"] == "InvalidRequest"
+            assert where in answer.json()["detail"] and "Extra inputs" in answer.json()["detail"]
+        assert c.get("/v1/indexes/h-other").status_code == 404
+    assert r.get(keys.sequence(name)) is None
+
+
 def test_every_error_has_the_documented_shape(api: Served, index: tuple[str, bytes]) -> None:
     """FastAPI's own errors (schema, unknown route, wrong method) answer {"error", "detail"}."""
     name, key = index

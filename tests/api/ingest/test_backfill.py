@@ -181,6 +181,19 @@ def test_unknown_files_and_empty_globs_are_clear_errors(tmp_path: Path) -> None:
         open_sources([str(path)], str(tmp_path / "ids.npy"))
 
 
+def test_float_ids_blame_the_ids_file(tmp_path: Path) -> None:
+    """Float ids in the --ids file are named as that file's fault, not the vectors'."""
+    path, _ = _npy(tmp_path, 10, 4)
+    np.save(tmp_path / "i.npy", np.arange(10, dtype=np.float64))
+    with pytest.raises(SourceError) as caught:
+        open_sources([str(path)], str(tmp_path / "i.npy"))
+    message = str(caught.value)
+    assert message.startswith(str(tmp_path / "i.npy")) and "float64" in message
+    (tmp_path / "broken.npy").write_bytes(b"not npy")
+    with pytest.raises(SourceError, match=r"broken\.npy: not a readable \.npy"):
+        open_sources([str(path)], str(tmp_path / "broken.npy"))
+
+
 @pytest.mark.parametrize("compressed", [False, True])
 def test_npz_is_streamed_with_or_without_ids(
     make_index: Callable[..., Index], tmp_path: Path, compressed: bool
