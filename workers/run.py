@@ -21,7 +21,11 @@ log = logging.getLogger(__name__)
 def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = None) -> int:
     """Consume until stopped (SIGTERM/SIGINT finish the batch in hand first)."""
     if settings.redis_url is None:
-        raise SystemExit("vecq worker: set VECQ_REDIS_URL (and VECQ_QDRANT_URL) first")
+        raise SystemExit(
+            "vecq worker: with no VECQ_REDIS_URL the embedded service runs the worker (every "
+            "embedded command starts it; `vecq up` starts it now). To run workers of your own, "
+            "set VECQ_REDIS_URL (and VECQ_QDRANT_URL)"
+        )
     logs.configure(loglevel, settings.log_format)
     # Keep vecq's structured handler: Celery configures logging itself unless someone
     # answers this signal.

@@ -10,10 +10,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from api.cli import demo, dlq, index, ingest, schedule, serve, status, token, verify, worker
+from api.cli import (
+    demo,
+    dlq,
+    index,
+    ingest,
+    schedule,
+    serve,
+    service,
+    status,
+    token,
+    verify,
+    worker,
+)
+from shared.version import version
 
 # In the order ``vecq --help`` lists them.
-COMMANDS = (demo, worker, index, ingest, verify, serve, token, status, schedule, dlq)
+COMMANDS = (demo, service, worker, index, ingest, verify, serve, token, status, schedule, dlq)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,17 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         command.add_parser(sub)
     return parser
-
-
-def version() -> str:
-    """The installed vecq's version (its package metadata; no vecq module is imported)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("vecq")
-    except PackageNotFoundError:  # pragma: no cover - run from a checkout never installed
-        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -78,8 +78,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     from api.client import Client
     from shared import deadletters
 
-    # Replays need a worker to be written; embedded mode starts one in this process.
-    with Client(worker=None if command == "replay" and args.wait else False) as client:
+    # Replays are written by the workers (embedded: the data directory's service).
+    with Client(worker=False) as client:
         r = client.redis
         if command == "list":
             for letter in deadletters.entries(r, index=args.index, limit=args.limit):

@@ -127,7 +127,7 @@ def _describe(args: argparse.Namespace) -> int:
         out: dict[str, Any] = _entry(info)
         try:
             out["points"] = client.engine.count(info)
-        except Exception as exc:  # an embedded engine held by a running worker
+        except Exception as exc:  # an Edge or local-mode folder held by a `vecq worker`
             out["points"] = None
             out["points_error"] = str(exc)
         held = marks.held(client.redis, info.name)

@@ -20,8 +20,8 @@ SERVE_DESCRIPTION = (
     "(items base64) or as a binary .npy, .npz or Arrow IPC body; job status; /healthz, "
     "/readyz and /metrics. The OpenAPI spec is at /openapi.json and browsable at /docs. "
     "Connects like every vecq command: VECQ_REDIS_URL, VECQ_QDRANT_URL, ... or, with "
-    "none set, the embedded default (a private Redis and Qdrant Edge under "
-    "./.vecq, with a worker inside this process)."
+    "none set, the embedded default: the data directory's service (a Redis and a worker "
+    "writing to Qdrant Edge under ./.vecq), started if it is not running."
 )
 
 SERVE_EPILOG = """\
@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
     from api import Client
 
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again once it has shut down;
-    # with no-op handlers in place that second delivery lets the client close (stopping an
-    # embedded Redis and worker) instead of killing the process.
+    # with no-op handlers in place that second delivery lets the client close (an in-process
+    # worker, if any, finishes its batch) instead of killing the process.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     with Client() as client:

@@ -49,14 +49,26 @@ def run(args: argparse.Namespace) -> int:
                 return _job(client, args.job, args.json)
             app = client.celery
             snapshot = stats.read(client.redis, lambda: stats.queue_depths(app), jobs=args.jobs)
+            service = client.service
     except VecqError as exc:
         print(f"vecq status: {exc}", file=sys.stderr)
         return exit_status(exc)
     if args.json:
-        print(json.dumps(_as_json(snapshot), indent=2))
+        out = _as_json(snapshot)
+        out["service"] = None if service is None else {**asdict(service), "uptime": service.uptime}
+        print(json.dumps(out, indent=2))
     else:
+        if service is not None:
+            print(describe_service(service))
         print(render(snapshot))
     return 0
+
+
+def describe_service(state: Any) -> str:
+    """One line on the embedded service: pid, uptime, version, data directory, idle stop."""
+    idle = f"stops after {state.idle_timeout:g} s idle" if state.idle_timeout else "no idle stop"
+    return (f"service      pid {state.pid}, up {_age(state.uptime)}, vecq {state.version}, "
+            f"Qdrant {state.engine} at {state.engine_location}; {idle}")  # fmt: skip
 
 
 def _job(client: Any, job_id: str, as_json: bool) -> int:

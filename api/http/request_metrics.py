@@ -1,8 +1,9 @@
 """Prometheus metrics of the HTTP API, served at ``/metrics``.
 
 Requests by route and status, their latency, vectors accepted per index, and the
-deployment's gauges (queues, dead letters, in flight) read from Redis at each scrape. In
-embedded mode the in-process worker's counters are in the same registry and appear too.
+deployment's gauges (queues, dead letters, in flight) read from Redis at each scrape. With
+an in-process worker (``Client(worker=True)``) its counters are in the same registry and
+appear too; the embedded service's worker runs in its own process.
 """
 
 from __future__ import annotations

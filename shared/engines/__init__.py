@@ -115,6 +115,13 @@ class Engine(Protocol):
         """Every stored point of the index, a page at a time (without ``vectors``: empty)."""
         ...
 
+    def scroll_page(
+        self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True
+    ) -> tuple[list[StoredPoint], Any]:
+        """One page of :meth:`scroll` from ``offset`` (``None``: the start) and the offset
+        of the next page (``None`` after the last)."""
+        ...
+
     def drop(self, info: IndexInfo) -> None:
         """Delete the index's collection, if it exists."""
         ...
@@ -139,6 +146,18 @@ class Engine(Protocol):
     def close(self) -> None:
         """Release the engine's files or connections."""
         ...
+
+
+def scroll_pages(
+    engine: Engine, info: IndexInfo, page: int, *, vectors: bool
+) -> Iterator[StoredPoint]:
+    """Every point of the index, one :meth:`Engine.scroll_page` after another."""
+    offset = None
+    while True:
+        points, offset = engine.scroll_page(info, offset, page, vectors=vectors)
+        yield from points
+        if offset is None:
+            return
 
 
 def open_engine(settings: Settings) -> Engine:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from shared import keys
-from shared.engines import Kind, StoredPoint, Write, grpc_wire
+from shared.engines import Kind, StoredPoint, Write, grpc_wire, scroll_pages
 from shared.engines.grpc_channel import STREAMS_PER_CHANNEL, UpsertChannel
 from shared.errors import CollectionMissing, IndexExistsError, StorageLocked
 from shared.priority_lock import Serialized
@@ -209,14 +209,20 @@ class ClientEngine:
     ) -> Iterator[StoredPoint]:
         if not self.client.collection_exists(info.collection):
             return
-        offset = None
-        while True:
-            records, offset = self.client.scroll(
+        yield from scroll_pages(self, info, page, vectors=vectors)
+
+    def scroll_page(
+        self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True
+    ) -> tuple[list[StoredPoint], Any]:
+        try:
+            records, following = self.client.scroll(
                 info.collection, limit=page, offset=offset, with_vectors=vectors, with_payload=True
             )
-            yield from (_stored(r) for r in records)
-            if offset is None:
-                return
+        except Exception as exc:
+            if self.is_missing(exc):
+                return [], None
+            raise
+        return [_stored(r) for r in records], following
 
     def drop(self, info: IndexInfo) -> None:
         if self.client.collection_exists(info.collection):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared import keys
-from shared.engines import Kind, StoredPoint, Write
+from shared.engines import Kind, StoredPoint, Write, scroll_pages
 from shared.errors import CollectionMissing, StorageLocked
 from shared.registry import IndexInfo
 
@@ -132,20 +132,19 @@ class EdgeEngine:
     def scroll(
         self, info: IndexInfo, page: int = 1000, *, vectors: bool = True
     ) -> Iterator[StoredPoint]:
+        yield from scroll_pages(self, info, page, vectors=vectors)
+
+    def scroll_page(
+        self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True
+    ) -> tuple[list[StoredPoint], Any]:
         from qdrant_edge import ScrollRequest
 
         shard = self._shard(info)
         if shard is None:
-            return
-        offset = None
-        while True:
-            request = ScrollRequest(
-                offset=offset, limit=page, with_payload=True, with_vector=vectors
-            )
-            records, offset = shard.scroll(request)
-            yield from (_stored(r) for r in records)
-            if offset is None:
-                return
+            return [], None
+        request = ScrollRequest(offset=offset, limit=page, with_payload=True, with_vector=vectors)
+        records, following = shard.scroll(request)
+        return [_stored(r) for r in records], following
 
     def drop(self, info: IndexInfo) -> None:
         with self._lock:

