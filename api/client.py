@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -19,6 +20,7 @@ from shared import crypto, marks, registry
 from shared.embedded_redis import EmbeddedRedis
 from shared.engines import Engine, open_engine
 from shared.errors import BrokerUnavailable, VecqError
+from shared.payload_indexes import parse as payload_index_specs
 from shared.service import CLIENT_NAME, ServiceState
 from shared.settings import Settings, redact_url
 
@@ -54,6 +56,7 @@ class Client:
         self._session: Session | None = None
         self.service: ServiceState | None = None
         """The embedded service this client is attached to (``None`` if it is not)."""
+        self._watch: Any | None = None
         try:
             self._connect(start_worker=bool(worker))
         except BaseException:
@@ -77,7 +80,7 @@ class Client:
             )
         r = settings.redis_client(client_name=CLIENT_NAME if self.service else None)
         if self.service is not None:
-            engine = _remote(r, self.service)
+            engine = _remote(r, lambda: self.service)
         try:
             _check_redis(r, settings)
             publisher = CeleryPublisher(settings)
@@ -85,6 +88,10 @@ class Client:
             r.close()
             raise
         self._session = Session(settings, r, publisher, engine)
+        if self.service is not None:
+            from api import service
+
+            self._watch = service.Watch(settings, self.service, self._restarted).start()
         if start_worker:
             self._start_worker()
 
@@ -149,6 +156,7 @@ class Client:
         max_write_rate: float | None = None,
         *,
         key_file: str | Path | None = None,
+        payload_indexes: Mapping[str, Any] | None = None,
     ) -> Index:
         """Create an index: one Qdrant collection of ``dimension``-d vectors, ``shards`` shards.
 
@@ -158,20 +166,35 @@ class Client:
         The collection is created now when this client can reach the engine (a server, or
         the embedded engine its own worker writes to); else the first write creates it.
         ``max_write_rate`` caps the fleet's writes into it in points/s (see
-        :meth:`Index.set_max_write_rate`).
+        :meth:`Index.set_max_write_rate`). ``payload_indexes`` maps metadata fields to the
+        Qdrant index each gets: a type (``"keyword"``, ``"integer"``, ``"float"``, ``"bool"``,
+        ``"geo"``, ``"text"``, ``"datetime"``, ``"uuid"``) or ``{"type": ..., "is_tenant":
+        True}`` (keyword, uuid) or ``{"type": ..., "is_principal": True}`` (integer, float,
+        datetime); all are checked before anything is created.
         """
         key = crypto.resolve_key(index_key, key_file)
         if dimension is None:
             raise TypeError("create_index() needs dimension=")
         if max_write_rate is not None and max_write_rate < 0:
             raise ValueError(f"max_write_rate must be >= 0 points/s, not {max_write_rate}")
+        fields = payload_index_specs(payload_indexes)
+        reachable = self._worker is not None or self.service or not self.settings.in_process_engine
+        if fields and not reachable:
+            raise VecqError(
+                "payload indexes are created in the engine, which another process holds here "
+                "(a `vecq worker` with Edge or local mode): create the index where the engine is"
+            )
         info = registry.create(
             self.redis, index_name, dimension=dimension, shards=shards, metric=metric, key=key
         )
-        if self._worker is not None or self.service or not self.settings.in_process_engine:
+        if reachable:
             try:
                 self.engine.create(info)
+                for field in fields:
+                    self.engine.create_payload_index(info, field)
             except BaseException:
+                with contextlib.suppress(Exception):
+                    self.engine.drop(info)
                 registry.delete(self.redis, index_name)
                 raise
         index = Index(self.session, info, key)
@@ -225,8 +248,14 @@ class Client:
         registry.delete(self.redis, index_name)
         marks.drop(self.redis, index_name)
 
+    def _restarted(self, state: ServiceState) -> None:
+        self.service = state
+
     def close(self) -> None:
         """Stop the in-process worker, close connections, stop the embedded Redis."""
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
@@ -249,8 +278,11 @@ class Client:
         self.close()
 
 
-def _remote(r: redis.Redis, state: ServiceState) -> Callable[[Settings], Engine]:
-    """Opens the engine of an attached client: calls answered by the service."""
+def _remote(
+    r: redis.Redis, state: Callable[[], ServiceState | None]
+) -> Callable[[Settings], Engine]:
+    """Opens the engine of an attached client: calls answered by the service (``state``
+    gives the current one: a dead service is started again by the client's watch)."""
 
     def open_remote(settings: Settings) -> Engine:
         from api.remote_engine import RemoteEngine

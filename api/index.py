@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
 import numpy as np
@@ -16,7 +16,7 @@ from api import producer, reader
 from api.bulk import bulk_mode
 from api.jobs import UpsertJob
 from api.session import Session
-from shared import pace, registry, validation
+from shared import pace, payload_indexes, registry, validation
 from shared.crypto import ItemCipher
 from shared.errors import BrokerUnavailable, IndexNotLoadedError, PointsNotFoundError
 from shared.pace import Pace
@@ -271,6 +271,21 @@ class Index:
         """Points stored in the index."""
         self._check_live()
         return reader.count_points(self._session.engine, self._info)
+
+    def create_payload_index(self, field: str, spec: str | Mapping[str, Any] = "keyword") -> None:
+        """Index the metadata ``field`` in Qdrant: ``spec`` is a type name or a dict with
+        ``type`` and ``is_tenant`` or ``is_principal`` (see :meth:`Client.create_index`).
+        Qdrant builds it over the points already stored. Local mode has no payload indexes:
+        there it does nothing."""
+        (index,) = payload_indexes.parse({field: spec})
+        self._check_live()
+        self._session.engine.create_payload_index(self._info, index)
+
+    def payload_indexes(self) -> dict[str, dict[str, Any]]:
+        """The collection's payload indexes on metadata fields, as Qdrant reports them:
+        ``{field: {"type": ..., "is_tenant": ..., "is_principal": ...}}``."""
+        self._check_live()
+        return {p.field: p.spec() for p in self._session.engine.payload_indexes(self._info)}
 
     def set_max_write_rate(self, points_per_second: float | None) -> None:
         """Cap the writes into this index at ``points_per_second``, shared by every worker on

@@ -9,7 +9,7 @@ and bulk-loads indexes through it: a request in Redis, the reply in Redis (see
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -18,6 +18,7 @@ from shared import keys
 from shared import service as wire
 from shared.engines import Kind, StoredPoint, Write, scroll_pages
 from shared.errors import CollectionMissing, ServiceError, VecqError
+from shared.payload_indexes import PayloadIndex
 from shared.registry import IndexInfo
 
 # How long a call waits for its reply before it gives up (seconds); the service's liveness
@@ -28,10 +29,17 @@ CALL_TIMEOUT = 120.0
 class RemoteEngine:
     """:class:`~shared.engines.Engine` calls sent to the data directory's service."""
 
-    def __init__(self, r: redis.Redis, state: wire.ServiceState) -> None:
+    def __init__(self, r: redis.Redis, state: Callable[[], wire.ServiceState | None]) -> None:
         self._r = r
-        self._state = state
-        self.kind: Kind = state.engine  # type: ignore[assignment]  # "edge" or "local"
+        self._current = state
+        self.kind: Kind = self._state.engine  # type: ignore[assignment]  # "edge" or "local"
+
+    @property
+    def _state(self) -> wire.ServiceState:
+        state = self._current()
+        if state is None:
+            raise ServiceError("this client is not attached to a vecq service")
+        return state
 
     def __repr__(self) -> str:
         return f"<RemoteEngine {self.kind} via the vecq service pid {self._state.pid}>"
@@ -40,6 +48,7 @@ class RemoteEngine:
         self, op: str, info: IndexInfo | None, *, timeout: float | None = CALL_TIMEOUT,
         **args: Any,
     ) -> tuple[Any, list[tuple[Any, list[float], dict[str, Any]]] | None]:  # fmt: skip
+        state = self._state
         reply_to = keys.service_reply(_call_id())
         self._r.rpush(keys.SERVICE_REQUESTS, wire.request(op, info, reply_to, **args))
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -47,15 +56,14 @@ class RemoteEngine:
             taken = self._r.blpop([reply_to], timeout=1)
             if taken is not None:
                 return wire.parse_reply(taken[1])  # type: ignore[arg-type]  # bytes replies
-            if not self._state.alive():
+            if not state.alive():
                 raise ServiceError(
-                    f"the vecq service (pid {self._state.pid}) stopped before answering {op!r}; "
-                    "the next command starts it again"
+                    f"the vecq service (pid {state.pid}) stopped before answering {op!r}; it is "
+                    "started again by this client, or by the next command: try again"
                 )
             if deadline is not None and time.monotonic() > deadline:
                 raise ServiceError(
-                    f"the vecq service (pid {self._state.pid}) did not answer {op!r} within "
-                    f"{timeout:g} s"
+                    f"the vecq service (pid {state.pid}) did not answer {op!r} within {timeout:g} s"
                 )
 
     def create(self, info: IndexInfo, *, indexing: bool = True) -> None:
@@ -105,6 +113,13 @@ class RemoteEngine:
             "scroll_page", info, offset=offset, page=page, vectors=vectors
         )
         return [StoredPoint(*p) for p in points or []], following
+
+    def create_payload_index(self, info: IndexInfo, index: PayloadIndex) -> None:
+        self._call("create_payload_index", info, index=index.to_dict())
+
+    def payload_indexes(self, info: IndexInfo) -> list[PayloadIndex]:
+        result, _ = self._call("payload_indexes", info)
+        return [PayloadIndex(**found) for found in result]
 
     def drop(self, info: IndexInfo) -> None:
         self._call("drop", info)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
@@ -28,6 +30,10 @@ from shared.version import version
 
 # How long a start may take (imports, Redis's AOF replay, opening the Edge shards).
 START_TIMEOUT = 60.0
+# How often an attached client checks that its service is alive.
+WATCH_SECONDS = 1.0
+log = logging.getLogger(__name__)
+
 # Services this process started: polled so that a stopped one leaves no zombie behind.
 _started: list[subprocess.Popen[bytes]] = []
 
@@ -97,6 +103,57 @@ def stop(data_dir: str | Path, *, now: bool = False, timeout: float | None = Non
         time.sleep(0.1)
         _reap()
     return state.pid
+
+
+class Watch:
+    """Starts the service again if it dies while a client is attached to it.
+
+    Checked every :data:`WATCH_SECONDS`. A service that stopped cleanly (``vecq down``, the
+    idle stop) removed its state file and is left stopped; one that died (SIGKILL, a crash)
+    left the file naming its dead pid, and is started again here (under the start lock,
+    so several watching clients start one). Its Redis outlives it, so this client's
+    connections stay good; ``on_restart`` gets the new state.
+    """
+
+    def __init__(
+        self, settings: Settings, state: wire.ServiceState,
+        on_restart: Callable[[wire.ServiceState], None],
+    ) -> None:  # fmt: skip
+        self._settings = settings
+        self._state = state
+        self._on_restart = on_restart
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vecq-service-watch", daemon=True)
+
+    def start(self) -> Watch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(WATCH_SECONDS + 5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(WATCH_SECONDS):
+            if self._state.alive():
+                continue
+            left = wire.ServiceState.read(self._settings.data_dir)
+            if left is None or (left.pid != self._state.pid and not left.alive()):
+                return  # stopped on purpose: stay stopped
+            try:
+                state = attach(self._settings)
+            except Exception as exc:  # logged; the client's next call fails with its own error
+                log.error("the vecq service (pid %d) died and could not be started again: %s",
+                          self._state.pid, exc)  # fmt: skip
+                return
+            if state.redis_url != self._state.redis_url:
+                log.error("the vecq service (pid %d) died with its Redis; open a new Client",
+                          self._state.pid)  # fmt: skip
+                return
+            log.warning("the vecq service (pid %d) died; started it again (pid %d)",
+                        self._state.pid, state.pid)  # fmt: skip
+            self._state = state
+            self._on_restart(state)
 
 
 def wire_key() -> str:

@@ -28,6 +28,7 @@ from shared.embedded_redis import EmbeddedRedis
 from shared.engines import Engine, open_engine
 from shared.errors import VecqError
 from shared.logs import configure as configure_logging
+from shared.payload_indexes import PayloadIndex
 from shared.registry import IndexInfo
 from shared.settings import Settings
 from workers.thread_worker import ThreadWorker
@@ -129,6 +130,13 @@ class EngineServer:
         self._engine.drop(info)
         return wire.reply()
 
+    def _create_payload_index(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        self._engine.create_payload_index(info, PayloadIndex(**args["index"]))
+        return wire.reply()
+
+    def _payload_indexes(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        return wire.reply([found.to_dict() for found in self._engine.payload_indexes(info)])
+
     def _pause_indexing(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
         return wire.reply(self._engine.pause_indexing(info))
 
@@ -145,7 +153,8 @@ class EngineServer:
 
 # The engine calls an attached client may make (api/remote_engine.py), besides ping and shutdown.
 CALLS = frozenset({"retrieve", "scroll_page", "count", "create", "ensure", "drop",
-                   "pause_indexing", "resume_indexing", "backlog"})  # fmt: skip
+                   "create_payload_index", "payload_indexes", "pause_indexing",
+                   "resume_indexing", "backlog"})  # fmt: skip
 
 
 class Service:

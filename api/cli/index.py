@@ -13,7 +13,8 @@ from api.cli.options import FAILED, USAGE, Subparsers, exit_status
 
 EPILOG = """\
 examples:
-  vecq index create products --dimension 768 --shards 8 --key-file products.key
+  vecq index create products --dimension 768 --shards 8 --key-file products.key \
+      --payload-index lang:keyword --payload-index tenant:keyword:tenant
   vecq index list
   vecq index describe products
   vecq index delete products --key-file products.key --yes
@@ -46,6 +47,10 @@ def add_parser(sub: Subparsers) -> None:
     create.add_argument("--reuse-key", action="store_true",
                         help="the key file exists: create the index with its key")  # fmt: skip
     create.add_argument("--print-key", action="store_true", help="also print the key (hex)")
+    create.add_argument("--payload-index", action="append", default=[], metavar="FIELD:TYPE",
+                        help="index a metadata field in Qdrant (repeatable): TYPE is keyword, "
+                        "integer, float, bool, geo, text, datetime or uuid; add :tenant "
+                        "(keyword, uuid) or :principal (integer, float, datetime)")  # fmt: skip
     create.set_defaults(run=run, action_run=_create)
     listing = actions.add_parser("list", help="every index with its dimension, shards, metric")
     listing.add_argument("--json", action="store_true", help="print JSON")
@@ -75,8 +80,10 @@ def _create(args: argparse.Namespace) -> int:
     from api import Client
     from shared.crypto import generate_key, read_key_file
     from shared.errors import IndexExistsError
+    from shared.payload_indexes import parse_flag
 
     path: Path = args.key_file or Path(f"{args.name}.key")
+    fields = {f.field: f.spec() for f in map(parse_flag, args.payload_index)}
     with Client(worker=False) as client:
         if args.name in client.list_indexes():
             raise IndexExistsError(
@@ -87,7 +94,8 @@ def _create(args: argparse.Namespace) -> int:
             return _fail(f"{path} exists; pass --reuse-key to create the index with its key, "
                          "or choose another --key-file", USAGE)  # fmt: skip
         key = read_key_file(path) if path.exists() else generate_key()
-        index = client.create_index(args.name, key, args.dimension, args.shards, args.metric)
+        index = client.create_index(args.name, key, args.dimension, args.shards, args.metric,
+                                    payload_indexes=fields)  # fmt: skip
         if not path.exists():
             try:
                 _write_private(path, key.hex() + "\n")
@@ -127,6 +135,7 @@ def _describe(args: argparse.Namespace) -> int:
         out: dict[str, Any] = _entry(info)
         try:
             out["points"] = client.engine.count(info)
+            out["payload_indexes"] = [p.describe() for p in client.engine.payload_indexes(info)]
         except Exception as exc:  # an Edge or local-mode folder held by a `vecq worker`
             out["points"] = None
             out["points_error"] = str(exc)

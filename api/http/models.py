@@ -62,6 +62,11 @@ class IndexCreate(Body):
     index_key: str | None = Field(
         None, description="the index key as 64 hex digits; omitted: the server makes one"
     )
+    payload_indexes: dict[str, str | dict[str, Any]] | None = Field(
+        None,
+        description="metadata fields to index in Qdrant: a type (keyword, integer, float, "
+        "bool, geo, text, datetime, uuid) or {type, is_tenant | is_principal}",
+    )
 
 
 class IndexView(BaseModel):

@@ -97,7 +97,8 @@ def create_index(body: IndexCreate, client: ClientDep, who: Grant) -> IndexView:
     authorise(who, body.name, "write")
     made = body.index_key is None
     key = client.generate_key() if made else index_key(body.index_key)
-    index = client.create_index(body.name, key, body.dimension, body.shards, body.metric)
+    index = client.create_index(body.name, key, body.dimension, body.shards, body.metric,
+                                payload_indexes=body.payload_indexes)  # fmt: skip
     return views.index_view(index, key.hex() if made else None)
 
 

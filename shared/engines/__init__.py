@@ -21,6 +21,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from shared.payload_indexes import PayloadIndex
 from shared.registry import IndexInfo
 from shared.settings import Settings
 
@@ -120,6 +121,15 @@ class Engine(Protocol):
     ) -> tuple[list[StoredPoint], Any]:
         """One page of :meth:`scroll` from ``offset`` (``None``: the start) and the offset
         of the next page (``None`` after the last)."""
+        ...
+
+    def create_payload_index(self, info: IndexInfo, index: PayloadIndex) -> None:
+        """Index a metadata field of the index's collection (local mode: nothing, as Qdrant's
+        local mode has no payload indexes)."""
+        ...
+
+    def payload_indexes(self, info: IndexInfo) -> list[PayloadIndex]:
+        """The collection's payload indexes on user fields (vecq's own left out)."""
         ...
 
     def drop(self, info: IndexInfo) -> None:

@@ -19,6 +19,7 @@ from shared import keys
 from shared.engines import Kind, StoredPoint, Write, grpc_wire, scroll_pages
 from shared.engines.grpc_channel import STREAMS_PER_CHANNEL, UpsertChannel
 from shared.errors import CollectionMissing, IndexExistsError, StorageLocked
+from shared.payload_indexes import PayloadIndex
 from shared.priority_lock import Serialized
 from shared.registry import IndexInfo
 from shared.settings import Settings
@@ -223,6 +224,36 @@ class ClientEngine:
                 return [], None
             raise
         return [_stored(r) for r in records], following
+
+    def create_payload_index(self, info: IndexInfo, index: PayloadIndex) -> None:
+        from qdrant_client import models
+
+        if self.kind != "server":  # local mode has none ("no effect", qdrant-client warns)
+            return
+        if index.is_tenant or index.is_principal:
+            params = getattr(models, f"{index.type.capitalize()}IndexParams")
+            option = "is_tenant" if index.is_tenant else "is_principal"
+            schema: Any = params(type=index.type, **{option: True})
+        else:
+            schema = models.PayloadSchemaType(index.type)
+        self.client.create_payload_index(info.collection, index.field, schema, wait=True)
+
+    def payload_indexes(self, info: IndexInfo) -> list[PayloadIndex]:
+        try:
+            schema = self.client.get_collection(info.collection).payload_schema or {}
+        except Exception as exc:
+            if self.is_missing(exc):
+                return []
+            raise
+        found = []
+        for field, held in schema.items():
+            if field.startswith(keys.RESERVED_PREFIX) or held.data_type is None:
+                continue
+            params = held.params
+            found.append(PayloadIndex(field, str(getattr(held.data_type, "value", held.data_type)),
+                                      bool(getattr(params, "is_tenant", None)),
+                                      bool(getattr(params, "is_principal", None))))  # fmt: skip
+        return sorted(found, key=lambda p: p.field)
 
     def drop(self, info: IndexInfo) -> None:
         if self.client.collection_exists(info.collection):

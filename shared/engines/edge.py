@@ -24,6 +24,7 @@ import numpy as np
 from shared import keys
 from shared.engines import Kind, StoredPoint, Write, scroll_pages
 from shared.errors import CollectionMissing, StorageLocked
+from shared.payload_indexes import PayloadIndex
 from shared.registry import IndexInfo
 
 if TYPE_CHECKING:
@@ -146,6 +147,28 @@ class EdgeEngine:
         records, following = shard.scroll(request)
         return [_stored(r) for r in records], following
 
+    def create_payload_index(self, info: IndexInfo, index: PayloadIndex) -> None:
+        from qdrant_edge import UpdateOperation
+
+        shard = self._shard(info)
+        if shard is None:
+            raise CollectionMissing(f"index {info.name!r} has no Edge shard in {self.root}")
+        shard.update(UpdateOperation.create_field_index(index.field, _field_schema(index)))
+
+    def payload_indexes(self, info: IndexInfo) -> list[PayloadIndex]:
+        shard = self._shard(info)
+        if shard is None:
+            return []
+        found = []
+        for field, held in shard.info().payload_schema.items():
+            if field.startswith(keys.RESERVED_PREFIX):
+                continue
+            kind = str(held.data_type).rsplit(".", 1)[-1].lower()
+            params = held.params
+            found.append(PayloadIndex(field, kind, bool(getattr(params, "is_tenant", None)),
+                                      bool(getattr(params, "is_principal", None))))  # fmt: skip
+        return sorted(found, key=lambda p: p.field)
+
     def drop(self, info: IndexInfo) -> None:
         with self._lock:
             if info.name not in self._open and self.path(info).exists():
@@ -232,6 +255,17 @@ class EdgeEngine:
             return self._marker(name).read_text().strip()
         except OSError:
             return None
+
+
+def _field_schema(index: PayloadIndex) -> Any:
+    """Edge's schema for a payload index: a plain type, or its params with the option set."""
+    import qdrant_edge
+
+    if index.is_tenant or index.is_principal:
+        params = getattr(qdrant_edge, f"{index.type.capitalize()}IndexParams")
+        option = "is_tenant" if index.is_tenant else "is_principal"
+        return params(**{option: True})
+    return getattr(qdrant_edge.PayloadSchemaType, index.type.capitalize())
 
 
 def _vector_params(info: IndexInfo) -> Any:

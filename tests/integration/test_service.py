@@ -186,6 +186,25 @@ def test_a_killed_service_is_restarted_by_the_next_command_and_finishes_the_job(
         assert client.load_index("crash", index_key=key).count() == 120_000
 
 
+def test_an_attached_client_starts_a_killed_service_again_and_its_job_finishes(
+    data_dir: Path,
+) -> None:
+    """SIGKILL while a program waits on its job: its client's watch starts the service again
+    (the Redis outlived it), and wait() returns with everything stored; no command was run."""
+    with Client() as client:
+        key = client.generate_key()
+        index = client.create_index("watched", index_key=key, dimension=128)
+        job = index.upsert(np.arange(120_000), np.ones((120_000, 128), np.float32), wait=False)
+        wait_for(lambda: job.progress.written > 0, 60, "the first writes")
+        first = client.service
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)
+        job.wait(timeout=120)
+        assert client.service is not None and client.service.pid != first.pid
+        assert job.progress.failed == 0 and index.count() == 120_000
+        assert index.get([119_999])[0]["id"] == 119_999  # reads reach the new service
+
+
 def test_a_stale_state_file_is_replaced(data_dir: Path) -> None:
     """A service.json naming a dead pid and a socket that is gone does not fool a starter."""
     data_dir.mkdir(parents=True)

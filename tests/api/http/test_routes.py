@@ -244,3 +244,20 @@ def test_metrics_count_requests_and_show_queues(api: Served, index: tuple[str, b
     assert 'vecq_queue_depth{queue="vecq.bulk"}' in text
     assert "vecq_dlq_depth " in text
     assert f'vecq_inflight_bytes{{index="{name}"}}' in text
+
+
+def test_an_index_is_created_with_payload_indexes(api: Served) -> None:
+    """POST /v1/indexes takes payload_indexes; a bad one is a 422 naming the field, and
+    creates nothing."""
+    with http(api) as client:
+        wrong = {"name": "h-pi", "dimension": 3, "payload_indexes": {"lang": "keywords"}}
+        bad = client.post("/v1/indexes", json=wrong)
+        assert bad.status_code == 422
+        assert "'lang': type 'keywords'" in bad.json()["detail"]
+        assert "h-pi" not in client.get("/v1/indexes").json()["indexes"]
+        made = client.post("/v1/indexes", json={
+            "name": "h-pi", "dimension": 3,
+            "payload_indexes": {"lang": "keyword", "t": {"type": "keyword", "is_tenant": True}},
+        })  # fmt: skip
+        assert made.status_code == 201, made.text
+        assert "h-pi" in client.get("/v1/indexes").json()["indexes"]
