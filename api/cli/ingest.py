@@ -27,8 +27,10 @@ DESCRIPTION = (
     "files). .npz: arrays 'vectors' and optionally 'ids'. Parquet: an integer 'id' column and "
     "a list 'vector' column; other columns become metadata (needs pyarrow). JSON Lines: one "
     'object per line, {"id", "vector", "item" (base64), "metadata"}, or {"op": "delete", '
-    '"id"}. With --mirror, once everything is written, ids the files do not hold are deleted '
-    "from the index, so it holds exactly the files' ids."
+    '"id"}; compressed as .gz, .bz2 or .zst (zstandard: vecq[zstd]), or "-" for standard '
+    "input (not resumable: a pipe cannot be read again). With --mirror, once everything is "
+    "written, ids the files do not hold are deleted from the index, so it holds exactly the "
+    "files' ids."
 )
 
 EPILOG = """\
@@ -105,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         why = ("--bulk waits for the writes to restore indexing" if args.bulk
                else "--mirror deletes only once everything is written")  # fmt: skip
         print(f"vecq ingest: {why}; drop --no-wait", file=sys.stderr)
+        return 2
+    if args.mirror and "-" in args.paths:
+        print("vecq ingest: --mirror reads the source twice, and standard input cannot be "
+              "read twice; save it to a file and mirror that", file=sys.stderr)  # fmt: skip
         return 2
     try:
         key, sources = inputs(args)

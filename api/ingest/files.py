@@ -7,11 +7,19 @@ from pathlib import Path
 
 from api.ingest.arrow import ParquetSource
 from api.ingest.chunks import Source
-from api.ingest.jsonl import JsonlSource
+from api.ingest.jsonl import COMPRESSIONS, STDIN, JsonlSource
 from api.ingest.npy import NpySource, NpzSource
 from shared.errors import SourceError
 
 SUFFIXES = (".npy", ".npz", ".parquet", ".jsonl", ".ndjson")
+_JSONL = (".jsonl", ".ndjson")
+
+
+def kind(path: Path) -> str:
+    """The file's type by its suffix; a compressed JSON Lines file counts as ``.jsonl``."""
+    if path.suffix in COMPRESSIONS and len(path.suffixes) >= 2 and path.suffixes[-2] in _JSONL:
+        return ".jsonl"
+    return ".jsonl" if path.suffix in _JSONL else path.suffix
 
 
 def open_sources(
@@ -22,6 +30,10 @@ def open_sources(
     A pattern that matches nothing is an error, unless ``missing_ok`` (a scheduled source
     whose files have not arrived yet).
     """
+    if STDIN in patterns:
+        if len(patterns) != 1 or ids is not None:
+            raise SourceError("'-' (standard input, JSON Lines) is read alone, without --ids")
+        return [JsonlSource(Path(STDIN))]
     paths = _expand(patterns, missing_ok)
     if ids is not None and len(paths) != 1:
         raise SourceError("--ids pairs one ids file with one vectors file; name one .npy")
@@ -29,20 +41,21 @@ def open_sources(
     next_id = id_start  # ids counted from a start run on across several array files
     for path in paths:
         source: Source
-        if path.suffix == ".npy":
+        if kind(path) == ".npy":
             source = NpySource(path, Path(ids) if ids else None, next_id)
             next_id += source.total() or 0
-        elif path.suffix == ".npz":
+        elif kind(path) == ".npz":
             source = NpzSource(path, next_id)
             next_id += source.total() or 0
-        elif path.suffix == ".parquet":
+        elif kind(path) == ".parquet":
             source = ParquetSource(path)
-        elif path.suffix in (".jsonl", ".ndjson"):
+        elif kind(path) == ".jsonl":
             source = JsonlSource(path)
         else:
             raise SourceError(
                 f"{path}: unsupported file type {path.suffix or '(none)'}; vecq ingest reads "
-                f"{', '.join(SUFFIXES)}"
+                f"{', '.join(SUFFIXES)}, JSON Lines compressed as {', '.join(COMPRESSIONS)}, "
+                "and '-' (standard input)"
             )
         sources.append(source)
     return sources
@@ -59,7 +72,7 @@ def _expand(patterns: list[str], missing_ok: bool) -> list[Path]:
         for name in matched:
             path = Path(name)
             if path.is_dir():
-                paths.extend(sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES))
+                paths.extend(sorted(p for p in path.rglob("*") if kind(p) in SUFFIXES))
             elif path.exists():
                 paths.append(path)
             else:

@@ -1,15 +1,23 @@
 """JSON Lines as a backfill source: one seed-format record per line, items in base64.
 
 A line may also be ``{"op": "delete", "id": ...}``: the id is deleted at that point of the
-file (``{"op": "upsert", ...}`` is the default spelled out).
+file (``{"op": "upsert", ...}`` is the default spelled out). Files may be compressed
+(``.gz``, ``.bz2``, ``.zst``: decompressed as they are read, never whole), and ``-`` reads
+standard input (a pipe cannot be read again, so such a run does not resume).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import bz2
+import contextlib
+import gzip
+import io
 import json
-from collections.abc import Iterator
+import sys
+import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +28,28 @@ from shared.errors import SourceError
 _DELETE_FIELDS = frozenset({"op", "id"})
 
 
+# Compressed JSON Lines: the suffix after .jsonl or .ndjson, and how to open it.
+COMPRESSIONS = (".gz", ".bz2", ".zst")
+# The path that stands for standard input.
+STDIN = "-"
+
+
 class JsonlSource:
     """JSON Lines in the seed's dict format: ``id``, ``vector``, ``item`` (base64), ``metadata``;
-    or ``{"op": "delete", "id"}``."""
+    or ``{"op": "delete", "id"}``. A compressed file is read through its decompressor; the
+    path ``-`` is standard input."""
 
     carries_ids = True
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.stdin = str(path) == STDIN
+        self.compression = path.suffix if path.suffix in COMPRESSIONS else None
+        self._name = "<stdin>" if self.stdin else str(path)
 
     def fingerprint(self, chunk_rows: int) -> str:
+        if self.stdin:  # never the same twice: a pipe's rows cannot be skipped to resume
+            return digest("jsonl-stdin", uuid.uuid4().hex, chunk_rows)
         return digest("jsonl", stat_key(self.path), chunk_rows)
 
     def total(self) -> int | None:
@@ -39,7 +59,7 @@ class JsonlSource:
         records: list[dict[str, Any]] = []
         lines: list[int] = []
         number = 0
-        with self.path.open("rb") as f:
+        with self._open() as f:
             for line_no, raw in enumerate(f, start=1):
                 if not raw.strip():
                     continue
@@ -52,8 +72,27 @@ class JsonlSource:
         if records:
             yield Chunk(number, lines[0], len(records), records=records, lines=lines)
 
+    def _open(self) -> contextlib.AbstractContextManager[Iterable[bytes]]:
+        if self.stdin:
+            return contextlib.nullcontext(sys.stdin.buffer)
+        if self.compression == ".gz":
+            return gzip.open(self.path, "rb")
+        if self.compression == ".bz2":
+            return bz2.open(self.path, "rb")
+        if self.compression == ".zst":
+            try:
+                import zstandard
+            except ImportError:
+                raise SourceError(
+                    f"{self.path}: reading .zst needs the zstandard package "
+                    "(pip install 'vecq[zstd]')"
+                ) from None
+            raw = self.path.open("rb")
+            return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+        return self.path.open("rb")
+
     def _record(self, raw: bytes, line: int) -> dict[str, Any]:
-        where = f"{self.path}: line {line}"
+        where = f"{self._name}: line {line}"
         try:
             record = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

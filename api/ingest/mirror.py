@@ -17,6 +17,7 @@ from api.index import Index
 from api.ingest.chunks import Source
 from api.ingest.idsets import SourceIds
 from api.jobs import UpsertJob
+from shared.errors import SourceError
 
 # Ids per delete call of a mirror run.
 DELETE_CALL = 10_000
@@ -46,6 +47,11 @@ def delete_extras(
     The source must be the index's only writer while this runs: a point another producer
     adds meanwhile is not in the source, and is deleted too.
     """
+    if any(getattr(source, "stdin", False) for source in sources):
+        raise SourceError(
+            "mirroring reads the source a second time to find the ids it holds; standard "
+            "input cannot be read twice: save it to a file and mirror that"
+        )
     found = SourceIds.scan(sources, chunk_rows, index.dimension)
     report = MirrorReport(source_ids=found.present)
     try:

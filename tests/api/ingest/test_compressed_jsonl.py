@@ -1,0 +1,109 @@
+"""JSON Lines compressed (.gz, .bz2, .zst) and from standard input, as backfill sources."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from api import Client, Index
+from api.ingest.backfill import ingest
+from api.ingest.files import open_sources
+from shared.errors import SourceError
+
+
+def _lines(first: int, n: int) -> bytes:
+    rows = [{"id": i, "vector": [float(i), 1.0, 2.0], "metadata": {"n": i}}
+            for i in range(first, first + n)]  # fmt: skip
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+def _zst(data: bytes) -> bytes:
+    zstandard = pytest.importorskip("zstandard")
+    return bytes(zstandard.ZstdCompressor().compress(data))
+
+
+def _wait(report: object) -> None:
+    for job in report.jobs:  # type: ignore[attr-defined]
+        job.wait(60)
+
+
+def test_compressed_files_are_read_as_they_decompress(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    """A folder of .jsonl.gz, .ndjson.bz2 and .jsonl.zst: every row stored, in chunks."""
+    index = make_index(dimension=3, shards=2)
+    folder = tmp_path / "dump"
+    folder.mkdir()
+    (folder / "a.jsonl.gz").write_bytes(gzip.compress(_lines(0, 30)))
+    (folder / "b.ndjson.bz2").write_bytes(bz2.compress(_lines(30, 30)))
+    (folder / "c.jsonl.zst").write_bytes(_zst(_lines(60, 30)))
+    (folder / "d.txt.gz").write_bytes(gzip.compress(b"not data"))
+    sources = open_sources([str(folder)])
+    assert [s.path.name for s in sources] == ["a.jsonl.gz", "b.ndjson.bz2", "c.jsonl.zst"]  # type: ignore[attr-defined]
+    _wait(ingest(index, sources, chunk_rows=7))
+    assert index.count() == 90
+    assert index.get([75])[0]["metadata"] == {"n": 75}
+
+
+def test_a_bad_line_in_a_compressed_file_is_named(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    index = make_index(dimension=3, shards=1)
+    path = tmp_path / "bad.jsonl.gz"
+    path.write_bytes(gzip.compress(_lines(0, 4) + b"{not json\n"))
+    with pytest.raises(SourceError, match=r"bad\.jsonl\.gz: line 5: not valid JSON"):
+        ingest(index, open_sources([str(path)]), chunk_rows=100)
+
+
+def test_a_damaged_gzip_file_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(gzip.compress(_lines(0, 50))[:-20])
+    (source,) = open_sources([str(path)])
+    with pytest.raises((EOFError, OSError)):
+        list(source.chunks(10))
+
+
+def test_standard_input_alone(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="read alone"):
+        open_sources(["-", str(tmp_path)])
+
+
+def test_vecq_ingest_reads_standard_input(data_dir: Path, tmp_path: Path) -> None:
+    """`producer | vecq ingest - --index x`: every line stored; errors say <stdin>: line N."""
+    key_file = tmp_path / "k.key"
+
+    def vecq(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "api.cli", *args], input=stdin,
+                              capture_output=True, timeout=120)  # fmt: skip
+
+    made = vecq("index", "create", "piped", "--dimension", "3", "--key-file", str(key_file))
+    assert made.returncode == 0, made.stderr
+    done = vecq("ingest", "-", "--index", "piped", "--key-file", str(key_file),
+                stdin=_lines(0, 500))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert b"written: 500 vectors" in done.stdout
+    bad = vecq("ingest", "-", "--index", "piped", "--key-file", str(key_file),
+               stdin=_lines(0, 3) + b"[1, 2]\n")  # fmt: skip
+    assert bad.returncode == 2 and b"<stdin>: line 4: expected a JSON object" in bad.stderr
+    mirrored = vecq("ingest", "-", "--index", "piped", "--key-file", str(key_file), "--mirror",
+                    stdin=_lines(0, 3))  # fmt: skip
+    assert mirrored.returncode == 2 and b"cannot be read twice" in mirrored.stderr
+    with Client() as client:  # nothing was deleted
+        assert client.load_index("piped", key_file=key_file).count() == 500
+
+
+def test_mirroring_standard_input_is_refused_by_the_library(
+    make_index: Callable[..., Index],
+) -> None:
+    from api.ingest.mirror import delete_extras
+
+    index = make_index(dimension=3, shards=1)
+    with pytest.raises(SourceError, match="cannot be read twice"):
+        delete_extras(index, open_sources(["-"]))
