@@ -18,6 +18,7 @@ from typing import Any
 
 from api.index import Index
 from api.ingest.chunks import Chunk, Source
+from api.ingest.jsonl import JsonlSource
 from api.jobs import UpsertJob
 from shared import keys, validation
 from shared.errors import InvalidInputError, SourceError, VecqError
@@ -54,7 +55,7 @@ class Report:
 
 def chunk_rows_for(source: Source, dimension: int) -> int:
     """Rows per chunk for ``source``: ``CHUNK_BYTES`` of float32 vectors, fewer for JSON."""
-    if source.path.suffix in (".jsonl", ".ndjson"):
+    if isinstance(source, JsonlSource):  # compressed and standard input too
         return JSONL_CHUNK_ROWS
     return max(1, CHUNK_BYTES // (4 * dimension))
 
@@ -177,13 +178,14 @@ def _runs(records: list[dict[str, Any]]) -> list[tuple[int, str, list[dict[str, 
 @contextlib.contextmanager
 def _naming(source: Source, chunk: Chunk, first: int) -> Iterator[None]:
     """Turn a validation error of rows from ``first`` on into one naming the file's row."""
+    name = getattr(source, "name", source.path)  # standard input: <stdin>
     try:
         yield
     except SourceError:
         raise
     except InvalidInputError as exc:
         if exc.row is None:
-            raise SourceError(f"{source.path}: chunk from {chunk.where(first)}: {exc}") from None
+            raise SourceError(f"{name}: chunk from {chunk.where(first)}: {exc}") from None
         row = first + exc.row
         detail = str(exc).removeprefix(f"row {exc.row}")
-        raise SourceError(f"{source.path}: {chunk.where(row)}{detail}", row=row) from None
+        raise SourceError(f"{name}: {chunk.where(row)}{detail}", row=row) from None

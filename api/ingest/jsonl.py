@@ -45,7 +45,8 @@ class JsonlSource:
         self.path = path
         self.stdin = str(path) == STDIN
         self.compression = path.suffix if path.suffix in COMPRESSIONS else None
-        self._name = "<stdin>" if self.stdin else str(path)
+        self.name = "<stdin>" if self.stdin else str(path)
+        """How errors name it."""
 
     def fingerprint(self, chunk_rows: int) -> str:
         if self.stdin:  # never the same twice: a pipe's rows cannot be skipped to resume
@@ -92,7 +93,7 @@ class JsonlSource:
         return self.path.open("rb")
 
     def _record(self, raw: bytes, line: int) -> dict[str, Any]:
-        where = f"{self._name}: line {line}"
+        where = f"{self.name}: line {line}"
         try:
             record = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -52,6 +52,17 @@ def test_compressed_files_are_read_as_they_decompress(
     assert index.get([75])[0]["metadata"] == {"n": 75}
 
 
+def test_compressed_and_piped_json_lines_are_read_in_json_sized_chunks(tmp_path: Path) -> None:
+    """The chunk size for JSON is by lines (its floats are Python objects until validated),
+    whatever the file's last suffix."""
+    from api.ingest.backfill import JSONL_CHUNK_ROWS, chunk_rows_for
+
+    path = tmp_path / "a.jsonl.gz"
+    path.write_bytes(gzip.compress(_lines(0, 3)))
+    for source in (*open_sources([str(path)]), *open_sources(["-"])):
+        assert chunk_rows_for(source, 3) == JSONL_CHUNK_ROWS
+
+
 def test_a_bad_line_in_a_compressed_file_is_named(
     make_index: Callable[..., Index], tmp_path: Path
 ) -> None:
@@ -92,6 +103,9 @@ def test_vecq_ingest_reads_standard_input(data_dir: Path, tmp_path: Path) -> Non
     bad = vecq("ingest", "-", "--index", "piped", "--key-file", str(key_file),
                stdin=_lines(0, 3) + b"[1, 2]\n")  # fmt: skip
     assert bad.returncode == 2 and b"<stdin>: line 4: expected a JSON object" in bad.stderr
+    wrong = vecq("ingest", "-", "--index", "piped", "--key-file", str(key_file),
+                 stdin=b'{"id": 1, "vector": [1.0, 2.0]}\n')  # fmt: skip
+    assert wrong.returncode == 2 and b"<stdin>: line 1 (id 1): vector has 2" in wrong.stderr
     mirrored = vecq("ingest", "-", "--index", "piped", "--key-file", str(key_file), "--mirror",
                     stdin=_lines(0, 3))  # fmt: skip
     assert mirrored.returncode == 2 and b"cannot be read twice" in mirrored.stderr
