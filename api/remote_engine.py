@@ -14,7 +14,6 @@ from typing import Any
 
 import redis
 
-from shared import keys
 from shared import service as wire
 from shared.engines import Kind, StoredPoint, Write, scroll_pages
 from shared.errors import CollectionMissing, ServiceError, VecqError
@@ -49,8 +48,7 @@ class RemoteEngine:
         **args: Any,
     ) -> tuple[Any, list[tuple[Any, list[float], dict[str, Any]]] | None]:  # fmt: skip
         state = self._state
-        reply_to = keys.service_reply(_call_id())
-        self._r.rpush(keys.SERVICE_REQUESTS, wire.request(op, info, reply_to, **args))
+        reply_to = wire.send(self._r, op, info, **args)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             taken = self._r.blpop([reply_to], timeout=1)
@@ -142,9 +140,3 @@ class RemoteEngine:
 
     def close(self) -> None:
         """Nothing to release: the connection is the client's."""
-
-
-def _call_id() -> str:
-    import uuid
-
-    return uuid.uuid4().hex

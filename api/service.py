@@ -85,8 +85,7 @@ def stop(data_dir: str | Path, *, now: bool = False, timeout: float | None = Non
         return None
     r = redis.Redis.from_url(state.redis_url, socket_timeout=10)
     try:
-        reply_to = wire_key()
-        r.rpush(_requests(), wire.request("shutdown", None, reply_to, now=now))
+        reply_to = wire.send(r, "shutdown", None, now=now)
         r.blpop([reply_to], timeout=10)
     except (redis.RedisError, OSError):
         pass  # it stopped already, or is stopping
@@ -154,21 +153,6 @@ class Watch:
                         self._state.pid, state.pid)  # fmt: skip
             self._state = state
             self._on_restart(state)
-
-
-def wire_key() -> str:
-    """A fresh reply key."""
-    import uuid
-
-    from shared import keys
-
-    return keys.service_reply(uuid.uuid4().hex)
-
-
-def _requests() -> str:
-    from shared import keys
-
-    return keys.SERVICE_REQUESTS
 
 
 @contextlib.contextmanager

@@ -18,14 +18,16 @@ import json
 import os
 import struct
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis
 
-from shared import errors
+from shared import errors, keys
 from shared.registry import IndexInfo
 
 LOCK = "vecq.lock"
@@ -97,6 +99,13 @@ def remove_state(data_dir: str | Path, pid: int) -> None:
 
 
 # --- engine calls -------------------------------------------------------------------------
+
+
+def send(r: redis.Redis, op: str, info: IndexInfo | None, **args: Any) -> str:
+    """Push one engine call to the service; return the key its reply will be pushed to."""
+    reply_to = keys.service_reply(uuid.uuid4().hex)
+    r.rpush(keys.SERVICE_REQUESTS, request(op, info, reply_to, **args))
+    return reply_to
 
 
 def request(op: str, info: IndexInfo | None, reply_to: str, **args: Any) -> bytes:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from api.cli.options import FAILED, OK, Subparsers, exit_status
+
+if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
+    from shared.settings import Settings
 
 UP = (
     "Starts the embedded service of the data directory (VECQ_DATA_DIR, default ./.vecq) if "
@@ -42,7 +46,7 @@ def add_parser(sub: Subparsers) -> None:
     down.set_defaults(run=run_down)
 
 
-def _embedded_settings(command: str) -> object | None:
+def _embedded_settings(command: str) -> Settings | None:
     from shared.settings import Settings
 
     settings = Settings.from_env()
@@ -63,12 +67,12 @@ def run_up(args: argparse.Namespace) -> int:
     if settings is None:
         return FAILED
     try:
-        state = service.attach(settings)  # type: ignore[arg-type]
+        state = service.attach(settings)
     except VecqError as exc:
         print(f"vecq up: {exc}", file=sys.stderr)
         return exit_status(exc)
     print(describe_service(state))
-    print(f"data         {settings.data_dir}   (log: service.log there)")  # type: ignore[attr-defined]
+    print(f"data         {settings.data_dir}   (log: service.log there)")
     return OK
 
 
@@ -79,7 +83,7 @@ def run_down(args: argparse.Namespace) -> int:
     settings = _embedded_settings("down")
     if settings is None:
         return FAILED
-    data_dir = settings.data_dir  # type: ignore[attr-defined]
+    data_dir = settings.data_dir
     try:
         pid = service.stop(data_dir, now=args.now, timeout=args.timeout)
     except TimeoutError as exc:
