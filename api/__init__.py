@@ -77,6 +77,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, see __geta
         WaitTimeout as WaitTimeout,
     )
     from shared.settings import Settings as Settings
+    from shared.vector_schema import SparseSpec as SparseSpec
+    from shared.vector_schema import VectorSpec as VectorSpec
 
 __all__ = [
     "BackpressureTimeout",
@@ -98,10 +100,12 @@ __all__ = [
     "ServiceError",
     "Settings",
     "SourceError",
+    "SparseSpec",
     "StorageLocked",
     "UpsertError",
     "UpsertJob",
     "VecqError",
+    "VectorSpec",
     "WaitTimeout",
     "generate_key",
 ]
@@ -115,6 +119,8 @@ _HOME = {
     "UpsertJob": "api.jobs",
     "Settings": "shared.settings",
     "generate_key": "shared.crypto",
+    "SparseSpec": "shared.vector_schema",
+    "VectorSpec": "shared.vector_schema",
 }
 
 

@@ -16,13 +16,14 @@ from api.index import Index
 from api.jobs import UpsertJob
 from api.publisher import CeleryPublisher, Publisher
 from api.session import Session
-from shared import crypto, marks, registry
+from shared import crypto, marks, registry, vector_schema
 from shared.embedded_redis import EmbeddedRedis
 from shared.engines import Engine, open_engine
 from shared.errors import BrokerUnavailable, VecqError
 from shared.payload_indexes import parse as payload_index_specs
 from shared.service import CLIENT_NAME, ServiceState
 from shared.settings import Settings, redact_url
+from shared.vector_schema import SparseSpec, VectorSpec
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,15 @@ class Client:
         *,
         key_file: str | Path | None = None,
         payload_indexes: Mapping[str, Any] | None = None,
+        vectors: Mapping[str, VectorSpec | Mapping[str, Any]] | None = None,
+        sparse_vectors: Mapping[str, SparseSpec | Mapping[str, Any] | None] | None = None,
     ) -> Index:
         """Create an index: one Qdrant collection of ``dimension``-d vectors, ``shards`` shards.
+
+        Or, instead of ``dimension``, named vectors: ``vectors={"text": VectorSpec(768,
+        "cosine"), "image": VectorSpec(512, "dot"), "colbert": VectorSpec(128,
+        multivector=True)}`` and/or ``sparse_vectors={"bm25": SparseSpec(modifier="idf")}``;
+        each point then carries any of them by name (``metric`` is not used).
 
         The key is ``index_key`` (32 bytes, or the 64 hex digits of a key file) or the
         contents of ``key_file``.
@@ -173,8 +181,17 @@ class Client:
         datetime); all are checked before anything is created.
         """
         key = crypto.resolve_key(index_key, key_file)
-        if dimension is None:
-            raise TypeError("create_index() needs dimension=")
+        schema = None
+        if vectors is not None or sparse_vectors is not None:
+            if dimension is not None:
+                raise TypeError(
+                    "create_index() takes dimension= (one unnamed vector) or vectors=/"
+                    "sparse_vectors= (named vectors), not both"
+                )
+            schema = vector_schema.parse(vectors, sparse_vectors)
+            dimension = 0
+        elif dimension is None:
+            raise TypeError("create_index() needs dimension= (or named vectors: vectors=)")
         if max_write_rate is not None and max_write_rate < 0:
             raise ValueError(f"max_write_rate must be >= 0 points/s, not {max_write_rate}")
         fields = payload_index_specs(payload_indexes)
@@ -184,9 +201,8 @@ class Client:
                 "payload indexes are created in the engine, which another process holds here "
                 "(a `vecq worker` with Edge or local mode): create the index where the engine is"
             )
-        info = registry.create(
-            self.redis, index_name, dimension=dimension, shards=shards, metric=metric, key=key
-        )
+        info = registry.create(self.redis, index_name, dimension=dimension, shards=shards,
+                               metric=metric, key=key, schema=schema)  # fmt: skip
         if reachable:
             try:
                 self.engine.create(info)

@@ -36,6 +36,9 @@ class Index:
 
     def __repr__(self) -> str:
         i = self._info
+        schema = i.schema
+        if schema is not None:
+            return f"<Index {i.name!r} vectors=({schema.describe()}) shards={i.shards}>"
         return f"<Index {i.name!r} dimension={i.dimension} shards={i.shards} metric={i.metric}>"
 
     @property
@@ -56,6 +59,13 @@ class Index:
     @property
     def dimension(self) -> int:
         return self._info.dimension
+
+    @property
+    def vectors(self) -> dict[str, Any]:
+        """The index's named vectors (name to :class:`VectorSpec` or :class:`SparseSpec`);
+        empty for an index of one unnamed vector of :attr:`dimension`."""
+        schema = self._info.schema
+        return {} if schema is None else {**schema.dense, **schema.sparse}
 
     @property
     def shards(self) -> int:
@@ -189,23 +199,21 @@ class Index:
                 vectors = args[0]
         if vectors is _UNSET:
             raise TypeError("upsert needs vectors: a list of dicts or tuples, or ids and vectors")
+        schema = self._info.schema
         if ids is not _UNSET:
-            return validation.from_arrays(ids, vectors, dim, metadata, items, max_item)
+            return validation.from_arrays(ids, vectors, dim, metadata, items, max_item,
+                                          schema=schema)  # fmt: skip
         if items is not None or metadata is not None:
             raise TypeError(
                 "items= and metadata= go with the NumPy form, upsert(ids, vectors, ...); in the "
                 "list form each record carries its own"
             )
-        return self._list_form(vectors, dim, max_item)
-
-    @staticmethod
-    def _list_form(records: Any, dim: int, max_item: int) -> Points:
-        if isinstance(records, np.ndarray):
+        if isinstance(vectors, np.ndarray) or (schema is not None and isinstance(vectors, Mapping)):
             raise TypeError(
-                "a NumPy array of vectors needs its ids: upsert(ids, vectors) or "
+                "columns of vectors need their ids: upsert(ids, vectors) or "
                 "upsert(vectors=vectors, ids=ids)"
             )
-        return validation.from_records(records, dim, max_item)
+        return validation.from_records(vectors, dim, max_item, schema=schema)
 
     def enqueue(
         self, points: Points, *, on_batch: Callable[[int], None] | None = None

@@ -41,4 +41,5 @@ def _to_point(
     item_b64 = payload.get(keys.PAYLOAD_ITEM)
     item = cipher.decrypt(point_id, base64.b64decode(item_b64)) if item_b64 else None
     metadata = {k: v for k, v in payload.items() if not k.startswith(keys.RESERVED_PREFIX)}
-    return {"id": point_id, "vector": list(vector), "item": item, "metadata": metadata}
+    vector = vector if isinstance(vector, dict) else list(vector)
+    return {"id": point_id, "vector": vector, "item": item, "metadata": metadata}

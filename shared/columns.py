@@ -8,7 +8,7 @@ plus how it is encoded (``shared/codec.py``), not an edit in each place rows are
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -16,7 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from shared import ids as idrules
+from shared import named_vectors
 from shared.metadata import Metadata
+from shared.named_vectors import VectorColumn
 
 Rows = slice | npt.NDArray[np.intp]
 
@@ -35,6 +37,9 @@ class Columns:
     """Item bytes per point (encrypted once in a batch), ``None`` where a point has none."""
     metadata: Sequence[Metadata | None] | None = None
     names: Sequence[str | None] | None = None
+    named: Mapping[str, VectorColumn] | None = None
+    """The named vectors of an index that has them (``shared/named_vectors.py``); its
+    ``vectors`` then have shape ``(n, 0)``."""
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -59,6 +64,9 @@ class Columns:
             if isinstance(value, np.ndarray):
                 if arrays is None or field in arrays:
                     picked[field] = value[rows]
+            elif isinstance(value, Mapping):
+                if arrays is None or field in arrays:
+                    picked[field] = named_vectors.select(value, rows)
             elif value is not None:
                 picked[field] = _pick(value, rows)
         return dataclasses.replace(self, **picked)
@@ -72,6 +80,9 @@ class Columns:
             values = [getattr(p, field) for p in parts]
             if isinstance(values[0], np.ndarray):
                 joined[field] = np.concatenate(values)
+            elif field == "named":
+                if any(v is not None for v in values):
+                    joined[field] = named_vectors.concat(values, [len(p) for p in parts])
             elif any(v is not None for v in values):
                 joined[field] = [x for p, v in zip(parts, values, strict=True)
                                  for x in (v if v is not None else [None] * len(p))]  # fmt: skip

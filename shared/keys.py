@@ -21,7 +21,7 @@ QUEUE_ETL = "vecq.etl"
 MESSAGE_VERSION = 1
 
 # Version of the binary batch blob (see shared/codec.py).
-BLOB_VERSION = 3
+BLOB_VERSION = 4
 
 # Name of the sharding function recorded in every registry entry (see shared/sharding.py).
 SHARD_FUNCTION = "jump-splitmix64-v1"

@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import redis
 
@@ -14,10 +15,9 @@ from shared import keys
 from shared.crypto import key_check, verify_key
 from shared.errors import IndexExistsError, IndexNotLoadedError, InvalidIndexError
 from shared.replies import text
+from shared.vector_schema import MAX_DIMENSION, METRICS, Schema
 
-METRICS = ("cosine", "dot", "euclid", "manhattan")
 MAX_SHARDS = 1024
-MAX_DIMENSION = 65536
 # Letters, digits, '-' and single '_' (no '__': older vecq used it in collection names).
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,62}$")
 
@@ -35,6 +35,28 @@ class IndexInfo:
     key_check: str
     created_at: float
     layout: str = keys.INDEX_LAYOUT
+    vectors: dict[str, Any] | None = None
+    """Named dense vectors (``shared/vector_schema.py``'s JSON form); ``None``: the index
+    holds one unnamed vector of ``dimension`` (then ``dimension`` is 0 if it has named)."""
+    sparse_vectors: dict[str, Any] | None = None
+
+    @property
+    def schema(self) -> Schema | None:
+        """The index's named vectors, or ``None`` for the one unnamed vector."""
+        if self.vectors is None and self.sparse_vectors is None:
+            return None
+        return Schema.from_json(self.vectors, self.sparse_vectors)
+
+    @property
+    def width(self) -> int:
+        """Float32 values per point, about (for sizing requests): the unnamed vector's
+        dimension, or the named dense vectors' (a multivector's row counted 16 times, a
+        sparse vector as 200 values: ~100 nonzeros with their indices)."""
+        schema = self.schema
+        if schema is None:
+            return self.dimension
+        dense = sum(s.size * (16 if s.multivector else 1) for s in schema.dense.values())
+        return max(1, dense + 200 * len(schema.sparse))
 
     @property
     def uid_bytes(self) -> bytes:
@@ -58,14 +80,25 @@ def check_name(name: object) -> str:
 
 
 def create(
-    r: redis.Redis, name: str, *, dimension: int, shards: int, metric: str, key: bytes
+    r: redis.Redis,
+    name: str,
+    *,
+    dimension: int,
+    shards: int,
+    metric: str,
+    key: bytes,
+    schema: Schema | None = None,
 ) -> IndexInfo:
     """Record a new index; raise :class:`IndexExistsError` if the name is taken.
 
-    A bad name, dimension, shard count or metric raises :class:`InvalidIndexError`.
+    A bad name, dimension, shard count or metric raises :class:`InvalidIndexError`. With
+    ``schema`` (named vectors) ``dimension`` is 0.
     """
     check_name(name)
-    if not isinstance(dimension, int) or not 1 <= dimension <= MAX_DIMENSION:
+    named: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
+    if schema is not None:
+        named = schema.to_json()
+    elif not isinstance(dimension, int) or not 1 <= dimension <= MAX_DIMENSION:
         raise InvalidIndexError(
             f"dimension must be an int in 1..{MAX_DIMENSION}, got {dimension!r}"
         )
@@ -82,6 +115,8 @@ def create(
         shard_function=keys.SHARD_FUNCTION,
         key_check=key_check(key, name),
         created_at=time.time(),
+        vectors=named[0],
+        sparse_vectors=named[1],
     )
     if not r.set(keys.index(name), json.dumps(asdict(info)), nx=True):
         raise IndexExistsError(

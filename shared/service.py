@@ -122,27 +122,48 @@ def parse_request(raw: bytes) -> tuple[str, IndexInfo | None, str, dict[str, Any
 
 
 def reply(result: Any = None, points: Sequence[Any] | None = None) -> bytes:
-    """A successful reply: ``result`` (JSON) and, for reads, the points with their vectors."""
+    """A successful reply: ``result`` (JSON) and, for reads, the points with their vectors.
+
+    The header gives each point's vector shape: a length (the unnamed vector), or for named
+    vectors ``{name: ["dense", size] | ["multi", rows, size] | ["sparse", nonzeros]}``. The
+    floats follow the header in that order; sparse indices follow the floats as uint32.
+    """
     header: dict[str, Any] = {"ok": True, "result": result}
     blob = b""
     if points is not None:
         header["points"] = [[p.id, p.payload] for p in points]
-        lengths = [len(p.vector) for p in points]
-        header["lengths"] = lengths
-        if any(lengths):
-            blob = np.concatenate(
-                [np.asarray(p.vector, dtype=np.float32).ravel() for p in points]
-            ).tobytes()
+        floats: list[Any] = []
+        indices: list[Any] = []
+        header["lengths"] = [_shape(p.vector, floats, indices) for p in points]
+        values = np.concatenate(floats) if floats else np.empty(0, dtype=np.float32)
+        header["floats"] = int(values.size)
+        blob = values.astype("<f4").tobytes()
+        if indices:
+            blob += np.concatenate(indices).astype("<u4").tobytes()
     return _frame(header, blob)
 
 
-def failure(exc: BaseException) -> bytes:
-    """A reply carrying an exception: its class name (vecq's errors are raised again as such)
-    and its message."""
-    return _frame({"ok": False, "error": type(exc).__name__, "message": str(exc)}, b"")
+def _shape(vector: Any, floats: list[Any], indices: list[Any]) -> Any:
+    if not isinstance(vector, dict):
+        floats.append(np.asarray(vector, dtype=np.float32).ravel())
+        return len(vector)
+    shape = {}
+    for name, value in vector.items():
+        if isinstance(value, dict):
+            floats.append(np.asarray(value["values"], dtype=np.float32))
+            indices.append(np.asarray(value["indices"], dtype=np.uint32))
+            shape[name] = ["sparse", len(value["values"])]
+        elif value and isinstance(value[0], (list, tuple)):
+            rows = np.asarray(value, dtype=np.float32)
+            floats.append(rows.ravel())
+            shape[name] = ["multi", rows.shape[0], rows.shape[1]]
+        else:
+            floats.append(np.asarray(value, dtype=np.float32))
+            shape[name] = ["dense", len(value)]
+    return shape
 
 
-def parse_reply(raw: bytes) -> tuple[Any, list[tuple[Any, list[float], dict[str, Any]]] | None]:
+def parse_reply(raw: bytes) -> tuple[Any, list[tuple[Any, Any, dict[str, Any]]] | None]:
     """``(result, points)`` of a reply (each point ``(id, vector, payload)``), or raise the
     error it carries."""
     (size,) = _HEADER.unpack_from(raw)
@@ -151,12 +172,35 @@ def parse_reply(raw: bytes) -> tuple[Any, list[tuple[Any, list[float], dict[str,
         raise _error(header["error"], header["message"])
     if "points" not in header:
         return header["result"], None
-    floats = np.frombuffer(raw, dtype=np.float32, offset=_HEADER.size + size)
-    points, at = [], 0
-    for (point_id, payload), length in zip(header["points"], header["lengths"], strict=True):
-        points.append((point_id, floats[at : at + length].tolist(), payload))
-        at += length
+    at_floats = _HEADER.size + size
+    count = int(header["floats"])
+    floats = np.frombuffer(raw, dtype="<f4", count=count, offset=at_floats)
+    indices = np.frombuffer(raw, dtype="<u4", offset=at_floats + 4 * count)
+    points, at, at_index = [], 0, 0
+    for (point_id, payload), shape in zip(header["points"], header["lengths"], strict=True):
+        if isinstance(shape, int):
+            points.append((point_id, floats[at : at + shape].tolist(), payload))
+            at += shape
+            continue
+        vector: dict[str, Any] = {}
+        for name, (kind, *dims) in shape.items():
+            length = int(np.prod(dims))
+            values = floats[at : at + length]
+            at += length
+            if kind == "sparse":
+                vector[name] = {"indices": indices[at_index : at_index + length].tolist(),
+                                "values": values.tolist()}  # fmt: skip
+                at_index += length
+            else:
+                vector[name] = values.reshape(dims).tolist()
+        points.append((point_id, vector, payload))
     return header["result"], points
+
+
+def failure(exc: BaseException) -> bytes:
+    """A reply carrying an exception: its class name (vecq's errors are raised again as such)
+    and its message."""
+    return _frame({"ok": False, "error": type(exc).__name__, "message": str(exc)}, b"")
 
 
 def _frame(header: dict[str, Any], blob: bytes) -> bytes:

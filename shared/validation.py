@@ -19,10 +19,12 @@ import numpy.typing as npt
 
 from shared import ids as idrules
 from shared import metadata as metarules
+from shared import named_vectors
 from shared.columns import Columns
 from shared.errors import InvalidVectorError
 from shared.ids import Id, check_id_array
 from shared.metadata import Metadata
+from shared.vector_schema import Schema
 from shared.vectors import check_vectors, records_to_array
 
 Op = Literal["upsert", "delete", "update"]
@@ -46,8 +48,13 @@ class Points(Columns):
     op: Op = "upsert"
 
 
-def from_records(records: Sequence[Any], dimension: int, max_item_bytes: int) -> Points:
-    """Validate the list form: dicts ``{"id", "vector", "item"?, "metadata"?}`` or tuples."""
+def from_records(
+    records: Sequence[Any], dimension: int, max_item_bytes: int, *, schema: Schema | None = None
+) -> Points:
+    """Validate the list form: dicts ``{"id", "vector", "item"?, "metadata"?}`` or tuples.
+
+    With ``schema`` (an index of named vectors) each ``vector`` is a dict of name to vector.
+    """
     _check_list(records, "upsert expects a list of dicts or (id, vector) tuples")
     ids: list[Id] = []
     rows: list[Any] = []
@@ -61,9 +68,14 @@ def from_records(records: Sequence[Any], dimension: int, max_item_bytes: int) ->
         items.append(check_item(item, row, checked, max_item_bytes))
         metadata.append(metarules.check(meta, row, checked))
     keys, names = idrules.split(ids)
-    vectors = records_to_array(rows, ids, dimension)
-    check_vectors(vectors, ids, dimension)
-    return dedupe(Points(keys, vectors, _present(items), _present(metadata), names))
+    named = None
+    if schema is not None:
+        named = named_vectors.from_records(rows, ids, schema)
+        vectors = _no_vectors(len(ids))
+    else:
+        vectors = records_to_array(rows, ids, dimension)
+        check_vectors(vectors, ids, dimension)
+    return dedupe(Points(keys, vectors, _present(items), _present(metadata), names, named))
 
 
 def from_arrays(
@@ -73,14 +85,22 @@ def from_arrays(
     metadata: Sequence[Any] | None = None,
     items: Sequence[Any] | None = None,
     max_item_bytes: int | None = None,
+    *,
+    schema: Schema | None = None,
 ) -> Points:
-    """Validate the NumPy form: ``ids`` shape ``(n,)``, ``vectors`` shape ``(n, dim)``.
+    """Validate the NumPy form: ``ids`` shape ``(n,)``, ``vectors`` shape ``(n, dim)``
+    (with ``schema``: a dict of vector name to column, see ``shared/named_vectors.py``).
 
     ``ids`` hold integers, or strings (a ``str`` or ``object`` array). ``metadata`` and
     ``items`` (one dict / bytes or ``None`` per row) have the length of ``ids``.
     """
     keys, names = check_id_array(ids)
     n = int(keys.shape[0])
+    caller = idrules.caller_ids(keys, names)
+    named = None
+    if schema is not None:
+        named = named_vectors.from_columns(vectors, caller, n, schema)
+        vectors = _no_vectors(n)
     vec = np.asarray(vectors)
     if vec.ndim != 2:
         raise InvalidVectorError(
@@ -88,7 +108,6 @@ def from_arrays(
         )
     if vec.shape[0] != n:
         raise InvalidVectorError(f"{n} ids but {vec.shape[0]} vectors: the lengths must match")
-    caller = idrules.caller_ids(keys, names)
     checked_meta = None
     if metadata is not None:
         _check_column(metadata, "metadata", n)
@@ -108,8 +127,9 @@ def from_arrays(
                 for row, (it, i) in enumerate(zip(items, caller, strict=True))
             ]
         )
-    check_vectors(vec, caller, dimension)
-    return dedupe(Points(keys, vec, checked_items, checked_meta, names))
+    if named is None:
+        check_vectors(vec, caller, dimension)
+    return dedupe(Points(keys, vec, checked_items, checked_meta, names, named))
 
 
 def deletions(ids: Any) -> Points:

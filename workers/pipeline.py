@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shared import deadletters, job_state, ledger, logs
+from shared import deadletters, job_state, ledger, logs, named_vectors
 from shared import ids as idrules
 from shared import metadata as metarules
 from shared.codec import Batch, decode
@@ -253,10 +253,7 @@ def _check_points(batch: Batch, info: IndexInfo) -> None:
             continue
         if idrules.string_key(idrules.check_string_id(name, row)) != int(batch.ids[row]):
             raise _Rejected(f"row {row}: the key of string id {name!r} does not match it")
-    if batch.op == "upsert":
-        check_vectors(batch.vectors, caller, info.dimension)
-    elif batch.vectors.shape[1] != 0:
-        raise _Rejected(f"a {batch.op} batch carries vectors")
+    _check_vectors(batch, info, caller)
     if batch.shard >= info.shards or not np.all(shard_of(batch.ids, info.shards) == batch.shard):
         raise _Rejected(f"batch holds ids that do not belong to shard {batch.shard}")
     for row, meta in enumerate(batch.metadata or ()):
@@ -264,6 +261,21 @@ def _check_points(batch: Batch, info: IndexInfo) -> None:
             raise _Rejected(f"row {row}: an update without metadata")
     if batch.items is not None and len(batch.items) != len(batch):
         raise InvalidVectorError("batch items do not match its points")
+
+
+def _check_vectors(batch: Batch, info: IndexInfo, caller: list[idrules.Id]) -> None:
+    schema = info.schema
+    if batch.op != "upsert":
+        if batch.vectors.shape[1] != 0 or batch.named:
+            raise _Rejected(f"a {batch.op} batch carries vectors")
+    elif schema is None:
+        if batch.named:
+            raise _Rejected("batch carries named vectors, but the index has one unnamed vector")
+        check_vectors(batch.vectors, caller, info.dimension)
+    else:
+        if batch.vectors.shape[1] != 0 or not batch.named:
+            raise _Rejected("batch carries an unnamed vector, but the index has named vectors")
+        named_vectors.check(batch.named, schema, caller, len(batch))
 
 
 def _write_isolating(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> dict[int, str]:

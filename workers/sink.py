@@ -149,7 +149,10 @@ class QdrantSink:
         largest_item = max((len(i) for i in batch.items or () if i is not None), default=0)
         largest_meta = max((len(str(m)) for m in batch.metadata or () if m), default=0)
         payload = largest_meta + largest_item * 4 // 3 + 4  # items travel as base64
-        return self.engine.request_points(int(batch.vectors.shape[1]), payload)
+        width = int(batch.vectors.shape[1])
+        if batch.named:  # float32 values (and sparse indices) per point, on average
+            width += -(-sum(c.floats() for c in batch.named.values()) // max(1, len(batch)))
+        return self.engine.request_points(max(1, width), payload)
 
     def close(self) -> None:
         """Stop the threads that send requests in parallel (the engine stays open)."""
@@ -166,7 +169,8 @@ class QdrantSink:
                 part = batch if step >= len(batch) else batch.select(rows)
                 part_seqs = seqs[rows]
                 request = Write(part.point_ids(), part.vectors,
-                                payloads(part, part_seqs.tolist()), part_seqs)  # fmt: skip
+                                payloads(part, part_seqs.tolist()), part_seqs,
+                                part.named)  # fmt: skip
             with self.clock.stage("sink"):
                 retry.call(
                     self._paced(

@@ -15,6 +15,8 @@ EPILOG = """\
 examples:
   vecq index create products --dimension 768 --shards 8 --key-file products.key \
       --payload-index lang:keyword --payload-index tenant:keyword:tenant
+  vecq index create docs --vector text:768:cosine --vector image:512:dot \
+      --vector colbert:128:cosine:multi --sparse bm25:idf      # named vectors
   vecq index list
   vecq index describe products
   vecq index delete products --key-file products.key --yes
@@ -39,7 +41,24 @@ def add_parser(sub: Subparsers) -> None:
     actions = p.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="create an index and write its key to a file")
     create.add_argument("name", help="1-63 letters, digits, '-' or '_'")
-    create.add_argument("--dimension", type=int, required=True, help="vector length")
+    create.add_argument(
+        "--dimension", type=int, help="vector length (one unnamed vector; or use --vector/--sparse)"
+    )
+    create.add_argument(
+        "--vector",
+        action="append",
+        default=[],
+        metavar="NAME:SIZE[:DIST][:multi]",
+        help="a named dense vector (repeatable); DIST is cosine (default), dot, "
+        "euclid or manhattan; :multi makes it a multivector (MaxSim)",
+    )
+    create.add_argument(
+        "--sparse",
+        action="append",
+        default=[],
+        metavar="NAME[:idf]",
+        help="a named sparse vector (repeatable); :idf weighs it by IDF",
+    )
     create.add_argument("--shards", type=int, default=4, help="Qdrant shards (default 4)")
     create.add_argument("--metric", default="cosine",
                         choices=["cosine", "dot", "euclid", "manhattan"])  # fmt: skip
@@ -81,9 +100,18 @@ def _create(args: argparse.Namespace) -> int:
     from shared.crypto import generate_key, read_key_file
     from shared.errors import IndexExistsError
     from shared.payload_indexes import parse_flag
+    from shared.vector_schema import parse_sparse_flag, parse_vector_flag
 
     path: Path = args.key_file or Path(f"{args.name}.key")
     fields = {f.field: f.spec() for f in map(parse_flag, args.payload_index)}
+    named = dict(map(parse_vector_flag, args.vector))
+    sparse = dict(map(parse_sparse_flag, args.sparse))
+    if (args.dimension is not None) == bool(named or sparse):
+        return _fail("give --dimension (one unnamed vector) or --vector/--sparse (named "
+                     "vectors), one of the two", USAGE)  # fmt: skip
+    shape: dict[str, Any] = {"dimension": args.dimension}
+    if named or sparse:
+        shape = {"vectors": named or None, "sparse_vectors": sparse or None}
     with Client(worker=False) as client:
         if args.name in client.list_indexes():
             raise IndexExistsError(
@@ -94,8 +122,8 @@ def _create(args: argparse.Namespace) -> int:
             return _fail(f"{path} exists; pass --reuse-key to create the index with its key, "
                          "or choose another --key-file", USAGE)  # fmt: skip
         key = read_key_file(path) if path.exists() else generate_key()
-        index = client.create_index(args.name, key, args.dimension, args.shards, args.metric,
-                                    payload_indexes=fields)  # fmt: skip
+        index = client.create_index(args.name, key, shards=args.shards, metric=args.metric,
+                                    payload_indexes=fields, **shape)  # fmt: skip
         if not path.exists():
             try:
                 _write_private(path, key.hex() + "\n")
@@ -103,8 +131,13 @@ def _create(args: argparse.Namespace) -> int:
                 client.delete_index(args.name, key)
                 return _fail(f"cannot write {path} ({exc.strerror}); the index was not created",
                              FAILED)  # fmt: skip
-    print(f"created index {index.name!r}: dimension {index.dimension}, {index.shards} shards, "
-          f"{index.metric}; key in {path} (owner-only)")  # fmt: skip
+    schema = index.info.schema
+    shape_text = (f"dimension {index.dimension}, {index.metric}" if schema is None
+                  else f"vectors {schema.describe()}")  # fmt: skip
+    print(
+        f"created index {index.name!r}: {shape_text}, {index.shards} shards; key in {path} "
+        "(owner-only)"
+    )
     if args.print_key:
         print(key.hex())
     return 0
@@ -122,7 +155,11 @@ def _list(args: argparse.Namespace) -> int:
     if not entries:
         print("no indexes (create one with `vecq index create NAME --dimension D`)")
     for e in entries:
-        print(f"{e.name:30}  dim {e.dimension:6}  shards {e.shards:4}  {e.metric}")
+        schema = e.schema
+        if schema is None:
+            print(f"{e.name:30}  dim {e.dimension:6}  shards {e.shards:4}  {e.metric}")
+        else:
+            print(f"{e.name:30}  vectors {', '.join(schema.names)}  shards {e.shards:4}")
     return 0
 
 
@@ -208,9 +245,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _entry(info: Any) -> dict[str, Any]:
-    return {"name": info.name, "dimension": info.dimension, "shards": info.shards,
-            "metric": info.metric, "shard_function": info.shard_function,
-            "layout": info.layout, "created_at": info.created_at}  # fmt: skip
+    entry = {"name": info.name, "dimension": info.dimension, "shards": info.shards,
+             "metric": info.metric, "shard_function": info.shard_function,
+             "layout": info.layout, "created_at": info.created_at}  # fmt: skip
+    if info.schema is not None:
+        entry["vectors"] = info.vectors or {}
+        entry["sparse_vectors"] = info.sparse_vectors or {}
+    return entry
 
 
 def _write_private(path: Path, text: str) -> None:

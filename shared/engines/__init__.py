@@ -14,13 +14,14 @@ modules import their Qdrant library inside functions, so importing ``shared`` st
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from shared.named_vectors import VectorColumn
 from shared.payload_indexes import PayloadIndex
 from shared.registry import IndexInfo
 from shared.settings import Settings
@@ -29,10 +30,12 @@ Kind = Literal["edge", "local", "server"]
 
 
 class StoredPoint(NamedTuple):
-    """A point as an engine holds it."""
+    """A point as an engine holds it. ``vector`` is a list of floats for the unnamed vector;
+    for named vectors a dict of name to a list of floats (dense), a list of such lists
+    (multivector) or ``{"indices": [...], "values": [...]}`` (sparse)."""
 
     id: int | str
-    vector: list[float]
+    vector: Any
     payload: dict[str, Any]
 
 
@@ -48,9 +51,17 @@ class Write:
     vectors: npt.NDArray[np.float32]
     payloads: list[dict[str, Any]]
     seqs: npt.NDArray[np.int64]
+    named: Mapping[str, VectorColumn] | None = None
+    """The named vectors of an index that has them (then ``vectors`` has no columns)."""
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def point_vectors(self, row: int, convert: Callable[[str, Any], Any]) -> dict[str, Any]:
+        """Point ``row``'s named vectors that it carries, each passed through
+        ``convert(kind, value)`` (the engine's own type)."""
+        return {name: convert(column.kind, column.row(row))
+                for name, column in (self.named or {}).items() if column.has(row)}  # fmt: skip
 
     def guards(self) -> list[tuple[int, list[int | str]]]:
         """``(seq, ids)`` groups: the ids each sequence number guards, in first-seen order."""
@@ -181,3 +192,21 @@ def open_engine(settings: Settings) -> Engine:
     from shared.engines.client import ClientEngine
 
     return ClientEngine.open(settings)
+
+
+def stored_vector(vector: Any) -> Any:
+    """An engine's vector as :class:`StoredPoint` holds it (plain lists and dicts)."""
+    if vector is None:
+        return []
+    if isinstance(vector, dict):
+        return {name: _stored_named(value) for name, value in vector.items()}
+    return list(vector)
+
+
+def _stored_named(value: Any) -> Any:
+    if hasattr(value, "indices") and hasattr(value, "values"):
+        pairs = sorted(zip(value.indices, value.values, strict=True))
+        return {"indices": [int(i) for i, _ in pairs], "values": [float(v) for _, v in pairs]}
+    if value and isinstance(value[0], (list, tuple)):
+        return [list(row) for row in value]
+    return list(value)

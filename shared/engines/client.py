@@ -9,6 +9,7 @@ local mode unfit beyond 20,000 points: it is the stand-in for a server in tests.
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 import time
@@ -16,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from shared import keys
-from shared.engines import Kind, StoredPoint, Write, grpc_wire, scroll_pages
+from shared.engines import Kind, StoredPoint, Write, grpc_wire, scroll_pages, stored_vector
 from shared.engines.grpc_channel import STREAMS_PER_CHANNEL, UpsertChannel
 from shared.errors import CollectionMissing, IndexExistsError, StorageLocked
 from shared.payload_indexes import PayloadIndex
@@ -113,17 +114,14 @@ class ClientEngine:
     def _create(self, info: IndexInfo, indexing_threshold: int | None = None) -> None:
         from qdrant_client import models
 
-        distances = {"cosine": models.Distance.COSINE, "dot": models.Distance.DOT,
-                     "euclid": models.Distance.EUCLID,
-                     "manhattan": models.Distance.MANHATTAN}  # fmt: skip
         optimizers = None
         if indexing_threshold is not None:
             optimizers = models.OptimizersConfigDiff(indexing_threshold=indexing_threshold)
+        dense, sparse = _vectors_config(info)
         self.client.create_collection(
             info.collection,
-            vectors_config=models.VectorParams(
-                size=info.dimension, distance=distances[info.metric]
-            ),
+            vectors_config=dense,
+            sparse_vectors_config=sparse,
             shard_number=info.shards,
             optimizers_config=optimizers,
         )
@@ -131,8 +129,9 @@ class ClientEngine:
             self.client.create_payload_index(
                 info.collection, keys.PAYLOAD_SEQ, models.PayloadSchemaType.INTEGER, wait=True
             )
-        log.info("created collection %s (dim %d, %s, %d shards)", info.collection,
-                 info.dimension, info.metric, info.shards)  # fmt: skip
+        schema = info.schema
+        shape = f"dim {info.dimension}, {info.metric}" if schema is None else schema.describe()
+        log.info("created collection %s (%s, %d shards)", info.collection, shape, info.shards)
 
     def write(self, info: IndexInfo, request: Write) -> None:
         from qdrant_client import models
@@ -141,9 +140,23 @@ class ClientEngine:
             from qdrant_client.conversions.conversion import RestToGrpc
 
             condition = RestToGrpc.convert_filter(_condition(request))
+            named = None
+            if request.named is not None:
+                named = functools.partial(request.point_vectors, convert=grpc_wire.named_vector)
             body = grpc_wire.upsert_request(info.collection, request.ids, request.vectors,
-                                            request.payloads, condition)  # fmt: skip
+                                            request.payloads, condition, named=named)  # fmt: skip
             self.upserts.upsert(body)
+            return
+        if request.named is not None:
+            structs = [
+                models.PointStruct(id=point_id, vector=request.point_vectors(row, _rest_vector),
+                                   payload=payload)
+                for row, (point_id, payload) in enumerate(
+                    zip(request.ids, request.payloads, strict=True)
+                )
+            ]  # fmt: skip
+            self.client.upsert(info.collection, structs, wait=True,
+                               update_filter=_condition(request))  # fmt: skip
             return
         points = models.Batch(
             ids=list(request.ids), vectors=request.vectors.tolist(), payloads=request.payloads
@@ -398,7 +411,35 @@ def _older(ids: Sequence[int | str], below: int) -> Any:
 
 
 def _stored(record: Any) -> StoredPoint:
-    vector = record.vector
     point_id = record.id if isinstance(record.id, int) else str(record.id)
-    return StoredPoint(point_id, list(vector) if vector is not None else [],
-                       dict(record.payload or {}))  # fmt: skip
+    return StoredPoint(point_id, stored_vector(record.vector), dict(record.payload or {}))
+
+
+def _vectors_config(info: IndexInfo) -> tuple[Any, Any]:
+    """``(vectors_config, sparse_vectors_config)`` of the index's collection."""
+    from qdrant_client import models
+
+    def distance(metric: str) -> models.Distance:
+        return models.Distance[metric.upper()]
+
+    schema = info.schema
+    if schema is None:
+        return models.VectorParams(size=info.dimension, distance=distance(info.metric)), None
+    maxsim = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+    dense = {name: models.VectorParams(size=spec.size, distance=distance(spec.distance),
+                                       multivector_config=maxsim if spec.multivector else None)
+             for name, spec in schema.dense.items()}  # fmt: skip
+    sparse = {name: models.SparseVectorParams(
+                  modifier=models.Modifier.IDF if spec.modifier else None)
+              for name, spec in schema.sparse.items()}  # fmt: skip
+    return dense, sparse or None
+
+
+def _rest_vector(kind: str, value: Any) -> Any:
+    """One named vector as qdrant-client's models take it (REST and local mode)."""
+    from qdrant_client import models
+
+    if kind == "sparse":
+        indices, values = value
+        return models.SparseVector(indices=indices.tolist(), values=values.tolist())
+    return value.tolist()

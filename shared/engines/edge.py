@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared import keys
-from shared.engines import Kind, StoredPoint, Write, scroll_pages
+from shared.engines import Kind, StoredPoint, Write, scroll_pages, stored_vector
 from shared.errors import CollectionMissing, StorageLocked
 from shared.payload_indexes import PayloadIndex
 from shared.registry import IndexInfo
@@ -77,12 +77,21 @@ class EdgeEngine:
         shard = self._shard(info)
         if shard is None:
             raise CollectionMissing(f"index {info.name!r} has no Edge shard in {self.root}")
-        vectors = np.ascontiguousarray(request.vectors, dtype=np.float32)
-        # A memoryview row converts to Edge's vector about 3x faster than a NumPy row.
-        points = [
-            Point(point_id, memoryview(row), payload)  # type: ignore[arg-type]  # any sequence works
-            for point_id, row, payload in zip(request.ids, vectors, request.payloads, strict=True)
-        ]
+        if request.named is not None:
+            points = [
+                Point(point_id, request.point_vectors(row, _edge_vector), payload)
+                for row, (point_id, payload) in enumerate(
+                    zip(request.ids, request.payloads, strict=True)
+                )
+            ]
+        else:
+            vectors = np.ascontiguousarray(request.vectors, dtype=np.float32)
+            # A memoryview row converts to Edge's vector about 3x faster than a NumPy row.
+            rows = zip(request.ids, vectors, request.payloads, strict=True)
+            points = [
+                Point(point_id, memoryview(row), payload)  # type: ignore[arg-type]  # any sequence
+                for point_id, row, payload in rows
+            ]
         shard.update(UpdateOperation.upsert_points(points, condition=_condition(request)))
 
     def delete(self, info: IndexInfo, ids: Sequence[int | str], below: int) -> None:
@@ -110,7 +119,8 @@ class EdgeEngine:
         return self._shard(info)
 
     def request_points(self, dimension: int, payload_bytes: int) -> int:
-        return max(MIN_REQUEST_POINTS, min(MAX_REQUEST_POINTS, REQUEST_FLOATS // dimension))
+        per_point = max(1, dimension)
+        return max(MIN_REQUEST_POINTS, min(MAX_REQUEST_POINTS, REQUEST_FLOATS // per_point))
 
     def is_missing(self, exc: BaseException) -> bool:
         return isinstance(exc, CollectionMissing)
@@ -214,10 +224,10 @@ class EdgeEngine:
             return shard
 
     def _new(self, info: IndexInfo) -> None:
-        from qdrant_edge import EdgeConfig, EdgeShard, PayloadSchemaType, UpdateOperation
+        from qdrant_edge import EdgeShard, PayloadSchemaType, UpdateOperation
 
         self.root.mkdir(parents=True, exist_ok=True)
-        shard = EdgeShard.create(str(self.path(info)), EdgeConfig(vectors=_vector_params(info)))
+        shard = EdgeShard.create(str(self.path(info)), _config(info))
         shard.update(
             UpdateOperation.create_field_index(keys.PAYLOAD_SEQ, PayloadSchemaType.Integer)
         )
@@ -268,12 +278,47 @@ def _field_schema(index: PayloadIndex) -> Any:
     return getattr(qdrant_edge.PayloadSchemaType, index.type.capitalize())
 
 
-def _vector_params(info: IndexInfo) -> Any:
-    from qdrant_edge import Distance, EdgeVectorParams
+def _config(info: IndexInfo) -> Any:
+    """Edge's config for the index: its unnamed vector, or its named and sparse vectors."""
+    from qdrant_edge import (
+        EdgeConfig,
+        EdgeSparseVectorParams,
+        EdgeVectorParams,
+        Modifier,
+        MultiVectorComparator,  # fmt: skip
+        MultiVectorConfig,
+    )
 
-    distance = {"cosine": Distance.Cosine, "dot": Distance.Dot, "euclid": Distance.Euclid,
-                "manhattan": Distance.Manhattan}[info.metric]  # fmt: skip
-    return EdgeVectorParams(size=info.dimension, distance=distance)
+    schema = info.schema
+    if schema is None:
+        return EdgeConfig(vectors=EdgeVectorParams(size=info.dimension,
+                                                   distance=_distance(info.metric)))  # fmt: skip
+    maxsim = MultiVectorConfig(MultiVectorComparator.MaxSim)
+    dense = {name: EdgeVectorParams(size=spec.size, distance=_distance(spec.distance),
+                                    multivector_config=maxsim if spec.multivector else None)
+             for name, spec in schema.dense.items()}  # fmt: skip
+    sparse = {name: EdgeSparseVectorParams(modifier=Modifier.Idf if spec.modifier else None)
+              for name, spec in schema.sparse.items()}  # fmt: skip
+    return EdgeConfig(vectors=dense or None, sparse_vectors=sparse or None)
+
+
+def _distance(metric: str) -> Any:
+    from qdrant_edge import Distance
+
+    return {"cosine": Distance.Cosine, "dot": Distance.Dot, "euclid": Distance.Euclid,
+            "manhattan": Distance.Manhattan}[metric]  # fmt: skip
+
+
+def _edge_vector(kind: str, value: Any) -> Any:
+    """One named vector as Edge takes it (rows as memoryviews: no Python floats)."""
+    if kind == "dense":
+        return memoryview(value)
+    if kind == "multi":
+        return [memoryview(row) for row in value]
+    from qdrant_edge import SparseVector
+
+    indices, values = value
+    return SparseVector(indices.tolist(), values.tolist())
 
 
 def _condition(request: Write) -> Any:
@@ -302,5 +347,4 @@ def _older(ids: Sequence[int | str], below: int) -> Any:
 
 def _stored(record: Any) -> StoredPoint:
     point_id = record.id if isinstance(record.id, int) else str(record.id)
-    vector = list(record.vector) if record.vector is not None else []
-    return StoredPoint(point_id, vector, dict(record.payload or {}))
+    return StoredPoint(point_id, stored_vector(record.vector), dict(record.payload or {}))

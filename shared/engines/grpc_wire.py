@@ -17,7 +17,7 @@ compare them with what qdrant-client itself would send.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,14 +47,23 @@ def _numbers() -> dict[str, int]:
     from qdrant_client import grpc as pb
 
     def number(message: Any, name: str) -> int:
-        return int(message.DESCRIPTOR.fields_by_name[name].number)
+        descriptor = getattr(message, "DESCRIPTOR", message)
+        return int(descriptor.fields_by_name[name].number)
 
+    entry = pb.NamedVectors.DESCRIPTOR.fields_by_name["vectors"].message_type  # map<string, Vector>
     return {
         "points": number(pb.UpsertPoints, "points"),
         "vectors": number(pb.PointStruct, "vectors"),
         "vector": number(pb.Vectors, "vector"),
         "dense": number(pb.Vector, "dense"),
         "data": number(pb.DenseVector, "data"),
+        "named": number(pb.Vectors, "vectors"),
+        "map": number(pb.NamedVectors, "vectors"),
+        "key": number(entry, "key"),
+        "value": number(entry, "value"),
+        "sparse": number(pb.Vector, "sparse"),
+        "multi": number(pb.Vector, "multi_dense"),
+        "rows": number(pb.MultiDenseVector, "vectors"),
     }
 
 
@@ -69,6 +78,36 @@ def dense_prefix(dimension: int) -> bytes:
     vector = varint(n["vector"] << 3 | _LEN) + varint(len(dense) + len(data) + size)
     total = len(vector) + len(dense) + len(data) + size
     return varint(n["vectors"] << 3 | _LEN) + varint(total) + vector + dense + data
+
+
+def named_vector(kind: str, value: Any) -> bytes:
+    """One named vector's ``Vector`` message body (dense and multivector rows framed around
+    their float32 bytes; a sparse one through protobuf: its indices are varints)."""
+    n = _numbers()
+    if kind == "dense":
+        return field(n["dense"], field(n["data"], _le32(value)))
+    if kind == "multi":
+        rows = b"".join(field(n["rows"], field(n["data"], _le32(row))) for row in value)
+        return field(n["multi"], rows)
+    from qdrant_client import grpc as pb
+
+    indices, values = value
+    sparse = pb.SparseVector(values=values.tolist(), indices=indices.tolist())
+    return field(n["sparse"], sparse.SerializeToString())
+
+
+def named_vectors(vectors: dict[str, bytes]) -> bytes:
+    """``PointStruct.vectors`` holding named vectors (each a :func:`named_vector` body)."""
+    n = _numbers()
+    entries = b"".join(
+        field(n["map"], field(n["key"], name.encode()) + field(n["value"], body))
+        for name, body in vectors.items()
+    )
+    return field(n["vectors"], field(n["named"], entries))
+
+
+def _le32(row: Any) -> bytes:
+    return np.ascontiguousarray(row, dtype="<f4").tobytes()
 
 
 class PayloadCache:
@@ -125,11 +164,14 @@ def upsert_request(
     update_filter: Any = None,
     *,
     wait: bool = True,
+    named: Callable[[int], dict[str, bytes]] | None = None,
 ) -> bytes:
     """The serialised ``UpsertPoints`` request: ``ids[i]`` gets ``vectors[i]`` and ``payloads[i]``.
 
     ``update_filter`` is a ``qdrant_client.grpc.Filter`` (or None). The vectors' rows are
-    written as little-endian float32, whatever the array's order.
+    written as little-endian float32, whatever the array's order. For an index of named
+    vectors, ``vectors`` has no columns and ``named(i)`` gives point ``i``'s
+    :func:`named_vector` bodies by name.
     """
     from qdrant_client import grpc as pb
 
@@ -142,6 +184,8 @@ def upsert_request(
         head.update_filter.CopyFrom(update_filter)
     if n == 0:
         return bytes(head.SerializeToString())
+    if named is not None:
+        return _named_request(head, ids, payloads, named)
     raw = rows.data.cast("B")
     prefix = dense_prefix(dimension)
     tag = varint(_numbers()["points"] << 3 | _LEN)
@@ -152,4 +196,19 @@ def upsert_request(
         point = cache.head(point_id, payload)
         length = len(point) + len(prefix) + size
         parts += (tag, varint(length), point, prefix, raw[i * size : (i + 1) * size])
+    return b"".join(parts)
+
+
+def _named_request(
+    head: Any,
+    ids: Sequence[int | str],
+    payloads: Sequence[dict[str, Any]],
+    named: Callable[[int], dict[str, bytes]],
+) -> bytes:
+    tag = varint(_numbers()["points"] << 3 | _LEN)
+    cache = PayloadCache()
+    parts = [head.SerializeToString()]
+    for i, (point_id, payload) in enumerate(zip(ids, payloads, strict=True)):
+        point = cache.head(point_id, payload) + named_vectors(named(i))
+        parts += (tag, varint(len(point)), point)
     return b"".join(parts)

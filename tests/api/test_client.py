@@ -50,10 +50,12 @@ def test_public_surface_is_pinned() -> None:
             "ServiceError",
             "Settings",
             "SourceError",
+            "SparseSpec",
             "StorageLocked",
             "UpsertError",
             "UpsertJob",
             "VecqError",
+            "VectorSpec",
             "WaitTimeout",
             "generate_key",
         ]

@@ -48,7 +48,7 @@ def _edge_points(path: Path) -> list[Stored]:
             request = ScrollRequest(offset=offset, limit=1000, with_payload=True, with_vector=True)
             records, offset = shard.scroll(request)
             for r in records:
-                found.append((r.id, list(r.vector), dict(r.payload or {})))
+                found.append((r.id, plain(r.vector), dict(r.payload or {})))
             if offset is None:
                 return found
     finally:
@@ -69,7 +69,7 @@ def _local_points(path: Path, collection: str) -> list[Stored]:
                 collection, limit=1000, offset=offset, with_vectors=True, with_payload=True
             )
             for r in records:
-                found.append((r.id, list(r.vector), dict(r.payload or {})))
+                found.append((r.id, plain(r.vector), dict(r.payload or {})))
             if offset is None:
                 return found
     finally:
@@ -88,7 +88,7 @@ def held_points(engine: Any, info: IndexInfo) -> list[Stored]:
         while shard is not None:
             request = ScrollRequest(offset=offset, limit=1000, with_payload=True, with_vector=True)
             records, offset = shard.scroll(request)
-            found += [(r.id, list(r.vector), dict(r.payload or {})) for r in records]
+            found += [(r.id, plain(r.vector), dict(r.payload or {})) for r in records]
             if offset is None:
                 break
         return found
@@ -96,10 +96,25 @@ def held_points(engine: Any, info: IndexInfo) -> list[Stored]:
         records, offset = engine.client.scroll(
             info.collection, limit=1000, offset=offset, with_vectors=True, with_payload=True
         )
-        found += [(r.id, list(r.vector), dict(r.payload or {})) for r in records]
+        found += [(r.id, plain(r.vector), dict(r.payload or {})) for r in records]
         if offset is None:
             break
     return found
+
+
+def plain(vector: Any) -> Any:
+    """An engine library's vector as plain lists: named vectors as a dict, a sparse one as
+    ``(indices, values)`` sorted by index."""
+    if not isinstance(vector, dict):
+        return list(vector)
+    out: dict[str, Any] = {}
+    for name, value in vector.items():
+        if hasattr(value, "indices"):
+            pairs = sorted(zip(value.indices, value.values, strict=True))
+            out[name] = ([int(i) for i, _ in pairs], [float(v) for _, v in pairs])
+        else:
+            out[name] = [list(v) if isinstance(v, list) else v for v in value]
+    return out
 
 
 def collection_exists(engine: Any, info: IndexInfo) -> bool:
