@@ -327,6 +327,8 @@ def _multi_rows(
 
 
 def _sparse_rows(name: str, values: Sequence[Any], ids: Sequence[Any]) -> VectorColumn:
+    """A sparse column from one ``(indices, values)`` (or ``None``) per point: checked over
+    all rows at once; a row at fault is then found and named by :func:`_sparse_pair`."""
     n = len(values)
     present = np.ones(n, dtype=bool)
     index_parts, value_parts = [], []
@@ -335,20 +337,57 @@ def _sparse_rows(name: str, values: Sequence[Any], ids: Sequence[Any]) -> Vector
         if value is None:
             present[row] = False
             continue
-        indices, vals = _sparse_pair(name, value, row, ids)
+        indices, vals = _as_arrays(*_sparse_parts(name, value, row, ids))
+        if indices is None or vals is None or indices.shape != vals.shape or indices.ndim != 1:
+            indices, vals = _sparse_pair(name, value, row, ids)  # raises, naming what is wrong
         index_parts.append(indices)
         value_parts.append(vals)
         sizes[row] = indices.size
+    all_indices = np.concatenate(index_parts) if index_parts else _EMPTY_U
+    all_values = np.concatenate(value_parts) if value_parts else _EMPTY_F
+    if not _sparse_ok(all_indices, all_values, sizes[present]):
+        for row, value in enumerate(values):
+            if value is not None:
+                _sparse_pair(name, value, row, ids)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    column = VectorColumn(
-        "sparse", 0,
-        np.concatenate(value_parts) if value_parts else _EMPTY_F, offsets,
-        np.concatenate(index_parts) if index_parts else _EMPTY_U,
-        None if present.all() else present,
-    )  # fmt: skip
+    column = VectorColumn("sparse", 0, _float32(all_values), offsets, all_indices.astype(np.uint32),
+                          None if present.all() else present)  # fmt: skip
     _check_finite(name, column, ids)
     return column
+
+
+def _as_arrays(raw_indices: Any, raw_values: Any) -> tuple[Any, Any]:
+    """Both as 1-D arrays (an empty one typed as indices or values); None if not numbers."""
+    try:
+        indices = raw_indices if isinstance(raw_indices, np.ndarray) else np.asarray(raw_indices)
+        values = raw_values if isinstance(raw_values, np.ndarray) else np.asarray(raw_values)
+    except (ValueError, TypeError):
+        return None, None
+    if indices.size == 0:
+        indices = _EMPTY_U
+    if values.size == 0:
+        values = _EMPTY_F
+    return indices, values
+
+
+def _sparse_ok(
+    indices: npt.NDArray[Any], values: npt.NDArray[Any], sizes: npt.NDArray[np.int64]
+) -> bool:
+    """True if every row's indices are integers in range and unique, and values numbers."""
+    if values.dtype.kind not in "fiu" or (indices.size and indices.dtype.kind not in "iu"):
+        return False
+    if indices.size == 0:
+        return True
+    if int(indices.min()) < 0 or int(indices.max()) > MAX_SPARSE_INDEX:
+        return False
+    rows = np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
+    wide = indices.astype(np.int64)
+    same_row = rows[1:] == rows[:-1]
+    if not np.any(np.diff(wide)[same_row] <= 0):
+        return True  # strictly increasing within each row (the usual, sorted form)
+    keys = np.sort((rows << 32) | wide)
+    return not np.any(keys[1:] == keys[:-1])
 
 
 def _sparse_pair(
@@ -384,6 +423,8 @@ def _sparse_pair(
 def _sparse_parts(name: str, value: Any, row: int, ids: Sequence[Any]) -> tuple[Any, Any]:
     """A sparse vector's ``(indices, values)`` as given: a dict, a pair, or an object with
     those attributes (qdrant-client's ``SparseVector``)."""
+    if type(value) is tuple and len(value) == 2:  # the NumPy form's usual shape, checked first
+        return value
     if isinstance(value, Mapping):
         if set(value) != {"indices", "values"}:
             raise InvalidVectorError(
