@@ -16,10 +16,10 @@ from api.index import Index
 from api.jobs import UpsertJob
 from api.publisher import CeleryPublisher, Publisher
 from api.session import Session
-from shared import crypto, marks, registry, vector_schema
+from shared import crypto, keys, marks, registry, vector_schema
 from shared.embedded_redis import EmbeddedRedis
 from shared.engines import Engine, open_engine
-from shared.errors import BrokerUnavailable, VecqError
+from shared.errors import BrokerUnavailable, InvalidIndexError, VecqError
 from shared.payload_indexes import parse as payload_index_specs
 from shared.service import CLIENT_NAME, ServiceState
 from shared.settings import Settings, redact_url
@@ -218,6 +218,62 @@ class Client:
             index.set_max_write_rate(max_write_rate)
         return index
 
+    def attach_index(
+        self,
+        index_name: str,
+        index_key: bytes | str | None = None,
+        *,
+        collection: str | None = None,
+        key_file: str | Path | None = None,
+        shards: int = 4,
+        existing: str = "refuse",
+    ) -> Index:
+        """Write into an existing Qdrant collection (``collection``, default ``index_name``)
+        with every guarantee of an index vecq created.
+
+        Its vector schema (one unnamed vector, or named dense, multi- and sparse vectors) is
+        read from Qdrant; ``_vecq_seq`` gets its integer payload index if it has none (logged
+        at WARNING: the only change made to the collection). vecq never changes its HNSW,
+        quantization or optimizer settings, except inside ``bulk()``, which restores them.
+        ``shards`` is vecq's own split of the work (batches written in parallel), not the
+        collection's.
+
+        Points already in the collection carry no ``_vecq_seq``: vecq's conditional writes
+        would skip them (an upsert of such an id would silently change nothing), so by default
+        (``existing="refuse"``) such a collection is refused, saying how many points it holds.
+        ``existing="replace"`` counts them as older than every vecq write: upserts replace
+        them, deletes remove them, metadata updates merge into them. Needs a Qdrant server
+        or local mode; :meth:`delete_index` of an attached index leaves the collection.
+        """
+        if existing not in ("refuse", "replace"):
+            raise ValueError(f'existing must be "refuse" or "replace", not {existing!r}')
+        key = crypto.resolve_key(index_key, key_file)
+        target = collection or index_name
+        registry.check_name(index_name)
+        shape = self.engine.describe_collection(target)
+        if shape.foreign_points and existing == "refuse":
+            raise InvalidIndexError(
+                f"collection {target!r} holds {shape.foreign_points:,} points written without "
+                "vecq (no _vecq_seq): vecq's ordered writes would silently skip those ids. "
+                'Pass existing="replace" to let vecq replace and delete them as older than any '
+                "vecq write, or attach to an empty collection"
+            )
+        info = registry.create(self.redis, index_name, dimension=shape.dimension,
+                               shards=shards, metric=shape.metric, key=key, schema=shape.schema,
+                               attached_to=target,
+                               replace_foreign=existing == "replace")  # fmt: skip
+        if not shape.has_seq_index and self.engine.kind == "server":
+            try:
+                self.engine.prepare_attached(info)
+            except BaseException:
+                registry.delete(self.redis, index_name)
+                raise
+            log.warning(
+                "attach_index: added an integer payload index on %s to collection %r "
+                "(vecq's ordered writes filter on it)", keys.PAYLOAD_SEQ, target,
+            )  # fmt: skip
+        return Index(self.session, info, key)
+
     def load_index(
         self,
         index_name: str,
@@ -252,7 +308,8 @@ class Client:
         *,
         key_file: str | Path | None = None,
     ) -> None:
-        """Delete an index: its Qdrant collection, then its registry entry.
+        """Delete an index: its Qdrant collection, then its registry entry. An attached
+        index (:meth:`attach_index`) leaves its collection and the points in it.
 
         With Edge or local mode in another process (a separate ``vecq worker``; not the
         embedded service, which drops it), this raises
@@ -260,7 +317,8 @@ class Client:
         """
         key = crypto.resolve_key(index_key, key_file)
         info = registry.load(self.redis, index_name, key)
-        self.engine.drop(info)
+        if info.attached_to is None:
+            self.engine.drop(info)
         registry.delete(self.redis, index_name)
         marks.drop(self.redis, index_name)
 

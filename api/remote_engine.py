@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from shared import service as wire
-from shared.engines import Kind, StoredPoint, Write, scroll_pages
+from shared.engines import CollectionShape, Kind, StoredPoint, Write, scroll_pages
 from shared.errors import CollectionMissing, ServiceError, VecqError
 from shared.payload_indexes import PayloadIndex
 from shared.registry import IndexInfo
@@ -135,8 +135,21 @@ class RemoteEngine:
         result, _ = self._call("backlog", info)
         return None if result is None else (int(result[0]), str(result[1]))
 
+    def describe_collection(self, collection: str) -> CollectionShape:
+        raise VecqError(_NO_ATTACH)
+
+    def prepare_attached(self, info: IndexInfo) -> None:
+        raise VecqError(_NO_ATTACH)
+
     def ping(self) -> None:
         self._call("ping", None, timeout=30)
 
     def close(self) -> None:
         """Nothing to release: the connection is the client's."""
+
+
+# Embedded indexes are Edge shards vecq creates; an existing collection lives on a server.
+_NO_ATTACH = (
+    "attach_index writes into an existing collection of a Qdrant server (VECQ_QDRANT_URL) or "
+    "local mode (VECQ_QDRANT_PATH); an embedded index is created by vecq: create_index"
+)

@@ -228,10 +228,10 @@ def check(named: Named, schema: Schema, ids: Sequence[Any], n: int) -> None:
             )
         _check_finite(name, column, ids)
         if column.kind == "sparse" and column.indices is not None and column.offsets is not None:
-            for row in range(n):
-                start, end = int(column.offsets[row]), int(column.offsets[row + 1])
-                if np.unique(column.indices[start:end]).size != end - start:
-                    raise InvalidVectorError(_where(row, ids, name, "repeats an index"), row=row)
+            sizes = np.diff(column.offsets)
+            if not _sparse_ok(column.indices, column.values, sizes):
+                row = _first_repeat(column.indices, sizes)
+                raise InvalidVectorError(_where(row, ids, name, "repeats an index"), row=row)
         if column.kind == "multi" and column.offsets is not None:
             empty = (np.diff(column.offsets) == 0) & (
                 column.present if column.present is not None else True
@@ -355,6 +355,15 @@ def _sparse_rows(name: str, values: Sequence[Any], ids: Sequence[Any]) -> Vector
                           None if present.all() else present)  # fmt: skip
     _check_finite(name, column, ids)
     return column
+
+
+def _first_repeat(indices: npt.NDArray[Any], sizes: npt.NDArray[np.int64]) -> int:
+    """The first row whose indices repeat one (its position among ``sizes``)."""
+    rows = np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
+    keys = (rows << 32) | indices.astype(np.int64)
+    order = np.argsort(keys, kind="stable")
+    repeated = keys[order][1:] == keys[order][:-1]
+    return int(rows[order][1:][repeated].min()) if repeated.any() else 0
 
 
 def _as_arrays(raw_indices: Any, raw_values: Any) -> tuple[Any, Any]:

@@ -39,6 +39,12 @@ class IndexInfo:
     """Named dense vectors (``shared/vector_schema.py``'s JSON form); ``None``: the index
     holds one unnamed vector of ``dimension`` (then ``dimension`` is 0 if it has named)."""
     sparse_vectors: dict[str, Any] | None = None
+    attached_to: str | None = None
+    """The existing Qdrant collection this index writes into (``Client.attach_index``);
+    ``None``: the collection vecq created, named after the index."""
+    replace_foreign: bool = False
+    """An attached collection's points without ``_vecq_seq`` (written by another tool) count
+    as older than every vecq write: vecq's upserts replace them, its deletes remove them."""
 
     @property
     def schema(self) -> Schema | None:
@@ -65,8 +71,8 @@ class IndexInfo:
 
     @property
     def collection(self) -> str:
-        """The index's Qdrant collection: named after the index."""
-        return self.name
+        """The index's Qdrant collection: named after the index, or the one it attached to."""
+        return self.attached_to or self.name
 
 
 def check_name(name: object) -> str:
@@ -88,6 +94,8 @@ def create(
     metric: str,
     key: bytes,
     schema: Schema | None = None,
+    attached_to: str | None = None,
+    replace_foreign: bool = False,
 ) -> IndexInfo:
     """Record a new index; raise :class:`IndexExistsError` if the name is taken.
 
@@ -117,6 +125,8 @@ def create(
         created_at=time.time(),
         vectors=named[0],
         sparse_vectors=named[1],
+        attached_to=attached_to,
+        replace_foreign=replace_foreign,
     )
     if not r.set(keys.index(name), json.dumps(asdict(info)), nx=True):
         raise IndexExistsError(

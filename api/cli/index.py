@@ -17,6 +17,7 @@ examples:
       --payload-index lang:keyword --payload-index tenant:keyword:tenant
   vecq index create docs --vector text:768:cosine --vector image:512:dot \
       --vector colbert:128:cosine:multi --sparse bm25:idf      # named vectors
+  vecq index attach products --collection products   # an existing collection on a server
   vecq index list
   vecq index describe products
   vecq index delete products --key-file products.key --yes
@@ -71,6 +72,20 @@ def add_parser(sub: Subparsers) -> None:
                         "integer, float, bool, geo, text, datetime or uuid; add :tenant "
                         "(keyword, uuid) or :principal (integer, float, datetime)")  # fmt: skip
     create.set_defaults(run=run, action_run=_create)
+    attach = actions.add_parser(
+        "attach", help="write into an existing collection of a Qdrant server (its schema read)"
+    )
+    attach.add_argument("name", help="the index name vecq will know it by")
+    attach.add_argument("--collection", help="the existing collection (default: NAME)")
+    attach.add_argument("--shards", type=int, default=4,
+                        help="vecq's parallel batches (default 4)")  # fmt: skip
+    attach.add_argument("--key-file", type=Path, help="where to write the key (NAME.key)")
+    attach.add_argument("--reuse-key", action="store_true",
+                        help="the key file exists: attach with its key")  # fmt: skip
+    attach.add_argument("--replace-existing", action="store_true",
+                        help="points written without vecq count as older than vecq's writes "
+                        "(replaced, deleted); without it such a collection is refused")  # fmt: skip
+    attach.set_defaults(run=run, action_run=_attach)
     listing = actions.add_parser("list", help="every index with its dimension, shards, metric")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(run=run, action_run=_list)
@@ -140,6 +155,33 @@ def _create(args: argparse.Namespace) -> int:
     )
     if args.print_key:
         print(key.hex())
+    return 0
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from api import Client
+    from shared.crypto import generate_key, read_key_file
+
+    path: Path = args.key_file or Path(f"{args.name}.key")
+    if path.exists() and not args.reuse_key:
+        return _fail(f"{path} exists; pass --reuse-key to attach with its key, or choose "
+                     "another --key-file", USAGE)  # fmt: skip
+    key = read_key_file(path) if path.exists() else generate_key()
+    with Client(worker=False) as client:
+        existing = "replace" if args.replace_existing else "refuse"
+        index = client.attach_index(args.name, key, collection=args.collection,
+                                    shards=args.shards, existing=existing)  # fmt: skip
+        if not path.exists():
+            try:
+                _write_private(path, key.hex() + "\n")
+            except OSError as exc:
+                client.delete_index(args.name, key)
+                return _fail(f"cannot write {path} ({exc.strerror}); nothing was attached", FAILED)
+    schema = index.info.schema
+    shape = (f"dimension {index.dimension}, {index.metric}" if schema is None
+             else f"vectors {schema.describe()}")  # fmt: skip
+    print(f"attached index {index.name!r} to collection {index.info.collection!r}: {shape}; "
+          f"key in {path} (owner-only)")  # fmt: skip
     return 0
 
 
@@ -251,6 +293,9 @@ def _entry(info: Any) -> dict[str, Any]:
     if info.schema is not None:
         entry["vectors"] = info.vectors or {}
         entry["sparse_vectors"] = info.sparse_vectors or {}
+    if info.attached_to is not None:
+        entry["attached_to"] = info.attached_to
+        entry["replace_foreign"] = info.replace_foreign
     return entry
 
 

@@ -25,8 +25,24 @@ from shared.named_vectors import VectorColumn
 from shared.payload_indexes import PayloadIndex
 from shared.registry import IndexInfo
 from shared.settings import Settings
+from shared.vector_schema import Schema
 
 Kind = Literal["edge", "local", "server"]
+
+
+@dataclass(frozen=True)
+class CollectionShape:
+    """What an existing collection holds, as ``Client.attach_index`` reads it."""
+
+    dimension: int
+    """The unnamed vector's size (0 if the collection has named vectors)."""
+    metric: str
+    schema: Schema | None
+    shard_number: int
+    has_seq_index: bool
+    """True if ``_vecq_seq`` already has an integer payload index."""
+    foreign_points: int
+    """Points without ``_vecq_seq``: written by something other than vecq."""
 
 
 class StoredPoint(NamedTuple):
@@ -57,11 +73,36 @@ class Write:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def point_vectors(self, row: int, convert: Callable[[str, Any], Any]) -> dict[str, Any]:
-        """Point ``row``'s named vectors that it carries, each passed through
-        ``convert(kind, value)`` (the engine's own type)."""
-        return {name: convert(column.kind, column.row(row))
-                for name, column in (self.named or {}).items() if column.has(row)}  # fmt: skip
+    def point_vectors(self, convert: Callable[[str, Any], Any]) -> list[dict[str, Any]]:
+        """Each point's named vectors (those it carries), each as ``convert(kind, value)``
+        makes it for the engine: ``value`` is a float32 row (dense), an array of rows
+        (multi) or ``(indices, values)`` as Python lists (sparse). One pass per column: a
+        sparse column becomes Python lists once, not once a point."""
+        n = len(self.ids)
+        points: list[dict[str, Any]] = [{} for _ in range(n)]
+        for name, column in (self.named or {}).items():
+            carried = (
+                range(n) if column.present is None else np.flatnonzero(column.present).tolist()
+            )
+            kind = column.kind
+            if kind == "dense":
+                values = np.ascontiguousarray(column.values, dtype=np.float32)
+                for i in carried:
+                    points[i][name] = convert(kind, values[i])
+                continue
+            assert column.offsets is not None
+            offsets = column.offsets.tolist()
+            if kind == "multi":
+                rows = np.ascontiguousarray(column.values, dtype=np.float32)
+                for i in carried:
+                    points[i][name] = convert(kind, rows[offsets[i] : offsets[i + 1]])
+                continue
+            assert column.indices is not None
+            indices, weights = column.indices.tolist(), column.values.tolist()
+            for i in carried:
+                start, end = offsets[i], offsets[i + 1]
+                points[i][name] = convert(kind, (indices[start:end], weights[start:end]))
+        return points
 
     def guards(self) -> list[tuple[int, list[int | str]]]:
         """``(seq, ids)`` groups: the ids each sequence number guards, in first-seen order."""
@@ -158,6 +199,16 @@ class Engine(Protocol):
     def backlog(self, info: IndexInfo) -> tuple[int, str] | None:
         """``(points waiting for the optimizers, collection status)`` of a server's collection,
         for pacing; ``None`` where there is nothing to pace (an engine in this process)."""
+        ...
+
+    def describe_collection(self, collection: str) -> CollectionShape:
+        """What an existing collection holds (``Client.attach_index``); raises
+        :class:`~shared.errors.IndexNotLoadedError` if there is none of that name, and
+        :class:`~shared.errors.VecqError` on an engine that cannot attach (Edge)."""
+        ...
+
+    def prepare_attached(self, info: IndexInfo) -> None:
+        """Give an attached collection vecq's ``_vecq_seq`` payload index (a server's)."""
         ...
 
     def ping(self) -> None:

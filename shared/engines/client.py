@@ -9,7 +9,6 @@ local mode unfit beyond 20,000 points: it is the stand-in for a server in tests.
 
 from __future__ import annotations
 
-import functools
 import logging
 import ssl
 import time
@@ -17,13 +16,28 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from shared import keys
-from shared.engines import Kind, StoredPoint, Write, grpc_wire, scroll_pages, stored_vector
+from shared.engines import (
+    CollectionShape,
+    Kind,
+    StoredPoint,
+    Write,
+    grpc_wire,
+    scroll_pages,
+    stored_vector,
+)
 from shared.engines.grpc_channel import STREAMS_PER_CHANNEL, UpsertChannel
-from shared.errors import CollectionMissing, IndexExistsError, StorageLocked
+from shared.errors import (
+    CollectionMissing,
+    IndexExistsError,
+    IndexNotLoadedError,
+    InvalidIndexError,
+    StorageLocked,
+)
 from shared.payload_indexes import PayloadIndex
 from shared.priority_lock import Serialized
 from shared.registry import IndexInfo
 from shared.settings import Settings
+from shared.vector_schema import Schema, SparseSpec, VectorSpec
 
 log = logging.getLogger(__name__)
 
@@ -139,42 +153,45 @@ class ClientEngine:
         if self.upserts is not None:
             from qdrant_client.conversions.conversion import RestToGrpc
 
-            condition = RestToGrpc.convert_filter(_condition(request))
+            condition = RestToGrpc.convert_filter(_condition(request, info))
             named = None
             if request.named is not None:
-                named = functools.partial(request.point_vectors, convert=grpc_wire.named_vector)
+                named = request.point_vectors(grpc_wire.named_vector).__getitem__
             body = grpc_wire.upsert_request(info.collection, request.ids, request.vectors,
                                             request.payloads, condition, named=named)  # fmt: skip
             self.upserts.upsert(body)
             return
         if request.named is not None:
+            vectors = request.point_vectors(_rest_vector)
             structs = [
-                models.PointStruct(id=point_id, vector=request.point_vectors(row, _rest_vector),
-                                   payload=payload)
-                for row, (point_id, payload) in enumerate(
-                    zip(request.ids, request.payloads, strict=True)
-                )
+                models.PointStruct(id=point_id, vector=vector, payload=payload)
+                for point_id, vector, payload in zip(request.ids, vectors, request.payloads,
+                                                     strict=True)
             ]  # fmt: skip
             self.client.upsert(info.collection, structs, wait=True,
-                               update_filter=_condition(request))  # fmt: skip
+                               update_filter=_condition(request, info))  # fmt: skip
             return
         points = models.Batch(
             ids=list(request.ids), vectors=request.vectors.tolist(), payloads=request.payloads
         )
-        self.client.upsert(info.collection, points, wait=True, update_filter=_condition(request))
+        self.client.upsert(
+            info.collection, points, wait=True, update_filter=_condition(request, info)
+        )
 
     def delete(self, info: IndexInfo, ids: Sequence[int | str], below: int) -> None:
         from qdrant_client import models
 
         if ids:
-            selector = models.FilterSelector(filter=_older(ids, below))
+            selector = models.FilterSelector(filter=_older(ids, below, info))
             self.client.delete(info.collection, selector, wait=True)
 
     def set_payload(
         self, info: IndexInfo, ids: Sequence[int | str], payload: dict[str, Any], below: int
     ) -> None:
         if ids:
-            self.client.set_payload(info.collection, payload, points=_older(ids, below), wait=True)
+            self.client.set_payload(
+                info.collection, payload, points=_older(ids, below, info), wait=True
+            )
 
     def request_points(self, dimension: int, payload_bytes: int) -> int:
         if self.kind == "local":
@@ -314,6 +331,33 @@ class ClientEngine:
             log.debug("no optimizations summary for %s: %r", info.collection, exc)
         return int(queued), str(collection.status.value)
 
+    def describe_collection(self, collection: str) -> CollectionShape:
+        from qdrant_client import models
+
+        if not self.client.collection_exists(collection):
+            raise IndexNotLoadedError(f"Qdrant has no collection {collection!r} to attach to")
+        described = self.client.get_collection(collection)
+        params = described.config.params
+        dimension, metric, schema = _shape_of(collection, params.vectors, params.sparse_vectors)
+        seq_index = (described.payload_schema or {}).get(keys.PAYLOAD_SEQ)
+        unset = models.IsEmptyCondition(is_empty=models.PayloadField(key=keys.PAYLOAD_SEQ))
+        foreign = self.client.count(collection, count_filter=models.Filter(must=[unset]),
+                                    exact=True).count  # fmt: skip
+        return CollectionShape(
+            dimension, metric, schema, int(params.shard_number or 1),
+            has_seq_index=seq_index is not None and str(getattr(
+                seq_index.data_type, "value", seq_index.data_type)) == "integer",
+            foreign_points=int(foreign),
+        )  # fmt: skip
+
+    def prepare_attached(self, info: IndexInfo) -> None:
+        from qdrant_client import models
+
+        if self.kind == "server":  # local mode has no payload indexes
+            self.client.create_payload_index(
+                info.collection, keys.PAYLOAD_SEQ, models.PayloadSchemaType.INTEGER, wait=True
+            )
+
     def ping(self) -> None:
         self.client.get_collections()
 
@@ -384,35 +428,67 @@ def _grpc_answers(client: Any) -> bool:
     return True
 
 
-def _condition(request: Write) -> Any:
-    """Stored points older than each point's own sequence number (or absent) may be replaced."""
+def _condition(request: Write, info: IndexInfo) -> Any:
+    """Stored points older than each point's own sequence number (or absent) may be replaced
+    (with ``replace_foreign``, also points without a sequence number)."""
     from qdrant_client import models
-
-    def older(seq: int) -> models.FieldCondition:
-        return models.FieldCondition(key=keys.PAYLOAD_SEQ, range=models.Range(lt=seq))
 
     groups = request.guards()
     if len(groups) == 1:
-        return models.Filter(must=[older(groups[0][0])])
+        return models.Filter(must=[_older_than(groups[0][0], info)])
     return models.Filter(
         should=[
-            models.Filter(must=[models.HasIdCondition(has_id=list(ids)), older(seq)])
+            models.Filter(must=[models.HasIdCondition(has_id=list(ids)), _older_than(seq, info)])
             for seq, ids in groups
         ]
     )
 
 
-def _older(ids: Sequence[int | str], below: int) -> Any:
+def _older(ids: Sequence[int | str], below: int, info: IndexInfo) -> Any:
     """The points among ``ids`` whose sequence number is below ``below``."""
     from qdrant_client import models
 
-    older = models.FieldCondition(key=keys.PAYLOAD_SEQ, range=models.Range(lt=below))
-    return models.Filter(must=[models.HasIdCondition(has_id=list(ids)), older])
+    return models.Filter(must=[models.HasIdCondition(has_id=list(ids)), _older_than(below, info)])
+
+
+def _older_than(seq: int, info: IndexInfo) -> Any:
+    """A stored point's ``_vecq_seq`` is below ``seq`` (or, for an attached collection whose
+    foreign points count as older, it has none)."""
+    from qdrant_client import models
+
+    older = models.FieldCondition(key=keys.PAYLOAD_SEQ, range=models.Range(lt=seq))
+    if not info.replace_foreign:
+        return older
+    unset = models.IsEmptyCondition(is_empty=models.PayloadField(key=keys.PAYLOAD_SEQ))
+    return models.Filter(should=[older, unset])
 
 
 def _stored(record: Any) -> StoredPoint:
     point_id = record.id if isinstance(record.id, int) else str(record.id)
     return StoredPoint(point_id, stored_vector(record.vector), dict(record.payload or {}))
+
+
+def _shape_of(collection: str, dense: Any, sparse: Any) -> tuple[int, str, Schema | None]:
+    """``(dimension, metric, schema)`` of a collection's vector config, as vecq records them."""
+    from qdrant_client import models
+
+    if isinstance(dense, models.VectorParams):
+        if sparse:
+            raise InvalidIndexError(
+                f"collection {collection!r} mixes the unnamed dense vector with sparse vectors "
+                f"({', '.join(sparse)}); vecq writes either one unnamed vector or named ones"
+            )
+        return dense.size, str(dense.distance.value).lower(), None
+    named = {
+        name: VectorSpec(params.size, str(params.distance.value).lower(),
+                         params.multivector_config is not None)
+        for name, params in (dense or {}).items()
+    }  # fmt: skip
+    modifiers = {
+        name: SparseSpec("idf" if params.modifier == models.Modifier.IDF else None)
+        for name, params in (sparse or {}).items()
+    }
+    return 0, "cosine", Schema(named, modifiers)
 
 
 def _vectors_config(info: IndexInfo) -> tuple[Any, Any]:
@@ -441,5 +517,5 @@ def _rest_vector(kind: str, value: Any) -> Any:
 
     if kind == "sparse":
         indices, values = value
-        return models.SparseVector(indices=indices.tolist(), values=values.tolist())
+        return models.SparseVector(indices=indices, values=values)
     return value.tolist()

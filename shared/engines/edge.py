@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared import keys
-from shared.engines import Kind, StoredPoint, Write, scroll_pages, stored_vector
-from shared.errors import CollectionMissing, StorageLocked
+from shared.engines import CollectionShape, Kind, StoredPoint, Write, scroll_pages, stored_vector
+from shared.errors import CollectionMissing, StorageLocked, VecqError
 from shared.payload_indexes import PayloadIndex
 from shared.registry import IndexInfo
 
@@ -78,12 +78,12 @@ class EdgeEngine:
         if shard is None:
             raise CollectionMissing(f"index {info.name!r} has no Edge shard in {self.root}")
         if request.named is not None:
+            named = request.point_vectors(_edge_vector)
             points = [
-                Point(point_id, request.point_vectors(row, _edge_vector), payload)
-                for row, (point_id, payload) in enumerate(
-                    zip(request.ids, request.payloads, strict=True)
-                )
-            ]
+                Point(point_id, vector, payload)
+                for point_id, vector, payload in zip(request.ids, named, request.payloads,
+                                                     strict=True)
+            ]  # fmt: skip
         else:
             vectors = np.ascontiguousarray(request.vectors, dtype=np.float32)
             # A memoryview row converts to Edge's vector about 3x faster than a NumPy row.
@@ -201,6 +201,12 @@ class EdgeEngine:
     def backlog(self, info: IndexInfo) -> tuple[int, str] | None:
         return None  # in this process: nothing to pace
 
+    def describe_collection(self, collection: str) -> CollectionShape:
+        raise VecqError(_NO_ATTACH)
+
+    def prepare_attached(self, info: IndexInfo) -> None:
+        raise VecqError(_NO_ATTACH)
+
     def ping(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -317,8 +323,7 @@ def _edge_vector(kind: str, value: Any) -> Any:
         return [memoryview(row) for row in value]
     from qdrant_edge import SparseVector
 
-    indices, values = value
-    return SparseVector(indices.tolist(), values.tolist())
+    return SparseVector(*value)
 
 
 def _condition(request: Write) -> Any:
@@ -348,3 +353,10 @@ def _older(ids: Sequence[int | str], below: int) -> Any:
 def _stored(record: Any) -> StoredPoint:
     point_id = record.id if isinstance(record.id, int) else str(record.id)
     return StoredPoint(point_id, stored_vector(record.vector), dict(record.payload or {}))
+
+
+# Embedded indexes are Edge shards vecq creates; an existing collection lives on a server.
+_NO_ATTACH = (
+    "attach_index writes into an existing collection of a Qdrant server (VECQ_QDRANT_URL) or "
+    "local mode (VECQ_QDRANT_PATH); an embedded index is created by vecq: create_index"
+)

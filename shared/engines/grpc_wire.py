@@ -91,8 +91,8 @@ def named_vector(kind: str, value: Any) -> bytes:
         return field(n["multi"], rows)
     from qdrant_client import grpc as pb
 
-    indices, values = value
-    sparse = pb.SparseVector(values=values.tolist(), indices=indices.tolist())
+    indices, values = value  # Python lists
+    sparse = pb.SparseVector(values=values, indices=indices)
     return field(n["sparse"], sparse.SerializeToString())
 
 

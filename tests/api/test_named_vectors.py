@@ -187,10 +187,14 @@ def test_one_bad_vector_rejects_the_whole_call_and_names_it(
         ({"photo": np.ones((2, 4))}, r"unknown vector 'photo'"),
         ({"bm25": [([1], [1.0])]}, r"vector 'bm25': 1 entries for 2 ids"),
         ({"bm25": [([1], [1.0]), None]}, r"row 1 \(id 8\): the point carries no vector"),
-        ({"bm25": [([3, 1], [1.0, 2.0]), ([9, 2, 9], [1.0, 1.0, 1.0])]},
-         r"row 1 \(id 8\): vector 'bm25' repeats an index"),
-        ({"bm25": [([3, 1], [1.0, 2.0]), (np.array([2.5]), [1.0])]},
-         r"row 1 \(id 8\): vector 'bm25' indices must be integers"),
+        (
+            {"bm25": [([3, 1], [1.0, 2.0]), ([9, 2, 9], [1.0, 1.0, 1.0])]},
+            r"row 1 \(id 8\): vector 'bm25' repeats an index",
+        ),
+        (
+            {"bm25": [([3, 1], [1.0, 2.0]), (np.array([2.5]), [1.0])]},
+            r"row 1 \(id 8\): vector 'bm25' indices must be integers",
+        ),
         (np.ones((2, 4)), r"this index has named vectors .*vectors must be a dict"),
         ({}, r"vectors is empty"),
         ({"text": np.array([[1, 2, 3, np.inf], [1, 2, 3, 4]])}, r"row 0 \(id 7\): vector 'text'"),

@@ -121,7 +121,7 @@ def test_grpc_frame_of_named_vectors_parses_as_qdrant_clients_own_request() -> N
     write = Write(ids, np.empty((5, 0), np.float32), payloads, np.full(5, 3), named)
     body = grpc_wire.upsert_request(
         "c", ids, write.vectors, payloads,
-        named=lambda i: write.point_vectors(i, grpc_wire.named_vector),
+        named=write.point_vectors(grpc_wire.named_vector).__getitem__,
     )  # fmt: skip
     ours = pb.UpsertPoints.FromString(body)
     structs = []
@@ -146,3 +146,14 @@ def test_a_service_reply_carries_named_vectors_as_raw_floats() -> None:
     assert b"0.5" not in raw  # no vector value travels as JSON text
     _, points = service.parse_reply(raw)
     assert points == [(7, point.vector, {"k": 1}), ("u", [0.25, 0.5], {})]
+
+
+def test_the_worker_check_names_the_row_of_a_repeated_sparse_index() -> None:
+    column = named_vectors.VectorColumn(
+        "sparse", 0, np.ones(5, np.float32), np.array([0, 2, 2, 5]),
+        np.array([4, 1, 7, 3, 7], np.uint32),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"row 2 \(id 2\): vector 's' repeats an index"):
+        named_vectors.check({"s": column}, SCHEMA, IDS, 3)
+    named_vectors.check({"s": named_vectors.build("s", SparseSpec(), [([4, 1], [1, 2])], IDS)},
+                        SCHEMA, IDS, 1)  # fmt: skip
