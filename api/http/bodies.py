@@ -7,6 +7,7 @@ without ever unpickling (``allow_pickle=False``) and with errors that say what i
 from __future__ import annotations
 
 import io
+import itertools
 import zipfile
 from typing import Any
 
@@ -22,7 +23,8 @@ NPZ = "application/x-npz"
 ARROW = "application/vnd.apache.arrow.stream"
 TYPES = (NPY, NPZ, ARROW)
 
-Arrays = tuple[npt.NDArray[Any], npt.NDArray[Any], list[dict[str, Any] | None] | None]
+# (ids, vectors, metadata); vectors is a dict of name to column for named vectors.
+Arrays = tuple[npt.NDArray[Any], Any, list[dict[str, Any] | None] | None]
 
 
 def decode(content_type: str, body: bytes, id_start: int | None) -> Arrays:
@@ -72,10 +74,16 @@ def _npz(body: bytes, id_start: int | None) -> Arrays:
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise SourceError("the body is a .npy array, not an .npz archive")
             names = set(archive.files)
+            ids = archive["ids"] if "ids" in names else None
+            if "vectors" not in names and any(n.startswith(_NAMED) for n in names):
+                named = _named_npz({n: archive[n] for n in names if n.startswith(_NAMED)})
+                n = len(next(iter(named.values())))
+                if ids is None:
+                    ids = _ids_from(id_start, n, "an .npz body without 'ids'")
+                return ids, named, None
             if "vectors" not in names:
                 raise SourceError(f"the .npz body has no 'vectors' array (it has {sorted(names)})")
             vectors = archive["vectors"]
-            ids = archive["ids"] if "ids" in names else None
     except SourceError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
@@ -85,6 +93,41 @@ def _npz(body: bytes, id_start: int | None) -> Arrays:
     if ids is None:
         ids = _ids_from(id_start, len(vectors), "an .npz body without 'ids'")
     return ids, vectors, None
+
+
+# Array names of an .npz body of named vectors: "vector.NAME" (dense, (n, size)),
+# "multi.NAME.rows" + "multi.NAME.offsets" (rows one after another, n + 1 offsets; a point
+# with no rows has none), "sparse.NAME.indices" + ".values" + ".offsets" (CSR's layout).
+_NAMED = ("vector.", "multi.", "sparse.")
+
+
+def _named_npz(arrays: dict[str, npt.NDArray[Any]]) -> dict[str, Any]:
+    """The named-vector columns of an .npz body (see :data:`_NAMED`)."""
+    columns: dict[str, Any] = {}
+    for key, array in arrays.items():
+        kind, _, rest = key.partition(".")
+        if kind == "vector":
+            columns[rest] = array
+            continue
+        name, _, part = rest.rpartition(".")
+        if not name or part not in ("rows", "offsets", "indices", "values"):
+            raise SourceError(f"the .npz body's array {key!r} is not one of {_NAMED_FORMS}")
+        if name in columns:
+            continue
+        try:
+            spans = list(itertools.pairwise(arrays[f"{kind}.{name}.offsets"].tolist()))
+            if kind == "multi":
+                rows = arrays[f"multi.{name}.rows"]
+                columns[name] = [rows[a:b] if b > a else None for a, b in spans]
+            else:
+                indices, values = arrays[f"sparse.{name}.indices"], arrays[f"sparse.{name}.values"]
+                columns[name] = [(indices[a:b], values[a:b]) for a, b in spans]
+        except KeyError as exc:
+            raise SourceError(f"the .npz body's vector {name!r} lacks the array {exc}") from None
+    return columns
+
+
+_NAMED_FORMS = "vector.NAME, multi.NAME.rows/.offsets, sparse.NAME.indices/.values/.offsets"
 
 
 def _arrow(body: bytes) -> Arrays:

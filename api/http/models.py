@@ -26,11 +26,23 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SparseIn(Body):
+    """A sparse vector: unique indices (0..2**32-1) and as many values."""
+
+    indices: list[int]
+    values: list[float]
+
+
+# A named vector: dense (a list of floats), a multivector (a list of rows) or sparse.
+NamedVector = list[float] | list[list[float]] | SparseIn
+
+
 class PointIn(Body):
-    """One point in the seed's dict format; ``item`` is base64."""
+    """One point in the seed's dict format; ``item`` is base64. ``vector`` is a list of
+    floats, or for an index of named vectors a dict of name to vector."""
 
     id: PointId
-    vector: list[float]
+    vector: list[float] | dict[str, NamedVector]
     item: str | None = Field(None, description="bytes, base64-encoded; encrypted before storage")
     metadata: Metadata | None = None
 
@@ -54,9 +66,25 @@ class MetadataBody(Body):
     items: list[MetadataIn] = Field(description="the updates, applied in order")
 
 
+class VectorSpecIn(Body):
+    size: int = Field(ge=1, le=65536)
+    distance: Literal["cosine", "dot", "euclid", "manhattan"] = "cosine"
+    multivector: bool = False
+
+
+class SparseSpecIn(Body):
+    modifier: Literal["idf"] | None = None
+
+
 class IndexCreate(Body):
     name: str = Field(description="1-63 letters, digits, '-' or '_'")
-    dimension: int = Field(ge=1, le=65536)
+    dimension: int | None = Field(
+        None, ge=1, le=65536, description="one unnamed vector; or give vectors/sparse_vectors"
+    )
+    vectors: dict[str, VectorSpecIn] | None = Field(None, description="named dense vectors")
+    sparse_vectors: dict[str, SparseSpecIn | None] | None = Field(
+        None, description="named sparse vectors"
+    )
     shards: int = Field(4, ge=1, le=1024)
     metric: Literal["cosine", "dot", "euclid", "manhattan"] = "cosine"
     index_key: str | None = Field(
@@ -72,6 +100,8 @@ class IndexCreate(Body):
 class IndexView(BaseModel):
     name: str
     dimension: int
+    vectors: dict[str, dict[str, Any]] | None = None
+    sparse_vectors: dict[str, dict[str, Any]] | None = None
     shards: int
     metric: str
     count: int | None = Field(default=None, description="points stored across all shards")
@@ -88,7 +118,7 @@ class GetBody(Body):
 
 class PointOut(BaseModel):
     id: int | str
-    vector: list[float]
+    vector: list[float] | dict[str, list[float] | list[list[float]] | dict[str, list[Any]]]
     item: str | None
     metadata: dict[str, Any]
 

@@ -7,13 +7,24 @@ import binascii
 from typing import Any
 
 from api.http.errors import Problem
-from api.http.models import MAX_FAILURES_SHOWN, FailureView, IndexView, JobView, PointIn, PointOut
+from api.http.models import (
+    MAX_FAILURES_SHOWN,
+    FailureView,
+    IndexView,
+    JobView,
+    PointIn,
+    PointOut,
+    SparseIn,
+)
 from api.index import Index
 from shared.job_state import JobState
 
 
 def record(i: int, p: PointIn) -> dict[str, Any]:
-    record: dict[str, Any] = {"id": p.id, "vector": p.vector}
+    vector: Any = p.vector
+    if isinstance(vector, dict):
+        vector = {n: v.model_dump() if isinstance(v, SparseIn) else v for n, v in vector.items()}
+    record: dict[str, Any] = {"id": p.id, "vector": vector}
     if p.item is not None:
         try:
             record["item"] = base64.b64decode(p.item, validate=True)
@@ -51,6 +62,8 @@ def index_view(index: Index, key_hex: str | None) -> IndexView:
         shards=index.shards,
         metric=index.metric,
         index_key=key_hex,
+        vectors=index.info.vectors,
+        sparse_vectors=index.info.sparse_vectors,
     )
 
 
