@@ -41,6 +41,9 @@ examples:
   vecq ingest 'exports/part-*.parquet' --index products --key-file products.key
   vecq ingest vectors.npy --index products --key-file products.key --bulk   # index once, at the end
   vecq ingest 'nightly/*.jsonl' --index products --key-file products.key --mirror
+  vecq ingest 'docs/*.parquet' --index docs --key-file docs.key --id-column doc_id \
+      --vector text=text_emb --vector colbert=token_embs --sparse bm25=bm25_idx,bm25_val \
+      --metadata-columns lang,year --item-column body      # columns mapped, named vectors
 
 Re-running the same command after a crash or Ctrl-C resumes: chunks already enqueued are
 skipped (a changed file is read again from the start). --mirror deletes nothing unless
@@ -89,6 +92,7 @@ def add_parser(sub: Subparsers) -> None:
         action="store_true",
         help="after everything is written, delete the index's ids that the files do not hold",
     )
+    add_column_flags(p)
     p.add_argument("--restart", action="store_true", help="ignore earlier progress; start over")
     p.add_argument("--timeout", type=float, default=None, help="most seconds to wait at the end")
     p.set_defaults(run=run)
@@ -250,12 +254,45 @@ class _WriteBar:
         self._thread.join()
 
 
+def add_column_flags(p: argparse.ArgumentParser) -> None:
+    """The column-mapping flags of Parquet and JSON Lines files (``api/ingest/mapping.py``)."""
+    g = p.add_argument_group("columns (Parquet and JSON Lines)")
+    g.add_argument("--id-column", metavar="COL", help="the id column (default: id)")
+    g.add_argument("--vector-column", metavar="COL", help="the vector column (default: vector)")
+    g.add_argument(
+        "--vector",
+        action="append",
+        default=[],
+        metavar="NAME=COL",
+        help="a named dense vector or multivector from column COL (repeatable)",
+    )
+    g.add_argument(
+        "--sparse",
+        action="append",
+        default=[],
+        metavar="NAME=IDX_COL,VAL_COL",
+        help="a named sparse vector from an indices and a values column (repeatable)",
+    )
+    g.add_argument(
+        "--metadata-columns",
+        metavar="A,B,C",
+        help="the metadata columns (default: every column not mapped otherwise)",
+    )
+    g.add_argument("--item-column", metavar="COL", help="a binary column of items (Parquet)")
+
+
 def inputs(args: argparse.Namespace) -> tuple[bytes, list[Source]]:
     """The index key and the files a command reading sources names (``--key-file``,
-    ``paths``, ``--ids``, ``--id-start``); raises what is wrong with them."""
+    ``paths``, ``--ids``, ``--id-start``, the column flags); raises what is wrong with them."""
     from api.ingest.files import open_sources
+    from api.ingest.mapping import from_flags
 
-    return key_from(args.key_file), open_sources(args.paths, args.ids, args.id_start)
+    mapping = from_flags(getattr(args, "id_column", None), getattr(args, "vector_column", None),
+                         getattr(args, "vector", ()), getattr(args, "sparse", ()),
+                         getattr(args, "metadata_columns", None),
+                         getattr(args, "item_column", None))  # fmt: skip
+    return key_from(args.key_file), open_sources(args.paths, args.ids, args.id_start,
+                                                 mapping=mapping)  # fmt: skip
 
 
 def key_from(path: Path | None) -> bytes:

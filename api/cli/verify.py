@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from api.cli.ingest import add_column_flags
 from api.cli.options import Subparsers, exit_status
 
 DESCRIPTION = (
@@ -45,6 +46,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--chunk-rows", type=int, default=None, help="records per chunk")
     p.add_argument("--repair", action="store_true", help="re-enqueue missing and stale records")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_column_flags(p)
     p.set_defaults(run=run)
 
 

@@ -14,16 +14,19 @@ import numpy as np
 import numpy.typing as npt
 
 from api.ingest.chunks import Chunk, digest, stat_key
+from api.ingest.mapping import ColumnMap
 from shared.errors import SourceError
 
 
 class ParquetSource:
-    """A Parquet file: an ``id`` integer column, a ``vector`` list column, others as metadata."""
+    """A Parquet file: an ``id`` integer column, a ``vector`` list column, others as metadata
+    (or the columns ``mapping`` names, named vectors included)."""
 
     carries_ids = True
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mapping: ColumnMap | None = None) -> None:
         self.path = path
+        self.mapping = mapping or ColumnMap()
         try:
             import pyarrow.parquet as pq
         except ImportError:  # pragma: no cover - pyarrow is in the dev and files extras
@@ -34,27 +37,75 @@ class ParquetSource:
             self._file = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError types
             raise SourceError(f"{path}: not a readable Parquet file ({exc})") from exc
-        names = self._file.schema_arrow.names
-        for column in ("id", "vector"):
-            if column not in names:
-                raise SourceError(f"{path}: column {column!r} is missing (columns: {names})")
-        self._meta_columns = [c for c in names if c not in ("id", "vector")]
+        self._meta_columns = self.mapping.check(self._file.schema_arrow.names, path)
 
     def fingerprint(self, chunk_rows: int) -> str:
-        return digest("parquet", stat_key(self.path), chunk_rows)
+        if self.mapping.is_default:
+            return digest("parquet", stat_key(self.path), chunk_rows)
+        return digest("parquet", stat_key(self.path), chunk_rows, self.mapping.key())
 
     def total(self) -> int | None:
         return int(self._file.metadata.num_rows)
 
     def chunks(self, chunk_rows: int) -> Iterator[Chunk]:
         first = 0
+        m = self.mapping
         for number, batch in enumerate(self._file.iter_batches(batch_size=chunk_rows)):
             n = batch.num_rows
-            ids = arrow_ids(batch.column("id"), first, self.path)
-            vectors = arrow_vectors(batch.column("vector"), first, self.path)
+            ids = arrow_ids(batch.column(m.id), first, self.path)
             metadata = arrow_metadata(batch, self._meta_columns)
-            yield Chunk(number, first, n, ids=ids, vectors=vectors, metadata=metadata)
+            items = batch.column(m.item).to_pylist() if m.item else None
+            if m.has_named:
+                named = {name: arrow_named(batch.column(c), first, self.path, name)
+                         for name, c in m.named}  # fmt: skip
+                for name, indices, values in m.sparse:
+                    named[name] = arrow_sparse(batch.column(indices), batch.column(values))
+                yield Chunk(number, first, n, ids=ids, vectors=np.empty((n, 0), np.float32),
+                            metadata=metadata, named=named, items=items)  # fmt: skip
+            else:
+                vectors = arrow_vectors(batch.column(m.vector), first, self.path, m.vector)
+                yield Chunk(number, first, n, ids=ids, vectors=vectors, metadata=metadata,
+                            items=items)  # fmt: skip
             first += n
+
+
+def arrow_named(column: Any, first: int, where: object, name: str) -> Any:
+    """A named vector's column: a 2-D array when every row holds a list of one length,
+    else a list per row (``None`` for a null: the point leaves the vector out; a list of
+    lists is a multivector)."""
+    import pyarrow as pa
+
+    inner = getattr(column.type, "value_type", None)
+    nested = inner is not None and (pa.types.is_list(inner) or pa.types.is_large_list(inner)
+                                    or pa.types.is_fixed_size_list(inner))  # fmt: skip
+    if not nested and not column.null_count:
+        if pa.types.is_fixed_size_list(column.type):
+            return arrow_vectors(column, first, where, name)
+        lengths = column.value_lengths().to_numpy(zero_copy_only=False)
+        if not len(lengths) or (lengths == lengths[0]).all():
+            return arrow_vectors(column, first, where, name)
+    return column.to_pylist()
+
+
+def arrow_sparse(indices: Any, values: Any) -> list[tuple[Any, Any] | None]:
+    """Two list columns as one ``(indices, values)`` pair of arrays per row (``None`` where
+    both are null), sliced from each column's flat values without a Python list per value."""
+    if not (hasattr(indices, "offsets") and hasattr(values, "offsets")):  # fixed-size lists
+        pairs = zip(indices.to_pylist(), values.to_pylist(), strict=True)
+        return [None if i is None and v is None else (i, v) for i, v in pairs]
+    spans = []
+    for column in (indices, values):
+        offsets = column.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+        flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False))
+        spans.append((offsets - offsets[0], flat))
+    (i_off, i_flat), (v_off, v_flat) = spans
+    absent = (indices.is_null() .to_numpy(zero_copy_only=False)
+              & values.is_null().to_numpy(zero_copy_only=False))  # fmt: skip
+    return [
+        None if absent[row] else (i_flat[i_off[row] : i_off[row + 1]],
+                                  v_flat[v_off[row] : v_off[row + 1]])
+        for row in range(len(indices))
+    ]  # fmt: skip
 
 
 def arrow_ids(column: Any, first: int, where: object) -> npt.NDArray[Any]:
@@ -65,13 +116,15 @@ def arrow_ids(column: Any, first: int, where: object) -> npt.NDArray[Any]:
     return np.asarray(column.to_numpy(zero_copy_only=False))
 
 
-def arrow_vectors(column: Any, first: int, where: object) -> npt.NDArray[Any]:
-    """An Arrow list or fixed-size-list ``vector`` column as a 2-D NumPy array."""
+def arrow_vectors(
+    column: Any, first: int, where: object, field: str = "vector"
+) -> npt.NDArray[Any]:
+    """An Arrow list or fixed-size-list vector column (``field``) as a 2-D NumPy array."""
     import pyarrow as pa
 
     if column.null_count:
         row = first + column.is_null().to_numpy(zero_copy_only=False).argmax()
-        raise SourceError(f"{where}: row {row}: field 'vector' is null")
+        raise SourceError(f"{where}: row {row}: field {field!r} is null")
     if pa.types.is_fixed_size_list(column.type):
         dim = column.type.list_size
     elif pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
@@ -79,12 +132,12 @@ def arrow_vectors(column: Any, first: int, where: object) -> npt.NDArray[Any]:
         if len(lengths) and (lengths != lengths[0]).any():
             row = first + int(np.argmax(lengths != lengths[0]))
             raise SourceError(
-                f"{where}: row {row}: field 'vector' has {int(lengths[row - first])} "
+                f"{where}: row {row}: field {field!r} has {int(lengths[row - first])} "
                 f"values, row {first} has {int(lengths[0])}"
             )
         dim = int(lengths[0]) if len(lengths) else 0
     else:
-        raise SourceError(f"{where}: column 'vector' must be a list of floats, got {column.type}")
+        raise SourceError(f"{where}: column {field!r} must be a list of floats, got {column.type}")
     values = column.flatten().to_numpy(zero_copy_only=False)
     return np.asarray(values).reshape(len(column), dim)
 

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from api.index import Index
 from api.ingest.chunks import Chunk, Source
 from api.ingest.jsonl import JsonlSource
@@ -57,7 +59,7 @@ def chunk_rows_for(source: Source, dimension: int) -> int:
     """Rows per chunk for ``source``: ``CHUNK_BYTES`` of float32 vectors, fewer for JSON."""
     if isinstance(source, JsonlSource):  # compressed and standard input too
         return JSONL_CHUNK_ROWS
-    return max(1, CHUNK_BYTES // (4 * dimension))
+    return max(1, CHUNK_BYTES // (4 * max(1, dimension)))
 
 
 def ingest(
@@ -80,7 +82,7 @@ def ingest(
     r = index.session.redis
     earlier: list[str] = []
     for source in sources:
-        rows = chunk_rows or chunk_rows_for(source, index.dimension)
+        rows = chunk_rows or chunk_rows_for(source, index.info.width)
         ledger_key = keys.ingest(index.name, source.fingerprint(rows))
         committed = _committed(r, ledger_key) if resume else {}
         if resume and _skip_complete(r, ledger_key, ledger_ttl, report, on_progress):
@@ -151,8 +153,7 @@ def validate_chunk(source: Source, chunk: Chunk, index: Index) -> list[Points]:
     settings = index.session.settings
     if chunk.records is None:
         with _naming(source, chunk, 0):
-            return [validation.from_arrays(chunk.ids, chunk.vectors, index.dimension,
-                                           chunk.metadata)]  # fmt: skip
+            return [arrays_points(chunk, index)]
     calls = []
     for start, op, records in _runs(chunk.records):
         with _naming(source, chunk, start):
@@ -160,8 +161,31 @@ def validate_chunk(source: Source, chunk: Chunk, index: Index) -> list[Points]:
                 calls.append(validation.deletions([r["id"] for r in records]))
             else:
                 calls.append(validation.from_records(records, index.dimension,
-                                                     settings.max_item_bytes))  # fmt: skip
+                                                     settings.max_item_bytes,
+                                                     schema=index.info.schema))  # fmt: skip
     return calls
+
+
+def arrays_points(chunk: Chunk, index: Index, rows: Any = None) -> Points:
+    """The chunk's columns (``rows`` of them, default all) validated as one upsert."""
+    assert chunk.ids is not None and chunk.vectors is not None
+    ids, vectors = chunk.ids, chunk.named if chunk.named is not None else chunk.vectors
+    metadata, items = chunk.metadata, chunk.items
+    if rows is not None:
+        ids = ids[rows]
+        vectors = _pick(vectors, rows)
+        metadata = [metadata[r] for r in rows] if metadata is not None else None
+        items = [items[r] for r in rows] if items is not None else None
+    return validation.from_arrays(ids, vectors, index.dimension, metadata, items,
+                                  index.session.settings.max_item_bytes,
+                                  schema=index.info.schema)  # fmt: skip
+
+
+def _pick(vectors: Any, rows: Any) -> Any:
+    if isinstance(vectors, dict):
+        return {name: column[rows] if isinstance(column, np.ndarray)
+                else [column[r] for r in rows] for name, column in vectors.items()}  # fmt: skip
+    return vectors[rows]
 
 
 def _runs(records: list[dict[str, Any]]) -> list[tuple[int, str, list[dict[str, Any]]]]:

@@ -31,6 +31,11 @@ class Chunk:
     records: list[dict[str, Any]] | None = None
     metadata: list[dict[str, Any] | None] | None = None
     """Columnar files: each row's other columns."""
+    named: dict[str, Any] | None = None
+    """Columnar files mapped to named vectors: a column per vector name (see
+    :func:`shared.validation.from_arrays`)."""
+    items: list[bytes | None] | None = None
+    """Columnar files with an item column."""
     lines: list[int] | None = None
     """JSON Lines: the line of each record (blank lines are skipped)."""
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from api.ingest.arrow import ParquetSource
 from api.ingest.chunks import Source
 from api.ingest.jsonl import COMPRESSIONS, STDIN, JsonlSource
+from api.ingest.mapping import ColumnMap
 from api.ingest.npy import NpySource, NpzSource
 from shared.errors import SourceError
 
@@ -23,9 +24,17 @@ def kind(path: Path) -> str:
 
 
 def open_sources(
-    patterns: list[str], ids: str | None = None, id_start: int = 0, *, missing_ok: bool = False
+    patterns: list[str],
+    ids: str | None = None,
+    id_start: int = 0,
+    *,
+    missing_ok: bool = False,
+    mapping: ColumnMap | None = None,
 ) -> list[Source]:
     """The files that ``patterns`` name (files, directories, globs), in a stable order.
+
+    ``mapping`` names the columns of Parquet and JSON Lines files (``.npy``/``.npz`` hold
+    arrays: it does not apply to them).
 
     A pattern that matches nothing is an error, unless ``missing_ok`` (a scheduled source
     whose files have not arrived yet).
@@ -33,7 +42,7 @@ def open_sources(
     if STDIN in patterns:
         if len(patterns) != 1 or ids is not None:
             raise SourceError("'-' (standard input, JSON Lines) is read alone, without --ids")
-        return [JsonlSource(Path(STDIN))]
+        return [JsonlSource(Path(STDIN), mapping)]
     paths = _expand(patterns, missing_ok)
     if ids is not None and len(paths) != 1:
         raise SourceError("--ids pairs one ids file with one vectors file; name one .npy")
@@ -41,6 +50,8 @@ def open_sources(
     next_id = id_start  # ids counted from a start run on across several array files
     for path in paths:
         source: Source
+        if kind(path) in (".npy", ".npz") and mapping is not None and not mapping.is_default:
+            raise SourceError(f"{path}: column flags apply to Parquet and JSON Lines files only")
         if kind(path) == ".npy":
             source = NpySource(path, Path(ids) if ids else None, next_id)
             next_id += source.total() or 0
@@ -48,9 +59,9 @@ def open_sources(
             source = NpzSource(path, next_id)
             next_id += source.total() or 0
         elif kind(path) == ".parquet":
-            source = ParquetSource(path)
+            source = ParquetSource(path, mapping)
         elif kind(path) == ".jsonl":
-            source = JsonlSource(path)
+            source = JsonlSource(path, mapping)
         else:
             raise SourceError(
                 f"{path}: unsupported file type {path.suffix or '(none)'}; vecq ingest reads "

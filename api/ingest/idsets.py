@@ -34,7 +34,10 @@ def chunk_ids(chunk: Chunk) -> tuple[npt.NDArray[np.int64], list[str | None] | N
     """A chunk's ids as (keys, names) and each record's operation (``UPSERT``/``DELETE``)."""
     if chunk.records is None:
         assert chunk.ids is not None, "an array chunk carries its ids"
-        return np.asarray(chunk.ids, dtype=np.int64), None, [UPSERT] * chunk.rows
+        if chunk.ids.dtype.kind in "iu":
+            return np.asarray(chunk.ids, dtype=np.int64), None, [UPSERT] * chunk.rows
+        keys, names = idrules.check_id_array(chunk.ids)  # a Parquet column of string ids
+        return keys, names, [UPSERT] * chunk.rows
     values = [idrules.check_id(r["id"], row) for row, r in enumerate(chunk.records)]
     key_array, names = idrules.split(values)
     ops = [DELETE if r.get("op") == "delete" else UPSERT for r in chunk.records]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from api.ingest.chunks import Chunk, digest, stat_key
+from api.ingest.mapping import ColumnMap
 from shared.errors import SourceError
 
 # What a delete line may hold.
@@ -41,8 +42,9 @@ class JsonlSource:
 
     carries_ids = True
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mapping: ColumnMap | None = None) -> None:
         self.path = path
+        self.mapping = mapping or ColumnMap()
         self.stdin = str(path) == STDIN
         self.compression = path.suffix if path.suffix in COMPRESSIONS else None
         self.name = "<stdin>" if self.stdin else str(path)
@@ -51,7 +53,9 @@ class JsonlSource:
     def fingerprint(self, chunk_rows: int) -> str:
         if self.stdin:  # never the same twice: a pipe's rows cannot be skipped to resume
             return digest("jsonl-stdin", uuid.uuid4().hex, chunk_rows)
-        return digest("jsonl", stat_key(self.path), chunk_rows)
+        if self.mapping.is_default:
+            return digest("jsonl", stat_key(self.path), chunk_rows)
+        return digest("jsonl", stat_key(self.path), chunk_rows, self.mapping.key())
 
     def total(self) -> int | None:
         return None
@@ -102,12 +106,17 @@ class JsonlSource:
             raise SourceError(f"{where}: expected a JSON object, got {type(record).__name__}")
         op = record.pop("op", "upsert")
         if op == "delete":
-            extra = set(record) - _DELETE_FIELDS
-            if "id" not in record or extra:
+            extra = set(record) - _DELETE_FIELDS - {self.mapping.id}
+            if (self.mapping.id not in record and "id" not in record) or extra:
                 raise SourceError(f"{where}: a delete line holds only 'op' and 'id'")
-            return {"op": "delete", "id": record["id"]}
+            return {
+                "op": "delete",
+                "id": record[self.mapping.id if self.mapping.id in record else "id"],
+            }
         if op != "upsert":
             raise SourceError(f"{where}: field 'op' must be 'upsert' or 'delete', got {op!r}")
+        if not self.mapping.is_default:
+            record = self.mapping.record(record, where)
         for field in ("id", "vector"):
             if field not in record:
                 raise SourceError(f"{where}: field {field!r} is missing")
@@ -119,4 +128,5 @@ class JsonlSource:
                 record["item"] = base64.b64decode(item, validate=True)
             except (binascii.Error, ValueError):
                 raise SourceError(f"{where}: field 'item' is not valid base64") from None
-        return record
+        seed: dict[str, Any] = record
+        return seed

@@ -52,7 +52,7 @@ def delete_extras(
             "mirroring reads the source a second time to find the ids it holds; standard "
             "input cannot be read twice: save it to a file and mirror that"
         )
-    found = SourceIds.scan(sources, chunk_rows, index.dimension)
+    found = SourceIds.scan(sources, chunk_rows, index.info.width)
     report = MirrorReport(source_ids=found.present)
     try:
         for extra in found.extras(index.session.engine, index.info):

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from api.index import Index
-from api.ingest.backfill import chunk_rows_for, validate_chunk
+from api.ingest.backfill import arrays_points, chunk_rows_for, validate_chunk
 from api.ingest.chunks import Chunk, Source
 from api.ingest.idsets import SourceIds
 from api.jobs import UpsertJob
 from shared import ids as idrules
 from shared import validation
 from shared.validation import Points
+from shared.vector_schema import Schema
 
 # Ids of each kind a report lists.
 SAMPLE = 10
@@ -65,12 +66,12 @@ def verify(
     on_progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Compare ``sources`` with the index; with ``repair``, re-enqueue what differs."""
-    found = SourceIds.scan(sources, chunk_rows, index.dimension)
+    found = SourceIds.scan(sources, chunk_rows, index.info.width)
     report = VerifyReport()
     try:
         position = 0
         for source in sources:
-            for chunk in source.chunks(chunk_rows or chunk_rows_for(source, index.dimension)):
+            for chunk in source.chunks(chunk_rows or chunk_rows_for(source, index.info.width)):
                 validate_chunk(source, chunk, index)  # errors name the file's own rows
                 final = found.final[position : position + chunk.rows]
                 position += chunk.rows
@@ -93,13 +94,13 @@ def _last_words(index: Index, chunk: Chunk, final: np.ndarray) -> Points | None:
                 if last and r.get("op") != "delete"]  # fmt: skip
         if not kept:
             return None
-        return validation.from_records(kept, index.dimension, index.session.settings.max_item_bytes)
+        return validation.from_records(kept, index.dimension,
+                                       index.session.settings.max_item_bytes,
+                                       schema=index.info.schema)  # fmt: skip
     rows = np.flatnonzero(final)
     if rows.size == 0:
         return None
-    assert chunk.ids is not None and chunk.vectors is not None
-    metadata = [chunk.metadata[r] for r in rows] if chunk.metadata is not None else None
-    return validation.from_arrays(chunk.ids[rows], chunk.vectors[rows], index.dimension, metadata)
+    return arrays_points(chunk, index, rows)
 
 
 def _compare(index: Index, points: Points, report: VerifyReport, repair: bool) -> None:
@@ -120,30 +121,53 @@ def _compare(index: Index, points: Points, report: VerifyReport, repair: bool) -
     report.add("missing", missing)
     report.add("stale", stale)
     if repair and bad:
-        chosen = np.array(bad, dtype=np.intp)
-        items, meta, names = points.items, points.metadata, points.names
-        redo = Points(points.ids[chosen], points.vectors[chosen],
-                      [items[r] for r in bad] if items is not None else None,
-                      [meta[r] for r in bad] if meta is not None else None,
-                      [names[r] for r in bad] if names is not None else None)  # fmt: skip
-        report.jobs.append(index.enqueue(redo))
+        report.jobs.append(index.enqueue(points.select(np.array(bad, dtype=np.intp))))
         report.repaired += len(bad)
 
 
 def _same(index: Index, points: Points, row: int, point: dict[str, Any]) -> bool:
-    """True if the stored point has the record's vector, item and metadata."""
-    sent = np.asarray(points.vectors[row], dtype=np.float32)
-    got = np.asarray(point["vector"], dtype=np.float32)
-    if index.metric == "cosine":
-        norm = float(np.linalg.norm(sent))
-        sent = sent / norm if norm else sent
-    if got.shape != sent.shape or not np.allclose(got, sent, rtol=1e-5, atol=1e-6):
+    """True if the stored point has the record's vectors, item and metadata."""
+    schema = index.info.schema
+    if schema is None:
+        if not _close(points.vectors[row], point["vector"], index.metric == "cosine"):
+            return False
+    elif not _same_named(points, row, point["vector"], schema):
         return False
     want = points.items[row] if points.items is not None else None
     if point["item"] != want:
         return False
     expected = (points.metadata[row] if points.metadata is not None else None) or {}
     return _json_equal(expected, point["metadata"])
+
+
+def _same_named(points: Points, row: int, got: Any, schema: Schema) -> bool:
+    """Every named vector the record carries is stored as sent; no other is stored."""
+    sent = {name: c for name, c in (points.named or {}).items() if c.has(row)}
+    if not isinstance(got, dict) or set(got) != set(sent):
+        return False
+    for name, column in sent.items():
+        value = column.row(row)
+        spec = schema.spec(name)
+        if column.kind == "sparse":
+            order = np.argsort(value[0])
+            stored = got[name]
+            if list(value[0][order]) != stored["indices"] or not _close(
+                value[1][order], stored["values"], False
+            ):
+                return False
+        elif not _close(value, got[name], getattr(spec, "distance", "") == "cosine"):
+            return False
+    return True
+
+
+def _close(sent: Any, got: Any, cosine: bool) -> bool:
+    """A vector (or rows) stored as sent: Qdrant stores cosine vectors normalised."""
+    sent = np.asarray(sent, dtype=np.float32)
+    stored = np.asarray(got, dtype=np.float32)
+    if cosine:
+        norm = np.linalg.norm(sent, axis=-1, keepdims=True)
+        sent = np.divide(sent, norm, out=sent.copy(), where=norm > 0)
+    return stored.shape == sent.shape and bool(np.allclose(stored, sent, rtol=1e-5, atol=1e-6))
 
 
 def _json_equal(a: Any, b: Any) -> bool:

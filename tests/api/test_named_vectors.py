@@ -298,10 +298,24 @@ def test_named_vectors_through_the_command_line_and_the_service(
     assert described["sparse_vectors"] == {"bm25": {"modifier": "idf"}}
     assert described["vectors"]["rows"] == {"size": 2, "distance": "dot", "multivector": True}
     assert "vectors text, rows, bm25" in vecq("index", "list").stdout
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"k": [10, 11], "t": [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]],
+                             "r": [[[1.0, 0.0]], None], "bi": [[1], [2, 3]],
+                             "bv": [[1.0], [2.0, 3.0]]}), tmp_path / "d.parquet")  # fmt: skip
+    loaded = vecq("ingest", str(tmp_path / "d.parquet"), "--index", "docs", "--key-file",
+                  str(key_file), "--id-column", "k", "--vector", "text=t", "--vector", "rows=r",
+                  "--sparse", "bm25=bi,bv")  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
     with Client() as client:
         index = client.load_index("docs", key_file=key_file)
         index.upsert([{"id": "a", "vector": {"text": [1, 2, 3], "rows": [[1, 2]],
                                              "bm25": ([5], [0.5])}}])  # fmt: skip
+        assert index.get([11])[0]["vector"] == {
+            "text": [2, 2, 2],
+            "bm25": {"indices": [2, 3], "values": [2, 3]},
+        }
         (got,) = index.get(["a"])
         assert got["vector"] == {"text": [1, 2, 3], "rows": [[1, 2]],
                                  "bm25": {"indices": [5], "values": [0.5]}}  # fmt: skip

@@ -1,0 +1,129 @@
+"""Column mapping of Parquet and JSON Lines files: ids, named vectors, items, metadata."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from api import Client, Index, SparseSpec, VectorSpec
+from api.ingest.backfill import ingest
+from api.ingest.files import open_sources
+from api.ingest.mapping import ColumnMap, from_flags
+from api.ingest.verify import verify
+from shared.errors import SourceError
+
+MAPPING = from_flags("doc_id", None, ["text=emb", "late=tokens"], ["bm25=bm_i,bm_v"],
+                     "lang", "body")  # fmt: skip
+
+
+@pytest.fixture
+def docs(client: Client, key: bytes) -> Index:
+    return client.create_index(
+        f"m-{uuid.uuid4().hex[:10]}", key, shards=2,
+        vectors={"text": VectorSpec(3, "dot"), "late": VectorSpec(2, "dot", multivector=True)},
+        sparse_vectors={"bm25": SparseSpec()},
+    )  # fmt: skip
+
+
+def table(n: int) -> pa.Table:
+    return pa.table({
+        "doc_id": [f"d{i}" for i in range(n)],
+        "emb": [[float(i), 1.0, 2.0] for i in range(n)],
+        "tokens": [[[float(i), 0.0]] * (i % 3 + 1) if i % 4 else None for i in range(n)],
+        "bm_i": [[i, i + 100] for i in range(n)],
+        "bm_v": [[0.5, float(i)] for i in range(n)],
+        "body": [f"text {i}".encode() for i in range(n)],
+        "lang": ["en" if i % 2 else "fr" for i in range(n)],
+        "ignored": list(range(n)),
+    })  # fmt: skip
+
+
+def test_parquet_columns_map_to_named_vectors_items_and_metadata(
+    docs: Index, tmp_path: Path
+) -> None:
+    path = tmp_path / "docs.parquet"
+    pq.write_table(table(30), path, row_group_size=7)
+    report = ingest(docs, open_sources([str(path)], mapping=MAPPING), chunk_rows=8)
+    for job in report.jobs:
+        job.wait(30)
+    got = {p["id"]: p for p in docs.get([f"d{i}" for i in range(30)])}
+    assert len(got) == 30
+    assert got["d5"]["vector"] == {"text": [5.0, 1.0, 2.0], "late": [[5.0, 0.0]] * 3,
+                                   "bm25": {"indices": [5, 105], "values": [0.5, 5.0]}}  # fmt: skip
+    assert "late" not in got["d4"]["vector"]  # a null: the point leaves it out
+    assert got["d5"]["item"] == b"text 5"
+    assert got["d5"]["metadata"] == {"lang": "en"}  # only the columns asked for
+    checked = verify(docs, open_sources([str(path)], mapping=MAPPING), chunk_rows=8)
+    assert checked.ok and checked.matching == 30
+    docs.upsert([{"id": "d7", "vector": {"text": [0.0, 0.0, 0.0]}}])
+    stale = verify(docs, open_sources([str(path)], mapping=MAPPING), chunk_rows=8, repair=True)
+    assert stale.stale == ["d7"] and stale.repaired == 1
+    for job in stale.jobs:
+        job.wait(30)
+    assert docs.get(["d7"])[0]["vector"]["bm25"] == {"indices": [7, 107], "values": [0.5, 7.0]}
+
+
+def test_json_lines_fields_are_mapped_the_same_way(docs: Index, tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl"
+    lines = [
+        {"doc_id": "a", "emb": [1, 2, 3], "bm_i": [4], "bm_v": [0.25], "lang": "en",
+         "body": base64.b64encode(b"A").decode(), "other": 1},
+        {"doc_id": "b", "tokens": [[1, 2], [3, 4]]},
+        {"op": "delete", "doc_id": "zzz"},
+    ]  # fmt: skip
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    for job in ingest(docs, open_sources([str(path)], mapping=MAPPING)).jobs:
+        job.wait(30)
+    got = {p["id"]: p for p in docs.get(["a", "b"])}
+    assert got["a"]["vector"] == {"text": [1, 2, 3], "bm25": {"indices": [4], "values": [0.25]}}
+    assert (got["a"]["item"], got["a"]["metadata"]) == (b"A", {"lang": "en"})
+    assert got["b"]["vector"] == {"late": [[1, 2], [3, 4]]}
+
+
+def test_a_different_mapping_is_a_different_run(docs: Index, tmp_path: Path) -> None:
+    """Resume state is per mapping: the same file under new flags is read again."""
+    path = tmp_path / "docs.parquet"
+    pq.write_table(table(5), path)
+    first = open_sources([str(path)], mapping=MAPPING)[0]
+    other = from_flags("doc_id", None, ["text=emb"], [], None, None)
+    assert first.fingerprint(100) != open_sources([str(path)], mapping=other)[0].fingerprint(100)
+    plain = pa.table({"id": [1], "vector": [[1.0, 2.0]]})
+    pq.write_table(plain, tmp_path / "plain.parquet")
+    default = open_sources([str(tmp_path / "plain.parquet")])[0]
+    mapped = open_sources([str(tmp_path / "plain.parquet")], mapping=ColumnMap())[0]
+    assert default.fingerprint(100) == mapped.fingerprint(100)  # older runs still resume
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"vectors": ["text"]}, r"--vector 'text': use NAME=COLUMN"),
+        ({"sparse": ["bm25=only"]}, r"--sparse 'bm25=only': use NAME=INDICES_COLUMN,VALUES"),
+        ({"vector_column": "v", "vectors": ["a=b"]}, r"--vector-column is the one unnamed"),
+    ],
+)
+def test_malformed_flags_say_how(flags: dict[str, Any], message: str) -> None:
+    with pytest.raises(SourceError, match=message):
+        from_flags(**flags)
+
+
+def test_a_missing_column_or_a_bad_value_names_file_and_row(docs: Index, tmp_path: Path) -> None:
+    path = tmp_path / "docs.parquet"
+    pq.write_table(table(3).drop_columns(["bm_v"]), path)
+    with pytest.raises(SourceError, match=r"docs.parquet: column 'bm_v' is missing"):
+        open_sources([str(path)], mapping=MAPPING)
+    bad = table(3).set_column(1, "emb", pa.array([[1.0, 2.0, 3.0], [1.0, 2.0], [1.0, 0, 0]]))
+    pq.write_table(bad, path)
+    with pytest.raises(SourceError, match=r"row 1 \(id 'd1'\): vector 'text' has 2 dimensions"):
+        ingest(docs, open_sources([str(path)], mapping=MAPPING))
+    np.save(tmp_path / "v.npy", np.ones((2, 3)))
+    with pytest.raises(SourceError, match=r"npy: column flags apply to Parquet and JSON Lines"):
+        open_sources([str(tmp_path / "v.npy")], mapping=MAPPING)
