@@ -105,7 +105,8 @@ def create_index(body: IndexCreate, client: ClientDep, who: Grant) -> IndexView:
     if named:
         dense = {n: v.model_dump() for n, v in (body.vectors or {}).items()}
         sparse = {n: v.model_dump() if v else None for n, v in (body.sparse_vectors or {}).items()}
-        shape = {"vectors": dense or None, "sparse_vectors": sparse or None}
+        shape = {"vectors": dense if body.vectors is not None else None,
+                 "sparse_vectors": sparse if body.sparse_vectors is not None else None}  # fmt: skip
     index = client.create_index(body.name, key, shards=body.shards, metric=body.metric,
                                 payload_indexes=body.payload_indexes, **shape)  # fmt: skip
     return views.index_view(index, key.hex() if made else None)

@@ -272,6 +272,8 @@ def test_named_vectors_over_json_and_npz(api: Served) -> None:
         both = client.post("/v1/indexes", json={"name": "h-nv", "dimension": 3,
                                                 "vectors": {"t": {"size": 2}}})  # fmt: skip
         assert both.status_code == 422 and "one of the two" in both.json()["detail"]
+        empty = client.post("/v1/indexes", json={"name": "h-nv", "vectors": {}})
+        assert empty.status_code == 422 and "at least one vector" in empty.json()["detail"]
         made = client.post("/v1/indexes", json={
             "name": "h-nv", "vectors": {"t": {"size": 2, "distance": "dot"},
                                         "m": {"size": 2, "distance": "dot", "multivector": True}},
