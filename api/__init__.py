@@ -56,6 +56,9 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, see __geta
         InvalidVectorError as InvalidVectorError,
     )
     from shared.errors import (
+        MirrorRefused as MirrorRefused,
+    )
+    from shared.errors import (
         PointsNotFoundError as PointsNotFoundError,
     )
     from shared.errors import (
@@ -95,6 +98,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidKeyError",
     "InvalidVectorError",
+    "MirrorRefused",
     "PointsNotFoundError",
     "Progress",
     "ServiceError",

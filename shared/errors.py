@@ -6,6 +6,8 @@
      │    ├── InvalidVectorError ...... NaN/inf, bad id, bad item, bad metadata, bad shape
      │    ├── InvalidIndexError ....... a bad index name, dimension, shard count or metric
      │    └── SourceError ............. a backfill file or request body is malformed
+     ├── MirrorRefused ................ a mirror pass stopped before deleting: empty source
+     │                                  or more deletes than max_delete_fraction
      ├── IndexNotLoadedError .......... the index was never created/loaded, or was deleted
      ├── IndexExistsError ............. create_index on a name that is taken
      ├── InvalidKeyError .............. the index_key does not match the index
@@ -59,6 +61,11 @@ class InvalidIndexError(InvalidInputError):
 
 class SourceError(InvalidInputError):
     """A backfill file or request body is malformed; says which file, row or line, and field."""
+
+
+class MirrorRefused(VecqError):
+    """A mirror pass stopped before deleting anything: its source held no records, or it
+    would delete more of the index than its ``max_delete_fraction`` allows."""
 
 
 class IndexNotLoadedError(VecqError):

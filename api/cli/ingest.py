@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from api.cli.options import Subparsers, exit_status
 
@@ -92,6 +93,19 @@ def add_parser(sub: Subparsers) -> None:
         action="store_true",
         help="after everything is written, delete the index's ids that the files do not hold",
     )
+    p.add_argument("--max-delete-fraction", type=float, default=None, metavar="F",
+                   help="--mirror: stop before deleting if more than this share of the index "
+                   "would go (default 0.1)")  # fmt: skip
+    p.add_argument("--allow-empty-source", action="store_true",
+                   help="--mirror: let a source with no records empty the index")  # fmt: skip
+    p.add_argument("--dry-run", action="store_true",
+                   help="read and validate everything, report counts and the first errors; "
+                   "enqueue nothing")  # fmt: skip
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON summary at the end (the rest goes to standard error)",
+    )
     add_column_flags(p)
     p.add_argument("--restart", action="store_true", help="ignore earlier progress; start over")
     p.add_argument("--timeout", type=float, default=None, help="most seconds to wait at the end")
@@ -99,7 +113,20 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``vecq ingest``; return the exit status."""
+    """Run ``vecq ingest``; return the exit status. With ``--json`` everything but the final
+    summary goes to standard error, and the summary (one JSON object) to standard output."""
+    summary: dict[str, Any] = {"index": args.index, "dry_run": bool(args.dry_run)}
+    started = time.monotonic()
+    if not args.json:
+        return _run(args, summary, started)
+    with contextlib.redirect_stdout(sys.stderr):
+        status = _run(args, summary, started)
+    summary.update(exit_status=status, seconds=round(time.monotonic() - started, 3))
+    print(json.dumps(summary))
+    return status
+
+
+def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> int:
     import logging
 
     from api import Client
@@ -110,23 +137,24 @@ def run(args: argparse.Namespace) -> int:
     if (args.bulk or args.mirror) and args.no_wait:
         why = ("--bulk waits for the writes to restore indexing" if args.bulk
                else "--mirror deletes only once everything is written")  # fmt: skip
-        print(f"vecq ingest: {why}; drop --no-wait", file=sys.stderr)
-        return 2
+        return _usage(summary, f"{why}; drop --no-wait")
     if args.mirror and "-" in args.paths:
-        print("vecq ingest: --mirror reads the source twice, and standard input cannot be "
-              "read twice; save it to a file and mirror that", file=sys.stderr)  # fmt: skip
-        return 2
+        return _usage(summary, "--mirror reads the source twice, and standard input cannot be "
+                      "read twice; save it to a file and mirror that")  # fmt: skip
+    fraction = args.max_delete_fraction
+    if fraction is not None and not 0 <= fraction <= 1:
+        return _usage(summary, f"--max-delete-fraction must be in 0..1, not {fraction:g}")
     try:
         key, sources = inputs(args)
     except (VecqError, ValueError, OSError) as exc:
-        print(f"vecq ingest: {exc}", file=sys.stderr)
-        return 2
+        return _usage(summary, str(exc))
     with Client() as client:
-        started = time.monotonic()
         try:
             index = client.load_index(args.index, key)
             totals = [s.total() for s in sources]
             known = None if None in totals else sum(t or 0 for t in totals)
+            if args.dry_run:
+                return _dry_run(index, sources, args, known, summary)
             bulk = index.bulk(args.timeout) if args.bulk else contextlib.nullcontext()
             with bulk:
                 report = ingest(
@@ -137,11 +165,14 @@ def run(args: argparse.Namespace) -> int:
                     on_progress=progress_bar(known),
                 )
                 _summary(report, args)
+                _record(summary, report)
                 if args.no_wait:
+                    summary["status"] = "enqueued"
                     return 0
                 # Inside the block: with --bulk the index is built once this has written.
-                status = _wait(report.jobs + report.earlier_jobs,
-                               report.vectors + report.earlier_vectors, args, started)  # fmt: skip
+                total = report.vectors + report.earlier_vectors
+                status, failed = _wait(report.jobs + report.earlier_jobs, total, args, started)
+                summary.update(failed=failed, written=total - failed)
                 built = time.monotonic()
                 if args.bulk:
                     print("bulk: building the index (HNSW) now that everything is written...")
@@ -150,13 +181,55 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\nvecq ingest: interrupted; run the same command again to resume",
                   file=sys.stderr)  # fmt: skip
+            summary["status"] = "interrupted"
             return 130
         except VecqError as exc:
             print(f"vecq ingest: {exc}", file=sys.stderr)
+            summary.update(status="error", error=str(exc))
             return exit_status(exc)
         if status == 0 and args.mirror:
-            status = _mirror(index, sources, args)
+            status = _mirror(index, sources, args, summary)
+        summary.setdefault("status", "done" if status == 0 else "failed")
+        elapsed = time.monotonic() - started
+        summary["rate"] = round(summary.get("written", 0) / max(elapsed, 1e-9), 1)
         return status
+
+
+def _usage(summary: dict[str, Any], message: str) -> int:
+    print(f"vecq ingest: {message}", file=sys.stderr)
+    summary.update(status="error", error=message)
+    return 2
+
+
+def _record(summary: dict[str, Any], report: Report) -> None:
+    """The enqueue phase in the JSON summary, with what a re-run would resume from."""
+    summary.update(
+        files=report.files, chunks=report.chunks,
+        read=report.vectors + report.skipped_vectors, enqueued=report.vectors,
+        skipped=report.skipped_vectors, jobs=[j.job_id for j in report.jobs],
+        earlier_jobs=[j.job_id for j in report.earlier_jobs],
+        resume={"chunks_committed_before": report.skipped_chunks,
+                "records_committed_before": report.skipped_vectors},
+    )  # fmt: skip
+
+
+def _dry_run(
+    index: Index, sources: list[Source], args: argparse.Namespace, known: int | None,
+    summary: dict[str, Any],
+) -> int:  # fmt: skip
+    """Validate everything, enqueue nothing; exit 0 if every record is valid, else 2."""
+    from api.ingest.dryrun import dry_run
+
+    done = dry_run(index, sources, chunk_rows=args.chunk_rows,
+                   on_progress=progress_bar(known, desc="checked"))  # fmt: skip
+    print(f"dry run: {done.files} file(s), {done.records:,} records read: {done.valid:,} "
+          f"valid, {done.rejected:,} rejected; nothing was enqueued")  # fmt: skip
+    for error in done.errors:
+        print(f"  {error}")
+    summary.update(status="valid" if done.ok else "invalid", files=done.files,
+                   read=done.records, valid=done.valid, rejected=done.rejected,
+                   errors=done.errors)  # fmt: skip
+    return 0 if done.ok else 2
 
 
 def _summary(report: Report, args: argparse.Namespace) -> None:
@@ -169,28 +242,44 @@ def _summary(report: Report, args: argparse.Namespace) -> None:
               "yet" + ("" if args.no_wait else "; waiting for them too"))  # fmt: skip
 
 
-def _mirror(index: Index, sources: list[Source], args: argparse.Namespace) -> int:
-    """Delete the index's ids the files do not hold (the run has fully succeeded)."""
-    from api.ingest.mirror import delete_extras
-    from shared.errors import UpsertError, VecqError
+def _mirror(
+    index: Index, sources: list[Source], args: argparse.Namespace, summary: dict[str, Any]
+) -> int:
+    """Delete the index's ids the files do not hold (the run has fully succeeded), unless a
+    guard refuses: an empty source, or more deletes than --max-delete-fraction."""
+    from api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION, delete_extras
+    from shared.errors import MirrorRefused, UpsertError, VecqError
 
+    fraction = args.max_delete_fraction
     try:
         done = delete_extras(index, sources, chunk_rows=args.chunk_rows, timeout=args.timeout,
-                             on_delete=progress_bar(None, desc="deleted"))  # fmt: skip
+                             on_delete=progress_bar(None, desc="deleted"),
+                             max_delete_fraction=DEFAULT_MAX_DELETE_FRACTION if fraction is None
+                             else fraction, allow_empty=args.allow_empty_source)  # fmt: skip
     except KeyboardInterrupt:
         print("\nvecq ingest: mirror interrupted; run the same command again to finish it",
               file=sys.stderr)  # fmt: skip
+        summary["status"] = "interrupted"
         return 130
+    except MirrorRefused as exc:
+        print(f"vecq ingest: mirror refused: {exc}", file=sys.stderr)
+        summary.update(status="mirror_refused", error=str(exc), deleted=0)
+        return 1
     except (UpsertError, VecqError) as exc:
         print(f"vecq ingest: mirror: {exc}", file=sys.stderr)
+        summary.update(status="failed", error=str(exc))
         return 1
     print(f"mirror: the files hold {done.source_ids:,} ids; deleted {done.deleted:,} others")
+    summary["deleted"] = done.deleted
     return 0
 
 
-def _wait(jobs: list[UpsertJob], vectors: int, args: argparse.Namespace, started: float) -> int:
+def _wait(
+    jobs: list[UpsertJob], vectors: int, args: argparse.Namespace, started: float
+) -> tuple[int, int]:
     """Wait for the jobs with a bar of records written; the exit status (0 written, 1 failed,
-    130 interrupted). ``started`` is when the run began, for its end-to-end rate."""
+    130 interrupted) and the records that failed. ``started`` is when the run began, for its
+    end-to-end rate."""
     from shared.errors import UpsertError, VecqError
 
     failed = 0
@@ -205,23 +294,23 @@ def _wait(jobs: list[UpsertJob], vectors: int, args: argparse.Namespace, started
         watch.stop()
         print("\nvecq ingest: stopped waiting; the data is enqueued and will be written",
               file=sys.stderr)  # fmt: skip
-        return 130
+        return 130, failed
     except VecqError as exc:
         watch.stop()
         print(f"vecq ingest: {exc}", file=sys.stderr)
-        return 1
+        return 1, failed
     watch.stop()
     if failed:
         print(f"vecq ingest: {failed:,} vectors failed; see `vecq dlq list --index "
               f"{args.index}`", file=sys.stderr)  # fmt: skip
-        return 1
+        return 1, failed
     if vectors == 0 and not jobs:
         print("nothing to write: every chunk was written by an earlier run")
     else:
         elapsed = time.monotonic() - started
         print(f"written: {vectors:,} vectors in {elapsed:.1f} s "
               f"({vectors / max(elapsed, 1e-9):,.0f} vectors/s end to end)")  # fmt: skip
-    return 0
+    return 0, 0
 
 
 class _WriteBar:

@@ -19,6 +19,13 @@ The config file::
     every = "15m"                         # 30s, 15m, 6h, 1d ... or:
     # cron = "0 2 * * *"                  # minute hour day-of-month month day-of-week (UTC)
     # mode = "mirror"                     # after a run fully written: delete ids not in files
+    # max_delete_fraction = 0.1           # mirror: refuse to delete more of the index than this
+    # [sources.columns]                   # Parquet/JSON Lines columns (vecq ingest's flags)
+    # id = "doc_id"
+    # vectors = { text = "text_emb" }     # named dense or multivectors; vector = "emb": unnamed
+    # sparse = { bm25 = ["bm25_idx", "bm25_val"] }
+    # metadata = ["lang", "year"]
+    # item = "body"
 
 ``mode = "mirror"`` makes each run wait until everything it enqueued is written and then
 delete the index's ids that the files do not hold (``api/ingest/mirror.py``); a run with a
@@ -44,7 +51,8 @@ from celery.schedules import crontab
 
 from api.ingest.backfill import ingest
 from api.ingest.files import open_sources
-from api.ingest.mirror import delete_extras
+from api.ingest.mapping import ColumnMap, from_flags
+from api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION, delete_extras
 from shared import keys, logs
 from shared.celeryconf import celery_config
 from shared.consumer import QueueConsumer, task_argument
@@ -80,6 +88,8 @@ class EtlSource:
     chunk_rows: int | None = None
     mode: str = "ingest"
     """``ingest`` (add and update), or ``mirror`` (then delete what the files do not hold)."""
+    mapping: ColumnMap = field(default_factory=ColumnMap)
+    max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
 
     @property
     def schedule(self) -> Any:
@@ -129,7 +139,7 @@ def _source(path: Path, i: int, e: Any, env: dict[str, str]) -> EtlSource:
     if not isinstance(e, dict):
         raise ValueError(f"{where} must be a table")
     unknown = set(e) - {"name", "index", "paths", "key_file", "key_env", "every", "cron",
-                        "chunk_rows", "mode"}  # fmt: skip
+                        "chunk_rows", "mode", "columns", "max_delete_fraction"}  # fmt: skip
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     for name in ("name", "index"):
@@ -150,13 +160,54 @@ def _source(path: Path, i: int, e: Any, env: dict[str, str]) -> EtlSource:
     if chunk_rows is not None and (not isinstance(chunk_rows, int) or chunk_rows < 1):
         raise ValueError(f"{where}.chunk_rows must be a positive integer")
     source = EtlSource(e["name"], e["index"], tuple(paths), _key(where, e, env), every, cron,
-                       chunk_rows, _mode(where, e))  # fmt: skip
+                       chunk_rows, _mode(where, e), _columns(where, e.get("columns")),
+                       _fraction(where, e))  # fmt: skip
     if cron is not None:
         try:
             source.schedule  # noqa: B018 - parse the cron now, not at the first run
         except ValueError as exc:
             raise ValueError(f"{where}.cron {cron!r}: {exc}") from None
     return source
+
+
+def _columns(where: str, table: Any) -> ColumnMap:
+    """A source's ``[sources.columns]`` table as a column map (the defaults if absent)."""
+    if table is None:
+        return ColumnMap()
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}.columns must be a table")
+    unknown = set(table) - {"id", "vector", "vectors", "sparse", "metadata", "item"}
+    if unknown:
+        raise ValueError(f"{where}.columns: unknown field(s) {', '.join(sorted(unknown))}")
+    vectors, sparse = table.get("vectors", {}), table.get("sparse", {})
+    metadata = table.get("metadata")
+    if not isinstance(vectors, dict) or not all(isinstance(v, str) for v in vectors.values()):
+        raise ValueError(f"{where}.columns.vectors must map vector names to column names")
+    if not isinstance(sparse, dict) or not all(
+        isinstance(v, list) and len(v) == 2 and all(isinstance(c, str) for c in v)
+        for v in sparse.values()
+    ):
+        raise ValueError(f"{where}.columns.sparse must map names to [indices, values] columns")
+    if metadata is not None and (not isinstance(metadata, list)
+                                 or not all(isinstance(c, str) for c in metadata)):  # fmt: skip
+        raise ValueError(f"{where}.columns.metadata must be a list of column names")
+    try:
+        return from_flags(table.get("id"), table.get("vector"),
+                          [f"{n}={c}" for n, c in vectors.items()],
+                          [f"{n}={i},{v}" for n, (i, v) in sparse.items()],
+                          ",".join(metadata) if metadata is not None else None,
+                          table.get("item"))  # fmt: skip
+    except SourceError as exc:
+        raise ValueError(f"{where}.columns: {exc}") from None
+
+
+def _fraction(where: str, e: dict[str, Any]) -> float:
+    fraction = e.get("max_delete_fraction", DEFAULT_MAX_DELETE_FRACTION)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+        raise ValueError(f"{where}.max_delete_fraction must be a number in 0..1")
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"{where}.max_delete_fraction must be a number in 0..1")
+    return float(fraction)
 
 
 def _mode(where: str, e: dict[str, Any]) -> str:
@@ -217,7 +268,7 @@ def run_source(client: Client, source: EtlSource) -> RunRecord:
 
 def _ingest(client: Client, source: EtlSource, record: RunRecord) -> None:
     try:
-        files = open_sources(list(source.paths), missing_ok=True)
+        files = open_sources(list(source.paths), missing_ok=True, mapping=source.mapping)
         counted = [f.path for f in files if not f.carries_ids]
         if counted:
             raise SourceError(
@@ -229,7 +280,10 @@ def _ingest(client: Client, source: EtlSource, record: RunRecord) -> None:
         if source.mode == "mirror":
             for job in report.jobs:  # UpsertError: a failure, and nothing is deleted
                 job.wait()
-            record.deleted = delete_extras(index, files, chunk_rows=source.chunk_rows).deleted
+            record.deleted = delete_extras(
+                index, files, chunk_rows=source.chunk_rows,
+                max_delete_fraction=source.max_delete_fraction,
+            ).deleted  # fmt: skip
     except VecqError as exc:
         record.error = str(exc)
         log.error("etl %s: run failed: %s", source.name, exc)

@@ -17,10 +17,13 @@ from api.index import Index
 from api.ingest.chunks import Source
 from api.ingest.idsets import SourceIds
 from api.jobs import UpsertJob
-from shared.errors import SourceError
+from shared import ids as idrules
+from shared.errors import MirrorRefused, SourceError
 
 # Ids per delete call of a mirror run.
 DELETE_CALL = 10_000
+# The largest share of the index a mirror pass deletes unless told otherwise.
+DEFAULT_MAX_DELETE_FRACTION = 0.1
 
 
 @dataclass
@@ -41,11 +44,16 @@ def delete_extras(
     wait: bool = True,
     timeout: float | None = None,
     on_delete: Callable[[int], None] | None = None,
+    max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION,
+    allow_empty: bool = False,
 ) -> MirrorReport:
     """Delete every id of the index that ``sources`` do not leave; return what was done.
 
     The source must be the index's only writer while this runs: a point another producer
-    adds meanwhile is not in the source, and is deleted too.
+    adds meanwhile is not in the source, and is deleted too. Two guards stop the pass before
+    anything is deleted (:class:`~shared.errors.MirrorRefused`): a source with no records
+    (unless ``allow_empty``), and more extras than ``max_delete_fraction`` of the points
+    the index holds (the extras are gathered first, so at most that many ids are held).
     """
     if any(getattr(source, "stdin", False) for source in sources):
         raise SourceError(
@@ -55,7 +63,26 @@ def delete_extras(
     found = SourceIds.scan(sources, chunk_rows, index.info.width)
     report = MirrorReport(source_ids=found.present)
     try:
+        if found.present == 0 and not allow_empty:
+            raise MirrorRefused(
+                f"the source holds no records: mirroring it would delete every point of "
+                f"{index.name!r}; nothing was deleted (an export that failed upstream looks "
+                "exactly like this). Pass --allow-empty-source to empty the index on purpose"
+            )
+        stored = index.count()
+        limit = int(max_delete_fraction * stored)
+        extras: list[list[idrules.Id]] = []
+        count = 0
         for extra in found.extras(index.session.engine, index.info):
+            count += len(extra)
+            if count > limit:
+                raise MirrorRefused(
+                    f"the mirror would delete more than {limit:,} of the {stored:,} points of "
+                    f"{index.name!r} (max_delete_fraction {max_delete_fraction:g}); nothing "
+                    "was deleted. Check the source, then raise --max-delete-fraction"
+                )
+            extras.append(extra)
+        for extra in extras:
             for start in range(0, len(extra), DELETE_CALL):
                 part = extra[start : start + DELETE_CALL]
                 report.jobs.append(index.delete(part, wait=False))

@@ -45,6 +45,7 @@ def test_public_surface_is_pinned() -> None:
             "InvalidInputError",
             "InvalidKeyError",
             "InvalidVectorError",
+            "MirrorRefused",
             "PointsNotFoundError",
             "Progress",
             "ServiceError",

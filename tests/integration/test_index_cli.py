@@ -86,10 +86,44 @@ def test_ingest_mirror_and_verify_exit_statuses(data_dir: Path, tmp_path: Path) 
     differs = vecq("verify", str(source), *common, "--json")
     assert differs.returncode == 1
     assert json.loads(differs.stdout)["extra"] == 3
-    mirrored = vecq("ingest", str(source), *common, "--mirror")
+    refused = vecq("ingest", str(source), *common, "--mirror", "--json")
+    assert refused.returncode == 1 and "mirror refused" in refused.stderr
+    summary = json.loads(refused.stdout)  # the only thing on standard output
+    assert (summary["status"], summary["deleted"], summary["enqueued"]) == ("mirror_refused", 0, 3)
+    mirrored = vecq("ingest", str(source), *common, "--mirror", "--max-delete-fraction", "0.5")
     assert mirrored.returncode == 0, mirrored.stderr
     assert "deleted 3 others" in mirrored.stdout
     assert vecq("verify", str(source), *common).returncode == 0
+
+
+def test_a_dry_run_counts_and_names_errors_and_enqueues_nothing(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "d.key"
+    assert vecq("index", "create", "d", "--dimension", "2", "--key-file",
+                str(key_file)).returncode == 0  # fmt: skip
+    common = ["--index", "d", "--key-file", str(key_file)]
+    lines = [{"id": i, "vector": [i, 1]} for i in range(10)]
+    lines[3]["vector"] = [1, 2, 3]
+    lines[7]["id"] = -7
+    source = tmp_path / "day.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    checked = vecq("ingest", str(source), *common, "--dry-run", "--chunk-rows", "4", "--json")
+    assert checked.returncode == 2, checked.stderr
+    report = json.loads(checked.stdout)
+    assert (report["read"], report["valid"], report["rejected"]) == (10, 8, 2)
+    assert "line 4 (id 3): vector has 3 dimensions" in report["errors"][0]
+    assert "line 8: id -7 is outside" in report["errors"][1]
+    assert "nothing was enqueued" in checked.stderr
+    described = json.loads(vecq("index", "describe", "d", "--json").stdout)
+    assert described["points"] == 0 and described["last_seq"] == 0
+    source.write_text("".join(json.dumps({"id": i, "vector": [i, 1]}) + "\n" for i in range(5)))
+    fine = vecq("ingest", str(source), *common, "--dry-run")
+    assert fine.returncode == 0 and "5 records read: 5 valid, 0 rejected" in fine.stdout
+    done = vecq("ingest", str(source), *common, "--json")
+    summary = json.loads(done.stdout)
+    assert (summary["status"], summary["enqueued"], summary["written"]) == ("done", 5, 5)
+    assert len(summary["jobs"]) == 1 and summary["exit_status"] == 0
 
 
 def test_index_pace_caps_and_clears_the_write_rate(data_dir: Path, tmp_path: Path) -> None:

@@ -139,3 +139,45 @@ def test_beat_runs_a_source_on_its_interval(
     assert scheduler.runs >= 2
     record = last_run(client, source.name)
     assert record is not None and record.error is None
+
+
+def test_columns_and_mirror_guard_in_the_config(
+    client: Client, make_index, key: bytes, tmp_path: Path
+) -> None:
+    """[sources.columns] maps fields as the ingest flags do; max_delete_fraction guards a
+    mirror run, whose refusal is recorded and deletes nothing."""
+    path = tmp_path / "etl.toml"
+    base = (f'[[sources]]\nname = "m"\nindex = "i"\npaths = ["{tmp_path}/in/*.jsonl"]\n'
+            'key_env = "K"\nevery = "5m"\n')  # fmt: skip
+    for extra, message in {
+        "max_delete_fraction = 2\n": r"max_delete_fraction must be a number in 0..1",
+        "[sources.columns]\nids = 'x'\n": r"columns: unknown field\(s\) ids",
+        "[sources.columns]\nsparse = { b = ['i'] }\n": r"columns.sparse must map names",
+        "[sources.columns]\nvectors = { t = 3 }\n": r"columns.vectors must map",
+    }.items():
+        path.write_text(base + extra)
+        with pytest.raises(ValueError, match=message):
+            load_config(path, env={"K": "00" * 32})
+    columns = '[sources.columns]\nid = "doc"\nvector = "emb"\nmetadata = ["lang"]\n'
+    path.write_text(base + 'mode = "mirror"\nmax_delete_fraction = 0.2\n' + columns)
+    (parsed,) = load_config(path, env={"K": key.hex()})
+    assert (parsed.mapping.id, parsed.mapping.vector, parsed.max_delete_fraction) == (
+        "doc", "emb", 0.2)  # fmt: skip
+    index = make_index()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rows = [{"doc": i, "emb": [float(i), 1.0, 2.0], "lang": "en", "x": 1} for i in range(10)]
+    (folder / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    source = EtlSource("m", index.name, (str(folder / "*.jsonl"),), key, every=60,
+                       mode="mirror", mapping=parsed.mapping, max_delete_fraction=0.2)  # fmt: skip
+    first = run_source(client, source)
+    assert (first.enqueued, first.deleted, first.error) == (10, 0, None)
+    assert index.get([3])[0]["metadata"] == {"lang": "en"}
+    (folder / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:5]))
+    shrunk = run_source(client, source)  # 5 of 10 would go: above 0.2
+    assert shrunk.error is not None and "more than 2 of the 10 points" in shrunk.error
+    assert index.count() == 10
+    (folder / "a.jsonl").unlink()
+    gone = run_source(client, source)  # nothing arrived: never a reason to empty the index
+    assert gone.error is not None and "holds no records" in gone.error
+    assert index.count() == 10

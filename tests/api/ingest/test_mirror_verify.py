@@ -14,7 +14,7 @@ from api.ingest.backfill import ingest
 from api.ingest.files import open_sources
 from api.ingest.mirror import delete_extras
 from api.ingest.verify import verify
-from shared.errors import SourceError
+from shared.errors import MirrorRefused, SourceError
 from tests.support.engines import ENGINES
 
 pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
@@ -78,7 +78,11 @@ def test_mirror_deletes_what_the_source_no_longer_holds(
                                                        {"op": "delete", "id": "s4"}]  # fmt: skip
     path = _jsonl(tmp_path / "mirror.jsonl", lines)
     _load(index, path)
-    done = delete_extras(index, open_sources([str(path)]), chunk_rows=4, timeout=30)
+    with pytest.raises(MirrorRefused, match=r"more than 1 of the 19 points .* nothing was"):
+        delete_extras(index, open_sources([str(path)]), chunk_rows=4, timeout=30)  # 8 of 19
+    assert index.count() == 19
+    done = delete_extras(index, open_sources([str(path)]), chunk_rows=4, timeout=30,
+                         max_delete_fraction=0.5)  # fmt: skip
     assert (done.source_ids, done.deleted) == (11, 8)
     universe: list[int | str] = [*range(20), *(f"s{i}" for i in range(6))]
     assert sorted(map(str, (p["id"] for p in index.get(universe)))) == sorted(
@@ -86,6 +90,21 @@ def test_mirror_deletes_what_the_source_no_longer_holds(
     )
     again = delete_extras(index, open_sources([str(path)]), chunk_rows=4, timeout=30)
     assert again.deleted == 0  # a second run finds nothing more to delete
+
+
+def test_an_empty_source_deletes_nothing_unless_allowed(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    """An export that failed upstream (an empty file) must not empty the index."""
+    index = make_index(dimension=3, shards=2)
+    index.upsert([_point(i, 1.0) for i in range(4)])
+    empty = _jsonl(tmp_path / "empty.jsonl", [])
+    with pytest.raises(MirrorRefused, match=r"the source holds no records: mirroring it would"):
+        delete_extras(index, open_sources([str(empty)]), timeout=30, max_delete_fraction=1.0)
+    assert index.count() == 4
+    done = delete_extras(index, open_sources([str(empty)]), timeout=30, max_delete_fraction=1.0,
+                         allow_empty=True)  # fmt: skip
+    assert done.deleted == 4 and index.count() == 0
 
 
 def test_verify_finds_missing_stale_and_extra_and_repairs(
