@@ -1,6 +1,6 @@
 """``make bench``: every throughput measure at its default size, one after another.
 
-    .venv/bin/python -m bench [producer worker embedded peer memory latency http mutations]
+    .venv/bin/python -m bench [producer worker embedded peer memory latency http mutations hybrid]
 
 Each prints the command that reproduces it alone, its figures and each goal's verdict.
 Results and their history are in bench/README.md. The soak (``python -m bench.soak``)
@@ -13,7 +13,17 @@ import importlib
 import sys
 import time
 
-SUITE = ("producer", "worker", "embedded", "peer", "memory", "latency", "http", "mutations")
+SUITE = (
+    "producer",
+    "worker",
+    "embedded",
+    "peer",
+    "memory",
+    "latency",
+    "http",
+    "mutations",
+    "hybrid",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,6 +163,7 @@ def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> i
                     chunk_rows=args.chunk_rows,
                     resume=not args.restart,
                     on_progress=progress_bar(known),
+                    same_chunking=True,
                 )
                 _summary(report, args)
                 _record(summary, report)

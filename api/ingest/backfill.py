@@ -70,11 +70,15 @@ def ingest(
     resume: bool = True,
     on_progress: Callable[[int], None] | None = None,
     ledger_ttl: int = keys.JOB_TTL_SECONDS,
+    same_chunking: bool = False,
 ) -> Report:
     """Enqueue every chunk of ``sources`` not committed before; return what was done.
 
     ``on_progress(n)`` is called with each chunk's size once it is enqueued or skipped. The
     returned jobs are the ones this run enqueued; wait on them to know the data is written.
+    With ``same_chunking`` (``vecq ingest``) a file an earlier run read in chunks of another
+    size is refused (:class:`SourceError` naming the size to resume with) rather than read
+    again from the start: resume state is kept per chunk size.
     A file whose every chunk was committed is marked complete and later skipped without
     being read; each run that sees it keeps its record ``ledger_ttl`` seconds longer.
     """
@@ -84,9 +88,13 @@ def ingest(
     for source in sources:
         rows = chunk_rows or chunk_rows_for(source, index.info.width)
         ledger_key = keys.ingest(index.name, source.fingerprint(rows))
+        chunking = keys.ingest(index.name, source.fingerprint(0)) + ":chunk-rows"
+        if same_chunking and resume:
+            _same_chunking(r, chunking, source, rows)
         committed = _committed(r, ledger_key) if resume else {}
         if resume and _skip_complete(r, ledger_key, ledger_ttl, report, on_progress):
             earlier.extend(committed.values())
+            r.expire(chunking, ledger_ttl)
             continue
         done = set(committed)
         total = chunks = 0
@@ -101,6 +109,7 @@ def ingest(
                 jobs = [index.enqueue(points) for points in validate_chunk(source, chunk, index)]
                 r.hset(ledger_key, str(chunk.number), ",".join(j.job_id for j in jobs))
                 r.expire(ledger_key, ledger_ttl)
+                r.set(chunking, rows, ex=ledger_ttl)  # the size to resume with
                 report.jobs.extend(jobs)
                 report.vectors += chunk.rows
             if on_progress is not None:
@@ -109,6 +118,19 @@ def ingest(
         r.expire(ledger_key, ledger_ttl)
     _unfinished(index, earlier, report)
     return report
+
+
+def _same_chunking(r: Any, key: str, source: Source, rows: int) -> None:
+    """Raise if an earlier run read the file in chunks of another size (resume state is
+    kept per size, so it would silently start over)."""
+    before = r.get(key)
+    if before is not None and int(before) != rows:
+        name = getattr(source, "name", source.path)
+        raise SourceError(
+            f"{name}: an earlier run read this file in chunks of {int(before):,} records; run "
+            f"with --chunk-rows {int(before)} to resume where it stopped, or --restart to "
+            f"read it again from the start in chunks of {rows:,}"
+        )
 
 
 def _committed(r: Any, key: str) -> dict[int, str]:

@@ -264,3 +264,23 @@ def test_parquet_errors_name_the_row_and_field(
     pq.write_table(reserved, tmp_path / "reserved.parquet")
     with pytest.raises(SourceError, match=r"reserved.parquet: row 0 \(id 1\): metadata key"):
         ingest(index, open_sources([str(tmp_path / "reserved.parquet")]))
+
+
+def test_another_chunk_size_is_refused_not_silently_read_again(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    """Resume state is per chunk size: a run with another size names the one to resume with
+    (the command's behaviour); --restart (resume=False) reads it again in the new size."""
+    index = make_index(dimension=4, shards=2)
+    path, _ = _npy(tmp_path, 300, 4)
+    _wait(ingest(index, open_sources([str(path)]), chunk_rows=100, same_chunking=True))
+    with pytest.raises(SourceError, match=r"chunks of 100 records; run with --chunk-rows 100"):
+        ingest(index, open_sources([str(path)]), chunk_rows=64, same_chunking=True)
+    same = ingest(index, open_sources([str(path)]), chunk_rows=100, same_chunking=True)
+    assert (same.skipped_vectors, same.vectors) == (300, 0)
+    again = ingest(index, open_sources([str(path)]), chunk_rows=64, resume=False,
+                   same_chunking=True)  # fmt: skip
+    _wait(again)
+    assert again.vectors == 300 and index.count() == 300
+    later = ingest(index, open_sources([str(path)]), chunk_rows=64, same_chunking=True)
+    assert later.skipped_vectors == 300  # the new size is now the one to resume with
