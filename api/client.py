@@ -16,10 +16,10 @@ from api.index import Index
 from api.jobs import UpsertJob
 from api.publisher import CeleryPublisher, Publisher
 from api.session import Session
-from shared import crypto, keys, marks, registry, vector_schema
+from shared import crypto, marks, registry, vector_schema
 from shared.embedded_redis import EmbeddedRedis
 from shared.engines import Engine, open_engine
-from shared.errors import BrokerUnavailable, InvalidIndexError, VecqError
+from shared.errors import BrokerUnavailable, VecqError
 from shared.payload_indexes import parse as payload_index_specs
 from shared.service import CLIENT_NAME, ServiceState
 from shared.settings import Settings, redact_url
@@ -181,17 +181,7 @@ class Client:
         datetime); all are checked before anything is created.
         """
         key = crypto.resolve_key(index_key, key_file)
-        schema = None
-        if vectors is not None or sparse_vectors is not None:
-            if dimension is not None:
-                raise TypeError(
-                    "create_index() takes dimension= (one unnamed vector) or vectors=/"
-                    "sparse_vectors= (named vectors), not both"
-                )
-            schema = vector_schema.parse(vectors, sparse_vectors)
-            dimension = 0
-        elif dimension is None:
-            raise TypeError("create_index() needs dimension= (or named vectors: vectors=)")
+        dimension, schema = _shape(dimension, vectors, sparse_vectors)
         if max_write_rate is not None and max_write_rate < 0:
             raise ValueError(f"max_write_rate must be >= 0 points/s, not {max_write_rate}")
         fields = payload_index_specs(payload_indexes)
@@ -229,50 +219,18 @@ class Client:
         existing: str = "refuse",
     ) -> Index:
         """Write into an existing Qdrant collection (``collection``, default ``index_name``)
-        with every guarantee of an index vecq created.
+        with every guarantee of an index vecq created (``api/attach.py`` says how).
 
-        Its vector schema (one unnamed vector, or named dense, multi- and sparse vectors) is
-        read from Qdrant; ``_vecq_seq`` gets its integer payload index if it has none (logged
-        at WARNING: the only change made to the collection). vecq never changes its HNSW,
-        quantization or optimizer settings, except inside ``bulk()``, which restores them.
-        ``shards`` is vecq's own split of the work (batches written in parallel), not the
-        collection's.
-
-        Points already in the collection carry no ``_vecq_seq``: vecq's conditional writes
-        would skip them (an upsert of such an id would silently change nothing), so by default
-        (``existing="refuse"``) such a collection is refused, saying how many points it holds.
-        ``existing="replace"`` counts them as older than every vecq write: upserts replace
-        them, deletes remove them, metadata updates merge into them. Needs a Qdrant server
-        or local mode; :meth:`delete_index` of an attached index leaves the collection.
+        The vector schema is read from Qdrant; ``_vecq_seq`` gets its payload index if it has
+        none; nothing else of the collection changes (``bulk()`` restores what it turns off).
+        Points written without vecq refuse the attach unless ``existing="replace"`` counts
+        them older than every vecq write. ``shards`` is vecq's own split of the work. Needs a
+        server or local mode; :meth:`delete_index` of an attached index keeps the collection.
         """
-        if existing not in ("refuse", "replace"):
-            raise ValueError(f'existing must be "refuse" or "replace", not {existing!r}')
+        from api.attach import attach
+
         key = crypto.resolve_key(index_key, key_file)
-        target = collection or index_name
-        registry.check_name(index_name)
-        shape = self.engine.describe_collection(target)
-        if shape.foreign_points and existing == "refuse":
-            raise InvalidIndexError(
-                f"collection {target!r} holds {shape.foreign_points:,} points written without "
-                "vecq (no _vecq_seq): vecq's ordered writes would silently skip those ids. "
-                'Pass existing="replace" to let vecq replace and delete them as older than any '
-                "vecq write, or attach to an empty collection"
-            )
-        info = registry.create(self.redis, index_name, dimension=shape.dimension,
-                               shards=shards, metric=shape.metric, key=key, schema=shape.schema,
-                               attached_to=target,
-                               replace_foreign=existing == "replace")  # fmt: skip
-        if not shape.has_seq_index and self.engine.kind == "server":
-            try:
-                self.engine.prepare_attached(info)
-            except BaseException:
-                registry.delete(self.redis, index_name)
-                raise
-            log.warning(
-                "attach_index: added an integer payload index on %s to collection %r "
-                "(vecq's ordered writes filter on it)", keys.PAYLOAD_SEQ, target,
-            )  # fmt: skip
-        return Index(self.session, info, key)
+        return attach(self, index_name, key, collection or index_name, shards, existing)
 
     def load_index(
         self,
@@ -373,3 +331,19 @@ def _check_redis(r: redis.Redis, settings: Settings) -> None:
         raise BrokerUnavailable(
             f"cannot reach Redis at {redact_url(settings.redis_url)}: {exc}"
         ) from exc
+
+
+def _shape(
+    dimension: int | None, vectors: Any, sparse_vectors: Any
+) -> tuple[int, vector_schema.Schema | None]:
+    """``(dimension, schema)`` of a new index: one unnamed vector, or named ones (then 0)."""
+    if vectors is not None or sparse_vectors is not None:
+        if dimension is not None:
+            raise TypeError(
+                "create_index() takes dimension= (one unnamed vector) or vectors=/"
+                "sparse_vectors= (named vectors), not both"
+            )
+        return 0, vector_schema.parse(vectors, sparse_vectors)
+    if dimension is None:
+        raise TypeError("create_index() needs dimension= (or named vectors: vectors=)")
+    return dimension, None

@@ -154,7 +154,7 @@ def pack(
     for part in tail:
         buf[pos : pos + len(part)] = part
         pos += len(part)
-    struct.pack_into("<I", buf, 8, _checksum(memoryview(buf)[12:]))
+    struct.pack_into("<I", buf, 8, checksum(memoryview(buf)[12:]))
     return buf
 
 
@@ -173,7 +173,8 @@ def _gather(
             out[...] = vectors[rows]
 
 
-def _checksum(data: memoryview, version: int = BLOB_VERSION) -> int:
+def checksum(data: memoryview, version: int = BLOB_VERSION) -> int:
+    """The checksum a blob of ``version`` carries over ``data`` (its bytes from offset 12)."""
     if version == 1:
         return zlib.crc32(data)
     return int(crc32c.crc32c(data))
@@ -223,7 +224,7 @@ def _check_head(view: memoryview, magic: bytes, version: int, crc: int) -> None:
         raise CorruptBlobError(f"not a vecq blob (magic {bytes(magic)!r})")
     if version not in _READABLE:
         raise CorruptBlobError(f"blob version {version}, this vecq reads {sorted(_READABLE)}")
-    if _checksum(view[12:], version) != crc:
+    if checksum(view[12:], version) != crc:
         raise CorruptBlobError("blob checksum mismatch: the batch was corrupted in transit")
 
 

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from shared import ids as idrules
 from shared import metadata as metarules
-from shared import named_vectors
+from shared import named_input
 from shared.columns import Columns
 from shared.errors import InvalidVectorError
 from shared.ids import Id, check_id_array
@@ -70,7 +70,7 @@ def from_records(
     keys, names = idrules.split(ids)
     named = None
     if schema is not None:
-        named = named_vectors.from_records(rows, ids, schema)
+        named = named_input.from_records(rows, ids, schema)
         vectors = _no_vectors(len(ids))
     else:
         vectors = records_to_array(rows, ids, dimension)
@@ -89,7 +89,7 @@ def from_arrays(
     schema: Schema | None = None,
 ) -> Points:
     """Validate the NumPy form: ``ids`` shape ``(n,)``, ``vectors`` shape ``(n, dim)``
-    (with ``schema``: a dict of vector name to column, see ``shared/named_vectors.py``).
+    (with ``schema``: a dict of vector name to column, see ``shared/named_input.py``).
 
     ``ids`` hold integers, or strings (a ``str`` or ``object`` array). ``metadata`` and
     ``items`` (one dict / bytes or ``None`` per row) have the length of ``ids``.
@@ -99,7 +99,7 @@ def from_arrays(
     caller = idrules.caller_ids(keys, names)
     named = None
     if schema is not None:
-        named = named_vectors.from_columns(vectors, caller, n, schema)
+        named = named_input.from_columns(vectors, caller, n, schema)
         vectors = _no_vectors(n)
     vec = np.asarray(vectors)
     if vec.ndim != 2:

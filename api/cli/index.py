@@ -40,6 +40,33 @@ def add_parser(sub: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = p.add_subparsers(dest="action", required=True)
+    _add_create(actions)
+    _add_attach(actions)
+    listing = actions.add_parser("list", help="every index with its dimension, shards, metric")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(run=run, action_run=_list)
+    describe = actions.add_parser(
+        "describe", help="one index: its entry, points stored, work in flight, marks kept"
+    )
+    describe.add_argument("name")
+    describe.add_argument("--json", action="store_true", help="print JSON")
+    describe.set_defaults(run=run, action_run=_describe)
+    delete = actions.add_parser("delete", help="delete an index, its collection and its points")
+    delete.add_argument("name")
+    delete.add_argument("--key-file", type=Path, required=True, help="the index's key file")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(run=run, action_run=_delete)
+    paced = actions.add_parser(
+        "pace", help="the fleet's pace of writes into an index on a server; cap its write rate"
+    )
+    paced.add_argument("name")
+    paced.add_argument("--max-write-rate", type=float, metavar="POINTS_PER_S",
+                       help="cap the writes of every worker together (0: no cap)")  # fmt: skip
+    paced.add_argument("--json", action="store_true", help="print JSON")
+    paced.set_defaults(run=run, action_run=_pace)
+
+
+def _add_create(actions: Any) -> None:
     create = actions.add_parser("create", help="create an index and write its key to a file")
     create.add_argument("name", help="1-63 letters, digits, '-' or '_'")
     create.add_argument(
@@ -72,6 +99,9 @@ def add_parser(sub: Subparsers) -> None:
                         "integer, float, bool, geo, text, datetime or uuid; add :tenant "
                         "(keyword, uuid) or :principal (integer, float, datetime)")  # fmt: skip
     create.set_defaults(run=run, action_run=_create)
+
+
+def _add_attach(actions: Any) -> None:
     attach = actions.add_parser(
         "attach", help="write into an existing collection of a Qdrant server (its schema read)"
     )
@@ -86,28 +116,6 @@ def add_parser(sub: Subparsers) -> None:
                         help="points written without vecq count as older than vecq's writes "
                         "(replaced, deleted); without it such a collection is refused")  # fmt: skip
     attach.set_defaults(run=run, action_run=_attach)
-    listing = actions.add_parser("list", help="every index with its dimension, shards, metric")
-    listing.add_argument("--json", action="store_true", help="print JSON")
-    listing.set_defaults(run=run, action_run=_list)
-    describe = actions.add_parser(
-        "describe", help="one index: its entry, points stored, work in flight, marks kept"
-    )
-    describe.add_argument("name")
-    describe.add_argument("--json", action="store_true", help="print JSON")
-    describe.set_defaults(run=run, action_run=_describe)
-    delete = actions.add_parser("delete", help="delete an index, its collection and its points")
-    delete.add_argument("name")
-    delete.add_argument("--key-file", type=Path, required=True, help="the index's key file")
-    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    delete.set_defaults(run=run, action_run=_delete)
-    paced = actions.add_parser(
-        "pace", help="the fleet's pace of writes into an index on a server; cap its write rate"
-    )
-    paced.add_argument("name")
-    paced.add_argument("--max-write-rate", type=float, metavar="POINTS_PER_S",
-                       help="cap the writes of every worker together (0: no cap)")  # fmt: skip
-    paced.add_argument("--json", action="store_true", help="print JSON")
-    paced.set_defaults(run=run, action_run=_pace)
 
 
 def _create(args: argparse.Namespace) -> int:

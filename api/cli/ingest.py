@@ -7,19 +7,17 @@ import contextlib
 import json
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from api.cli.options import Subparsers, exit_status
+from api.cli.progress import progress_bar, wait_written
 
 if TYPE_CHECKING:
     from api.index import Index
     from api.ingest.backfill import Report
     from api.ingest.chunks import Source
-    from api.jobs import UpsertJob
 
 DESCRIPTION = (
     "Reads files in bounded chunks, validates each chunk whole, enqueues it and records it as "
@@ -130,20 +128,12 @@ def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> i
     import logging
 
     from api import Client
-    from api.ingest.backfill import ingest
     from shared.errors import VecqError
 
     logging.basicConfig(level=logging.WARNING)
-    if (args.bulk or args.mirror) and args.no_wait:
-        why = ("--bulk waits for the writes to restore indexing" if args.bulk
-               else "--mirror deletes only once everything is written")  # fmt: skip
-        return _usage(summary, f"{why}; drop --no-wait")
-    if args.mirror and "-" in args.paths:
-        return _usage(summary, "--mirror reads the source twice, and standard input cannot be "
-                      "read twice; save it to a file and mirror that")  # fmt: skip
-    fraction = args.max_delete_fraction
-    if fraction is not None and not 0 <= fraction <= 1:
-        return _usage(summary, f"--max-delete-fraction must be in 0..1, not {fraction:g}")
+    wrong = _wrong_flags(args)
+    if wrong:
+        return _usage(summary, wrong)
     try:
         key, sources = inputs(args)
     except (VecqError, ValueError, OSError) as exc:
@@ -155,30 +145,7 @@ def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> i
             known = None if None in totals else sum(t or 0 for t in totals)
             if args.dry_run:
                 return _dry_run(index, sources, args, known, summary)
-            bulk = index.bulk(args.timeout) if args.bulk else contextlib.nullcontext()
-            with bulk:
-                report = ingest(
-                    index,
-                    sources,
-                    chunk_rows=args.chunk_rows,
-                    resume=not args.restart,
-                    on_progress=progress_bar(known),
-                    same_chunking=True,
-                )
-                _summary(report, args)
-                _record(summary, report)
-                if args.no_wait:
-                    summary["status"] = "enqueued"
-                    return 0
-                # Inside the block: with --bulk the index is built once this has written.
-                total = report.vectors + report.earlier_vectors
-                status, failed = _wait(report.jobs + report.earlier_jobs, total, args, started)
-                summary.update(failed=failed, written=total - failed)
-                built = time.monotonic()
-                if args.bulk:
-                    print("bulk: building the index (HNSW) now that everything is written...")
-            if args.bulk:
-                print(f"bulk: index built in {time.monotonic() - built:.1f} s")
+            status = _load(index, sources, args, known, summary, started)
         except KeyboardInterrupt:
             print("\nvecq ingest: interrupted; run the same command again to resume",
                   file=sys.stderr)  # fmt: skip
@@ -194,6 +161,56 @@ def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> i
         elapsed = time.monotonic() - started
         summary["rate"] = round(summary.get("written", 0) / max(elapsed, 1e-9), 1)
         return status
+
+
+def _load(
+    index: Index, sources: list[Source], args: argparse.Namespace, known: int | None,
+    summary: dict[str, Any], started: float,
+) -> int:  # fmt: skip
+    """Enqueue every chunk (in bulk mode if asked), then wait until it is written (not with
+    --no-wait); the exit status."""
+    from api.ingest.backfill import ingest
+
+    bulk = index.bulk(args.timeout) if args.bulk else contextlib.nullcontext()
+    with bulk:
+        report = ingest(
+            index,
+            sources,
+            chunk_rows=args.chunk_rows,
+            resume=not args.restart,
+            on_progress=progress_bar(known),
+            same_chunking=True,
+        )
+        _summary(report, args)
+        _record(summary, report)
+        if args.no_wait:
+            summary["status"] = "enqueued"
+            return 0
+        # Inside the block: with --bulk the index is built once this has written.
+        total = report.vectors + report.earlier_vectors
+        status, failed = wait_written(report.jobs + report.earlier_jobs, total, args, started)
+        summary.update(failed=failed, written=total - failed)
+        built = time.monotonic()
+        if args.bulk:
+            print("bulk: building the index (HNSW) now that everything is written...")
+    if args.bulk:
+        print(f"bulk: index built in {time.monotonic() - built:.1f} s")
+    return status
+
+
+def _wrong_flags(args: argparse.Namespace) -> str | None:
+    """What is wrong with the flags together, if anything."""
+    if (args.bulk or args.mirror) and args.no_wait:
+        why = ("--bulk waits for the writes to restore indexing" if args.bulk
+               else "--mirror deletes only once everything is written")  # fmt: skip
+        return f"{why}; drop --no-wait"
+    if args.mirror and "-" in args.paths:
+        return ("--mirror reads the source twice, and standard input cannot be read twice; "
+                "save it to a file and mirror that")  # fmt: skip
+    fraction = args.max_delete_fraction
+    if fraction is not None and not 0 <= fraction <= 1:
+        return f"--max-delete-fraction must be in 0..1, not {fraction:g}"
+    return None
 
 
 def _usage(summary: dict[str, Any], message: str) -> int:
@@ -275,75 +292,6 @@ def _mirror(
     return 0
 
 
-def _wait(
-    jobs: list[UpsertJob], vectors: int, args: argparse.Namespace, started: float
-) -> tuple[int, int]:
-    """Wait for the jobs with a bar of records written; the exit status (0 written, 1 failed,
-    130 interrupted) and the records that failed. ``started`` is when the run began, for its
-    end-to-end rate."""
-    from shared.errors import UpsertError, VecqError
-
-    failed = 0
-    watch = _WriteBar(jobs, vectors)
-    try:
-        for job in jobs:
-            try:
-                job.wait(args.timeout)
-            except UpsertError as exc:
-                failed += len(exc.failed_ids)
-    except KeyboardInterrupt:
-        watch.stop()
-        print("\nvecq ingest: stopped waiting; the data is enqueued and will be written",
-              file=sys.stderr)  # fmt: skip
-        return 130, failed
-    except VecqError as exc:
-        watch.stop()
-        print(f"vecq ingest: {exc}", file=sys.stderr)
-        return 1, failed
-    watch.stop()
-    if failed:
-        print(f"vecq ingest: {failed:,} vectors failed; see `vecq dlq list --index "
-              f"{args.index}`", file=sys.stderr)  # fmt: skip
-        return 1, failed
-    if vectors == 0 and not jobs:
-        print("nothing to write: every chunk was written by an earlier run")
-    else:
-        elapsed = time.monotonic() - started
-        print(f"written: {vectors:,} vectors in {elapsed:.1f} s "
-              f"({vectors / max(elapsed, 1e-9):,.0f} vectors/s end to end)")  # fmt: skip
-    return 0, 0
-
-
-class _WriteBar:
-    """A bar of the records the jobs have settled, polled from their ledgers in a thread
-    while the main thread waits on the jobs (which also notices a stalled queue)."""
-
-    def __init__(self, jobs: list[UpsertJob], total: int) -> None:
-        self._jobs = jobs
-        self._done = threading.Event()
-        self._bar = progress_bar(total, desc="written")
-        self._shown = 0
-        self._thread = threading.Thread(target=self._run, name="vecq-write-bar", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            stopping = self._done.wait(0.25)
-            try:
-                settled = sum(job.progress.settled for job in self._jobs)
-            except Exception:  # a bar must never break the run: Redis errors
-                settled = self._shown  # surface in the main thread's wait
-            self._bar(settled - self._shown)
-            self._shown = settled
-            if stopping:
-                return
-
-    def stop(self) -> None:
-        """Show the last count and end the bar."""
-        self._done.set()
-        self._thread.join()
-
-
 def add_column_flags(p: argparse.ArgumentParser) -> None:
     """The column-mapping flags of Parquet and JSON Lines files (``api/ingest/mapping.py``)."""
     g = p.add_argument_group("columns (Parquet and JSON Lines)")
@@ -396,15 +344,3 @@ def key_from(path: Path | None) -> bytes:
     if not env:
         raise ValueError("no index key: pass --key-file or set VECQ_INDEX_KEY (hex)")
     return key_from_hex(env, "VECQ_INDEX_KEY")
-
-
-def progress_bar(
-    total: int | None, initial: int = 0, desc: str = "enqueued"
-) -> Callable[[int], None]:
-    """A tqdm bar on stderr (records/s, ETA when the total is known); a no-op off a terminal."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, initial=initial, unit="rec", unit_scale=True, file=sys.stderr,
-               disable=None, desc=desc)  # fmt: skip
-    update: Callable[[int], None] = bar.update
-    return update

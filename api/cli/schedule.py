@@ -54,7 +54,8 @@ def add_parser(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``vecq schedule``; 0 when stopped cleanly, 1 if a --once run failed, 2 bad config."""
     from api import Client
-    from api.ingest.etl import Scheduler, last_run, load_config, run_source
+    from api.ingest.etl import Scheduler, last_run, run_source
+    from api.ingest.etl_config import load_config
     from shared import logs
     from shared.errors import VecqError
     from shared.settings import Settings

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from api import Client
-    from api.cli.ingest import inputs, progress_bar
+    from api.cli.ingest import inputs
+    from api.cli.progress import progress_bar
     from api.ingest.verify import verify
     from shared.errors import UpsertError, VecqError
 

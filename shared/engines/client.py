@@ -10,7 +10,6 @@ local mode unfit beyond 20,000 points: it is the stand-in for a server in tests.
 from __future__ import annotations
 
 import logging
-import ssl
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -21,23 +20,23 @@ from shared.engines import (
     Kind,
     StoredPoint,
     Write,
+    connect,
     grpc_wire,
+    qdrant_models,
     scroll_pages,
     stored_vector,
 )
-from shared.engines.grpc_channel import STREAMS_PER_CHANNEL, UpsertChannel
+from shared.engines.grpc_channel import UpsertChannel
 from shared.errors import (
     CollectionMissing,
     IndexExistsError,
     IndexNotLoadedError,
-    InvalidIndexError,
     StorageLocked,
 )
 from shared.payload_indexes import PayloadIndex
 from shared.priority_lock import Serialized
 from shared.registry import IndexInfo
 from shared.settings import Settings
-from shared.vector_schema import Schema, SparseSpec, VectorSpec
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +84,9 @@ class ClientEngine:
     def open(cls, settings: Settings) -> ClientEngine:
         """A server's client (``qdrant_url``) or local mode at ``qdrant_path``."""
         if settings.qdrant_url is not None:
-            client = _server_client(settings)
-            grpc = _prefers_grpc(client)
-            upserts = UpsertChannel(settings, channels=_channels(settings)) if grpc else None
+            client = connect.server_client(settings)
+            grpc = connect.prefers_grpc(client)
+            upserts = UpsertChannel(settings, channels=connect.channels(settings)) if grpc else None
             engine = cls(client, "server", grpc=grpc, upserts=upserts)
             engine.max_points = settings.request_points
             return engine
@@ -131,7 +130,7 @@ class ClientEngine:
         optimizers = None
         if indexing_threshold is not None:
             optimizers = models.OptimizersConfigDiff(indexing_threshold=indexing_threshold)
-        dense, sparse = _vectors_config(info)
+        dense, sparse = qdrant_models.vectors_config(info)
         self.client.create_collection(
             info.collection,
             vectors_config=dense,
@@ -153,7 +152,7 @@ class ClientEngine:
         if self.upserts is not None:
             from qdrant_client.conversions.conversion import RestToGrpc
 
-            condition = RestToGrpc.convert_filter(_condition(request, info))
+            condition = RestToGrpc.convert_filter(qdrant_models.condition(request, info))
             named = None
             if request.named is not None:
                 named = request.point_vectors(grpc_wire.named_vector).__getitem__
@@ -162,27 +161,27 @@ class ClientEngine:
             self.upserts.upsert(body)
             return
         if request.named is not None:
-            vectors = request.point_vectors(_rest_vector)
+            vectors = request.point_vectors(qdrant_models.rest_vector)
             structs = [
                 models.PointStruct(id=point_id, vector=vector, payload=payload)
                 for point_id, vector, payload in zip(request.ids, vectors, request.payloads,
                                                      strict=True)
             ]  # fmt: skip
             self.client.upsert(info.collection, structs, wait=True,
-                               update_filter=_condition(request, info))  # fmt: skip
+                               update_filter=qdrant_models.condition(request, info))  # fmt: skip
             return
         points = models.Batch(
             ids=list(request.ids), vectors=request.vectors.tolist(), payloads=request.payloads
         )
         self.client.upsert(
-            info.collection, points, wait=True, update_filter=_condition(request, info)
+            info.collection, points, wait=True, update_filter=qdrant_models.condition(request, info)
         )
 
     def delete(self, info: IndexInfo, ids: Sequence[int | str], below: int) -> None:
         from qdrant_client import models
 
         if ids:
-            selector = models.FilterSelector(filter=_older(ids, below, info))
+            selector = models.FilterSelector(filter=qdrant_models.older(ids, below, info))
             self.client.delete(info.collection, selector, wait=True)
 
     def set_payload(
@@ -190,7 +189,7 @@ class ClientEngine:
     ) -> None:
         if ids:
             self.client.set_payload(
-                info.collection, payload, points=_older(ids, below, info), wait=True
+                info.collection, payload, points=qdrant_models.older(ids, below, info), wait=True
             )
 
     def request_points(self, dimension: int, payload_bytes: int) -> int:
@@ -338,7 +337,9 @@ class ClientEngine:
             raise IndexNotLoadedError(f"Qdrant has no collection {collection!r} to attach to")
         described = self.client.get_collection(collection)
         params = described.config.params
-        dimension, metric, schema = _shape_of(collection, params.vectors, params.sparse_vectors)
+        dimension, metric, schema = qdrant_models.shape_of(
+            collection, params.vectors, params.sparse_vectors
+        )
         seq_index = (described.payload_schema or {}).get(keys.PAYLOAD_SEQ)
         unset = models.IsEmptyCondition(is_empty=models.PayloadField(key=keys.PAYLOAD_SEQ))
         foreign = self.client.count(collection, count_filter=models.Filter(must=[unset]),
@@ -367,155 +368,6 @@ class ClientEngine:
         self.client.close()
 
 
-def _channels(settings: Settings) -> int:
-    """gRPC connections for upserts: enough for the worker's requests in flight."""
-    return max(1, -(-settings.write_concurrency // STREAMS_PER_CHANNEL))
-
-
-def _server_client(settings: Settings) -> Any:
-    """A client of the server at ``qdrant_url``: gRPC when its port answers, else REST."""
-    from qdrant_client import QdrantClient
-
-    extra: dict[str, Any] = {}
-    grpc = settings.prefer_grpc
-    if settings.qdrant_ca_cert:
-        # Handed on to the HTTP client (REST); qdrant-client's gRPC channel would use the
-        # system's roots instead, so a private CA means REST.
-        extra["verify"] = ssl.create_default_context(cafile=settings.qdrant_ca_cert)
-        # qdrant-client's version probe ignores ``verify`` and would only fail and warn.
-        extra["check_compatibility"] = False
-        grpc = False
-
-    def connect(grpc: bool) -> Any:
-        return QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key,
-                            prefer_grpc=grpc, grpc_port=settings.qdrant_grpc_port,
-                            timeout=60, **extra)  # fmt: skip
-
-    client = connect(grpc)
-    if grpc and not _grpc_answers(client):
-        log.warning(
-            "Qdrant gRPC port %d does not answer; using REST (set VECQ_QDRANT_GRPC_PORT, "
-            "or VECQ_PREFER_GRPC=false to skip this check)",
-            settings.qdrant_grpc_port,
-        )
-        client.close()
-        client = connect(False)
-    return client
-
-
-def _prefers_grpc(client: Any) -> bool:
-    """True if ``client`` sends points over gRPC (sizes requests)."""
-    return bool(getattr(getattr(client, "_client", None), "_prefer_grpc", False))
-
-
-def _grpc_answers(client: Any) -> bool:
-    """Probe the gRPC port once: False if nothing (or nothing Qdrant) answers there.
-
-    A refused or timed-out connection, or a gRPC server without Qdrant's services, means
-    REST; an authentication error propagates, since REST would be refused the same way.
-    """
-    import grpc
-
-    try:
-        client.get_collections()
-    except grpc.RpcError as exc:
-        code = exc.code() if callable(getattr(exc, "code", None)) else None
-        unreachable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                       grpc.StatusCode.UNIMPLEMENTED)  # fmt: skip
-        if code in unreachable:
-            return False
-        raise
-    return True
-
-
-def _condition(request: Write, info: IndexInfo) -> Any:
-    """Stored points older than each point's own sequence number (or absent) may be replaced
-    (with ``replace_foreign``, also points without a sequence number)."""
-    from qdrant_client import models
-
-    groups = request.guards()
-    if len(groups) == 1:
-        return models.Filter(must=[_older_than(groups[0][0], info)])
-    return models.Filter(
-        should=[
-            models.Filter(must=[models.HasIdCondition(has_id=list(ids)), _older_than(seq, info)])
-            for seq, ids in groups
-        ]
-    )
-
-
-def _older(ids: Sequence[int | str], below: int, info: IndexInfo) -> Any:
-    """The points among ``ids`` whose sequence number is below ``below``."""
-    from qdrant_client import models
-
-    return models.Filter(must=[models.HasIdCondition(has_id=list(ids)), _older_than(below, info)])
-
-
-def _older_than(seq: int, info: IndexInfo) -> Any:
-    """A stored point's ``_vecq_seq`` is below ``seq`` (or, for an attached collection whose
-    foreign points count as older, it has none)."""
-    from qdrant_client import models
-
-    older = models.FieldCondition(key=keys.PAYLOAD_SEQ, range=models.Range(lt=seq))
-    if not info.replace_foreign:
-        return older
-    unset = models.IsEmptyCondition(is_empty=models.PayloadField(key=keys.PAYLOAD_SEQ))
-    return models.Filter(should=[older, unset])
-
-
 def _stored(record: Any) -> StoredPoint:
     point_id = record.id if isinstance(record.id, int) else str(record.id)
     return StoredPoint(point_id, stored_vector(record.vector), dict(record.payload or {}))
-
-
-def _shape_of(collection: str, dense: Any, sparse: Any) -> tuple[int, str, Schema | None]:
-    """``(dimension, metric, schema)`` of a collection's vector config, as vecq records them."""
-    from qdrant_client import models
-
-    if isinstance(dense, models.VectorParams):
-        if sparse:
-            raise InvalidIndexError(
-                f"collection {collection!r} mixes the unnamed dense vector with sparse vectors "
-                f"({', '.join(sparse)}); vecq writes either one unnamed vector or named ones"
-            )
-        return dense.size, str(dense.distance.value).lower(), None
-    named = {
-        name: VectorSpec(params.size, str(params.distance.value).lower(),
-                         params.multivector_config is not None)
-        for name, params in (dense or {}).items()
-    }  # fmt: skip
-    modifiers = {
-        name: SparseSpec("idf" if params.modifier == models.Modifier.IDF else None)
-        for name, params in (sparse or {}).items()
-    }
-    return 0, "cosine", Schema(named, modifiers)
-
-
-def _vectors_config(info: IndexInfo) -> tuple[Any, Any]:
-    """``(vectors_config, sparse_vectors_config)`` of the index's collection."""
-    from qdrant_client import models
-
-    def distance(metric: str) -> models.Distance:
-        return models.Distance[metric.upper()]
-
-    schema = info.schema
-    if schema is None:
-        return models.VectorParams(size=info.dimension, distance=distance(info.metric)), None
-    maxsim = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
-    dense = {name: models.VectorParams(size=spec.size, distance=distance(spec.distance),
-                                       multivector_config=maxsim if spec.multivector else None)
-             for name, spec in schema.dense.items()}  # fmt: skip
-    sparse = {name: models.SparseVectorParams(
-                  modifier=models.Modifier.IDF if spec.modifier else None)
-              for name, spec in schema.sparse.items()}  # fmt: skip
-    return dense, sparse or None
-
-
-def _rest_vector(kind: str, value: Any) -> Any:
-    """One named vector as qdrant-client's models take it (REST and local mode)."""
-    from qdrant_client import models
-
-    if kind == "sparse":
-        indices, values = value
-        return models.SparseVector(indices=indices, values=values)
-    return value.tolist()

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared import keys
-from shared.engines import CollectionShape, Kind, StoredPoint, Write, scroll_pages, stored_vector
+from shared.engines import (
+    CollectionShape,
+    Kind,
+    StoredPoint,
+    Write,
+    edge_models,
+    scroll_pages,
+    stored_vector,
+)
 from shared.errors import CollectionMissing, StorageLocked, VecqError
 from shared.payload_indexes import PayloadIndex
 from shared.registry import IndexInfo
@@ -78,7 +86,7 @@ class EdgeEngine:
         if shard is None:
             raise CollectionMissing(f"index {info.name!r} has no Edge shard in {self.root}")
         if request.named is not None:
-            named = request.point_vectors(_edge_vector)
+            named = request.point_vectors(edge_models.edge_vector)
             points = [
                 Point(point_id, vector, payload)
                 for point_id, vector, payload in zip(request.ids, named, request.payloads,
@@ -92,14 +100,16 @@ class EdgeEngine:
                 Point(point_id, memoryview(row), payload)  # type: ignore[arg-type]  # any sequence
                 for point_id, row, payload in rows
             ]
-        shard.update(UpdateOperation.upsert_points(points, condition=_condition(request)))
+        shard.update(
+            UpdateOperation.upsert_points(points, condition=edge_models.condition(request))
+        )
 
     def delete(self, info: IndexInfo, ids: Sequence[int | str], below: int) -> None:
         from qdrant_edge import UpdateOperation
 
         shard = self._shard(info)
         if shard is not None and ids:
-            shard.update(UpdateOperation.delete_points_by_filter(_older(ids, below)))
+            shard.update(UpdateOperation.delete_points_by_filter(edge_models.older(ids, below)))
 
     def set_payload(
         self, info: IndexInfo, ids: Sequence[int | str], payload: dict[str, Any], below: int
@@ -108,7 +118,9 @@ class EdgeEngine:
 
         shard = self._shard(info)
         if shard is not None and ids:
-            shard.update(UpdateOperation.set_payload_by_filter(_older(ids, below), payload))
+            shard.update(
+                UpdateOperation.set_payload_by_filter(edge_models.older(ids, below), payload)
+            )
 
     def shard(self, info: IndexInfo) -> qdrant_edge.EdgeShard | None:
         """The index's open Edge shard (None if it has none): search it in this process.
@@ -163,7 +175,9 @@ class EdgeEngine:
         shard = self._shard(info)
         if shard is None:
             raise CollectionMissing(f"index {info.name!r} has no Edge shard in {self.root}")
-        shard.update(UpdateOperation.create_field_index(index.field, _field_schema(index)))
+        shard.update(
+            UpdateOperation.create_field_index(index.field, edge_models.field_schema(index))
+        )
 
     def payload_indexes(self, info: IndexInfo) -> list[PayloadIndex]:
         shard = self._shard(info)
@@ -233,7 +247,7 @@ class EdgeEngine:
         from qdrant_edge import EdgeShard, PayloadSchemaType, UpdateOperation
 
         self.root.mkdir(parents=True, exist_ok=True)
-        shard = EdgeShard.create(str(self.path(info)), _config(info))
+        shard = EdgeShard.create(str(self.path(info)), edge_models.config(info))
         shard.update(
             UpdateOperation.create_field_index(keys.PAYLOAD_SEQ, PayloadSchemaType.Integer)
         )
@@ -271,83 +285,6 @@ class EdgeEngine:
             return self._marker(name).read_text().strip()
         except OSError:
             return None
-
-
-def _field_schema(index: PayloadIndex) -> Any:
-    """Edge's schema for a payload index: a plain type, or its params with the option set."""
-    import qdrant_edge
-
-    if index.is_tenant or index.is_principal:
-        params = getattr(qdrant_edge, f"{index.type.capitalize()}IndexParams")
-        option = "is_tenant" if index.is_tenant else "is_principal"
-        return params(**{option: True})
-    return getattr(qdrant_edge.PayloadSchemaType, index.type.capitalize())
-
-
-def _config(info: IndexInfo) -> Any:
-    """Edge's config for the index: its unnamed vector, or its named and sparse vectors."""
-    from qdrant_edge import (
-        EdgeConfig,
-        EdgeSparseVectorParams,
-        EdgeVectorParams,
-        Modifier,
-        MultiVectorComparator,  # fmt: skip
-        MultiVectorConfig,
-    )
-
-    schema = info.schema
-    if schema is None:
-        return EdgeConfig(vectors=EdgeVectorParams(size=info.dimension,
-                                                   distance=_distance(info.metric)))  # fmt: skip
-    maxsim = MultiVectorConfig(MultiVectorComparator.MaxSim)
-    dense = {name: EdgeVectorParams(size=spec.size, distance=_distance(spec.distance),
-                                    multivector_config=maxsim if spec.multivector else None)
-             for name, spec in schema.dense.items()}  # fmt: skip
-    sparse = {name: EdgeSparseVectorParams(modifier=Modifier.Idf if spec.modifier else None)
-              for name, spec in schema.sparse.items()}  # fmt: skip
-    return EdgeConfig(vectors=dense or None, sparse_vectors=sparse or None)
-
-
-def _distance(metric: str) -> Any:
-    from qdrant_edge import Distance
-
-    return {"cosine": Distance.Cosine, "dot": Distance.Dot, "euclid": Distance.Euclid,
-            "manhattan": Distance.Manhattan}[metric]  # fmt: skip
-
-
-def _edge_vector(kind: str, value: Any) -> Any:
-    """One named vector as Edge takes it (rows as memoryviews: no Python floats)."""
-    if kind == "dense":
-        return memoryview(value)
-    if kind == "multi":
-        return [memoryview(row) for row in value]
-    from qdrant_edge import SparseVector
-
-    return SparseVector(*value)
-
-
-def _condition(request: Write) -> Any:
-    """Stored points older than each point's own sequence number (or absent) may be replaced."""
-    from qdrant_edge import FieldCondition, Filter, HasIdCondition, RangeFloat
-
-    def older(seq: int) -> Any:
-        # Sequence numbers stay far below 2**53, so a float bound is exact.
-        return FieldCondition(key=keys.PAYLOAD_SEQ, range=RangeFloat(lt=float(seq)))
-
-    groups = request.guards()
-    if len(groups) == 1:
-        return Filter(must=[older(groups[0][0])])
-    return Filter(
-        should=[Filter(must=[HasIdCondition(set(ids)), older(seq)]) for seq, ids in groups]
-    )
-
-
-def _older(ids: Sequence[int | str], below: int) -> Any:
-    """The points among ``ids`` whose sequence number is below ``below``."""
-    from qdrant_edge import FieldCondition, Filter, HasIdCondition, RangeFloat
-
-    older = FieldCondition(key=keys.PAYLOAD_SEQ, range=RangeFloat(lt=float(below)))
-    return Filter(must=[HasIdCondition(set(ids)), older])
 
 
 def _stored(record: Any) -> StoredPoint:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from api.cli import build_parser
-from api.ingest.etl import load_config
+from api.ingest.etl_config import load_config
 from shared import keys
 from shared.settings import Settings
 from tests.deploy.kustomize import containers, render

@@ -11,7 +11,7 @@ from qdrant_client import grpc as pb
 from qdrant_client import models
 from qdrant_client.conversions.conversion import RestToGrpc
 
-from shared import named_vectors, service
+from shared import named_input, named_vectors, service
 from shared.codec import PLAIN_VERSION, Batch, decode, encode, pack
 from shared.columns import Columns
 from shared.engines import StoredPoint, Write, grpc_wire
@@ -30,9 +30,9 @@ def columns() -> dict[str, named_vectors.VectorColumn]:
     multi = [[[i, -i]] * (i % 3 + 1) if i % 2 == 0 else None for i in range(5)]
     sparse = [None, ([9, 2], [1.0, 2.0]), None, ([], []), None]
     return {
-        "d": named_vectors.build("d", SCHEMA.dense["d"], dense, IDS),
-        "m": named_vectors.build("m", SCHEMA.dense["m"], multi, IDS),
-        "s": named_vectors.build("s", SCHEMA.sparse["s"], sparse, IDS),
+        "d": named_input.build("d", SCHEMA.dense["d"], dense, IDS),
+        "m": named_input.build("m", SCHEMA.dense["m"], multi, IDS),
+        "s": named_input.build("s", SCHEMA.sparse["s"], sparse, IDS),
     }
 
 
@@ -101,7 +101,7 @@ def test_a_damaged_named_section_is_corrupt_not_a_crash() -> None:
     blob[start + 2 : start + 6] = b"nope"  # JSON no more
     from shared import codec
 
-    struct.pack_into("<I", blob, 8, codec._checksum(memoryview(blob)[12:]))
+    struct.pack_into("<I", blob, 8, codec.checksum(memoryview(blob)[12:]))
     with pytest.raises(CorruptBlobError, match="named-vector section"):
         decode(bytes(blob))
 
@@ -155,5 +155,5 @@ def test_the_worker_check_names_the_row_of_a_repeated_sparse_index() -> None:
     )  # fmt: skip
     with pytest.raises(ValueError, match=r"row 2 \(id 2\): vector 's' repeats an index"):
         named_vectors.check({"s": column}, SCHEMA, IDS, 3)
-    named_vectors.check({"s": named_vectors.build("s", SparseSpec(), [([4, 1], [1, 2])], IDS)},
+    named_vectors.check({"s": named_input.build("s", SparseSpec(), [([4, 1], [1, 2])], IDS)},
                         SCHEMA, IDS, 1)  # fmt: skip

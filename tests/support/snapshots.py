@@ -23,10 +23,22 @@ def snapshot(r: redis.Redis) -> dict[bytes, bytes | None]:
 
     Keys the workers change in the background (:data:`_BACKGROUND`, heartbeats) are left out.
     """
-    out: dict[bytes, bytes | None] = {}
-    for k in r.scan_iter(match="vecq:*"):
+    wanted = []
+    for k in r.scan_iter(match="vecq:*", count=1000):
         name = k.decode()
         background = name in _BACKGROUND or name.startswith(_RECLAIMED)
         if not background and not name.startswith(keys.workers_prefix()):
-            out[k] = r.dump(k)
+            wanted.append(k)
+    out: dict[bytes, bytes | None] = {}
+    for start in range(0, len(wanted), _DUMPS_PER_TRIP):
+        part = wanted[start : start + _DUMPS_PER_TRIP]
+        pipe = r.pipeline(transaction=False)
+        for k in part:
+            pipe.dump(k)
+        out.update(zip(part, pipe.execute(), strict=True))
     return out
+
+
+# DUMPs sent in one round trip: a suite leaves tens of thousands of keys in the test
+# database, and one round trip each made a snapshot take seconds.
+_DUMPS_PER_TRIP = 1000

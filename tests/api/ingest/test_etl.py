@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from api import Client, Index
-from api.ingest.etl import EtlSource, Scheduler, last_run, load_config, parse_every, run_source
+from api.ingest.etl import Scheduler, last_run, run_source
+from api.ingest.etl_config import EtlSource, load_config, parse_every
 from shared.errors import SourceError
 
 

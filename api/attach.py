@@ -1,0 +1,60 @@
+"""Attaching an index to a collection someone else created (``Client.attach_index``).
+
+vecq reads the collection's vector schema from Qdrant and adds one thing if missing: an
+integer payload index on ``_vecq_seq`` (logged at WARNING), which its ordered writes filter
+on. It never changes the collection's HNSW, quantization or optimizer settings, except
+inside ``bulk()``, which restores them.
+
+Points already in the collection carry no ``_vecq_seq``, and Qdrant's condition
+``_vecq_seq < seq`` does not match them: an upsert of such an id would silently change
+nothing. So a collection holding any is refused by default (``existing="refuse"``), saying
+how many; ``existing="replace"`` records that such points count as older than every vecq
+write (the conditions then also match a point without ``_vecq_seq``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from api.index import Index
+from shared import keys, registry
+from shared.errors import InvalidIndexError
+
+if TYPE_CHECKING:
+    from api.client import Client
+
+log = logging.getLogger(__name__)
+
+
+def attach(
+    client: Client, index_name: str, key: bytes, collection: str, shards: int, existing: str
+) -> Index:
+    """Register ``index_name`` as writing into ``collection`` and return it (see above)."""
+    if existing not in ("refuse", "replace"):
+        raise ValueError(f'existing must be "refuse" or "replace", not {existing!r}')
+    target = collection
+    registry.check_name(index_name)
+    shape = client.engine.describe_collection(target)
+    if shape.foreign_points and existing == "refuse":
+        raise InvalidIndexError(
+            f"collection {target!r} holds {shape.foreign_points:,} points written without "
+            "vecq (no _vecq_seq): vecq's ordered writes would silently skip those ids. "
+            'Pass existing="replace" to let vecq replace and delete them as older than any '
+            "vecq write, or attach to an empty collection"
+        )
+    info = registry.create(client.redis, index_name, dimension=shape.dimension,
+                           shards=shards, metric=shape.metric, key=key, schema=shape.schema,
+                           attached_to=target,
+                           replace_foreign=existing == "replace")  # fmt: skip
+    if not shape.has_seq_index and client.engine.kind == "server":
+        try:
+            client.engine.prepare_attached(info)
+        except BaseException:
+            registry.delete(client.redis, index_name)
+            raise
+        log.warning(
+            "attach_index: added an integer payload index on %s to collection %r "
+            "(vecq's ordered writes filter on it)", keys.PAYLOAD_SEQ, target,
+        )  # fmt: skip
+    return Index(client.session, info, key)

@@ -1,0 +1,105 @@
+"""qdrant-client's model objects for vecq's collections: vector configs and write conditions.
+
+The client engine (``shared/engines/client.py``) builds every request from these; the
+conditions are vecq's ordering rule: a stored point may be replaced (or deleted, or have
+its payload merged) only if its ``_vecq_seq`` is older than the write's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shared import keys
+from shared.engines import Write
+from shared.errors import InvalidIndexError
+from shared.registry import IndexInfo
+from shared.vector_schema import Schema, SparseSpec, VectorSpec
+
+
+def condition(request: Write, info: IndexInfo) -> Any:
+    """Stored points older than each point's own sequence number (or absent) may be replaced
+    (with ``replace_foreign``, also points without a sequence number)."""
+    from qdrant_client import models
+
+    groups = request.guards()
+    if len(groups) == 1:
+        return models.Filter(must=[older_than(groups[0][0], info)])
+    return models.Filter(
+        should=[
+            models.Filter(must=[models.HasIdCondition(has_id=list(ids)), older_than(seq, info)])
+            for seq, ids in groups
+        ]
+    )
+
+
+def older(ids: Sequence[int | str], below: int, info: IndexInfo) -> Any:
+    """The points among ``ids`` whose sequence number is below ``below``."""
+    from qdrant_client import models
+
+    return models.Filter(must=[models.HasIdCondition(has_id=list(ids)), older_than(below, info)])
+
+
+def older_than(seq: int, info: IndexInfo) -> Any:
+    """A stored point's ``_vecq_seq`` is below ``seq`` (or, for an attached collection whose
+    foreign points count as older, it has none)."""
+    from qdrant_client import models
+
+    older = models.FieldCondition(key=keys.PAYLOAD_SEQ, range=models.Range(lt=seq))
+    if not info.replace_foreign:
+        return older
+    unset = models.IsEmptyCondition(is_empty=models.PayloadField(key=keys.PAYLOAD_SEQ))
+    return models.Filter(should=[older, unset])
+
+
+def shape_of(collection: str, dense: Any, sparse: Any) -> tuple[int, str, Schema | None]:
+    """``(dimension, metric, schema)`` of a collection's vector config, as vecq records them."""
+    from qdrant_client import models
+
+    if isinstance(dense, models.VectorParams):
+        if sparse:
+            raise InvalidIndexError(
+                f"collection {collection!r} mixes the unnamed dense vector with sparse vectors "
+                f"({', '.join(sparse)}); vecq writes either one unnamed vector or named ones"
+            )
+        return dense.size, str(dense.distance.value).lower(), None
+    named = {
+        name: VectorSpec(params.size, str(params.distance.value).lower(),
+                         params.multivector_config is not None)
+        for name, params in (dense or {}).items()
+    }  # fmt: skip
+    modifiers = {
+        name: SparseSpec("idf" if params.modifier == models.Modifier.IDF else None)
+        for name, params in (sparse or {}).items()
+    }
+    return 0, "cosine", Schema(named, modifiers)
+
+
+def vectors_config(info: IndexInfo) -> tuple[Any, Any]:
+    """``(vectors_config, sparse_vectors_config)`` of the index's collection."""
+    from qdrant_client import models
+
+    def distance(metric: str) -> models.Distance:
+        return models.Distance[metric.upper()]
+
+    schema = info.schema
+    if schema is None:
+        return models.VectorParams(size=info.dimension, distance=distance(info.metric)), None
+    maxsim = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+    dense = {name: models.VectorParams(size=spec.size, distance=distance(spec.distance),
+                                       multivector_config=maxsim if spec.multivector else None)
+             for name, spec in schema.dense.items()}  # fmt: skip
+    sparse = {name: models.SparseVectorParams(
+                  modifier=models.Modifier.IDF if spec.modifier else None)
+              for name, spec in schema.sparse.items()}  # fmt: skip
+    return dense, sparse or None
+
+
+def rest_vector(kind: str, value: Any) -> Any:
+    """One named vector as qdrant-client's models take it (REST and local mode)."""
+    from qdrant_client import models
+
+    if kind == "sparse":
+        indices, values = value
+        return models.SparseVector(indices=indices, values=values)
+    return value.tolist()
