@@ -55,6 +55,11 @@ def ingest(index: str, fingerprint: str) -> str:
     return f"{PREFIX}:ingest:{index}:{fingerprint}"
 
 
+def ingest_chunking(index: str, file_key: str) -> str:
+    """The chunk size a file's ingest runs read it in (its resume state is per size)."""
+    return f"{PREFIX}:ingest-rows:{index}:{file_key}"
+
+
 def etl_lock(source: str) -> str:
     """Held while a scheduled source is being ingested, so two runs never overlap."""
     return f"{PREFIX}:etl:lock:{source}"

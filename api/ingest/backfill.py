@@ -88,7 +88,7 @@ def ingest(
     for source in sources:
         rows = chunk_rows or chunk_rows_for(source, index.info.width)
         ledger_key = keys.ingest(index.name, source.fingerprint(rows))
-        chunking = keys.ingest(index.name, source.fingerprint(0)) + ":chunk-rows"
+        chunking = keys.ingest_chunking(index.name, source.fingerprint(0))
         if same_chunking and resume:
             _same_chunking(r, chunking, source, rows)
         committed = _committed(r, ledger_key) if resume else {}
