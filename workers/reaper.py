@@ -96,6 +96,7 @@ def reap_lost(
     publish: Callable[[BatchRef], None],
     older_than: float,
     in_broker: InBroker | None,
+    limit: int = SWEEP_LIMIT,
 ) -> int:
     """Publish again every batch nobody holds, quiet for ``older_than``, absent from the broker.
 
@@ -106,7 +107,7 @@ def reap_lost(
         return 0
     held = set(pending.holders(r))
     suspects = []
-    for ref in pending.stale(r, older_than, SWEEP_LIMIT):
+    for ref in pending.stale(r, older_than, limit):
         if ref in held:
             continue  # case 1
         if job_state.batch_state(r, ref.job, ref.seq) not in {"stored", "queued"}:
@@ -125,6 +126,24 @@ def reap_lost(
                         "published it again", ref.index, ref.shard, ref.seq, ref.job)  # fmt: skip
         pending.touch(r, ref)  # queued, or now published again: quiet from here
     return republished
+
+
+def recover_sole_consumer(
+    r: redis.Redis, publish: Callable[[BatchRef], None], in_broker: InBroker | None
+) -> int:
+    """Deliver again, at once, whatever a stopped sole consumer left; return how many.
+
+    For a consumer that knows it is the only one and starts before taking any message (the
+    embedded service), after the broker's unacknowledged messages were put back: every
+    recorded holder is a dead process, and every pending batch whose message the broker
+    does not hold was lost in transit. Without this they wait for the heartbeat to lapse
+    (case 1) or for :data:`LOST_AFTER_SECONDS` (case 3).
+    """
+    if in_broker is None:
+        return 0  # nothing tells restored messages from lost ones: leave it to the sweeps
+    for ref in pending.holders(r):
+        pending.release(r, ref)
+    return reap_lost(r, publish, 0.0, in_broker, limit=int(r.zcard(keys.pending())))
 
 
 def reclaim_marks(r: redis.Redis, after: float) -> int:

@@ -31,6 +31,8 @@ from shared.logs import configure as configure_logging
 from shared.payload_indexes import PayloadIndex
 from shared.registry import IndexInfo
 from shared.settings import Settings
+from workers.celery import in_broker, publisher
+from workers.reaper import recover_sole_consumer
 from workers.thread_worker import ThreadWorker
 
 log = logging.getLogger("vecq.service")
@@ -182,7 +184,15 @@ class Service:
             if restored:
                 log.info("redelivering %d batch(es) a stopped worker had taken", restored)
             self._engine = open_engine(settings)
-            self._worker = ThreadWorker(settings, self._engine).start()
+            self._worker = ThreadWorker(settings, self._engine)
+            # Before the new worker takes anything: what the stopped one held or lost in
+            # transit goes out now, not after its heartbeat lapses or the lost-batch wait.
+            lost = recover_sole_consumer(
+                self._r, publisher(self._worker.app), in_broker(self._worker.app)
+            )
+            if lost:
+                log.info("published again %d batch(es) the stopped service had lost", lost)
+            self._worker.start()
             _ = self._worker.context  # its heartbeat starts now: `vecq status` shows it at once
             self._calls = EngineServer(settings, self._engine, self.request_stop).start()
             wire.ServiceState(

@@ -70,7 +70,7 @@ def test_valid_records_round_trip_exactly(
     """ids (integers and strings), float32 vectors, items and JSON metadata come back as sent.
 
     Datetimes come back as their RFC 3339 text. One exception, Qdrant Edge's own: it stores
-    a float payload value to within 2 ULP (it parses numbers the way serde_json does by
+    a float payload value to within a few ULP (it parses numbers the way serde_json does by
     default), so there floats compare that closely.
     """
     index.upsert(records, timeout=30)
@@ -81,7 +81,7 @@ def test_valid_records_round_trip_exactly(
         assert back["item"] == sent.get("item")
         expected = _as_stored(sent.get("metadata")) or None
         if engine == "edge" and expected is not None:
-            expected = _within_2_ulp(expected, back["metadata"])
+            expected = _within_ulps(expected, back["metadata"])
         assert (back["metadata"] or None) == expected
 
 
@@ -94,16 +94,16 @@ def _as_stored(value: Any) -> Any:
     return rfc3339(value) if isinstance(value, dt.date) else value
 
 
-def _within_2_ulp(sent: Any, back: Any) -> Any:
+def _within_ulps(sent: Any, back: Any) -> Any:
     """``back`` where it matches ``sent`` with floats to within a few ULP (vecq verify's
     FLOAT_ULPS; Edge was seen 3 ULP off at 1.39e+247), else ``sent`` (so a diff shows),
     through nested dicts and lists."""
     if isinstance(sent, float) and isinstance(back, float):
         return back if abs(back - sent) <= FLOAT_ULPS * math.ulp(sent) else sent
     if isinstance(sent, dict) and isinstance(back, dict):
-        return {k: _within_2_ulp(v, back.get(k)) for k, v in sent.items()}
+        return {k: _within_ulps(v, back.get(k)) for k, v in sent.items()}
     if isinstance(sent, list) and isinstance(back, list) and len(sent) == len(back):
-        return [_within_2_ulp(s, b) for s, b in zip(sent, back, strict=True)]
+        return [_within_ulps(s, b) for s, b in zip(sent, back, strict=True)]
     return sent
 
 
@@ -302,7 +302,7 @@ def test_updates_merge_in_order_and_deletes_remove(
                 expected[key] = value
     back = index.get([first])[0]["metadata"]
     if engine == "edge":
-        expected = _within_2_ulp(expected, back)
+        expected = _within_ulps(expected, back)
     assert back == expected
     if drop:
         index.delete([r["id"] for r in records], timeout=30)

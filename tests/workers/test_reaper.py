@@ -11,7 +11,12 @@ import redis
 
 from shared import heartbeats, job_state, keys, ledger, pending
 from shared.messages import BatchRef
-from workers.reaper import finish_interrupted, reap_dead_holders, reap_lost
+from workers.reaper import (
+    finish_interrupted,
+    reap_dead_holders,
+    reap_lost,
+    recover_sole_consumer,
+)
 
 
 @pytest.fixture
@@ -118,6 +123,26 @@ def test_a_batch_held_by_a_dead_worker_is_published_again_at_once(
     reap_dead_holders(r, sent.append)
     assert dead not in sent  # published once, not at every sweep
     r.delete(keys.worker(live_worker))
+
+
+def test_a_sole_consumer_starting_sends_out_at_once_what_its_predecessor_held_or_lost(
+    r: redis.Redis, made: list[BatchRef]
+) -> None:
+    """Every holder is the stopped consumer, even with its heartbeat still fresh: released.
+    Lost batches go out however recent; one the broker holds (restored) does not."""
+    held_lost = _pending(r, made, "queued", age=0)
+    held_restored = _pending(r, made, "queued", age=0)
+    lost = _pending(r, made, "queued", age=0)
+    predecessor = f"w-gone-{uuid.uuid4().hex[:6]}"
+    heartbeats.beat(r, predecessor, {"host": "test"})  # killed a moment ago: still beating
+    ledger.delivered(r, held_lost, predecessor)
+    ledger.delivered(r, held_restored, predecessor)
+    sent: list[BatchRef] = []
+    assert recover_sole_consumer(r, sent.append, lambda refs: {held_restored.member}) >= 2
+    assert held_lost in sent and lost in sent and held_restored not in sent
+    assert pending.holder(r, held_lost) is None and pending.holder(r, held_restored) is None
+    assert recover_sole_consumer(r, sent.append, None) == 0  # a broker it cannot ask
+    r.delete(keys.worker(predecessor))
 
 
 def test_a_job_whose_producer_stopped_is_finished_with_what_redis_holds(
