@@ -19,6 +19,9 @@ from tests.support.clients import worker_client
 from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
 from tests.support.services import SYSTEM_REDIS, TEST_DB, RedisServer, system_redis_available
 
+# postgres_url and pg_table: a real PostgreSQL for the SQL source (tests/support/postgres.py).
+pytest_plugins = ["tests.support.postgres"]
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.cli.options import Subparsers, exit_status
 from api.cli.progress import progress_bar, wait_written
+from api.cli.sources import add_column_flags, add_sql_flags, inputs
 
 if TYPE_CHECKING:
     from api.index import Index
@@ -105,6 +106,7 @@ def add_parser(sub: Subparsers) -> None:
         help="print a JSON summary at the end (the rest goes to standard error)",
     )
     add_column_flags(p)
+    add_sql_flags(p)
     p.add_argument("--restart", action="store_true", help="ignore earlier progress; start over")
     p.add_argument("--timeout", type=float, default=None, help="most seconds to wait at the end")
     p.set_defaults(run=run)
@@ -290,57 +292,3 @@ def _mirror(
     print(f"mirror: the files hold {done.source_ids:,} ids; deleted {done.deleted:,} others")
     summary["deleted"] = done.deleted
     return 0
-
-
-def add_column_flags(p: argparse.ArgumentParser) -> None:
-    """The column-mapping flags of Parquet and JSON Lines files (``api/ingest/mapping.py``)."""
-    g = p.add_argument_group("columns (Parquet and JSON Lines)")
-    g.add_argument("--id-column", metavar="COL", help="the id column (default: id)")
-    g.add_argument("--vector-column", metavar="COL", help="the vector column (default: vector)")
-    g.add_argument(
-        "--vector",
-        action="append",
-        default=[],
-        metavar="NAME=COL",
-        help="a named dense vector or multivector from column COL (repeatable)",
-    )
-    g.add_argument(
-        "--sparse",
-        action="append",
-        default=[],
-        metavar="NAME=IDX_COL,VAL_COL",
-        help="a named sparse vector from an indices and a values column (repeatable)",
-    )
-    g.add_argument(
-        "--metadata-columns",
-        metavar="A,B,C",
-        help="the metadata columns (default: every column not mapped otherwise)",
-    )
-    g.add_argument("--item-column", metavar="COL", help="a binary column of items (Parquet)")
-
-
-def inputs(args: argparse.Namespace) -> tuple[bytes, list[Source]]:
-    """The index key and the files a command reading sources names (``--key-file``,
-    ``paths``, ``--ids``, ``--id-start``, the column flags); raises what is wrong with them."""
-    from api.ingest.files import open_sources
-    from api.ingest.mapping import from_flags
-
-    mapping = from_flags(getattr(args, "id_column", None), getattr(args, "vector_column", None),
-                         getattr(args, "vector", ()), getattr(args, "sparse", ()),
-                         getattr(args, "metadata_columns", None),
-                         getattr(args, "item_column", None))  # fmt: skip
-    return key_from(args.key_file), open_sources(args.paths, args.ids, args.id_start,
-                                                 mapping=mapping)  # fmt: skip
-
-
-def key_from(path: Path | None) -> bytes:
-    """The index key: from ``--key-file``, else from ``VECQ_INDEX_KEY`` (hex)."""
-    from shared.crypto import key_from_hex, read_key_file
-    from shared.settings import Settings
-
-    if path is not None:
-        return read_key_file(path)
-    env = Settings.from_env().index_key
-    if not env:
-        raise ValueError("no index key: pass --key-file or set VECQ_INDEX_KEY (hex)")
-    return key_from_hex(env, "VECQ_INDEX_KEY")

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from api.cli.ingest import add_column_flags
 from api.cli.options import Subparsers, exit_status
+from api.cli.sources import add_column_flags, add_sql_flags
 
 DESCRIPTION = (
     "Reads the same files `vecq ingest` reads, in bounded memory, and compares them with the "
@@ -47,6 +47,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--repair", action="store_true", help="re-enqueue missing and stale records")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_column_flags(p)
+    add_sql_flags(p)
     p.set_defaults(run=run)
 
 
@@ -55,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from api import Client
-    from api.cli.ingest import inputs
     from api.cli.progress import progress_bar
+    from api.cli.sources import inputs
     from api.ingest.verify import verify
     from shared.errors import UpsertError, VecqError
 

@@ -12,6 +12,7 @@ A changed file has a new fingerprint and is read again from the start.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ CHUNK_BYTES = 64 * 1024 * 1024
 # Fields of a file's ingest ledger (besides its chunk numbers) once every chunk is committed.
 COMPLETE = "complete"
 ROWS = "rows"
+# Field of a keyed source's ledger: the last committed row's key (JSON text).
+AFTER = "after"
 
 # JSON Lines chunks are smaller: each float is a Python object until validated.
 JSONL_CHUNK_ROWS = 4096
@@ -87,6 +90,9 @@ def ingest(
     earlier: list[str] = []
     for source in sources:
         rows = chunk_rows or chunk_rows_for(source, index.info.width)
+        if getattr(source, "keyed", False):
+            _ingest_keyed(index, source, rows, resume, report, on_progress, ledger_ttl)
+            continue
         ledger_key = keys.ingest(index.name, source.fingerprint(rows))
         chunking = keys.ingest_chunking(index.name, source.fingerprint(0))
         if same_chunking and resume:
@@ -120,6 +126,39 @@ def ingest(
     return report
 
 
+def _ingest_keyed(
+    index: Index, source: Any, rows: int, resume: bool, report: Report,
+    on_progress: Callable[[int], None] | None, ttl: int,
+) -> None:  # fmt: skip
+    """A source read in key order (a SQL table): read after the last committed chunk's key,
+    in any chunk size. The key moves in the same transaction that records the chunk's jobs,
+    so a run killed at any point redoes at most the chunk it had not recorded."""
+    r = index.session.redis
+    ledger_key = keys.ingest(index.name, source.fingerprint(0))
+    if not resume:
+        r.delete(ledger_key)
+    saved, earlier_rows = r.hmget(ledger_key, [AFTER, ROWS])
+    report.skipped_vectors += int(earlier_rows or 0)
+    committed = _committed(r, ledger_key)
+    for number, job_ids in committed.items():  # jobs of earlier runs: wait on the unsettled
+        if not _unfinished(index, [job_ids], report):
+            r.hdel(ledger_key, str(number))  # settled: no run needs to look at it again
+    base = max(committed, default=-1) + 1
+    for chunk in source.chunks(rows, after=json.loads(saved) if saved else None):
+        report.chunks += 1
+        jobs = [index.enqueue(points) for points in validate_chunk(source, chunk, index)]
+        pipe = r.pipeline()  # MULTI/EXEC: the key and the jobs are recorded together
+        pipe.hset(ledger_key, mapping={str(base + chunk.number): ",".join(j.job_id for j in jobs),
+                                       AFTER: json.dumps(chunk.key)})  # fmt: skip
+        pipe.hincrby(ledger_key, ROWS, chunk.rows)
+        pipe.expire(ledger_key, ttl)
+        pipe.execute()
+        report.jobs.extend(jobs)
+        report.vectors += chunk.rows
+        if on_progress is not None:
+            on_progress(chunk.rows)
+
+
 def _same_chunking(r: Any, key: str, source: Source, rows: int) -> None:
     """Raise if an earlier run read the file in chunks of another size (resume state is
     kept per size, so it would silently start over)."""
@@ -138,8 +177,10 @@ def _committed(r: Any, key: str) -> dict[int, str]:
     return {int(k): text(v) for k, v in r.hgetall(key).items() if k.isdigit()}
 
 
-def _unfinished(index: Index, job_lists: list[str], report: Report) -> None:
-    """Add the earlier runs' jobs that are still unsettled to ``report.earlier_jobs``."""
+def _unfinished(index: Index, job_lists: list[str], report: Report) -> int:
+    """Add the earlier runs' jobs that are still unsettled to ``report.earlier_jobs``;
+    return how many were."""
+    before = len(report.earlier_jobs)
     for ids in job_lists:
         for job_id in filter(None, ids.split(",")):
             try:
@@ -150,6 +191,7 @@ def _unfinished(index: Index, job_lists: list[str], report: Report) -> None:
             if state.status not in ("done", "failed"):
                 report.earlier_jobs.append(job)
                 report.earlier_vectors += job.total
+    return len(report.earlier_jobs) - before
 
 
 def _skip_complete(

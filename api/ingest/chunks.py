@@ -38,6 +38,8 @@ class Chunk:
     """Columnar files with an item column."""
     lines: list[int] | None = None
     """JSON Lines: the line of each record (blank lines are skipped)."""
+    key: list[str] | None = None
+    """Sources read in key order (PostgreSQL): the last row's key, as text, to resume after."""
 
     def where(self, row: int) -> str:
         """How an error names record ``row`` of this chunk in its file."""

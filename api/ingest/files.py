@@ -10,6 +10,7 @@ from api.ingest.chunks import Source
 from api.ingest.jsonl import COMPRESSIONS, STDIN, JsonlSource
 from api.ingest.mapping import ColumnMap
 from api.ingest.npy import NpySource, NpzSource
+from api.ingest.postgres import PostgresSource, is_postgres
 from shared.errors import SourceError
 
 SUFFIXES = (".npy", ".npz", ".parquet", ".jsonl", ".ndjson")
@@ -30,6 +31,9 @@ def open_sources(
     *,
     missing_ok: bool = False,
     mapping: ColumnMap | None = None,
+    table: str | None = None,
+    query: str | None = None,
+    since_column: str | None = None,
 ) -> list[Source]:
     """The files that ``patterns`` name (files, directories, globs), in a stable order.
 
@@ -37,8 +41,15 @@ def open_sources(
     arrays: it does not apply to them).
 
     A pattern that matches nothing is an error, unless ``missing_ok`` (a scheduled source
-    whose files have not arrived yet).
+    whose files have not arrived yet). A ``postgresql://`` URL is read alone, with
+    ``table`` or ``query`` (and, incrementally, ``since_column``).
     """
+    if any(map(is_postgres, patterns)) or table or query or since_column:
+        if len(patterns) != 1 or not is_postgres(patterns[0]) or ids is not None:
+            raise SourceError("--table, --query and --since-column read one postgresql:// URL, "
+                              "alone and without --ids")  # fmt: skip
+        return [PostgresSource(patterns[0], table=table, query=query, mapping=mapping,
+                               since_column=since_column)]  # fmt: skip
     if STDIN in patterns:
         if len(patterns) != 1 or ids is not None:
             raise SourceError("'-' (standard input, JSON Lines) is read alone, without --ids")

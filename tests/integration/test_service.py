@@ -168,10 +168,9 @@ def test_a_killed_service_is_restarted_by_the_next_command_and_finishes_the_job(
     """SIGKILL mid-backfill; the next `vecq status` starts a new service, which redelivers
     what the dead one had taken, and the job ends with every point stored, none failed.
 
-    The kill can land after kombu popped a message and before it recorded it as taken: one
-    message is dropped here to make that case certain. The new service publishes it again
-    as it starts, so the job never stalls for the test's 20 s (the fleet's reaper would
-    wait a minute for a lost message)."""
+    A kill can land between kombu's pop of a message and its record of it: one message is
+    dropped here to make that certain. The new service publishes it again as it starts (the
+    reaper would wait a minute), so the job never stalls for the test's 20 s."""
     with Client() as client:
         key = client.generate_key()
         index = client.create_index("crash", index_key=key, dimension=128)
@@ -203,8 +202,7 @@ def lose_one_message(redis_url: str) -> bool:
         taken = r.zrange("unacked_index", 0, 0)
         if not taken:
             return False
-        r.hdel("unacked", taken[0])
-        r.zrem("unacked_index", taken[0])
+        r.pipeline().hdel("unacked", taken[0]).zrem("unacked_index", taken[0]).execute()
         return True
     finally:
         r.close()
