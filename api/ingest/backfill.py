@@ -36,6 +36,9 @@ COMPLETE = "complete"
 ROWS = "rows"
 # Field of a keyed source's ledger: the last committed row's key (JSON text).
 AFTER = "after"
+# A keyed source's ledger (its watermark) lives at least this long after its last run: lost,
+# the next run would read the whole table again (harmless, but long).
+KEYED_LEDGER_TTL = 90 * 86400
 
 # JSON Lines chunks are smaller: each float is a Python object until validated.
 JSONL_CHUNK_ROWS = 4096
@@ -134,6 +137,7 @@ def _ingest_keyed(
     in any chunk size. The key moves in the same transaction that records the chunk's jobs,
     so a run killed at any point redoes at most the chunk it had not recorded."""
     r = index.session.redis
+    ttl = max(ttl, KEYED_LEDGER_TTL)
     ledger_key = keys.ingest(index.name, source.fingerprint(0))
     if not resume:
         r.delete(ledger_key)

@@ -20,12 +20,16 @@ The config file (read by ``api/ingest/etl_config.py``)::
     # cron = "0 2 * * *"                  # minute hour day-of-month month day-of-week (UTC)
     # mode = "mirror"                     # after a run fully written: delete ids not in files
     # max_delete_fraction = 0.1           # mirror: refuse to delete more of the index than this
-    # [sources.columns]                   # Parquet/JSON Lines columns (vecq ingest's flags)
+    # [sources.columns]                   # Parquet/JSON Lines/table columns (vecq ingest's flags)
     # id = "doc_id"
     # vectors = { text = "text_emb" }     # named dense or multivectors; vector = "emb": unnamed
     # sparse = { bm25 = ["bm25_idx", "bm25_val"] }
     # metadata = ["lang", "year"]
     # item = "body"
+
+A PostgreSQL source names one URL in ``paths`` and ``table = "items"`` or ``query =
+"SELECT ..."``; ``since_column = "updated_at"`` makes each run read only the rows past this
+schedule's watermark (``api/ingest/postgres.py``), kept in Redis per schedule name.
 
 ``mode = "mirror"`` makes each run wait until everything it enqueued is written and then
 delete the index's ids that the files do not hold (``api/ingest/mirror.py``); a run with a
@@ -101,7 +105,9 @@ def run_source(client: Client, source: EtlSource) -> RunRecord:
 
 def _ingest(client: Client, source: EtlSource, record: RunRecord) -> None:
     try:
-        files = open_sources(list(source.paths), missing_ok=True, mapping=source.mapping)
+        files = open_sources(list(source.paths), missing_ok=True, mapping=source.mapping,
+                             table=source.table, query=source.query,
+                             since_column=source.since_column, scope=source.name)  # fmt: skip
         counted = [f.path for f in files if not f.carries_ids]
         if counted:
             raise SourceError(

@@ -43,6 +43,12 @@ class EtlSource:
     """``ingest`` (add and update), or ``mirror`` (then delete what the files do not hold)."""
     mapping: ColumnMap = field(default_factory=ColumnMap)
     max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
+    table: str | None = None
+    """A ``postgresql://`` source (its URL is the one path): the table to read, or ..."""
+    query: str | None = None
+    """... the SELECT to read."""
+    since_column: str | None = None
+    """Read only rows past this schedule's watermark on this column (and the id)."""
 
     @property
     def schedule(self) -> Any:
@@ -92,7 +98,8 @@ def _source(path: Path, i: int, e: Any, env: dict[str, str]) -> EtlSource:
     if not isinstance(e, dict):
         raise ValueError(f"{where} must be a table")
     unknown = set(e) - {"name", "index", "paths", "key_file", "key_env", "every", "cron",
-                        "chunk_rows", "mode", "columns", "max_delete_fraction"}  # fmt: skip
+                        "chunk_rows", "mode", "columns", "max_delete_fraction", "table",
+                        "query", "since_column"}  # fmt: skip
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     for name in ("name", "index"):
@@ -114,7 +121,7 @@ def _source(path: Path, i: int, e: Any, env: dict[str, str]) -> EtlSource:
         raise ValueError(f"{where}.chunk_rows must be a positive integer")
     source = EtlSource(e["name"], e["index"], tuple(paths), _key(where, e, env), every, cron,
                        chunk_rows, _mode(where, e), _columns(where, e.get("columns")),
-                       _fraction(where, e))  # fmt: skip
+                       _fraction(where, e), *_database(where, e, paths))  # fmt: skip
     if cron is not None:
         try:
             source.schedule  # noqa: B018 - parse the cron now, not at the first run
@@ -152,6 +159,21 @@ def _columns(where: str, table: Any) -> ColumnMap:
                           table.get("item"))  # fmt: skip
     except SourceError as exc:
         raise ValueError(f"{where}.columns: {exc}") from None
+
+
+def _database(where: str, e: dict[str, Any], paths: list[str]) -> tuple[str | None, ...]:
+    """``table``, ``query`` and ``since_column`` of a ``postgresql://`` source."""
+    named = {f: e.get(f) for f in ("table", "query", "since_column")}
+    for name, value in named.items():
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"{where}.{name} must be a non-empty string")
+    database = any(p.startswith(("postgresql://", "postgres://")) for p in paths)
+    if database and (len(paths) != 1 or (named["table"] is None) == (named["query"] is None)):
+        raise ValueError(f"{where}: a postgresql:// source is one URL in paths, with exactly "
+                         "one of table or query")  # fmt: skip
+    if not database and any(v is not None for v in named.values()):
+        raise ValueError(f"{where}: table, query and since_column need a postgresql:// path")
+    return named["table"], named["query"], named["since_column"]
 
 
 def _fraction(where: str, e: dict[str, Any]) -> float:

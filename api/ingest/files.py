@@ -34,6 +34,7 @@ def open_sources(
     table: str | None = None,
     query: str | None = None,
     since_column: str | None = None,
+    scope: str | None = None,
 ) -> list[Source]:
     """The files that ``patterns`` name (files, directories, globs), in a stable order.
 
@@ -42,14 +43,15 @@ def open_sources(
 
     A pattern that matches nothing is an error, unless ``missing_ok`` (a scheduled source
     whose files have not arrived yet). A ``postgresql://`` URL is read alone, with
-    ``table`` or ``query`` (and, incrementally, ``since_column``).
+    ``table`` or ``query`` (and, incrementally, ``since_column``); ``scope`` (a schedule's
+    name) keeps its resume key and watermark apart from other readers of the same rows.
     """
     if any(map(is_postgres, patterns)) or table or query or since_column:
         if len(patterns) != 1 or not is_postgres(patterns[0]) or ids is not None:
             raise SourceError("--table, --query and --since-column read one postgresql:// URL, "
                               "alone and without --ids")  # fmt: skip
         return [PostgresSource(patterns[0], table=table, query=query, mapping=mapping,
-                               since_column=since_column)]  # fmt: skip
+                               since_column=since_column, scope=scope)]  # fmt: skip
     if STDIN in patterns:
         if len(patterns) != 1 or ids is not None:
             raise SourceError("'-' (standard input, JSON Lines) is read alone, without --ids")

@@ -55,7 +55,8 @@ def redacted(url: str) -> str:
 
 
 class PostgresSource:
-    """The rows of ``table`` (or of ``query``) at ``url``, mapped to points by ``mapping``."""
+    """The rows of ``table`` (or of ``query``) at ``url``, mapped to points by ``mapping``;
+    ``scope`` (a schedule's name) gives it a resume key and watermark of its own."""
 
     carries_ids = True
     keyed = True
@@ -69,6 +70,7 @@ class PostgresSource:
         query: str | None = None,
         mapping: ColumnMap | None = None,
         since_column: str | None = None,
+        scope: str | None = None,
     ) -> None:
         if (table is None) == (query is None):
             raise SourceError(f"{redacted(url)}: name what to read with --table or --query")
@@ -76,6 +78,7 @@ class PostgresSource:
         self.table, self.query = table, query
         self.mapping = mapping or ColumnMap()
         self.since_column = since_column
+        self.scope = scope
         self.name = f"{redacted(url)} ({f'table {table}' if table else 'query'})"
         self.path = Path(self.name)
         self.key_columns = [since_column, self.mapping.id] if since_column else [self.mapping.id]
@@ -94,7 +97,7 @@ class PostgresSource:
         """What is read, not how many rows at a time: a key resumes in any chunk size."""
         what = self.table or self.query
         return digest("postgresql", redacted(self.url), what, self.since_column,
-                      self.mapping.key())  # fmt: skip
+                      self.mapping.key(), self.scope or "")  # fmt: skip
 
     def total(self) -> int | None:
         return None  # counting would read the table once more

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -182,3 +183,50 @@ def test_columns_and_mirror_guard_in_the_config(
     gone = run_source(client, source)  # nothing arrived: never a reason to empty the index
     assert gone.error is not None and "holds no records" in gone.error
     assert index.count() == 10
+
+
+def test_a_postgresql_schedule_reads_past_its_own_watermark_and_mirrors_the_table(
+    client: Client, make_index, key: bytes, tmp_path: Path, postgres_url: str, pg_table: str
+) -> None:
+    """Each schedule keeps its own watermark: a second schedule over the same table reads
+    everything once; a run reads only rows whose since column moved; mirror deletes the
+    ids of rows that vanished."""
+    psycopg = pytest.importorskip("psycopg")
+    path = tmp_path / "etl.toml"
+    base = (f'[[sources]]\nname = "pg"\nindex = "i"\npaths = ["{postgres_url}"]\n'
+            'key_env = "K"\nevery = "5m"\n')  # fmt: skip
+    for extra, message in {
+        "": "exactly one of table or query",
+        'table = "a"\nquery = "SELECT 1"\n': "exactly one of table or query",
+        'table = ""\n': r"sources\[0\]\.table must be a non-empty string",
+    }.items():
+        path.write_text(base + extra)
+        with pytest.raises(ValueError, match=message):
+            load_config(path, env={"K": "00" * 32})
+    path.write_text(base.replace(postgres_url, "/data/*.jsonl") + 'since_column = "t"\n')
+    with pytest.raises(ValueError, match="need a postgresql:// path"):
+        load_config(path, env={"K": "00" * 32})
+    columns = '[sources.columns]\nvector = "emb"\nmetadata = []\n'
+    path.write_text(base + f'table = "{pg_table}"\nsince_column = "t"\nmode = "mirror"\n'
+                    "max_delete_fraction = 0.5\n" + columns)  # fmt: skip
+    (parsed,) = load_config(path, env={"K": key.hex()})
+    assert (parsed.table, parsed.since_column, parsed.mapping.vector) == (pg_table, "t", "emb")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {pg_table} (id int PRIMARY KEY, emb real[], t int)")
+        conn.execute(f"INSERT INTO {pg_table} SELECT g, ARRAY[g, 1, 2], 1 "
+                     "FROM generate_series(0, 9) g")  # fmt: skip
+    index = make_index()
+    source = EtlSource("pg-a", index.name, (postgres_url,), key, every=60, mode="mirror",
+                       mapping=parsed.mapping, max_delete_fraction=0.5, table=pg_table,
+                       since_column="t")  # fmt: skip
+    first = run_source(client, source)
+    assert (first.enqueued, first.deleted, first.error) == (10, 0, None)
+    assert run_source(client, source).enqueued == 0
+    other = run_source(client, dataclasses.replace(source, name="pg-b"))
+    assert other.enqueued == 10  # its own watermark
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"UPDATE {pg_table} SET emb = ARRAY[7, 7, 7], t = 2 WHERE id = 4")
+        conn.execute(f"DELETE FROM {pg_table} WHERE id IN (8, 9)")
+    changed = run_source(client, source)
+    assert (changed.enqueued, changed.skipped, changed.deleted) == (1, 10, 2)
+    assert index.count() == 8 and index.get([4])[0]["vector"] == [7.0, 7.0, 7.0]
