@@ -34,8 +34,10 @@ CHUNK_BYTES = 64 * 1024 * 1024
 # Fields of a file's ingest ledger (besides its chunk numbers) once every chunk is committed.
 COMPLETE = "complete"
 ROWS = "rows"
-# Field of a keyed source's ledger: the last committed row's key (JSON text).
+# Fields of a keyed source's ledger: the last committed row's key (JSON text), and how
+# many chunks were committed (besides ROWS, the records in them).
 AFTER = "after"
+CHUNKS = "chunks"
 # A keyed source's ledger (its watermark) lives at least this long after its last run: lost,
 # the next run would read the whole table again (harmless, but long).
 KEYED_LEDGER_TTL = 90 * 86400
@@ -141,8 +143,10 @@ def _ingest_keyed(
     ledger_key = keys.ingest(index.name, source.fingerprint(0))
     if not resume:
         r.delete(ledger_key)
-    saved, earlier_rows = r.hmget(ledger_key, [AFTER, ROWS])
+    saved, earlier_rows, earlier_chunks = r.hmget(ledger_key, [AFTER, ROWS, CHUNKS])
     report.skipped_vectors += int(earlier_rows or 0)
+    report.skipped_chunks += int(earlier_chunks or 0)
+    report.chunks += int(earlier_chunks or 0)
     committed = _committed(r, ledger_key)
     for number, job_ids in committed.items():  # jobs of earlier runs: wait on the unsettled
         if not _unfinished(index, [job_ids], report):
@@ -155,6 +159,7 @@ def _ingest_keyed(
         pipe.hset(ledger_key, mapping={str(base + chunk.number): ",".join(j.job_id for j in jobs),
                                        AFTER: json.dumps(chunk.key)})  # fmt: skip
         pipe.hincrby(ledger_key, ROWS, chunk.rows)
+        pipe.hincrby(ledger_key, CHUNKS, 1)
         pipe.expire(ledger_key, ttl)
         pipe.execute()
         report.jobs.extend(jobs)

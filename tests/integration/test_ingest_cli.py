@@ -16,6 +16,7 @@ import redis
 
 from api import Client
 from api.ingest.files import open_sources
+from api.ingest.mapping import ColumnMap
 from api.jobs import UpsertJob
 from shared import keys
 from tests.support.clients import broker_url, worker_client
@@ -125,4 +126,56 @@ def test_a_killed_ingest_resumes_where_it_stopped(
         assert index.count() == 200_000
         got = index.get([0, 123_456, 199_999])
         np.testing.assert_array_equal([p["vector"] for p in got], vectors[[0, 123_456, 199_999]])
+    r.close()
+
+
+def test_a_killed_ingest_from_postgresql_resumes_after_its_last_committed_key(
+    redis_url: str, postgres_url: str, pg_table: str
+) -> None:
+    """SIGKILL mid-read of a table, run again: it reads on from the last committed key; what
+    both runs enqueued and recorded is every row exactly once, and every row is stored."""
+    import psycopg
+
+    from api.ingest.postgres import PostgresSource
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {pg_table} (id bigint PRIMARY KEY, v real[])")
+        conn.execute(f"INSERT INTO {pg_table} SELECT g, ARRAY[g % 97, 1, 2, 3, 4, 5, 6, 7] "
+                     "FROM generate_series(1, 200000) g")  # fmt: skip
+    name = f"pgkill-{os.getpid()}-{time.monotonic_ns()}"
+    with Client(redis_url=redis_url, worker=False) as client:
+        key = client.generate_key()
+        client.create_index(name, index_key=key, dimension=8, shards=2, metric="dot")
+    env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_BROKER_URL": broker_url(redis_url),
+           "VECQ_INDEX_KEY": key.hex()}  # fmt: skip
+    command = [sys.executable, "-m", "api.cli", "ingest", postgres_url, "--table", pg_table,
+               "--vector-column", "v", "--index", name, "--chunk-rows", "500",
+               "--no-wait"]  # fmt: skip
+    r = redis.Redis.from_url(redis_url)
+    read = PostgresSource(postgres_url, table=pg_table, mapping=ColumnMap(vector="v"))
+    ledger_key = keys.ingest(name, read.fingerprint(0))
+    run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while int(r.hget(ledger_key, "chunks") or 0) < 20:
+        assert run.poll() is None, "the ingest finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    run.send_signal(signal.SIGKILL)
+    run.wait(10)
+    rows = int(r.hget(ledger_key, "rows") or 0)
+    assert 10_000 <= rows < 200_000 and json.loads(r.hget(ledger_key, "after")) == [str(rows)]
+    again = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["skipped"], summary["enqueued"]) == (rows, 200_000 - rows)
+    with worker_client(redis_url) as client:
+        index = client.load_index(name, key)
+        for job_id in summary["jobs"] + summary["earlier_jobs"]:
+            UpsertJob(r, job_id, name, 0, 60).wait(120)
+        assert index.count() == 200_000
+        got = index.get([1, rows, rows + 1, 200_000])
+        assert [p["vector"][0] for p in got] == [
+            float(i % 97) for i in (1, rows, rows + 1, 200_000)
+        ]
     r.close()
