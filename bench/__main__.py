@@ -1,6 +1,7 @@
 """``make bench``: every throughput measure at its default size, one after another.
 
-    .venv/bin/python -m bench [producer worker embedded peer memory latency http mutations hybrid]
+    .venv/bin/python -m bench [producer worker embedded peer memory latency http mutations
+                               hybrid postgres]
 
 Each prints the command that reproduces it alone, its figures and each goal's verdict.
 Results and their history are in bench/README.md. The soak (``python -m bench.soak``)
@@ -23,6 +24,7 @@ SUITE = (
     "http",
     "mutations",
     "hybrid",
+    "postgres",
 )
 
 

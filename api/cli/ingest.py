@@ -28,7 +28,9 @@ DESCRIPTION = (
     "a list 'vector' column; other columns become metadata (needs pyarrow). JSON Lines: one "
     'object per line, {"id", "vector", "item" (base64), "metadata"}, or {"op": "delete", '
     '"id"}; compressed as .gz, .bz2 or .zst (zstandard: vecq[zstd]), or "-" for standard '
-    "input (not resumable: a pipe cannot be read again). With --mirror, once everything is "
+    "input (not resumable: a pipe cannot be read again). A postgresql:// URL with --table or "
+    "--query: rows in key order, resumed after the last committed key, --since-column for "
+    "incremental reads (needs vecq[postgres]). With --mirror, once everything is "
     "written, ids the files do not hold are deleted from the index, so it holds exactly the "
     "files' ids."
 )
@@ -44,6 +46,8 @@ examples:
   vecq ingest 'docs/*.parquet' --index docs --key-file docs.key --id-column doc_id \
       --vector text=text_emb --vector colbert=token_embs --sparse bm25=bm25_idx,bm25_val \
       --metadata-columns lang,year --item-column body      # columns mapped, named vectors
+  PGPASSWORD=... vecq ingest postgresql://etl@db/shop --table items --index products \
+      --key-file products.key --vector-column embedding --since-column updated_at
 
 Re-running the same command after a crash or Ctrl-C resumes: chunks already enqueued are
 skipped (a changed file is read again from the start). --mirror deletes nothing unless
@@ -58,12 +62,14 @@ def add_parser(sub: Subparsers) -> None:
     """Register ``vecq ingest``."""
     p = sub.add_parser(
         "ingest",
-        help="backfill .npy, .npz, Parquet or JSON Lines files into an index, resumably",
+        help="backfill .npy, .npz, Parquet, JSON Lines files or a PostgreSQL table into an "
+        "index, resumably",
         description=textwrap.fill(DESCRIPTION, 88),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files, directories or globs")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="files, directories or globs; or one postgresql:// URL")  # fmt: skip
     p.add_argument("--index", required=True, help="the index to load into (it must exist)")
     p.add_argument(
         "--key-file",

@@ -226,7 +226,7 @@ def dense(values: list[Any], first: int, where: object, field: str) -> npt.NDArr
         rows.append(vector)
     if not rows:
         return np.empty((0, 0), np.float32)
-    return np.stack(rows)
+    return np.stack(rows).astype(np.float32, copy=False)
 
 
 def as_floats(value: Any) -> npt.NDArray[Any]:
@@ -273,7 +273,7 @@ def _array(data: Any, element: str) -> npt.NDArray[Any]:
     offset, size = 12 + 8 * ndim, np.dtype(element).itemsize
     if not has_null:
         cells = np.frombuffer(buf, [("n", ">i4"), ("v", element)], offset=offset)
-        return cells["v"].astype(element[1:]).reshape(shape)
+        return cells["v"].reshape(shape)  # big-endian; converted once per chunk (dense)
     out = []
     while offset < len(buf):
         (length,) = struct.unpack_from(">i", buf, offset)
