@@ -1,7 +1,7 @@
 """``make bench``: every throughput measure at its default size, one after another.
 
     .venv/bin/python -m bench [producer worker embedded peer memory latency http mutations
-                               hybrid postgres]
+                               hybrid postgres objects]
 
 Each prints the command that reproduces it alone, its figures and each goal's verdict.
 Results and their history are in bench/README.md. The soak (``python -m bench.soak``)
@@ -25,6 +25,7 @@ SUITE = (
     "mutations",
     "hybrid",
     "postgres",
+    "objects",
 )
 
 

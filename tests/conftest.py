@@ -19,8 +19,9 @@ from tests.support.clients import worker_client
 from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
 from tests.support.services import SYSTEM_REDIS, TEST_DB, RedisServer, system_redis_available
 
-# postgres_url and pg_table: a real PostgreSQL for the SQL source (tests/support/postgres.py).
-pytest_plugins = ["tests.support.postgres"]
+# postgres_url and pg_table: a real PostgreSQL for the SQL source (tests/support/postgres.py);
+# s3_endpoint and s3_bucket: a real S3-compatible server (tests/support/s3.py).
+pytest_plugins = ["tests.support.postgres", "tests.support.s3"]
 
 
 @pytest.fixture(scope="session")

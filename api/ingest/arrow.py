@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from api.ingest.chunks import Chunk, digest, stat_key
 from api.ingest.mapping import ColumnMap
+from api.ingest.remote import RemoteFile
 from shared.errors import SourceError
 
 
@@ -24,7 +25,12 @@ class ParquetSource:
 
     carries_ids = True
 
-    def __init__(self, path: Path, mapping: ColumnMap | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | RemoteFile,
+        mapping: ColumnMap | None = None,
+        partitions: dict[str, str] | None = None,
+    ) -> None:
         self.path = path
         self.mapping = mapping or ColumnMap()
         try:
@@ -33,11 +39,19 @@ class ParquetSource:
             raise SourceError(
                 f"{path}: reading Parquet needs pyarrow: pip install 'vecq[files]'"
             ) from None
-        try:
-            self._file = pq.ParquetFile(path)
+        try:  # an object is read in ranges: the footer, then each row group's columns
+            self._file = pq.ParquetFile(path.open("rb") if isinstance(path, RemoteFile) else path)
+        except SourceError:
+            raise
         except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError types
             raise SourceError(f"{path}: not a readable Parquet file ({exc})") from exc
-        self._meta_columns = self.mapping.check(self._file.schema_arrow.names, path)
+        names = self._file.schema_arrow.names
+        # Hive partition values (year=2026 folders) are metadata like columns; a column of
+        # the same name wins.
+        self._partitions = {k: _typed(v) for k, v in (partitions or {}).items() if k not in names}
+        wanted = self.mapping.check([*names, *self._partitions], path)
+        self._meta_columns = [c for c in wanted if c not in self._partitions]
+        self._partitions = {k: v for k, v in self._partitions.items() if k in wanted}
 
     def fingerprint(self, chunk_rows: int) -> str:
         if self.mapping.is_default:
@@ -54,6 +68,8 @@ class ParquetSource:
             n = batch.num_rows
             ids = arrow_ids(batch.column(m.id), first, self.path)
             metadata = arrow_metadata(batch, self._meta_columns)
+            if self._partitions:
+                metadata = [{**(m or {}), **self._partitions} for m in (metadata or [None] * n)]
             items = batch.column(m.item).to_pylist() if m.item else None
             if m.has_named:
                 named = {name: arrow_named(batch.column(c), first, self.path, name)
@@ -67,6 +83,12 @@ class ParquetSource:
                 yield Chunk(number, first, n, ids=ids, vectors=vectors, metadata=metadata,
                             items=items)  # fmt: skip
             first += n
+
+
+def _typed(value: str) -> int | str:
+    """A partition value: an integer where it is one (``year=2026``), else its text."""
+    digits = value[1:] if value.startswith("-") else value
+    return int(value) if digits.isdigit() and len(digits) < 19 else value
 
 
 def arrow_named(column: Any, first: int, where: object, name: str) -> Any:

@@ -12,10 +12,13 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from api.ingest.remote import RemoteFile
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,12 @@ class Chunk:
 
 
 class Source(Protocol):
-    """One backfill file."""
+    """One backfill file (or object, or table)."""
 
-    path: Path
+    @property
+    def path(self) -> Path | RemoteFile:
+        """The file, or the object (:mod:`api.ingest.remote`); errors name it."""
+        ...
 
     @property
     def carries_ids(self) -> bool:
@@ -71,7 +77,11 @@ class Source(Protocol):
         ...
 
 
-def stat_key(path: Path) -> str:
+def stat_key(path: Any) -> str:
+    """What a file's resume state is kept under: path, size and modification time (an
+    object's URL, size and ETag); a changed file gets new state."""
+    if hasattr(path, "identity"):  # api.ingest.remote.RemoteFile
+        return str(path.identity())
     st = path.stat()
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 

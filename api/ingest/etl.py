@@ -14,7 +14,7 @@ The config file (read by ``api/ingest/etl_config.py``)::
     [[sources]]
     name = "products"                     # names the schedule entry and its run record
     index = "products"                    # the index to load into (it must exist)
-    paths = ["/data/exports/*.parquet"]   # files, folders or globs; matching nothing is fine
+    paths = ["/data/exports/*.parquet"]   # files, folders, globs, s3://b/prefix/; none is fine
     key_file = "/run/secrets/products.key"   # or key_env = "PRODUCTS_KEY" (hex)
     every = "15m"                         # 30s, 15m, 6h, 1d ... or:
     # cron = "0 2 * * *"                  # minute hour day-of-month month day-of-week (UTC)

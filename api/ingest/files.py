@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
+from typing import Any
 
+from api.ingest import remote
 from api.ingest.arrow import ParquetSource
 from api.ingest.chunks import Source
 from api.ingest.jsonl import COMPRESSIONS, STDIN, JsonlSource
 from api.ingest.mapping import ColumnMap
 from api.ingest.npy import NpySource, NpzSource
 from api.ingest.postgres import PostgresSource, is_postgres
+from api.ingest.remote import RemoteFile, is_remote
 from shared.errors import SourceError
 
 SUFFIXES = (".npy", ".npz", ".parquet", ".jsonl", ".ndjson")
 _JSONL = (".jsonl", ".ndjson")
 
 
-def kind(path: Path) -> str:
+def kind(path: Path | RemoteFile) -> str:
     """The file's type by its suffix; a compressed JSON Lines file counts as ``.jsonl``."""
     if path.suffix in COMPRESSIONS and len(path.suffixes) >= 2 and path.suffixes[-2] in _JSONL:
         return ".jsonl"
@@ -56,38 +59,59 @@ def open_sources(
         if len(patterns) != 1 or ids is not None:
             raise SourceError("'-' (standard input, JSON Lines) is read alone, without --ids")
         return [JsonlSource(Path(STDIN), mapping)]
-    paths = _expand(patterns, missing_ok)
-    if ids is not None and len(paths) != 1:
+    found = _expand(patterns, missing_ok)
+    if ids is not None and len(found) != 1:
         raise SourceError("--ids pairs one ids file with one vectors file; name one .npy")
     sources: list[Source] = []
     next_id = id_start  # ids counted from a start run on across several array files
-    for path in paths:
-        source: Source
-        if kind(path) in (".npy", ".npz") and mapping is not None and not mapping.is_default:
-            raise SourceError(f"{path}: column flags apply to Parquet and JSON Lines files only")
-        if kind(path) == ".npy":
-            source = NpySource(path, Path(ids) if ids else None, next_id)
+    for path, partition in found:
+        source = _source(path, partition, mapping, ids, next_id)
+        if isinstance(source, NpySource | NpzSource):
             next_id += source.total() or 0
-        elif kind(path) == ".npz":
-            source = NpzSource(path, next_id)
-            next_id += source.total() or 0
-        elif kind(path) == ".parquet":
-            source = ParquetSource(path, mapping)
-        elif kind(path) == ".jsonl":
-            source = JsonlSource(path, mapping)
-        else:
-            raise SourceError(
-                f"{path}: unsupported file type {path.suffix or '(none)'}; vecq ingest reads "
-                f"{', '.join(SUFFIXES)}, JSON Lines compressed as {', '.join(COMPRESSIONS)}, "
-                "and '-' (standard input)"
-            )
         sources.append(source)
     return sources
 
 
-def _expand(patterns: list[str], missing_ok: bool) -> list[Path]:
-    paths: list[Path] = []
+def _source(
+    path: Path | RemoteFile,
+    partition: dict[str, str],
+    mapping: ColumnMap | None,
+    ids: str | None,
+    next_id: int,
+) -> Source:
+    """The source reading ``path``, by its suffix."""
+    if kind(path) in (".npy", ".npz") and mapping is not None and not mapping.is_default:
+        raise SourceError(f"{path}: column flags apply to Parquet and JSON Lines files only")
+    if kind(path) in (".npy", ".npz") and isinstance(path, RemoteFile):
+        raise SourceError(f"{path}: .npy and .npz are read from local disk; object storage "
+                          "and URLs serve Parquet and JSON Lines")  # fmt: skip
+    if kind(path) == ".npy":
+        assert isinstance(path, Path)
+        return NpySource(path, Path(ids) if ids else None, next_id)
+    if kind(path) == ".npz":
+        assert isinstance(path, Path)
+        return NpzSource(path, next_id)
+    if kind(path) == ".parquet":
+        return ParquetSource(path, mapping, partition)
+    if kind(path) == ".jsonl":
+        return JsonlSource(path, mapping)
+    raise SourceError(
+        f"{path}: unsupported file type {path.suffix or '(none)'}; vecq ingest reads "
+        f"{', '.join(SUFFIXES)}, JSON Lines compressed as {', '.join(COMPRESSIONS)}, "
+        "and '-' (standard input)"
+    )
+
+
+def _expand(patterns: list[str], missing_ok: bool) -> list[tuple[Any, dict[str, str]]]:
+    """Each file (a :class:`Path` or a :class:`RemoteFile`) with its Hive partition values."""
+    found: list[tuple[Any, dict[str, str]]] = []
     for pattern in patterns:
+        if is_remote(pattern):
+            objects = remote.expand(pattern, lambda f: kind(f) in SUFFIXES)
+            if not objects and not missing_ok:
+                raise SourceError(f"{remote.shown(pattern)}: no {', '.join(SUFFIXES)} objects")
+            found.extend(objects)
+            continue
         matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         if not matched and missing_ok:
             continue
@@ -96,11 +120,12 @@ def _expand(patterns: list[str], missing_ok: bool) -> list[Path]:
         for name in matched:
             path = Path(name)
             if path.is_dir():
-                paths.extend(sorted(p for p in path.rglob("*") if kind(p) in SUFFIXES))
+                found.extend((p, remote.partitions(str(path), str(p)))
+                             for p in sorted(path.rglob("*")) if kind(p) in SUFFIXES)  # fmt: skip
             elif path.exists():
-                paths.append(path)
+                found.append((path, {}))
             else:
                 raise SourceError(f"{path}: no such file or directory")
-    if not paths and not missing_ok:
+    if not found and not missing_ok:
         raise SourceError(f"no {', '.join(SUFFIXES)} files in {' '.join(patterns)}")
-    return paths
+    return found

@@ -23,6 +23,7 @@ from typing import Any
 
 from api.ingest.chunks import Chunk, digest, stat_key
 from api.ingest.mapping import ColumnMap
+from api.ingest.remote import RemoteFile
 from shared.errors import SourceError
 
 # What a delete line may hold.
@@ -42,7 +43,7 @@ class JsonlSource:
 
     carries_ids = True
 
-    def __init__(self, path: Path, mapping: ColumnMap | None = None) -> None:
+    def __init__(self, path: Path | RemoteFile, mapping: ColumnMap | None = None) -> None:
         self.path = path
         self.mapping = mapping or ColumnMap()
         self.stdin = str(path) == STDIN
@@ -77,24 +78,33 @@ class JsonlSource:
         if records:
             yield Chunk(number, lines[0], len(records), records=records, lines=lines)
 
-    def _open(self) -> contextlib.AbstractContextManager[Iterable[bytes]]:
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[Iterable[bytes]]:
+        """The lines' bytes: a file or an object (read front to back, in ranges), through
+        its decompressor; standard input."""
         if self.stdin:
-            return contextlib.nullcontext(sys.stdin.buffer)
-        if self.compression == ".gz":
-            return gzip.open(self.path, "rb")
-        if self.compression == ".bz2":
-            return bz2.open(self.path, "rb")
-        if self.compression == ".zst":
-            try:
-                import zstandard
-            except ImportError:
-                raise SourceError(
-                    f"{self.path}: reading .zst needs the zstandard package "
-                    "(pip install 'vecq[zstd]')"
-                ) from None
-            raw = self.path.open("rb")
-            return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
-        return self.path.open("rb")
+            yield sys.stdin.buffer
+            return
+        zstandard = self._zstandard() if self.compression == ".zst" else None
+        with contextlib.ExitStack() as stack:
+            raw: Any = stack.enter_context(self.path.open("rb"))
+            if self.compression == ".gz":
+                raw = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
+            elif self.compression == ".bz2":
+                raw = stack.enter_context(bz2.BZ2File(raw, "rb"))
+            elif zstandard is not None:
+                reader = zstandard.ZstdDecompressor().stream_reader(raw)
+                raw = stack.enter_context(io.BufferedReader(reader))
+            yield raw
+
+    def _zstandard(self) -> Any:
+        try:
+            import zstandard
+        except ImportError:
+            raise SourceError(
+                f"{self.path}: reading .zst needs the zstandard package (pip install 'vecq[zstd]')"
+            ) from None
+        return zstandard
 
     def _record(self, raw: bytes, line: int) -> dict[str, Any]:
         where = f"{self.name}: line {line}"

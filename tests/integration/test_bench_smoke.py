@@ -22,6 +22,7 @@ SMALL = {
     "latency": ["--calls", "20", "--backfill", "60000", "--dim", "64", "--gap", "0"],
     "http": ["--n", "3000", "--dim", "32", "--rounds", "1", "--chunk", "1000", "--json-n", "500"],
     "mutations": ["--n", "2000", "--dim", "32", "--rounds", "1"],
+    "objects": ["--n", "3000", "--dim", "8", "--rounds", "1", "--row-group", "1000"],
 }
 
 

@@ -179,3 +179,56 @@ def test_a_killed_ingest_from_postgresql_resumes_after_its_last_committed_key(
             float(i % 97) for i in (1, rows, rows + 1, 200_000)
         ]
     r.close()
+
+
+def test_a_killed_ingest_from_object_storage_resumes_where_it_stopped(
+    redis_url: str, s3_bucket: str
+) -> None:
+    """SIGKILL mid-read of a Parquet object in S3, run again: committed chunks are skipped
+    (the object is known by URL, size and ETag) and every vector arrives."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.support.s3 import put
+
+    vectors = np.random.default_rng(5).standard_normal((200_000, 8), dtype=np.float32)
+    table = pa.table({"id": np.arange(200_000), "vector": list(vectors)})
+    body = io.BytesIO()
+    pq.write_table(table, body, row_group_size=20_000)
+    put(s3_bucket, "exports/part-0.parquet", body.getvalue())
+    url = f"s3://{s3_bucket}/exports/"
+    name = f"s3kill-{os.getpid()}-{time.monotonic_ns()}"
+    with Client(redis_url=redis_url, worker=False) as client:
+        key = client.generate_key()
+        client.create_index(name, index_key=key, dimension=8, shards=2, metric="dot")
+    env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_BROKER_URL": broker_url(redis_url),
+           "VECQ_INDEX_KEY": key.hex()}  # fmt: skip
+    command = [sys.executable, "-m", "api.cli", "ingest", url, "--index", name,
+               "--chunk-rows", "500", "--no-wait"]  # fmt: skip
+    r = redis.Redis.from_url(redis_url)
+    ledger_key = keys.ingest(name, open_sources([url])[0].fingerprint(500))
+    run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while r.hlen(ledger_key) < 20:
+        assert run.poll() is None, "the ingest finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    run.send_signal(signal.SIGKILL)
+    run.wait(10)
+    committed = r.hlen(ledger_key)
+    assert 20 <= committed < 400
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"skipped {committed * 500:,} already committed ({committed} chunks)" in again.stdout
+    with worker_client(redis_url) as client:
+        index = client.load_index(name, key)
+        chunks = {k: v for k, v in r.hgetall(ledger_key).items() if k.isdigit()}
+        assert len(chunks) == 400 and r.hget(ledger_key, "complete") == b"400"
+        for job in chunks.values():
+            UpsertJob(r, job.decode(), name, 0, 60).wait(120)
+        assert index.count() == 200_000
+        got = index.get([0, 123_456, 199_999])
+        np.testing.assert_array_equal([p["vector"] for p in got], vectors[[0, 123_456, 199_999]])
+    r.close()

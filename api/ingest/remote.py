@@ -1,0 +1,175 @@
+"""Files in object storage and behind URLs, through fsspec: found, named and read in ranges.
+
+``s3://``, ``gs://``/``gcs://``, ``az://``/``abfs://``/``abfss://`` and ``http(s)://`` name
+objects the way paths name files: one object, a prefix (``s3://bucket/embeddings/``, every
+data file under it) or a glob (``s3://bucket/2026-11-*/part-*.parquet``). Each protocol's
+filesystem comes from its extra (``vecq[s3]``: s3fs, ``vecq[gcs]``: gcsfs, ``vecq[azure]``:
+adlfs, ``vecq[http]``: aiohttp), and finds credentials where its SDK looks (environment,
+profiles, instance roles; ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3`` for MinIO and other
+S3-compatible stores); vecq never reads, logs or stores them.
+
+An object is read through a file object that fetches ranges on demand (a Parquet file:
+its footer, then each row group's column chunks; JSON Lines: front to back), never
+downloaded whole. Resuming knows an object by its URL, size and ETag (or version).
+"""
+
+from __future__ import annotations
+
+import glob as globbing
+import posixpath
+import urllib.parse
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+from shared.errors import SourceError
+
+# Which extra installs each protocol's filesystem.
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
+          "abfss": "azure", "http": "http", "https": "http"}  # fmt: skip
+# Bytes fetched per ranged read (and read ahead while reading front to back).
+BLOCK_BYTES = 8 * 1024 * 1024
+# What identifies an object's content, by filesystem: the first of these its info has.
+_VERSION_FIELDS = ("ETag", "etag", "generation", "md5Hash", "LastModified", "last_modified",
+                   "mtime", "updated")  # fmt: skip
+
+
+def is_remote(location: str) -> bool:
+    """True for a URL of one of :data:`EXTRAS`' protocols."""
+    scheme, sep, _ = location.partition("://")
+    return bool(sep) and scheme.lower() in EXTRAS
+
+
+def shown(url: str) -> str:
+    """``url`` without any user or password in it (they are never shown)."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+class RemoteFile:
+    """One object: what :class:`pathlib.Path` offers the sources (name, suffixes, ``open``),
+    and an identity for resuming (URL, size, version)."""
+
+    def __init__(self, fs: Any, url: str, info: dict[str, Any]) -> None:
+        self._fs = fs
+        self.url = url
+        self.size = int(info.get("size") or 0)
+        self.version = next((str(info[f]) for f in _VERSION_FIELDS if info.get(f)), "")
+        self._path = PurePosixPath(urllib.parse.urlsplit(url).path)
+
+    @property
+    def name(self) -> str:
+        return self._path.name
+
+    @property
+    def suffix(self) -> str:
+        return self._path.suffix
+
+    @property
+    def suffixes(self) -> list[str]:
+        return self._path.suffixes
+
+    def identity(self) -> str:
+        """What resume state is kept under: a changed object (size, ETag) is read anew."""
+        return f"{shown(self.url)}:{self.size}:{self.version}"
+
+    def open(self, mode: str = "rb") -> IO[bytes]:
+        """A binary file object reading the object in ranges of :data:`BLOCK_BYTES`."""
+        if mode != "rb":
+            raise ValueError("objects are read only")
+        try:
+            handle: IO[bytes] = self._fs.open(self.url, "rb", block_size=BLOCK_BYTES,
+                                              cache_type="readahead")  # fmt: skip
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"{self}: cannot open ({exc})") from None
+        return handle
+
+    def __str__(self) -> str:
+        return shown(self.url)
+
+    def __repr__(self) -> str:
+        return f"RemoteFile({shown(self.url)!r}, size={self.size})"
+
+
+def filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem for ``url`` and the path within it; ``SourceError`` naming the
+    extra to install when its library is missing."""
+    scheme = url.partition("://")[0].lower()
+    extra = EXTRAS.get(scheme, scheme)
+    try:
+        import fsspec
+
+        return fsspec.core.url_to_fs(url)  # type: ignore[no-any-return]
+    except ImportError:
+        raise SourceError(
+            f"{shown(url)}: reading {scheme}:// needs pip install 'vecq[{extra}]'"
+        ) from None
+    except ValueError as exc:
+        raise SourceError(f"{shown(url)}: {exc}") from None
+
+
+def expand(pattern: str, is_data: Any) -> list[tuple[RemoteFile, dict[str, str]]]:
+    """The objects ``pattern`` names, sorted, each with the Hive partition values
+    (``year=2026`` path segments) between the named prefix and the object.
+
+    ``is_data(file)`` keeps, of a prefix's or glob's objects, the data files. A single
+    object named outright is kept whatever its suffix (the caller names what it cannot
+    read). An object or prefix that does not exist is a :class:`SourceError`.
+    """
+    fs, path = filesystem(pattern)
+    protocol = pattern.partition("://")[0]
+    fs.invalidate_cache()  # a long-lived process (a schedule) must see objects that arrived
+    try:
+        if globbing.has_magic(path):
+            base = path[: min(path.index(c) for c in "*?[" if c in path)].rpartition("/")[0]
+            found = fs.glob(path, detail=True)
+            listed = {}
+            for name, info in found.items():
+                listed.update(_listing(fs, name, info))
+            return _files(fs, protocol, base, listed, is_data)
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise SourceError(f"{shown(pattern)}: no such object or prefix") from None
+    except (OSError, ValueError) as exc:  # permissions, a wrong endpoint, a bad bucket name
+        raise SourceError(f"{shown(pattern)}: {exc}") from None
+    if info.get("type") != "directory":
+        return [(RemoteFile(fs, _url(fs, protocol, path), info), {})]
+    return _files(fs, protocol, path.rstrip("/"), _listing(fs, path, info), is_data)
+
+
+def _listing(fs: Any, name: str, info: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    if info.get("type") == "directory":
+        found: dict[str, dict[str, Any]] = fs.find(name, detail=True)
+        return found
+    return {name: info}
+
+
+def _files(
+    fs: Any, protocol: str, base: str, listed: dict[str, dict[str, Any]], is_data: Any
+) -> list[tuple[RemoteFile, dict[str, str]]]:
+    files = []
+    for name in sorted(listed):
+        file = RemoteFile(fs, _url(fs, protocol, name), listed[name])
+        if listed[name].get("type") != "directory" and is_data(file):
+            files.append((file, partitions(base, name)))
+    return files
+
+
+def _url(fs: Any, protocol: str, path: str) -> str:
+    if path.startswith(("http://", "https://")):
+        return path
+    return f"{protocol}://{path}"
+
+
+def partitions(base: str, path: str) -> dict[str, str]:
+    """The ``key=value`` folders of ``path`` below ``base``: a Hive-partitioned dataset's
+    partition values (URL-decoded; the Hive default partition is left out)."""
+    relative = posixpath.relpath(posixpath.dirname(path), base) if base else ""
+    found = {}
+    for segment in relative.split("/"):
+        key, sep, value = segment.partition("=")
+        if sep and key and value != "__HIVE_DEFAULT_PARTITION__":
+            found[urllib.parse.unquote(key)] = urllib.parse.unquote(value)
+    return found

@@ -1,0 +1,157 @@
+"""Object storage as a source, on a real S3-compatible server (moto's server mode, loopback,
+reached through AWS_ENDPOINT_URL): objects, prefixes, globs, Hive partitions, compressed
+JSON Lines, ranged reads, resume by ETag, schedules, and the errors."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import io
+import json
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from api import Client, Index
+from api.ingest.backfill import Report, ingest
+from api.ingest.etl import run_source
+from api.ingest.etl_config import EtlSource
+from api.ingest.files import open_sources
+from api.ingest.mapping import from_flags
+from api.ingest.remote import expand, partitions, shown
+from api.ingest.verify import verify
+from shared.errors import SourceError
+from tests.support.s3 import put
+
+
+def parquet(ids: range, row_group: int = 1000, dim: int = 3) -> bytes:
+    table = pa.table({
+        "id": list(ids),
+        "vector": [[float(i)] + [1.0] * (dim - 1) for i in ids],
+        "lang": ["en" if i % 2 else "fr" for i in ids],
+    })  # fmt: skip
+    out = io.BytesIO()
+    pq.write_table(table, out, row_group_size=row_group)
+    return out.getvalue()
+
+
+def load(index: Index, patterns: list[str], chunk_rows: int) -> Report:
+    report = ingest(index, open_sources(patterns), chunk_rows=chunk_rows)
+    for job in report.jobs + report.earlier_jobs:
+        job.wait(60)
+    return report
+
+
+def test_parquet_objects_by_prefix_and_glob_with_hive_partitions(
+    make_index: Callable[..., Index], s3_bucket: str
+) -> None:
+    """A prefix reads every data object under it; `year=2026` folders become metadata."""
+    put(s3_bucket, "emb/year=2025/lang=x/part-0.parquet", parquet(range(0, 40), row_group=16))
+    put(s3_bucket, "emb/year=2026/lang=x/part-0.parquet", parquet(range(40, 70)))
+    put(s3_bucket, "emb/_SUCCESS", b"")
+    put(s3_bucket, "emb/README.txt", b"not data")
+    index = make_index(dimension=3)
+    report = load(index, [f"s3://{s3_bucket}/emb/"], chunk_rows=10)
+    assert report.vectors == 70 and report.files == 2
+    got = {p["id"]: p for p in index.get([1, 45])}
+    assert got[1]["metadata"] == {"lang": "en", "year": 2025}  # the column wins over lang=x
+    assert got[45]["metadata"] == {"lang": "en", "year": 2026} and got[45]["vector"][0] == 45.0
+    only = open_sources([f"s3://{s3_bucket}/emb/year=2026/*/*.parquet"],
+                        mapping=from_flags(metadata_columns="year"))  # fmt: skip
+    assert [str(s.path) for s in only] == [f"s3://{s3_bucket}/emb/year=2026/lang=x/part-0.parquet"]
+    chunk = next(iter(only[0].chunks(5)))
+    assert chunk.metadata is not None and chunk.metadata[0] == {"year": 2026}
+    checked = verify(index, open_sources([f"s3://{s3_bucket}/emb/"]), chunk_rows=10)
+    assert checked.ok and checked.matching == 70
+
+
+def test_compressed_json_lines_objects(make_index: Callable[..., Index], s3_bucket: str) -> None:
+    lines = b"".join(json.dumps({"id": i, "vector": [i, 1, 2], "metadata": {"n": i}}).encode()
+                     + b"\n" for i in range(25))  # fmt: skip
+    put(s3_bucket, "day/a.jsonl.gz", gzip.compress(lines))
+    index = make_index(dimension=3)
+    assert load(index, [f"s3://{s3_bucket}/day/*.jsonl.gz"], chunk_rows=7).vectors == 25
+    assert index.get([24])[0]["metadata"] == {"n": 24}
+
+
+def test_a_parquet_object_is_read_in_ranges_not_downloaded_whole(s3_bucket: str) -> None:
+    """The first row group of a 4 MB object costs the footer and that group's bytes."""
+    body = parquet(range(40_000), row_group=10_000, dim=24)
+    put(s3_bucket, "big.parquet", body)
+    ((remote, _),) = expand(f"s3://{s3_bucket}/big.parquet", lambda f: True)
+    assert remote.size == len(body) and remote.version  # the ETag resume state is kept by
+    handle = remote.open()
+    first = pq.ParquetFile(handle).read_row_group(0)
+    assert first.num_rows == 10_000
+    fetched = handle.cache.total_requested_bytes
+    assert 0 < fetched < len(body) * 0.6, (fetched, len(body))
+
+
+def test_a_rerun_skips_an_unchanged_object_and_reads_a_changed_one(
+    make_index: Callable[..., Index], s3_bucket: str
+) -> None:
+    put(s3_bucket, "p/a.parquet", parquet(range(30)))
+    index = make_index(dimension=3)
+    url = f"s3://{s3_bucket}/p/a.parquet"
+    load(index, [url], chunk_rows=10)
+    again = load(index, [url], chunk_rows=10)
+    assert (again.vectors, again.skipped_vectors) == (0, 30)
+    put(s3_bucket, "p/a.parquet", parquet(range(30, 65)))  # new content, new ETag
+    changed = load(index, [url], chunk_rows=10)
+    assert (changed.vectors, changed.skipped_vectors) == (35, 0)
+    assert index.count() == 65
+
+
+def test_a_schedule_over_a_prefix_sees_objects_that_arrive_later(
+    client: Client, make_index: Callable[..., Index], key: bytes, s3_bucket: str
+) -> None:
+    index = make_index(dimension=3)
+    put(s3_bucket, "drop/a.parquet", parquet(range(10)))
+    source = EtlSource("s3-drop", index.name, (f"s3://{s3_bucket}/drop/",), key, every=60)
+    first = run_source(client, source)
+    assert (first.files, first.enqueued, first.error) == (1, 10, None)
+    put(s3_bucket, "drop/b.parquet", parquet(range(10, 14)))
+    second = run_source(client, source)
+    assert (second.files, second.enqueued, second.skipped) == (2, 4, 10)
+
+
+def test_object_errors_are_clear_and_name_the_url(s3_bucket: str) -> None:
+    with pytest.raises(SourceError, match=rf"s3://{s3_bucket}/none/: no such object or prefix"):
+        open_sources([f"s3://{s3_bucket}/none/"])
+    with pytest.raises(SourceError, match=r"s3://no-such-bucket-vecq/x.parquet: no such"):
+        open_sources(["s3://no-such-bucket-vecq/x.parquet"])
+    put(s3_bucket, "v.npy", b"\x93NUMPY")
+    with pytest.raises(SourceError, match="read from local disk"):
+        open_sources([f"s3://{s3_bucket}/v.npy"])
+    put(s3_bucket, "bad.parquet", b"PAR1 but not really")
+    with pytest.raises(SourceError, match=r"bad\.parquet: not a readable Parquet file"):
+        open_sources([f"s3://{s3_bucket}/bad.parquet"])
+    empty = open_sources([f"s3://{s3_bucket}/later/*.parquet"], missing_ok=True)
+    assert empty == []
+    assert shown("s3://user:secret@host/b/k") == "s3://host/b/k"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gcsfs") is not None, reason="gcsfs is installed")
+def test_a_protocol_without_its_library_names_the_extra() -> None:
+    with pytest.raises(SourceError, match=r"gs://b/x.parquet: reading gs:// needs pip install "
+                                          r"'vecq\[gcs\]'"):  # fmt: skip
+        open_sources(["gs://b/x.parquet"])
+
+
+def test_hive_partition_values_below_the_named_prefix() -> None:
+    assert partitions("b/emb", "b/emb/year=2026/m=11/p.parquet") == {"year": "2026", "m": "11"}
+    assert partitions("b/year=1", "b/year=1/p.parquet") == {}  # the prefix's own are not
+    assert partitions("b", "b/k%3Dx=a%20b/c=__HIVE_DEFAULT_PARTITION__/p") == {"k=x": "a b"}
+
+
+def test_a_plain_https_url_is_read_like_an_object(
+    make_index: Callable[..., Index], s3_endpoint: str, s3_bucket: str
+) -> None:
+    """An http(s):// URL (here the S3 server's own path-style URL of the object)."""
+    put(s3_bucket, "pub/a.parquet", parquet(range(12)))
+    index = make_index(dimension=3)
+    url = f"{s3_endpoint}/{s3_bucket}/pub/a.parquet"
+    assert load(index, [url], chunk_rows=5).vectors == 12
+    assert [str(s.path) for s in open_sources([url])] == [url]

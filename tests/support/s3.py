@@ -1,0 +1,60 @@
+"""A real S3-compatible server for the object-storage tests: moto's server mode on loopback.
+
+moto (PyPI) answers the S3 REST API the way AWS does, from memory; vecq reaches it as any
+S3-compatible store, through ``AWS_ENDPOINT_URL``, with s3fs. Started once per session in
+a thread of the test process.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "vecq-test", "AWS_SECRET_ACCESS_KEY": "vecq-test-secret",
+               "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The URL of a running S3-compatible server (moto), for the whole session."""
+    server_mod = pytest.importorskip("moto.server")
+    pytest.importorskip("s3fs")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
+    port = _free_port()
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket; the environment points S3 clients (this process's and children's) at
+    the server, as a MinIO user's would."""
+    import boto3
+
+    for name, value in {**CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint}.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"vecq-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.create_bucket(Bucket=bucket)
+    return bucket
+
+
+def put(bucket: str, key: str, body: bytes) -> None:
+    """Upload ``body`` as ``s3://bucket/key`` (with the environment the fixture set)."""
+    import boto3
+
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
