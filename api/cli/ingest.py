@@ -255,7 +255,30 @@ def _dry_run(
     summary.update(status="valid" if done.ok else "invalid", files=done.files,
                    read=done.records, valid=done.valid, rejected=done.rejected,
                    errors=done.errors)  # fmt: skip
-    return 0 if done.ok else 2
+    if not done.ok:
+        return 2
+    return _mirror_plan(index, sources, args, summary) if args.mirror else 0
+
+
+def _mirror_plan(
+    index: Index, sources: list[Source], args: argparse.Namespace, summary: dict[str, Any]
+) -> int:
+    """--dry-run --mirror: what the mirror pass would delete now; 1 if a guard would refuse."""
+    from api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION, plan_extras
+
+    fraction = args.max_delete_fraction
+    plan = plan_extras(index, sources, chunk_rows=args.chunk_rows,
+                       max_delete_fraction=DEFAULT_MAX_DELETE_FRACTION if fraction is None
+                       else fraction, allow_empty=args.allow_empty_source)  # fmt: skip
+    print(f"mirror: the source holds {plan.source_ids:,} ids; {plan.extras:,} of the index's "
+          f"{plan.stored:,} points would be deleted" + (f"; the pass would be refused: "
+          f"{plan.refusal}" if plan.refusal else ""))  # fmt: skip
+    summary["mirror"] = {"source_ids": plan.source_ids, "stored": plan.stored,
+                         "would_delete": plan.extras, "refusal": plan.refusal}  # fmt: skip
+    if plan.refusal:
+        summary["status"] = "mirror_refused"
+        return 1
+    return 0
 
 
 def _summary(report: Report, args: argparse.Namespace) -> None:

@@ -36,6 +36,51 @@ class MirrorReport:
     jobs: list[UpsertJob] = field(default_factory=list)
 
 
+@dataclass
+class MirrorPlan:
+    """What a mirror pass would do now (``vecq ingest --dry-run --mirror``); nothing deleted."""
+
+    source_ids: int
+    stored: int
+    extras: int
+    """Ids the index holds that the source does not: what the pass would delete."""
+    refusal: str | None = None
+    """Why a pass would be refused (a guard), if it would be."""
+
+
+def plan_extras(
+    index: Index,
+    sources: Sequence[Source],
+    *,
+    chunk_rows: int | None = None,
+    max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION,
+    allow_empty: bool = False,
+) -> MirrorPlan:
+    """Count what :func:`delete_extras` would delete, and whether a guard would refuse."""
+    _no_stdin(sources)
+    found = SourceIds.scan(sources, chunk_rows, index.info.width)
+    try:
+        stored = index.count()
+        extras = sum(len(e) for e in found.extras(index.session.engine, index.info))
+    finally:
+        shutil.rmtree(found.directory, ignore_errors=True)
+    plan = MirrorPlan(found.present, stored, extras)
+    if found.present == 0 and not allow_empty:
+        plan.refusal = "the source holds no records (--allow-empty-source to empty the index)"
+    elif extras > int(max_delete_fraction * stored):
+        plan.refusal = (f"{extras:,} deletes are more than {max_delete_fraction:g} of the "
+                        f"{stored:,} points")  # fmt: skip
+    return plan
+
+
+def _no_stdin(sources: Sequence[Source]) -> None:
+    if any(getattr(source, "stdin", False) for source in sources):
+        raise SourceError(
+            "mirroring reads the source a second time to find the ids it holds; standard "
+            "input cannot be read twice: save it to a file and mirror that"
+        )
+
+
 def delete_extras(
     index: Index,
     sources: Sequence[Source],
@@ -55,11 +100,7 @@ def delete_extras(
     (unless ``allow_empty``), and more extras than ``max_delete_fraction`` of the points
     the index holds (the extras are gathered first, so at most that many ids are held).
     """
-    if any(getattr(source, "stdin", False) for source in sources):
-        raise SourceError(
-            "mirroring reads the source a second time to find the ids it holds; standard "
-            "input cannot be read twice: save it to a file and mirror that"
-        )
+    _no_stdin(sources)
     found = SourceIds.scan(sources, chunk_rows, index.info.width)
     report = MirrorReport(source_ids=found.present)
     try:

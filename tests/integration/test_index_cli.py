@@ -86,6 +86,16 @@ def test_ingest_mirror_and_verify_exit_statuses(data_dir: Path, tmp_path: Path) 
     differs = vecq("verify", str(source), *common, "--json")
     assert differs.returncode == 1
     assert json.loads(differs.stdout)["extra"] == 3
+    planned = vecq("ingest", str(source), *common, "--mirror", "--dry-run", "--json")
+    assert planned.returncode == 1, planned.stderr  # the guard would refuse: 3 of 6 > 0.1
+    assert json.loads(planned.stdout)["mirror"] == {
+        "source_ids": 3, "stored": 6, "would_delete": 3,
+        "refusal": "3 deletes are more than 0.1 of the 6 points"}  # fmt: skip
+    allowed = vecq("ingest", str(source), *common, "--mirror", "--dry-run",
+                   "--max-delete-fraction", "0.5")  # fmt: skip
+    assert (
+        allowed.returncode == 0 and "3 of the index's 6 points would be deleted" in allowed.stdout
+    )
     refused = vecq("ingest", str(source), *common, "--mirror", "--json")
     assert refused.returncode == 1 and "mirror refused" in refused.stderr
     summary = json.loads(refused.stdout)  # the only thing on standard output
