@@ -75,7 +75,8 @@ class PostgresSource:
         if (table is None) == (query is None):
             raise SourceError(f"{redacted(url)}: name what to read with --table or --query")
         self.url = url
-        self.table, self.query = table, query
+        self.table = table
+        self.query = query.strip().rstrip(";").rstrip() if query is not None else None
         self.mapping = mapping or ColumnMap()
         self.since_column = since_column
         self.scope = scope

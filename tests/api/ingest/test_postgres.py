@@ -93,7 +93,7 @@ def test_float8_bytea_and_text_vectors_from_a_query(
         for i, row in enumerate(vectors):
             conn.execute(f"UPDATE {pg_table} SET v32 = %s WHERE id = %s", (row.tobytes(), i))
     index = make_index(dimension=4)
-    query = f"SELECT id, {column}, year FROM {pg_table} WHERE id < 15"
+    query = f"SELECT id, {column}, year FROM {pg_table} WHERE id < 15;\n"  # as typed in psql
     read = PostgresSource(postgres_url, query=query, mapping=from_flags(vector_column="v"))
     assert load(index, [read], chunk_rows=4).vectors == 15
     got = index.get(list(range(20)))
