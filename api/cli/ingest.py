@@ -111,6 +111,10 @@ def add_parser(sub: Subparsers) -> None:
         action="store_true",
         help="print a JSON summary at the end (the rest goes to standard error)",
     )
+    p.add_argument("--format", dest="fmt", default=None, metavar="FORMAT",
+                   help="jsonl, jsonl.gz, jsonl.bz2, jsonl.zst or parquet: what standard "
+                   "input ('-') holds (default jsonl), or how to read files whose names do "
+                   "not say")  # fmt: skip
     add_column_flags(p)
     add_sql_flags(p)
     p.add_argument("--restart", action="store_true", help="ignore earlier progress; start over")

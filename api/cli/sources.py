@@ -59,7 +59,8 @@ def inputs(args: argparse.Namespace) -> tuple[bytes, list[Source]]:
                          getattr(args, "item_column", None))  # fmt: skip
     sources = open_sources(args.paths, args.ids, args.id_start, mapping=mapping,
                            table=getattr(args, "table", None), query=getattr(args, "query", None),
-                           since_column=getattr(args, "since_column", None))  # fmt: skip
+                           since_column=getattr(args, "since_column", None),
+                           fmt=getattr(args, "fmt", None))  # fmt: skip
     return key_from(args.key_file), sources
 
 

@@ -30,8 +30,13 @@ class ParquetSource:
         path: Path | RemoteFile,
         mapping: ColumnMap | None = None,
         partitions: dict[str, str] | None = None,
+        name: str | None = None,
     ) -> None:
         self.path = path
+        self.name = name or str(path)
+        """How errors name it (``<stdin>`` for standard input spooled to a file)."""
+        self.spool: Any = None
+        """Standard input's temporary file, deleted with this source."""
         self.mapping = mapping or ColumnMap()
         try:
             import pyarrow.parquet as pq
@@ -40,16 +45,16 @@ class ParquetSource:
                 f"{path}: reading Parquet needs pyarrow: pip install 'vecq[files]'"
             ) from None
         try:  # an object is read in ranges: the footer, then each row group's columns
-            self._file = pq.ParquetFile(path.open("rb") if isinstance(path, RemoteFile) else path)
+            self._file = pq.ParquetFile(path if isinstance(path, Path) else path.open("rb"))
         except SourceError:
             raise
         except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError types
-            raise SourceError(f"{path}: not a readable Parquet file ({exc})") from exc
+            raise SourceError(f"{self.name}: not a readable Parquet file ({exc})") from exc
         names = self._file.schema_arrow.names
         # Hive partition values (year=2026 folders) are metadata like columns; a column of
         # the same name wins.
         self._partitions = {k: _typed(v) for k, v in (partitions or {}).items() if k not in names}
-        wanted = self.mapping.check([*names, *self._partitions], path)
+        wanted = self.mapping.check([*names, *self._partitions], self.name)
         self._meta_columns = [c for c in wanted if c not in self._partitions]
         self._partitions = {k: v for k, v in self._partitions.items() if k in wanted}
 
@@ -66,20 +71,20 @@ class ParquetSource:
         m = self.mapping
         for number, batch in enumerate(self._file.iter_batches(batch_size=chunk_rows)):
             n = batch.num_rows
-            ids = arrow_ids(batch.column(m.id), first, self.path)
+            ids = arrow_ids(batch.column(m.id), first, self.name)
             metadata = arrow_metadata(batch, self._meta_columns)
             if self._partitions:
                 metadata = [{**(m or {}), **self._partitions} for m in (metadata or [None] * n)]
             items = batch.column(m.item).to_pylist() if m.item else None
             if m.has_named:
-                named = {name: arrow_named(batch.column(c), first, self.path, name)
+                named = {name: arrow_named(batch.column(c), first, self.name, name)
                          for name, c in m.named}  # fmt: skip
                 for name, indices, values in m.sparse:
                     named[name] = arrow_sparse(batch.column(indices), batch.column(values))
                 yield Chunk(number, first, n, ids=ids, vectors=np.empty((n, 0), np.float32),
                             metadata=metadata, named=named, items=items)  # fmt: skip
             else:
-                vectors = arrow_vectors(batch.column(m.vector), first, self.path, m.vector)
+                vectors = arrow_vectors(batch.column(m.vector), first, self.name, m.vector)
                 yield Chunk(number, first, n, ids=ids, vectors=vectors, metadata=metadata,
                             items=items)  # fmt: skip
             first += n

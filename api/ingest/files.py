@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import glob
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,8 @@ from api.ingest.remote import RemoteFile, is_remote
 from shared.errors import SourceError
 
 SUFFIXES = (".npy", ".npz", ".parquet", ".jsonl", ".ndjson")
+# What --format may name: for standard input, or files whose names do not say.
+FORMATS = ("jsonl", "jsonl.gz", "jsonl.bz2", "jsonl.zst", "parquet")
 _JSONL = (".jsonl", ".ndjson")
 
 
@@ -38,6 +43,7 @@ def open_sources(
     query: str | None = None,
     since_column: str | None = None,
     scope: str | None = None,
+    fmt: str | None = None,
 ) -> list[Source]:
     """The files that ``patterns`` name (files, directories, globs), in a stable order.
 
@@ -48,6 +54,7 @@ def open_sources(
     whose files have not arrived yet). A ``postgresql://`` URL is read alone, with
     ``table`` or ``query`` (and, incrementally, ``since_column``); ``scope`` (a schedule's
     name) keeps its resume key and watermark apart from other readers of the same rows.
+    ``fmt`` (:data:`FORMATS`) says what standard input holds, or overrides the suffixes.
     """
     if any(map(is_postgres, patterns)) or table or query or since_column:
         if len(patterns) != 1 or not is_postgres(patterns[0]) or ids is not None:
@@ -55,21 +62,36 @@ def open_sources(
                               "alone and without --ids")  # fmt: skip
         return [PostgresSource(patterns[0], table=table, query=query, mapping=mapping,
                                since_column=since_column, scope=scope)]  # fmt: skip
+    if fmt is not None and fmt not in FORMATS:
+        raise SourceError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if STDIN in patterns:
         if len(patterns) != 1 or ids is not None:
-            raise SourceError("'-' (standard input, JSON Lines) is read alone, without --ids")
-        return [JsonlSource(Path(STDIN), mapping)]
+            raise SourceError("'-' (standard input) is read alone, without --ids")
+        return [stdin_source(fmt or "jsonl", mapping)]
     found = _expand(patterns, missing_ok)
     if ids is not None and len(found) != 1:
         raise SourceError("--ids pairs one ids file with one vectors file; name one .npy")
     sources: list[Source] = []
     next_id = id_start  # ids counted from a start run on across several array files
     for path, partition in found:
-        source = _source(path, partition, mapping, ids, next_id)
+        source = _source(path, partition, mapping, ids, next_id, fmt)
         if isinstance(source, NpySource | NpzSource):
             next_id += source.total() or 0
         sources.append(source)
     return sources
+
+
+def stdin_source(fmt: str, mapping: ColumnMap | None) -> Source:
+    """Standard input holding ``fmt``: JSON Lines streamed (decompressed as read); Parquet
+    (which is read from its end) spooled to a temporary file first. Never resumed."""
+    if fmt == "parquet":
+        spool = tempfile.NamedTemporaryFile(prefix="vecq-stdin-", suffix=".parquet")  # noqa: SIM115
+        shutil.copyfileobj(sys.stdin.buffer, spool, 8 * 1024 * 1024)
+        spool.flush()
+        source = ParquetSource(Path(spool.name), mapping, name="<stdin>")
+        source.spool = spool  # deleted with the source
+        return source
+    return JsonlSource(Path(STDIN), mapping, compression=fmt.removeprefix("jsonl") or None)
 
 
 def _source(
@@ -78,8 +100,13 @@ def _source(
     mapping: ColumnMap | None,
     ids: str | None,
     next_id: int,
+    fmt: str | None = None,
 ) -> Source:
-    """The source reading ``path``, by its suffix."""
+    """The source reading ``path``, by its suffix (or by ``fmt``, whatever the suffix)."""
+    if fmt == "parquet":
+        return ParquetSource(path, mapping, partition)
+    if fmt is not None:
+        return JsonlSource(path, mapping, compression=fmt.removeprefix("jsonl") or None)
     if kind(path) in (".npy", ".npz") and mapping is not None and not mapping.is_default:
         raise SourceError(f"{path}: column flags apply to Parquet and JSON Lines files only")
     if kind(path) in (".npy", ".npz") and isinstance(path, RemoteFile):

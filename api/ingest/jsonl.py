@@ -43,11 +43,19 @@ class JsonlSource:
 
     carries_ids = True
 
-    def __init__(self, path: Path | RemoteFile, mapping: ColumnMap | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | RemoteFile,
+        mapping: ColumnMap | None = None,
+        compression: str | None = None,
+    ) -> None:
         self.path = path
         self.mapping = mapping or ColumnMap()
         self.stdin = str(path) == STDIN
-        self.compression = path.suffix if path.suffix in COMPRESSIONS else None
+        if compression is None and path.suffix in COMPRESSIONS:
+            compression = path.suffix
+        self.compression = compression
+        """``.gz``, ``.bz2`` or ``.zst`` (by the suffix, unless given), or ``None``."""
         self.name = "<stdin>" if self.stdin else str(path)
         """How errors name it."""
 
@@ -80,14 +88,11 @@ class JsonlSource:
 
     @contextlib.contextmanager
     def _open(self) -> Iterator[Iterable[bytes]]:
-        """The lines' bytes: a file or an object (read front to back, in ranges), through
-        its decompressor; standard input."""
-        if self.stdin:
-            yield sys.stdin.buffer
-            return
+        """The lines' bytes: a file, an object (read front to back, in ranges) or standard
+        input, through its decompressor."""
         zstandard = self._zstandard() if self.compression == ".zst" else None
         with contextlib.ExitStack() as stack:
-            raw: Any = stack.enter_context(self.path.open("rb"))
+            raw: Any = sys.stdin.buffer if self.stdin else stack.enter_context(self.path.open("rb"))
             if self.compression == ".gz":
                 raw = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
             elif self.compression == ".bz2":

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import json
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from api import Client, Index
@@ -111,6 +114,23 @@ def test_vecq_ingest_reads_standard_input(data_dir: Path, tmp_path: Path) -> Non
     assert mirrored.returncode == 2 and b"cannot be read twice" in mirrored.stderr
     with Client() as client:  # nothing was deleted
         assert client.load_index("piped", key_file=key_file).count() == 500
+    zipped = vecq("ingest", "-", "--format", "jsonl.gz", "--index", "piped", "--key-file",
+                  str(key_file), stdin=gzip.compress(_lines(500, 520)))  # fmt: skip
+    assert zipped.returncode == 0 and b"written: 20 vectors" in zipped.stdout, zipped.stderr
+    table = pa.table({"id": [900, 901], "vector": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]})
+    body = io.BytesIO()
+    pq.write_table(table, body)
+    piped = vecq("ingest", "-", "--format", "parquet", "--index", "piped", "--key-file",
+                 str(key_file), stdin=body.getvalue())  # fmt: skip
+    assert piped.returncode == 0 and b"written: 2 vectors" in piped.stdout, piped.stderr
+    junk = vecq("ingest", "-", "--format", "parquet", "--index", "piped", "--key-file",
+                str(key_file), stdin=b"not parquet")  # fmt: skip
+    assert junk.returncode == 2 and b"<stdin>: not a readable Parquet file" in junk.stderr
+    unknown = vecq("ingest", "-", "--format", "csv", "--index", "piped", "--key-file",
+                   str(key_file))  # fmt: skip
+    assert unknown.returncode == 2 and b"--format 'csv': choose one of jsonl," in unknown.stderr
+    with Client() as client:
+        assert client.load_index("piped", key_file=key_file).count() == 522
 
 
 def test_mirroring_standard_input_is_refused_by_the_library(
@@ -121,3 +141,12 @@ def test_mirroring_standard_input_is_refused_by_the_library(
     index = make_index(dimension=3, shards=1)
     with pytest.raises(SourceError, match="cannot be read twice"):
         delete_extras(index, open_sources(["-"]))
+
+
+def test_format_reads_a_file_whose_name_does_not_say(tmp_path: Path) -> None:
+    path = tmp_path / "export.bin"
+    path.write_bytes(gzip.compress(_lines(0, 9)))
+    with pytest.raises(SourceError, match="unsupported file type .bin"):
+        open_sources([str(path)])
+    (source,) = open_sources([str(path)], fmt="jsonl.gz")
+    assert sum(chunk.rows for chunk in source.chunks(4)) == 9
