@@ -146,7 +146,7 @@ def test_mirroring_standard_input_is_refused_by_the_library(
 def test_format_reads_a_file_whose_name_does_not_say(tmp_path: Path) -> None:
     path = tmp_path / "export.bin"
     path.write_bytes(gzip.compress(_lines(0, 9)))
-    with pytest.raises(SourceError, match="unsupported file type .bin"):
+    with pytest.raises(SourceError, match=r"unsupported file type \.bin"):
         open_sources([str(path)])
     (source,) = open_sources([str(path)], fmt="jsonl.gz")
     assert sum(chunk.rows for chunk in source.chunks(4)) == 9
