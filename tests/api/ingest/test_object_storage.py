@@ -61,6 +61,8 @@ def test_parquet_objects_by_prefix_and_glob_with_hive_partitions(
     only = open_sources([f"s3://{s3_bucket}/emb/year=2026/*/*.parquet"],
                         mapping=from_flags(metadata_columns="year"))  # fmt: skip
     assert [str(s.path) for s in only] == [f"s3://{s3_bucket}/emb/year=2026/lang=x/part-0.parquet"]
+    folders = open_sources([f"s3://{s3_bucket}/emb/year=202*/"])  # a glob of prefixes
+    assert [s.path.name for s in folders] == ["part-0.parquet"] * 2
     chunk = next(iter(only[0].chunks(5)))
     assert chunk.metadata is not None and chunk.metadata[0] == {"year": 2026}
     checked = verify(index, open_sources([f"s3://{s3_bucket}/emb/"]), chunk_rows=10)
