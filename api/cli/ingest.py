@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.cli.options import Subparsers, exit_status
 from api.cli.progress import progress_bar, wait_written
-from api.cli.sources import add_column_flags, add_sql_flags, inputs
+from api.cli.sources import add_source_flags, inputs
 
 if TYPE_CHECKING:
     from api.index import Index
@@ -111,12 +111,7 @@ def add_parser(sub: Subparsers) -> None:
         action="store_true",
         help="print a JSON summary at the end (the rest goes to standard error)",
     )
-    p.add_argument("--format", dest="fmt", default=None, metavar="FORMAT",
-                   help="jsonl, jsonl.gz, jsonl.bz2, jsonl.zst or parquet: what standard "
-                   "input ('-') holds (default jsonl), or how to read files whose names do "
-                   "not say")  # fmt: skip
-    add_column_flags(p)
-    add_sql_flags(p)
+    add_source_flags(p)
     p.add_argument("--restart", action="store_true", help="ignore earlier progress; start over")
     p.add_argument("--timeout", type=float, default=None, help="most seconds to wait at the end")
     p.set_defaults(run=run)

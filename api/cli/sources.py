@@ -9,6 +9,16 @@ from pathlib import Path
 from api.ingest.chunks import Source
 
 
+def add_source_flags(p: argparse.ArgumentParser) -> None:
+    """Every flag saying what to read and how: the format, the columns, the SQL."""
+    p.add_argument("--format", dest="fmt", default=None, metavar="FORMAT",
+                   help="jsonl, jsonl.gz, jsonl.bz2, jsonl.zst or parquet: what standard "
+                   "input ('-') holds (default jsonl), or how to read files whose names do "
+                   "not say")  # fmt: skip
+    add_column_flags(p)
+    add_sql_flags(p)
+
+
 def add_column_flags(p: argparse.ArgumentParser) -> None:
     """The column-mapping flags of Parquet and JSON Lines files (``api/ingest/mapping.py``)."""
     g = p.add_argument_group("columns (Parquet, JSON Lines and PostgreSQL)")
