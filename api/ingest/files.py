@@ -147,10 +147,10 @@ def _expand(patterns: list[str], missing_ok: bool) -> list[tuple[Any, dict[str, 
         for name in matched:
             path = Path(name)
             if path.is_dir():
-                found.extend((p, remote.partitions(str(path), str(p)))
+                found.extend((p, remote.partitions(str(p)))
                              for p in sorted(path.rglob("*")) if kind(p) in SUFFIXES)  # fmt: skip
             elif path.exists():
-                found.append((path, {}))
+                found.append((path, remote.partitions(str(path))))
             else:
                 raise SourceError(f"{path}: no such file or directory")
     if not found and not missing_ok:

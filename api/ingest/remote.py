@@ -111,8 +111,8 @@ def filesystem(url: str) -> tuple[Any, str]:
 
 
 def expand(pattern: str, is_data: Any) -> list[tuple[RemoteFile, dict[str, str]]]:
-    """The objects ``pattern`` names, sorted, each with the Hive partition values
-    (``year=2026`` path segments) between the named prefix and the object.
+    """The objects ``pattern`` names, sorted, each with the Hive partition values of its key
+    (its ``year=2026`` folders).
 
     ``is_data(file)`` keeps, of a prefix's or glob's objects, the data files. A single
     object named outright is kept whatever its suffix (the caller names what it cannot
@@ -123,20 +123,21 @@ def expand(pattern: str, is_data: Any) -> list[tuple[RemoteFile, dict[str, str]]
     fs.invalidate_cache()  # a long-lived process (a schedule) must see objects that arrived
     try:
         if globbing.has_magic(path):
-            base = path[: min(path.index(c) for c in "*?[" if c in path)].rpartition("/")[0]
             found = fs.glob(path, detail=True)
             listed = {}
             for name, info in found.items():
                 listed.update(_listing(fs, name, info))
-            return _files(fs, protocol, base, listed, is_data)
+            return _files(fs, protocol, listed, is_data)
         info = fs.info(path)
     except FileNotFoundError:
-        raise SourceError(f"{shown(pattern)}: no such object or prefix") from None
+        # HTTP servers answer 403 and 404 alike to fsspec: either may be the case there.
+        why = ", or it may not be read" if protocol.startswith("http") else ""
+        raise SourceError(f"{shown(pattern)}: no such object or prefix{why}") from None
     except (OSError, ValueError) as exc:  # permissions, a wrong endpoint, a bad bucket name
         raise SourceError(f"{shown(pattern)}: {exc}") from None
     if info.get("type") != "directory":
-        return [(RemoteFile(fs, _url(fs, protocol, path), info), {})]
-    return _files(fs, protocol, path.rstrip("/"), _listing(fs, path, info), is_data)
+        return [(RemoteFile(fs, _url(fs, protocol, path), info), partitions(path))]
+    return _files(fs, protocol, _listing(fs, path, info), is_data)
 
 
 def _listing(fs: Any, name: str, info: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -147,13 +148,13 @@ def _listing(fs: Any, name: str, info: dict[str, Any]) -> dict[str, dict[str, An
 
 
 def _files(
-    fs: Any, protocol: str, base: str, listed: dict[str, dict[str, Any]], is_data: Any
+    fs: Any, protocol: str, listed: dict[str, dict[str, Any]], is_data: Any
 ) -> list[tuple[RemoteFile, dict[str, str]]]:
     files = []
     for name in sorted(listed):
         file = RemoteFile(fs, _url(fs, protocol, name), listed[name])
         if listed[name].get("type") != "directory" and is_data(file):
-            files.append((file, partitions(base, name)))
+            files.append((file, partitions(name)))
     return files
 
 
@@ -163,12 +164,12 @@ def _url(fs: Any, protocol: str, path: str) -> str:
     return f"{protocol}://{path}"
 
 
-def partitions(base: str, path: str) -> dict[str, str]:
-    """The ``key=value`` folders of ``path`` below ``base``: a Hive-partitioned dataset's
-    partition values (URL-decoded; the Hive default partition is left out)."""
-    relative = posixpath.relpath(posixpath.dirname(path), base) if base else ""
+def partitions(path: str) -> dict[str, str]:
+    """The ``key=value`` folders of ``path`` (an object's key, a file's path): a
+    Hive-partitioned dataset's partition values, URL-decoded; the Hive default partition
+    (a NULL) is left out."""
     found = {}
-    for segment in relative.split("/"):
+    for segment in posixpath.dirname(path).split("/"):
         key, sep, value = segment.partition("=")
         if sep and key and value != "__HIVE_DEFAULT_PARTITION__":
             found[urllib.parse.unquote(key)] = urllib.parse.unquote(value)

@@ -53,8 +53,10 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return bucket
 
 
-def put(bucket: str, key: str, body: bytes) -> None:
-    """Upload ``body`` as ``s3://bucket/key`` (with the environment the fixture set)."""
+def put(bucket: str, key: str, body: bytes, public: bool = False) -> None:
+    """Upload ``body`` as ``s3://bucket/key`` (with the environment the fixture set);
+    ``public``: readable without credentials, at the server's plain URL too."""
     import boto3
 
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    acl = {"ACL": "public-read"} if public else {}
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body, **acl)

@@ -10,6 +10,7 @@ import io
 import json
 from collections.abc import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -79,14 +80,19 @@ def test_compressed_json_lines_objects(make_index: Callable[..., Index], s3_buck
 
 
 def test_a_parquet_object_is_read_in_ranges_not_downloaded_whole(s3_bucket: str) -> None:
-    """The first row group of a 4 MB object costs the footer and that group's bytes."""
-    body = parquet(range(40_000), row_group=10_000, dim=24)
+    """The first of 4 row groups of a 40 MB object costs the footer and that group's bytes
+    (and what the 8 MiB ranges read past it), not the object."""
+    vectors = np.random.default_rng(1).standard_normal((100_000, 100), dtype=np.float32)
+    table = pa.table({"id": np.arange(100_000), "vector": list(vectors)})
+    out = io.BytesIO()
+    pq.write_table(table, out, row_group_size=25_000, compression="none")
+    body = out.getvalue()
     put(s3_bucket, "big.parquet", body)
     ((remote, _),) = expand(f"s3://{s3_bucket}/big.parquet", lambda f: True)
     assert remote.size == len(body) and remote.version  # the ETag resume state is kept by
     handle = remote.open()
     first = pq.ParquetFile(handle).read_row_group(0)
-    assert first.num_rows == 10_000
+    assert first.num_rows == 25_000
     fetched = handle.cache.total_requested_bytes
     assert 0 < fetched < len(body) * 0.6, (fetched, len(body))
 
@@ -142,18 +148,22 @@ def test_a_protocol_without_its_library_names_the_extra() -> None:
         open_sources(["gs://b/x.parquet"])
 
 
-def test_hive_partition_values_below_the_named_prefix() -> None:
-    assert partitions("b/emb", "b/emb/year=2026/m=11/p.parquet") == {"year": "2026", "m": "11"}
-    assert partitions("b/year=1", "b/year=1/p.parquet") == {}  # the prefix's own are not
-    assert partitions("b", "b/k%3Dx=a%20b/c=__HIVE_DEFAULT_PARTITION__/p") == {"k=x": "a b"}
+def test_hive_partition_values_are_the_key_value_folders_of_the_key() -> None:
+    assert partitions("b/emb/year=2026/m=11/p.parquet") == {"year": "2026", "m": "11"}
+    assert partitions("b/emb/p=q.parquet") == {}  # the object's own name is not a folder
+    assert partitions("b/k%3Dx=a%20b/c=__HIVE_DEFAULT_PARTITION__/p") == {"k=x": "a b"}
 
 
 def test_a_plain_https_url_is_read_like_an_object(
     make_index: Callable[..., Index], s3_endpoint: str, s3_bucket: str
 ) -> None:
     """An http(s):// URL (here the S3 server's own path-style URL of the object)."""
-    put(s3_bucket, "pub/a.parquet", parquet(range(12)))
+    put(s3_bucket, "pub/a.parquet", parquet(range(12)), public=True)
+    put(s3_bucket, "pub/private.parquet", parquet(range(12)))
     index = make_index(dimension=3)
     url = f"{s3_endpoint}/{s3_bucket}/pub/a.parquet"
     assert load(index, [url], chunk_rows=5).vectors == 12
     assert [str(s.path) for s in open_sources([url])] == [url]
+    refused = f"{s3_endpoint}/{s3_bucket}/pub/private.parquet"  # 403 without credentials
+    with pytest.raises(SourceError, match="no such object or prefix, or it may not be read"):
+        open_sources([refused])
