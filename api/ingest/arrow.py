@@ -18,6 +18,9 @@ from api.ingest.mapping import ColumnMap
 from api.ingest.remote import RemoteFile
 from shared.errors import SourceError
 
+# Rows decoded at a time.
+READ_ROWS = 8192
+
 
 class ParquetSource:
     """A Parquet file: an ``id`` integer column, a ``vector`` list column, others as metadata
@@ -45,7 +48,10 @@ class ParquetSource:
                 f"{path}: reading Parquet needs pyarrow: pip install 'vecq[files]'"
             ) from None
         try:  # an object is read in ranges: the footer, then each row group's columns
-            self._file = pq.ParquetFile(path if isinstance(path, Path) else path.open("rb"))
+            # pre_buffer: a row group's columns are fetched in few coalesced ranges (for an
+            # object, few requests), and released with the reader of that row group.
+            source = path if isinstance(path, Path) else path.open("rb")
+            self._file = pq.ParquetFile(source, pre_buffer=True)
         except SourceError:
             raise
         except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError types
@@ -69,7 +75,7 @@ class ParquetSource:
     def chunks(self, chunk_rows: int) -> Iterator[Chunk]:
         first = 0
         m = self.mapping
-        for number, batch in enumerate(self._file.iter_batches(batch_size=chunk_rows)):
+        for number, batch in enumerate(self._batches(chunk_rows)):
             n = batch.num_rows
             ids = arrow_ids(batch.column(m.id), first, self.name)
             metadata = arrow_metadata(batch, self._meta_columns)
@@ -88,6 +94,50 @@ class ParquetSource:
                 yield Chunk(number, first, n, ids=ids, vectors=vectors, metadata=metadata,
                             items=items)  # fmt: skip
             first += n
+
+    def _batches(self, rows: int) -> Iterator[Any]:
+        """Record batches of exactly ``rows`` rows (the last one: the rest) across row
+        groups. Each row group is read by a reader of its own (one reader over the whole
+        file keeps every pre-buffered range: memory grew with the file) and decoded
+        :data:`READ_ROWS` at a time (decoding a list column costs several times its size),
+        so the peak stays near one row group and one chunk whatever the file's size."""
+        import pyarrow as pa
+
+        columns = list(dict.fromkeys([*self.mapping.used(), *self._meta_columns]))
+        held: list[Any] = []
+        count = 0
+        pool = pa.default_memory_pool()
+        for group in range(self._file.metadata.num_row_groups):
+            yield from self._group(group, rows, columns, held, count)
+            count = sum(b.num_rows for b in held)
+            pool.release_unused()  # else the allocator keeps what each row group used
+        if held:
+            yield _joined(pa, held)
+
+    def _group(
+        self, group: int, rows: int, columns: list[str], held: list[Any], count: int
+    ) -> Iterator[Any]:
+        """The full chunks row group ``group`` completes; its rest stays in ``held``."""
+        import pyarrow as pa
+
+        read = self._file.iter_batches(batch_size=min(rows, READ_ROWS), row_groups=[group],
+                                       columns=columns)  # fmt: skip
+        for batch in read:
+            while batch.num_rows:
+                take = min(rows - count, batch.num_rows)
+                held.append(batch.slice(0, take))
+                batch, count = batch.slice(take), count + take
+                if count == rows:
+                    yield _joined(pa, held)
+                    held.clear()
+                    count = 0
+
+
+def _joined(pa: Any, batches: list[Any]) -> Any:
+    """One record batch of ``batches`` (copied into one buffer per column if several)."""
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
 def _typed(value: str) -> int | str:

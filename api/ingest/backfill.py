@@ -30,7 +30,7 @@ from shared.validation import Points
 
 # Default bytes of vectors per chunk (one upsert call): big enough for full batches on
 # every shard, small enough that memory stays far below the file size.
-CHUNK_BYTES = 64 * 1024 * 1024
+CHUNK_BYTES = 32 * 1024 * 1024
 # Fields of a file's ingest ledger (besides its chunk numbers) once every chunk is committed.
 COMPLETE = "complete"
 ROWS = "rows"
