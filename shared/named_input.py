@@ -2,7 +2,7 @@
 
 Each value becomes a :class:`~shared.named_vectors.VectorColumn`, checked against its spec
 (``shared/vector_schema.py``) with errors that name the row, the id and the vector. Sparse
-rows are checked over all rows at once; the row at fault is then found and named.
+vectors are read by ``shared/sparse_input.py``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.errors import DimensionMismatchError, InvalidVectorError
-from shared.named_vectors import VectorColumn, check_finite, sparse_ok, where
-from shared.vector_schema import MAX_SPARSE_INDEX, Schema, SparseSpec, Spec, VectorSpec
-
-_EMPTY_F = np.empty(0, dtype=np.float32)
-_EMPTY_U = np.empty(0, dtype=np.uint32)
+from shared.named_vectors import VectorColumn, check_finite, float32, where
+from shared.sparse_input import from_csr, is_csr, sparse_rows
+from shared.vector_schema import Schema, SparseSpec, Spec, VectorSpec
 
 # --- building columns from what callers pass ----------------------------------------------
 
@@ -79,15 +77,15 @@ def from_columns(vectors: Any, ids: Sequence[Any], n: int, schema: Schema) -> di
 def build(name: str, spec: Spec, values: Sequence[Any], ids: Sequence[Any]) -> VectorColumn:
     """One column from a value (or ``None``) per point, checked against ``spec``."""
     if isinstance(spec, SparseSpec):
-        return _sparse_rows(name, values, ids)
+        return sparse_rows(name, values, ids)
     if spec.multivector:
         return _multi_rows(name, spec, values, ids)
     return _dense_rows(name, spec, values, ids)
 
 
 def _column(name: str, spec: Spec, column: Any, ids: Sequence[Any], n: int) -> VectorColumn:
-    if isinstance(spec, SparseSpec) and _is_csr(column):
-        return _from_csr(name, column, ids, n)
+    if isinstance(spec, SparseSpec) and is_csr(column):
+        return from_csr(name, column, ids, n)
     if isinstance(spec, VectorSpec) and not spec.multivector and isinstance(column, np.ndarray):
         if column.ndim != 2 or column.shape[0] != n:
             raise InvalidVectorError(
@@ -102,7 +100,7 @@ def _column(name: str, spec: Spec, column: Any, ids: Sequence[Any], n: int) -> V
             )
         if column.dtype.kind not in "fiu":
             raise InvalidVectorError(f"vector {name!r} must hold real numbers, got {column.dtype}")
-        result = VectorColumn("dense", spec.size, _float32(column))
+        result = VectorColumn("dense", spec.size, float32(column))
         check_finite(name, result, ids)
         return result
     if isinstance(column, (str, bytes, Mapping)) or not hasattr(column, "__len__"):
@@ -163,127 +161,9 @@ def _multi_rows(
         sizes[row] = array.shape[0]
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    data = _float32(np.concatenate(arrays)) if arrays else np.empty((0, spec.size), np.float32)
+    data = float32(np.concatenate(arrays)) if arrays else np.empty((0, spec.size), np.float32)
     column = VectorColumn("multi", spec.size, data, offsets,
                           present=None if present.all() else present)  # fmt: skip
-    check_finite(name, column, ids)
-    return column
-
-
-def _sparse_rows(name: str, values: Sequence[Any], ids: Sequence[Any]) -> VectorColumn:
-    """A sparse column from one ``(indices, values)`` (or ``None``) per point: checked over
-    all rows at once; a row at fault is then found and named by :func:`_sparse_pair`."""
-    n = len(values)
-    present = np.ones(n, dtype=bool)
-    index_parts, value_parts = [], []
-    sizes = np.zeros(n, dtype=np.int64)
-    for row, value in enumerate(values):
-        if value is None:
-            present[row] = False
-            continue
-        indices, vals = _as_arrays(*_sparse_parts(name, value, row, ids))
-        if indices is None or vals is None or indices.shape != vals.shape or indices.ndim != 1:
-            indices, vals = _sparse_pair(name, value, row, ids)  # raises, naming what is wrong
-        index_parts.append(indices)
-        value_parts.append(vals)
-        sizes[row] = indices.size
-    all_indices = np.concatenate(index_parts) if index_parts else _EMPTY_U
-    all_values = np.concatenate(value_parts) if value_parts else _EMPTY_F
-    if not sparse_ok(all_indices, all_values, sizes[present]):
-        for row, value in enumerate(values):
-            if value is not None:
-                _sparse_pair(name, value, row, ids)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    column = VectorColumn("sparse", 0, _float32(all_values), offsets, all_indices.astype(np.uint32),
-                          None if present.all() else present)  # fmt: skip
-    check_finite(name, column, ids)
-    return column
-
-
-def _as_arrays(raw_indices: Any, raw_values: Any) -> tuple[Any, Any]:
-    """Both as 1-D arrays (an empty one typed as indices or values); None if not numbers."""
-    try:
-        indices = raw_indices if isinstance(raw_indices, np.ndarray) else np.asarray(raw_indices)
-        values = raw_values if isinstance(raw_values, np.ndarray) else np.asarray(raw_values)
-    except (ValueError, TypeError):
-        return None, None
-    if indices.size == 0:
-        indices = _EMPTY_U
-    if values.size == 0:
-        values = _EMPTY_F
-    return indices, values
-
-
-def _sparse_pair(
-    name: str, value: Any, row: int, ids: Sequence[Any]
-) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
-    raw_indices, raw_values = _sparse_parts(name, value, row, ids)
-    try:
-        indices = np.asarray(raw_indices)
-        vals = np.asarray(raw_values)
-    except (ValueError, TypeError):
-        raise InvalidVectorError(where(row, ids, name, "holds non-numbers"), row=row) from None
-    if indices.size == 0:
-        indices = indices.reshape(0).astype(np.int64)
-    if vals.size == 0:
-        vals = vals.reshape(0).astype(np.float32)
-    if indices.ndim != 1 or indices.dtype.kind not in "iu":
-        raise InvalidVectorError(where(row, ids, name, "indices must be integers"), row=row)
-    if vals.ndim != 1 or vals.dtype.kind not in "fiu":
-        raise InvalidVectorError(where(row, ids, name, "values must be real numbers"), row=row)
-    if indices.size != vals.size:
-        raise InvalidVectorError(
-            where(row, ids, name, f"has {indices.size} indices but {vals.size} values"), row=row
-        )
-    if indices.size and (int(indices.min()) < 0 or int(indices.max()) > MAX_SPARSE_INDEX):
-        raise InvalidVectorError(
-            where(row, ids, name, f"has an index outside 0..{MAX_SPARSE_INDEX}"), row=row
-        )
-    if np.unique(indices).size != indices.size:
-        raise InvalidVectorError(where(row, ids, name, "repeats an index"), row=row)
-    return indices.astype(np.uint32), _float32(vals)
-
-
-def _sparse_parts(name: str, value: Any, row: int, ids: Sequence[Any]) -> tuple[Any, Any]:
-    """A sparse vector's ``(indices, values)`` as given: a dict, a pair, or an object with
-    those attributes (qdrant-client's ``SparseVector``)."""
-    if type(value) is tuple and len(value) == 2:  # the NumPy form's usual shape, checked first
-        return value
-    if isinstance(value, Mapping):
-        if set(value) != {"indices", "values"}:
-            raise InvalidVectorError(
-                where(row, ids, name, "must be {'indices': [...], 'values': [...]}"), row=row
-            )
-        return value["indices"], value["values"]
-    if hasattr(value, "indices") and hasattr(value, "values"):
-        return value.indices, value.values
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return value[0], value[1]
-    raise InvalidVectorError(
-        where(row, ids, name, "is sparse: give {'indices': [...], 'values': [...]} or "
-               f"(indices, values), not {type(value).__name__}"),
-        row=row,
-    )  # fmt: skip
-
-
-def _is_csr(value: Any) -> bool:
-    return all(hasattr(value, a) for a in ("indptr", "indices", "data", "shape", "format"))
-
-
-def _from_csr(name: str, matrix: Any, ids: Sequence[Any], n: int) -> VectorColumn:
-    if matrix.format != "csr":
-        matrix = matrix.tocsr()
-    if matrix.shape[0] != n:
-        raise InvalidVectorError(f"vector {name!r}: {matrix.shape[0]} rows for {n} ids")
-    if matrix.shape[1] > MAX_SPARSE_INDEX + 1:
-        raise InvalidVectorError(f"vector {name!r}: {matrix.shape[1]} columns, above 2**32")
-    if not matrix.has_canonical_format:  # repeated entries in a row are summed by SciPy
-        matrix = matrix.copy()
-        matrix.sum_duplicates()
-    offsets = np.asarray(matrix.indptr, dtype=np.int64)
-    column = VectorColumn("sparse", 0, _float32(np.asarray(matrix.data)), offsets,
-                          np.asarray(matrix.indices, dtype=np.uint32))  # fmt: skip
     check_finite(name, column, ids)
     return column
 
@@ -303,11 +183,6 @@ def _numbers(name: str, value: Any, row: int, ids: Sequence[Any], ndim: int) -> 
     if array.ndim != ndim or array.dtype.kind not in "fiu":
         raise InvalidVectorError(where(row, ids, name, f"must be {shape} of numbers"), row=row)
     return array
-
-
-def _float32(array: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def _check_each_point_has_one(

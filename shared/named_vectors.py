@@ -206,6 +206,13 @@ def sparse_ok(
     return not np.any(keys[1:] == keys[:-1])
 
 
+def float32(array: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """``array`` as contiguous float32 (values beyond float32's range become inf: the
+    finiteness checks then name them)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.ascontiguousarray(array, dtype=np.float32)
+
+
 def check_finite(name: str, column: VectorColumn, ids: Sequence[Any]) -> None:
     values = column.values
     with np.errstate(over="ignore", invalid="ignore"):

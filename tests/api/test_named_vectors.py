@@ -195,6 +195,17 @@ def test_one_bad_vector_rejects_the_whole_call_and_names_it(
             {"bm25": [([3, 1], [1.0, 2.0]), (np.array([2.5]), [1.0])]},
             r"row 1 \(id 8\): vector 'bm25' indices must be integers",
         ),
+        (  # the pairs' joined fast path falls back to the point-by-point one to name rows
+            {"bm25": [([1, 2], [1.0]), ([1], [1.0])]},
+            r"row 0 \(id 7\): vector 'bm25' has 2 indices but 1 values",
+        ),
+        (
+            {"bm25": [([1], [1.0]), (np.array([[1, 2]]), np.array([[1.0, 2.0]]))]},
+            r"row 1 \(id 8\): vector 'bm25' indices must be integers",
+        ),
+        ({"bm25": [([1], [1.0]), (5, 1.0)]}, r"row 1 \(id 8\): vector 'bm25' indices must be"),
+        ({"bm25": [([1], [1.0]), ([-1], [1.0])]}, r"row 1 \(id 8\): vector 'bm25' has an index"),
+        ({"bm25": [([1], [np.nan]), ([2], [1.0])]}, r"row 0 \(id 7\): vector 'bm25'"),
         (np.ones((2, 4)), r"this index has named vectors .*vectors must be a dict"),
         ({}, r"vectors is empty"),
         ({"text": np.array([[1, 2, 3, np.inf], [1, 2, 3, 4]])}, r"row 0 \(id 7\): vector 'text'"),
