@@ -197,12 +197,12 @@ def sparse_ok(
         return True
     if int(indices.min()) < 0 or int(indices.max()) > MAX_SPARSE_INDEX:
         return False
-    rows = np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
-    wide = indices.astype(np.int64)
-    same_row = rows[1:] == rows[:-1]
-    if not np.any(np.diff(wide)[same_row] <= 0):
+    falls = np.flatnonzero(indices[1:] <= indices[:-1])  # i: the next index is not greater
+    ends = np.cumsum(sizes)[:-1] - 1  # the last position of every row but the last
+    if np.isin(falls, ends).all():
         return True  # strictly increasing within each row (the usual, sorted form)
-    keys = np.sort((rows << 32) | wide)
+    rows = np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
+    keys = np.sort((rows << 32) | indices.astype(np.int64))
     return not np.any(keys[1:] == keys[:-1])
 
 

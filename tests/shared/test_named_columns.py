@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from qdrant_client import grpc as pb
 from qdrant_client import models
 from qdrant_client.conversions.conversion import RestToGrpc
@@ -17,6 +19,7 @@ from shared.columns import Columns
 from shared.engines import StoredPoint, Write, grpc_wire
 from shared.errors import CorruptBlobError
 from shared.keys import BLOB_VERSION
+from shared.named_vectors import sparse_ok
 from shared.vector_schema import Schema, SparseSpec, VectorSpec
 
 SCHEMA = Schema({"d": VectorSpec(3), "m": VectorSpec(2, multivector=True)}, {"s": SparseSpec()})
@@ -157,3 +160,18 @@ def test_the_worker_check_names_the_row_of_a_repeated_sparse_index() -> None:
         named_vectors.check({"s": column}, SCHEMA, IDS, 3)
     named_vectors.check({"s": named_input.build("s", SparseSpec(), [([4, 1], [1, 2])], IDS)},
                         SCHEMA, IDS, 1)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 6), max_size=5), max_size=8), st.booleans())
+def test_sparse_rows_are_accepted_exactly_when_no_row_repeats_an_index(
+    rows: list[list[int]], sort: bool
+) -> None:
+    """The whole-column check agrees with a row-by-row one, sorted rows (its fast path:
+    falls only at row boundaries) and unsorted ones alike."""
+    rows = [sorted(r) for r in rows] if sort else rows
+    indices = np.array([i for r in rows for i in r], dtype=np.uint32)
+    sizes = np.array([len(r) for r in rows], dtype=np.int64)
+    values = np.ones(indices.size, dtype=np.float32)
+    expected = all(len(set(r)) == len(r) for r in rows)
+    assert sparse_ok(indices, values, sizes) == expected
