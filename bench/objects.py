@@ -10,7 +10,8 @@ the service is started before the clock, and each run loads a fresh index), unti
 row is written:
 
 1. ``vecq ingest /tmp/....parquet``;
-2. ``vecq ingest s3://bench/....parquet`` (s3fs, ranged reads, ``AWS_ENDPOINT_URL``).
+2. ``vecq ingest s3://bench/....parquet`` (pyarrow's S3 filesystem, ranged reads, the endpoint
+   from ``AWS_ENDPOINT_URL``; s3fs lists it).
 
 Goals: the object's rows/s >= 0.8x the file's; the ingest process's peak RSS below 500 MB
 (both measured, from the kernel's accounting of that process alone: ``wait4``).

@@ -83,7 +83,7 @@ def add_parser(sub: Subparsers) -> None:
         "--chunk-rows",
         type=int,
         default=None,
-        help="records per chunk (default: 32 MiB of vectors; 4,096 lines for JSON Lines)",
+        help="records per chunk (default: 16 MiB of vectors; 4,096 lines for JSON Lines)",
     )
     p.add_argument("--no-wait", action="store_true", help="return once everything is enqueued")
     p.add_argument(

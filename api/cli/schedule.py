@@ -20,7 +20,7 @@ config file (TOML), one [[sources]] table per scheduled source:
   paths = ["/data/exports/*.parquet"]      # files, folders or globs (none matching is fine)
   key_file = "/run/secrets/products.key"   # or key_env = "PRODUCTS_KEY" (hex)
   every = "15m"                            # 30s, 15m, 6h, 1d; or cron = "0 2 * * *" (UTC)
-  # chunk_rows = 100000                    # records per chunk (default: 32 MiB of vectors)
+  # chunk_rows = 100000                    # records per chunk (default: 16 MiB of vectors)
 
 Sources must carry their ids: Parquet, JSON Lines, or .npz with an 'ids' array. Each run
 reads only files that are new or changed since they were last committed in full; a run

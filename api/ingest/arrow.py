@@ -50,8 +50,10 @@ class ParquetSource:
         try:  # an object is read in ranges: the footer, then each row group's columns
             # pre_buffer: a row group's columns are fetched in few coalesced ranges (for an
             # object, few requests), and released with the reader of that row group.
-            source = path if isinstance(path, Path) else path.open("rb")
+            source = path if isinstance(path, Path) else path.arrow_input()
             self._file = pq.ParquetFile(source, pre_buffer=True)
+            # pyarrow's own S3 file: row groups are fetched whole by a RowGroupFile.
+            self._native = None if isinstance(path, Path) or not _is_native(source) else source
         except SourceError:
             raise
         except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError types
@@ -107,20 +109,33 @@ class ParquetSource:
         held: list[Any] = []
         count = 0
         pool = pa.default_memory_pool()
+        reader = self._file
+        if self._native is not None:
+            reader = self._by_row_group(columns)
         for group in range(self._file.metadata.num_row_groups):
-            yield from self._group(group, rows, columns, held, count)
+            yield from self._group(reader, group, rows, columns, held, count)
             count = sum(b.num_rows for b in held)
             pool.release_unused()  # else the allocator keeps what each row group used
         if held:
             yield _joined(pa, held)
 
+    def _by_row_group(self, columns: list[str]) -> Any:
+        """A reader of the object fetching each row group's ``columns`` in one request."""
+        import pyarrow.parquet as pq
+
+        from api.ingest.rowgroups import RowGroupFile
+
+        metadata = self._file.metadata
+        file = RowGroupFile(self._native, metadata, columns)
+        return pq.ParquetFile(file, metadata=metadata, pre_buffer=False)
+
     def _group(
-        self, group: int, rows: int, columns: list[str], held: list[Any], count: int
+        self, reader: Any, group: int, rows: int, columns: list[str], held: list[Any], count: int
     ) -> Iterator[Any]:
         """The full chunks row group ``group`` completes; its rest stays in ``held``."""
         import pyarrow as pa
 
-        read = self._file.iter_batches(batch_size=min(rows, READ_ROWS), row_groups=[group],
+        read = reader.iter_batches(batch_size=min(rows, READ_ROWS), row_groups=[group],
                                        columns=columns)  # fmt: skip
         for batch in read:
             while batch.num_rows:
@@ -131,6 +146,12 @@ class ParquetSource:
                     yield _joined(pa, held)
                     held.clear()
                     count = 0
+
+
+def _is_native(source: Any) -> bool:
+    import pyarrow as pa
+
+    return isinstance(source, pa.NativeFile) and not isinstance(source, pa.PythonFile)
 
 
 def _joined(pa: Any, batches: list[Any]) -> Any:

@@ -30,7 +30,7 @@ from shared.validation import Points
 
 # Default bytes of vectors per chunk (one upsert call): big enough for full batches on
 # every shard, small enough that memory stays far below the file size.
-CHUNK_BYTES = 32 * 1024 * 1024
+CHUNK_BYTES = 16 * 1024 * 1024
 # Fields of a file's ingest ledger (besides its chunk numbers) once every chunk is committed.
 COMPLETE = "complete"
 ROWS = "rows"
@@ -84,9 +84,9 @@ def ingest(
 
     ``on_progress(n)`` is called with each chunk's size once it is enqueued or skipped. The
     returned jobs are the ones this run enqueued; wait on them to know the data is written.
-    With ``same_chunking`` (``vecq ingest``) a file an earlier run read in chunks of another
-    size is refused (:class:`SourceError` naming the size to resume with) rather than read
-    again from the start: resume state is kept per chunk size.
+    Without ``chunk_rows``, a file is resumed in the chunk size an earlier run used; with
+    ``same_chunking`` (``vecq ingest``) another ``chunk_rows`` is refused (:class:`SourceError`
+    naming the size to resume with): resume state is kept per chunk size.
     A file whose every chunk was committed is marked complete and later skipped without
     being read; each run that sees it keeps its record ``ledger_ttl`` seconds longer.
     """
@@ -98,8 +98,9 @@ def ingest(
         if getattr(source, "keyed", False):
             _ingest_keyed(index, source, rows, resume, report, on_progress, ledger_ttl)
             continue
-        ledger_key = keys.ingest(index.name, source.fingerprint(rows))
         chunking = keys.ingest_chunking(index.name, source.fingerprint(0))
+        rows = _earlier_size(r, chunking, rows) if chunk_rows is None and resume else rows
+        ledger_key = keys.ingest(index.name, source.fingerprint(rows))
         if same_chunking and resume:
             _same_chunking(r, chunking, source, rows)
         committed = _committed(r, ledger_key) if resume else {}
@@ -166,6 +167,13 @@ def _ingest_keyed(
         report.vectors += chunk.rows
         if on_progress is not None:
             on_progress(chunk.rows)
+
+
+def _earlier_size(r: Any, key: str, rows: int) -> int:
+    """The chunk size an earlier run read the file in, else ``rows``: a run that asks for no
+    size resumes where the last stopped, even across a change of the default."""
+    before = r.get(key)
+    return int(before) if before is not None else rows
 
 
 def _same_chunking(r: Any, key: str, source: Source, rows: int) -> None:

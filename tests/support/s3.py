@@ -7,8 +7,10 @@ a thread of the test process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -60,3 +62,51 @@ def put(bucket: str, key: str, body: bytes, public: bool = False) -> None:
 
     acl = {"ACL": "public-read"} if public else {}
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body, **acl)
+
+
+class CountingProxy:
+    """A TCP relay on loopback in front of the S3 server that counts the bytes the server
+    sends: what a reader really fetched, whichever library it reads through."""
+
+    def __init__(self, target: str) -> None:
+        host, _, port = target.rpartition("//")[2].partition(":")
+        self._target = (host, int(port))
+        self.received = 0
+        self.requests = 0
+        """Requests the reader made (each counted by its request line's method)."""
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            server = socket.create_connection(self._target)
+            with self._lock:
+                self._sockets += [client, server]
+            threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, counted: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(1 << 16):
+                with self._lock:
+                    if counted:
+                        self.received += len(data)
+                    else:
+                        self.requests += data.count(b"GET /") + data.count(b"HEAD /")
+                sink.sendall(data)
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._listener.close()
+        with self._lock:
+            for s in self._sockets:
+                s.close()

@@ -270,7 +270,8 @@ def test_another_chunk_size_is_refused_not_silently_read_again(
     make_index: Callable[..., Index], tmp_path: Path
 ) -> None:
     """Resume state is per chunk size: a run with another size names the one to resume with
-    (the command's behaviour); --restart (resume=False) reads it again in the new size."""
+    (the command's behaviour); --restart (resume=False) reads it again in the new size; a
+    run that names no size resumes in the earlier run's (a changed default cannot restart)."""
     index = make_index(dimension=4, shards=2)
     path, _ = _npy(tmp_path, 300, 4)
     _wait(ingest(index, open_sources([str(path)]), chunk_rows=100, same_chunking=True))
@@ -284,3 +285,5 @@ def test_another_chunk_size_is_refused_not_silently_read_again(
     assert again.vectors == 300 and index.count() == 300
     later = ingest(index, open_sources([str(path)]), chunk_rows=64, same_chunking=True)
     assert later.skipped_vectors == 300  # the new size is now the one to resume with
+    unsized = ingest(index, open_sources([str(path)]), same_chunking=True)
+    assert (unsized.skipped_vectors, unsized.skipped_chunks) == (300, 5)  # in 64s, not the default

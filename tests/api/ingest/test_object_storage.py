@@ -24,7 +24,7 @@ from api.ingest.mapping import from_flags
 from api.ingest.remote import expand, partitions, shown
 from api.ingest.verify import verify
 from shared.errors import SourceError
-from tests.support.s3 import put
+from tests.support.s3 import CountingProxy, put
 
 
 def parquet(ids: range, row_group: int = 1000, dim: int = 3) -> bytes:
@@ -79,14 +79,19 @@ def test_compressed_json_lines_objects(make_index: Callable[..., Index], s3_buck
     assert index.get([24])[0]["metadata"] == {"n": 24}
 
 
-def test_a_parquet_object_is_read_in_ranges_not_downloaded_whole(s3_bucket: str) -> None:
-    """The first of 4 row groups of a 40 MB object costs the footer and that group's bytes
-    (and what the 8 MiB ranges read past it), not the object."""
+def four_row_groups() -> bytes:
+    """A 40 MB object of 4 row groups, uncompressed."""
     vectors = np.random.default_rng(1).standard_normal((100_000, 100), dtype=np.float32)
     table = pa.table({"id": np.arange(100_000), "vector": list(vectors)})
     out = io.BytesIO()
     pq.write_table(table, out, row_group_size=25_000, compression="none")
-    body = out.getvalue()
+    return out.getvalue()
+
+
+def test_a_parquet_object_is_read_in_ranges_not_downloaded_whole(s3_bucket: str) -> None:
+    """Through fsspec (every protocol but S3's Parquet): the first of 4 row groups costs
+    the footer and that group's bytes (and what the 8 MiB ranges read past it)."""
+    body = four_row_groups()
     put(s3_bucket, "big.parquet", body)
     ((remote, _),) = expand(f"s3://{s3_bucket}/big.parquet", lambda f: True)
     assert remote.size == len(body) and remote.version  # the ETag resume state is kept by
@@ -95,6 +100,46 @@ def test_a_parquet_object_is_read_in_ranges_not_downloaded_whole(s3_bucket: str)
     assert first.num_rows == 25_000
     fetched = handle.cache.total_requested_bytes
     assert 0 < fetched < len(body) * 0.6, (fetched, len(body))
+
+
+def test_s3_parquet_is_read_through_pyarrow_s3_in_ranges(
+    s3_bucket: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An s3:// Parquet object is read by pyarrow's own S3 filesystem, at the endpoint
+    AWS_ENDPOINT_URL names: the bytes the server sent (counted by a relay in front of it)
+    for the first of 4 row groups are that group and the footer, not the object."""
+    body = four_row_groups()
+    put(s3_bucket, "big.parquet", body)
+    ((remote, _),) = expand(f"s3://{s3_bucket}/big.parquet", lambda f: True)
+    relay = CountingProxy(s3_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", relay.url)
+    try:
+        handle = remote.arrow_input()
+        assert isinstance(handle, pa.NativeFile) and not isinstance(handle, pa.PythonFile)
+        first = pq.ParquetFile(handle, pre_buffer=True).read_row_group(0)
+        assert first.num_rows == 25_000
+        assert len(body) * 0.2 < relay.received < len(body) * 0.35, (relay.received, len(body))
+        relay.received = relay.requests = 0
+        source = open_sources([f"s3://{s3_bucket}/big.parquet"])[0]
+        assert sum(c.rows for c in source.chunks(30_000)) == 100_000
+        # Each row group's two columns in one GET; the object's bytes read once.
+        assert 4 <= relay.requests <= 6, relay.requests  # + its size and its footer
+        assert len(body) * 0.95 < relay.received < len(body) * 1.05, (relay.received, len(body))
+    finally:
+        relay.close()
+
+
+def test_s3_parquet_falls_back_to_s3fs_where_pyarrow_cannot_open_it(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow's S3 filesystem refused (here: an endpoint only s3fs is told about, in
+    AWS_ENDPOINT_URL_S3's place a bad one): the object is still read, through s3fs."""
+    put(s3_bucket, "p.parquet", parquet(range(12)))
+    ((remote, _),) = expand(f"s3://{s3_bucket}/p.parquet", lambda f: True)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1")  # nothing listens
+    handle = remote.arrow_input()
+    assert not isinstance(handle, pa.NativeFile)
+    assert pq.ParquetFile(handle).read().num_rows == 12
 
 
 def test_a_rerun_skips_an_unchanged_object_and_reads_a_changed_one(
