@@ -27,10 +27,10 @@ def spans(metadata: Any, columns: list[str]) -> list[list[tuple[int, int]]]:
     for g in range(metadata.num_row_groups):
         group = metadata.row_group(g)
         ranges = []
-        for c in range(group.num_columns):
-            chunk = group.column(c)
+        for i in range(group.num_columns):
+            chunk = group.column(i)
             path = chunk.path_in_schema  # a list column's: vector.list.element
-            if not any(path == c or path.startswith(c + ".") for c in columns):
+            if not any(path == name or path.startswith(name + ".") for name in columns):
                 continue
             start = chunk.data_page_offset
             if chunk.has_dictionary_page and chunk.dictionary_page_offset:
@@ -55,7 +55,7 @@ class RowGroupFile:
         self._size = source.size()
         self._pos = 0
         self._groups = spans(metadata, columns)
-        # Every range's start, with its (group, range) position, for finding a read's group.
+        # Every range's (start, row group), sorted: which row group a read falls in.
         self._starts = sorted((s, g) for g, ranges in enumerate(self._groups) for s, _ in ranges)
         self._held: list[tuple[int, Any]] = []  # (start, buffer) of the row group held
         self._held_group = -1
