@@ -48,12 +48,12 @@ class ParquetSource:
                 f"{path}: reading Parquet needs pyarrow: pip install 'vecq[files]'"
             ) from None
         try:  # an object is read in ranges: the footer, then each row group's columns
-            # pre_buffer: a row group's columns are fetched in few coalesced ranges (for an
-            # object, few requests), and released with the reader of that row group.
+            # pre_buffer: a row group's columns are fetched in few coalesced ranges, and
+            # released with the reader of that row group; pyarrow's own S3 file is read a
+            # row group a request instead (_by_row_group).
             source = path if isinstance(path, Path) else path.arrow_input()
             self._file = pq.ParquetFile(source, pre_buffer=True)
-            # pyarrow's own S3 file: row groups are fetched whole by a RowGroupFile.
-            self._native = None if isinstance(path, Path) or not _is_native(source) else source
+            self._native = source if _is_native(source) else None
         except SourceError:
             raise
         except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError types

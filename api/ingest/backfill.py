@@ -99,10 +99,9 @@ def ingest(
             _ingest_keyed(index, source, rows, resume, report, on_progress, ledger_ttl)
             continue
         chunking = keys.ingest_chunking(index.name, source.fingerprint(0))
-        rows = _earlier_size(r, chunking, rows) if chunk_rows is None and resume else rows
+        if resume:
+            rows = _resume_size(r, chunking, source, chunk_rows, rows, same_chunking)
         ledger_key = keys.ingest(index.name, source.fingerprint(rows))
-        if same_chunking and resume:
-            _same_chunking(r, chunking, source, rows)
         committed = _committed(r, ledger_key) if resume else {}
         if resume and _skip_complete(r, ledger_key, ledger_ttl, report, on_progress):
             earlier.extend(committed.values())
@@ -169,24 +168,26 @@ def _ingest_keyed(
             on_progress(chunk.rows)
 
 
-def _earlier_size(r: Any, key: str, rows: int) -> int:
-    """The chunk size an earlier run read the file in, else ``rows``: a run that asks for no
-    size resumes where the last stopped, even across a change of the default."""
+def _resume_size(
+    r: Any, key: str, source: Source, asked: int | None, rows: int, refuse: bool
+) -> int:
+    """The chunk size to resume the file in (resume state is kept per size): the one an
+    earlier run used when none is ``asked`` (even across a change of the default, ``rows``
+    when there was none); with ``refuse``, an ``asked`` size other than the earlier run's
+    raises, naming the size to resume with, rather than silently start over."""
     before = r.get(key)
-    return int(before) if before is not None else rows
-
-
-def _same_chunking(r: Any, key: str, source: Source, rows: int) -> None:
-    """Raise if an earlier run read the file in chunks of another size (resume state is
-    kept per size, so it would silently start over)."""
-    before = r.get(key)
-    if before is not None and int(before) != rows:
+    if before is None or int(before) == rows:
+        return rows
+    if asked is None:
+        return int(before)
+    if refuse:
         name = getattr(source, "name", source.path)
         raise SourceError(
             f"{name}: an earlier run read this file in chunks of {int(before):,} records; run "
             f"with --chunk-rows {int(before)} to resume where it stopped, or --restart to "
             f"read it again from the start in chunks of {rows:,}"
         )
+    return rows
 
 
 def _committed(r: Any, key: str) -> dict[int, str]:
