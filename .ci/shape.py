@@ -1,6 +1,6 @@
 """The shape of the code: long modules, long functions, reaching into other modules' privates.
 
-    python .ci/shape.py            # counts for the packages (api, workers, shared) and tests
+    python .ci/shape.py            # counts for the package (vecq/__init__.py, api, workers, shared) and tests
     python .ci/shape.py -v         # ... and every place counted
 
 A module over MODULE_LINES lines is usually two concepts; a function over FUNCTION_LINES
@@ -57,7 +57,9 @@ def shape(files: list[Path]) -> dict[str, list[str]]:
 def main(argv: list[str]) -> int:
     verbose = "-v" in argv
     groups = {
-        "packages": sorted(p for pkg in PACKAGES for p in Path(pkg).rglob("*.py")),
+        "packages": sorted(
+            [Path("vecq/__init__.py"), *(p for pkg in PACKAGES for p in Path(pkg).rglob("*.py"))]
+        ),
         "tests": sorted(Path("tests").rglob("*.py")),
     }
     for label, files in groups.items():

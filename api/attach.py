@@ -17,12 +17,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from api.index import Index
-from shared import keys, registry
-from shared.errors import InvalidIndexError
+from vecq.api.index import Index
+from vecq.shared import keys
+from vecq.shared.errors import InvalidIndexError
+from vecq.shared.state import registry
 
 if TYPE_CHECKING:
-    from api.client import Client
+    from vecq.api.client import Client
 
 log = logging.getLogger(__name__)
 

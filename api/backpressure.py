@@ -2,7 +2,7 @@
 
 Bounded memory for any size of backfill: the producer stores a batch only when the index's
 in-flight bytes (enqueued, not yet settled) leave room for it, and gives up with
-:class:`~shared.errors.BackpressureTimeout` if no room is made for ``backpressure_timeout``.
+:class:`~vecq.shared.errors.BackpressureTimeout` if no room is made for ``backpressure_timeout``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import time
 
 import redis
 
-from shared import job_state, keys, ledger
-from shared.errors import BackpressureTimeout
-from shared.settings import Settings
+from vecq.shared import keys
+from vecq.shared.config.settings import Settings
+from vecq.shared.errors import BackpressureTimeout
+from vecq.shared.state import job_state, ledger
 
 
 class Room:

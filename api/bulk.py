@@ -19,11 +19,12 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from shared import job_state, keys
-from shared.errors import VecqError
+from vecq.shared import keys
+from vecq.shared.errors import VecqError
+from vecq.shared.state import job_state
 
 if TYPE_CHECKING:
-    from api.index import Index
+    from vecq.api.index import Index
 
 log = logging.getLogger(__name__)
 

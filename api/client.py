@@ -12,18 +12,20 @@ from typing import Any
 
 import redis
 
-from api.index import Index
-from api.jobs import UpsertJob
-from api.publisher import CeleryPublisher, Publisher
-from api.session import Session
-from shared import crypto, marks, registry, vector_schema
-from shared.embedded_redis import EmbeddedRedis
-from shared.engines import Engine, open_engine
-from shared.errors import BrokerUnavailable, VecqError
-from shared.payload_indexes import parse as payload_index_specs
-from shared.service import CLIENT_NAME, ServiceState
-from shared.settings import Settings, redact_url
-from shared.vector_schema import SparseSpec, VectorSpec
+from vecq.api.index import Index
+from vecq.api.jobs import UpsertJob
+from vecq.api.publisher import CeleryPublisher, Publisher
+from vecq.api.session import Session
+from vecq.shared import crypto
+from vecq.shared.config.embedded_redis import EmbeddedRedis
+from vecq.shared.config.settings import Settings, redact_url
+from vecq.shared.engines import Engine, open_engine
+from vecq.shared.errors import BrokerUnavailable, VecqError
+from vecq.shared.points import vector_schema
+from vecq.shared.points.payload_indexes import parse as payload_index_specs
+from vecq.shared.points.vector_schema import SparseSpec, VectorSpec
+from vecq.shared.state import marks, registry
+from vecq.shared.wire.service_protocol import CLIENT_NAME, ServiceState
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class Client:
     ``Client()`` with no URLs (and no ``VECQ_REDIS_URL``) runs embedded: it attaches to the
     data directory's service (``./.vecq`` or ``VECQ_DATA_DIR``), starting it if none runs:
     a Redis server and a worker owning the Qdrant Edge shards, shared by every process on
-    the machine (see ``api/service.py``). With ``redis_url`` (and usually ``qdrant_url``) it
+    the machine (see ``api/launcher.py``). With ``redis_url`` (and usually ``qdrant_url``) it
     is a producer only: run workers with ``vecq worker``. Any other setting of
     :class:`Settings` may be passed as a keyword. ``worker=True`` starts a worker in this
     process instead, in any mode (embedded: with a private Redis, the data directory then
@@ -71,9 +73,9 @@ class Client:
             self._embedded_redis = EmbeddedRedis(settings.data_dir)
             redis_url, broker_url = self._embedded_redis.redis_url, self._embedded_redis.broker_url
         elif self.embedded:
-            from api import service
+            from vecq.api import launcher
 
-            self.service = state = service.attach(settings)
+            self.service = state = launcher.attach(settings)
             redis_url, broker_url = state.redis_url, state.broker_url
         if self.embedded:
             settings = self.settings = dataclasses.replace(
@@ -90,9 +92,9 @@ class Client:
             raise
         self._session = Session(settings, r, publisher, engine)
         if self.service is not None:
-            from api import service
+            from vecq.api import launcher
 
-            self._watch = service.Watch(settings, self.service, self._restarted).start()
+            self._watch = launcher.Watch(settings, self.service, self._restarted).start()
         if start_worker:
             self._start_worker()
 
@@ -132,7 +134,7 @@ class Client:
 
     def _start_worker(self) -> None:
         # Imported here: the producer never needs worker code except to run one in-process.
-        from workers.thread_worker import ThreadWorker
+        from vecq.workers.thread_worker import ThreadWorker
 
         self._worker = ThreadWorker(self.settings, self.engine).start()
         self.session.encode_ahead = False  # the worker's thread shares the GIL
@@ -227,7 +229,7 @@ class Client:
         them older than every vecq write. ``shards`` is vecq's own split of the work. Needs a
         server or local mode; :meth:`delete_index` of an attached index keeps the collection.
         """
-        from api.attach import attach
+        from vecq.api.attach import attach
 
         key = crypto.resolve_key(index_key, key_file)
         return attach(self, index_name, key, collection or index_name, shards, existing)
@@ -271,7 +273,7 @@ class Client:
 
         With Edge or local mode in another process (a separate ``vecq worker``; not the
         embedded service, which drops it), this raises
-        :class:`~shared.errors.StorageLocked` and deletes nothing: delete it there.
+        :class:`~vecq.shared.errors.StorageLocked` and deletes nothing: delete it there.
         """
         key = crypto.resolve_key(index_key, key_file)
         info = registry.load(self.redis, index_name, key)
@@ -317,7 +319,7 @@ def _remote(
     gives the current one: a dead service is started again by the client's watch)."""
 
     def open_remote(settings: Settings) -> Engine:
-        from api.remote_engine import RemoteEngine
+        from vecq.api.service_proxy import RemoteEngine
 
         return RemoteEngine(r, state)
 

@@ -17,9 +17,9 @@ from typing import Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from shared.codec import pack
-from shared.registry import IndexInfo
-from shared.validation import Points
+from vecq.shared.points.validation import Points
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.codec import pack
 
 T = TypeVar("T")
 

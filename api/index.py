@@ -12,16 +12,17 @@ from typing import Any, overload
 import numpy as np
 import redis
 
-from api import producer, reader
-from api.bulk import bulk_mode
-from api.jobs import UpsertJob
-from api.session import Session
-from shared import pace, payload_indexes, registry, validation
-from shared.crypto import ItemCipher
-from shared.errors import BrokerUnavailable, IndexNotLoadedError, PointsNotFoundError
-from shared.pace import Pace
-from shared.registry import IndexInfo
-from shared.validation import Points
+from vecq.api import producer, reader
+from vecq.api.bulk import bulk_mode
+from vecq.api.jobs import UpsertJob
+from vecq.api.session import Session
+from vecq.shared.crypto import ItemCipher
+from vecq.shared.errors import BrokerUnavailable, IndexNotLoadedError, PointsNotFoundError
+from vecq.shared.points import payload_indexes, validation
+from vecq.shared.points.validation import Points
+from vecq.shared.state import pace, registry
+from vecq.shared.state.pace import Pace
+from vecq.shared.state.registry import IndexInfo
 
 _UNSET: Any = object()
 
@@ -221,8 +222,9 @@ class Index:
         """Enqueue points already validated for this index, as one job; return it at once.
 
         The seam under ``upsert`` for callers that validate in their own way (files, HTTP
-        bodies): build ``points`` with :func:`shared.validation.from_records` or
-        :func:`~shared.validation.from_arrays`, then wait on the returned job if need be.
+        bodies): build ``points`` with :func:`~vecq.shared.points.validation.from_records`
+        or :func:`~vecq.shared.points.validation.from_arrays`, then wait on the returned job if
+        need be.
         Items are encrypted here.
         """
         session = self._session
@@ -255,7 +257,7 @@ class Index:
         """The stored points with these ids (integers or strings), in request order.
 
         Ids not stored are left out (the seed's behaviour); with ``missing="raise"`` they
-        raise :class:`~shared.errors.PointsNotFoundError` (a ``KeyError``) naming them.
+        raise :class:`~vecq.shared.errors.PointsNotFoundError` (a ``KeyError``) naming them.
         Each point is ``{"id", "vector", "item", "metadata"}``; items come back decrypted.
         With metric ``cosine`` Qdrant stores vectors normalised, so they come back unit length.
         """

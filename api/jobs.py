@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import redis
 
-from shared import job_state
-from shared.errors import Failure, UpsertError, VecqError, WaitTimeout
-from shared.job_state import JobState, Status
+from vecq.shared.errors import Failure, UpsertError, VecqError, WaitTimeout
+from vecq.shared.state import job_state
+from vecq.shared.state.job_state import JobState, Status
 
 # Longest sleep between two ledger reads while waiting; the completion signal usually
 # wakes the waiter long before this.

@@ -11,19 +11,20 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
-from api.backpressure import Room
-from api.encoder import Encoder
-from api.publisher import Publisher
-from shared import ids as idrules
-from shared import keys, ledger, marks
-from shared import metadata as metarules
-from shared.errors import BackpressureTimeout, BrokerUnavailable, EnqueueInterrupted
-from shared.messages import BatchRef
-from shared.redis_memory import footprint, out_of_memory
-from shared.registry import IndexInfo
-from shared.settings import Settings
-from shared.sharding import shard_of
-from shared.validation import Points
+from vecq.api.backpressure import Room
+from vecq.api.encoder import Encoder
+from vecq.api.publisher import Publisher
+from vecq.shared import keys
+from vecq.shared.config.settings import Settings
+from vecq.shared.errors import BackpressureTimeout, BrokerUnavailable, EnqueueInterrupted
+from vecq.shared.points import ids as idrules
+from vecq.shared.points import metadata as metarules
+from vecq.shared.points.sharding import shard_of
+from vecq.shared.points.validation import Points
+from vecq.shared.state import ledger, marks
+from vecq.shared.state.redis_memory import footprint, out_of_memory
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.messages import BatchRef
 
 # Fixed bytes a point costs in a blob beyond its vector: the id, an item offset, JSON framing.
 _ROW_OVERHEAD = 24
@@ -208,7 +209,7 @@ def _mark(
     points: Points,
     rows: npt.NDArray[np.intp],
 ) -> None:
-    """Queue the tombstones or patches of a delete or update batch (``shared/marks.py``)."""
+    """Queue the tombstones or patches of a delete or update batch (``shared/state/marks.py``)."""
     chosen = points.select(rows, arrays=("ids",))
     point_keys = [idrules.mark_key(p) for p in chosen.point_ids()]
     patches = list(chosen.metadata) if chosen.metadata is not None else None

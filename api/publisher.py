@@ -7,11 +7,12 @@ from typing import Protocol
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from shared import keys, messages
-from shared.celeryconf import celery_config
-from shared.errors import BrokerUnavailable
-from shared.messages import BatchRef
-from shared.settings import Settings, redact_url
+from vecq.shared import keys
+from vecq.shared.config.celery_config import celery_config
+from vecq.shared.config.settings import Settings, redact_url
+from vecq.shared.errors import BrokerUnavailable
+from vecq.shared.wire import messages
+from vecq.shared.wire.messages import BatchRef
 
 
 class Publisher(Protocol):

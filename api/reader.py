@@ -6,11 +6,12 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from shared import ids as idrules
-from shared import keys, validation
-from shared.crypto import ItemCipher
-from shared.engines import Engine
-from shared.registry import IndexInfo
+from vecq.shared import keys
+from vecq.shared.crypto import ItemCipher
+from vecq.shared.engines import Engine
+from vecq.shared.points import ids as idrules
+from vecq.shared.points import validation
+from vecq.shared.state.registry import IndexInfo
 
 
 def get_points(

@@ -1,5 +1,5 @@
 """``Session``: what a client and its indexes work through (Redis, the publisher, the Qdrant
-engine reads go to, the settings), owned and closed by the :class:`~api.client.Client`."""
+engine reads go to, the settings), owned and closed by the :class:`~vecq.api.client.Client`."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from collections.abc import Callable
 
 import redis
 
-from api.jobs import UpsertJob
-from api.publisher import Publisher
-from shared import job_state
-from shared.engines import Engine
-from shared.errors import VecqError
-from shared.settings import Settings
+from vecq.api.jobs import UpsertJob
+from vecq.api.publisher import Publisher
+from vecq.shared.config.settings import Settings
+from vecq.shared.engines import Engine
+from vecq.shared.errors import VecqError
+from vecq.shared.state import job_state
 
 
 class Session:
-    """The connections of one client. An :class:`~api.index.Index` holds its client's session
+    """The connections of one client. An :class:`~vecq.api.index.Index` holds its client's session
     (not the client), so it can be built and used without the client module."""
 
     def __init__(
@@ -58,7 +58,7 @@ class Session:
         return self._engine
 
     def job(self, job_id: str) -> UpsertJob:
-        """Reopen a job by its id (see :meth:`api.client.Client.job`)."""
+        """Reopen a job by its id (see :meth:`vecq.api.client.Client.job`)."""
         state = job_state.read(self.redis, job_id)
         if state is None:
             raise VecqError(f"no job {job_id!r} in Redis: never created, or expired (7 days)")

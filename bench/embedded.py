@@ -25,14 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from api import Client, service
-from api.producer import plan
 from bench.common import arguments, data, verdict
-from shared import keys
-from shared.engines.edge import EdgeEngine
-from shared.registry import IndexInfo
-from shared.settings import Settings
-from shared.validation import from_arrays
+from vecq import Client
+from vecq.api import launcher
+from vecq.api.producer import plan
+from vecq.shared import keys
+from vecq.shared.config.settings import Settings
+from vecq.shared.engines.edge import EdgeEngine
+from vecq.shared.points.validation import from_arrays
+from vecq.shared.state.registry import IndexInfo
 
 GOAL = 0.85
 BEFORE = 1_029  # vectors/s of `make demo` on local mode, before Edge (issue "Real Qdrant")
@@ -48,7 +49,7 @@ def _vecq(
         index.upsert(ids, vectors)
         elapsed = time.perf_counter() - start
         assert index.count() == len(ids)
-    service.stop(data_dir)
+    launcher.stop(data_dir)
     return elapsed
 
 

@@ -29,9 +29,9 @@ import httpx
 import numpy as np
 import pyarrow as pa
 
-from api import Client
 from bench.common import arguments, broker, data, name, redis_url, verdict
 from tests.support.services import free_port
+from vecq import Client
 
 GOAL = 0.6
 
@@ -71,7 +71,7 @@ def _server(url: str) -> Iterator[str]:
         env = {**os.environ, "VECQ_REDIS_URL": url, "VECQ_BROKER_URL": broker(url),
                "VECQ_DATA_DIR": data, "VECQ_MAX_INFLIGHT_BYTES": str(2**40),
                "VECQ_LIVE_MAX_VECTORS": "0"}  # fmt: skip
-        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--no-auth",
+        proc = subprocess.Popen([sys.executable, "-m", "vecq.api.cli", "serve", "--no-auth",
                                  "--port", str(port), "--max-body-mb", "2048",
                                  "--log-level", "WARNING"], env=env)  # fmt: skip
         base = f"http://127.0.0.1:{port}"

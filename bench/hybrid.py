@@ -31,15 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from api import Client, SparseSpec, VectorSpec, service
-from api.producer import plan
 from bench.common import arguments, broker, redis_url, verdict
-from shared import keys
-from shared.engines.edge import EdgeEngine
-from shared.registry import IndexInfo
-from shared.settings import Settings
-from shared.validation import from_arrays
-from shared.vector_schema import Schema
+from vecq import Client, SparseSpec, VectorSpec
+from vecq.api import launcher
+from vecq.api.producer import plan
+from vecq.shared import keys
+from vecq.shared.config.settings import Settings
+from vecq.shared.engines.edge import EdgeEngine
+from vecq.shared.points.validation import from_arrays
+from vecq.shared.points.vector_schema import Schema
+from vecq.shared.state.registry import IndexInfo
 
 GOAL_HYBRID = 0.6
 GOAL_PRODUCER = 0.6
@@ -79,7 +80,7 @@ def _vecq(ids: np.ndarray, columns: dict[str, Any], schema: dict[str, Any], data
         index.upsert(ids, columns)
         elapsed = time.perf_counter() - start
         assert index.count() == len(ids)
-    service.stop(data_dir)
+    launcher.stop(data_dir)
     return elapsed
 
 

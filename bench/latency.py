@@ -27,8 +27,8 @@ from typing import IO
 
 import numpy as np
 
-from api import Client, Index
 from bench.common import broker, name, redis_url, verdict
+from vecq import Client, Index
 
 IDLE_GOAL_MS = 20.0
 LOADED_GOAL = 3.0
@@ -51,7 +51,7 @@ def _worker(url: str, log: IO[bytes], engine: str, data_dir: str) -> subprocess.
     env.update(VECQ_REDIS_URL=url, VECQ_BROKER_URL=broker(url), VECQ_DATA_DIR=data_dir)
     if engine == "local":
         env["VECQ_QDRANT_PATH"] = ":memory:"
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "worker", "-l", "WARNING"],
+    return subprocess.Popen([sys.executable, "-m", "vecq.api.cli", "worker", "-l", "WARNING"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
 

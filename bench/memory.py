@@ -24,8 +24,8 @@ import time
 import numpy as np
 import redis
 
-from api import Client
 from bench.common import broker, name, redis_url, verdict
+from vecq import Client
 
 MIB = 2**20
 

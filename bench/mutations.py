@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from api import Client, service
 from bench.common import arguments, data, verdict
+from vecq import Client
+from vecq.api import launcher
 
 # A delete carries no vector: it should cost no more than writing the same ids.
 GOAL = 1.0
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         with Client(data_dir=str(Path(tmp) / "vecq")) as client:
             for n_round in range(args.rounds):
                 runs.append(_round(client, ids, vectors, n_round))
-        service.stop(Path(tmp) / "vecq")
+        launcher.stop(Path(tmp) / "vecq")
     print(f"command: python -m bench.mutations --n {args.n} --dim {args.dim} "
           f"--rounds {args.rounds}")  # fmt: skip
     best = {kind: min(r[kind] for r in runs) for kind in runs[0]}

@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from api import Client, service
 from bench.common import arguments, verdict
+from vecq import Client
+from vecq.api import launcher
 
 GOAL_RATIO = 0.8
 GOAL_RSS_MB = 500
@@ -91,7 +92,7 @@ def ingest_run(
         index = client.create_index(f"obj-{time.monotonic_ns()}", index_key=key, dimension=dim)
     key_file = Path(data_dir) / "bench.key"
     key_file.write_text(key.hex())
-    command = [sys.executable, "-m", "api.cli", "ingest", source, "--index", index.name,
+    command = [sys.executable, "-m", "vecq.api.cli", "ingest", source, "--index", index.name,
                "--key-file", str(key_file)]  # fmt: skip
     start = time.perf_counter()
     process = subprocess.Popen(command, env={**env, "VECQ_DATA_DIR": data_dir},
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         print(f"round {round_ + 1}: {label}: {rate:,.0f} rows/s, peak RSS "
                               f"{rss:,.0f} MB", flush=True)  # fmt: skip
             finally:
-                service.stop(data_dir)
+                launcher.stop(data_dir)
     finally:
         server.terminate()
         server.wait(10)

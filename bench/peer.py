@@ -17,8 +17,8 @@ import time
 
 from qdrant_client import QdrantClient, models
 
-from api import Client
 from bench.common import arguments, broker, data, name, redis_url, verdict
+from vecq import Client
 
 GOAL = 1.0
 

@@ -8,7 +8,7 @@ rounds (the best of each):
 
 1. ``COPY (SELECT id, embedding FROM t ORDER BY id) TO STDOUT``, text and binary, its bytes
    read by psycopg and dropped: the fastest the server hands these rows out.
-2. vecq's read stage: :class:`api.ingest.postgres.PostgresSource` yielding every chunk (ids
+2. vecq's read stage: :class:`vecq.api.ingest.postgres.PostgresSource` yielding every chunk (ids
    and a float32 array per chunk, what the ingest validates and enqueues). Goal: >= 0.5x the
    text COPY's rows/s.
 3. End to end, embedded: ``ingest()`` of the table into a fresh index of a fresh data
@@ -22,11 +22,12 @@ import tempfile
 import time
 from typing import Any
 
-from api import Client, service
-from api.ingest.backfill import chunk_rows_for, ingest
-from api.ingest.mapping import ColumnMap
-from api.ingest.postgres import PostgresSource
 from bench.common import arguments, verdict
+from vecq import Client
+from vecq.api import launcher
+from vecq.api.ingest.backfill import chunk_rows_for, ingest
+from vecq.api.ingest.mapping import ColumnMap
+from vecq.api.ingest.postgres import PostgresSource
 
 GOAL_READ = 0.5
 URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -95,7 +96,7 @@ def end_to_end(url: str, name: str, n: int, dim: int) -> float:
                 seconds = time.perf_counter() - start
                 assert index.count() == n
         finally:
-            service.stop(data_dir)
+            launcher.stop(data_dir)
     return n / seconds
 
 

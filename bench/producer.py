@@ -23,10 +23,10 @@ from collections.abc import Callable
 import numpy as np
 import redis
 
-from api import Client
-from api.producer import fit_size_class
 from bench.common import arguments, broker, redis_url
-from shared.settings import Settings
+from vecq import Client
+from vecq.api.producer import fit_size_class
+from vecq.shared.config.settings import Settings
 
 GOAL = 0.8
 

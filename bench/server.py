@@ -30,8 +30,8 @@ from typing import Any
 
 import psutil
 
-from api import Client
 from bench.common import arguments, broker, data, name, redis_url, verdict
+from vecq import Client
 
 GOAL = 1.0
 READY_LINE = "vecq worker ready"
@@ -66,7 +66,7 @@ def worker_processes(count: int, env: dict[str, str], pool: str, logs: Path) -> 
     procs = []
     for i in range(count):
         log = open(logs / f"worker-{i}.log", "w")  # noqa: SIM115 (closed with the process)
-        cmd = [sys.executable, "-m", "api.cli", "worker", "-c", "1", "-P", pool, "-l", "INFO"]
+        cmd = [sys.executable, "-m", "vecq.api.cli", "worker", "-c", "1", "-P", pool, "-l", "INFO"]
         procs.append((subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), log))
     try:
         deadline = time.monotonic() + 60

@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from api import UpsertJob, WaitTimeout
-from shared import deadletters, heartbeats, job_state, keys, pending
 from tests.support.services import RedisServer
 from tests.support.tracked import DIM, Tracked, check_stored, producer
 from tests.support.workers import Workers
+from vecq import UpsertJob, WaitTimeout
+from vecq.shared import keys
+from vecq.shared.state import deadletters, heartbeats, job_state, pending
 
 
 def soak(

@@ -32,15 +32,16 @@ from typing import Any
 
 import numpy as np
 
-from api import Client
 from bench.common import arguments, broker, data, name, redis_url, verdict
-from shared import job_state, keys
-from shared.codec import Batch, decode
-from shared.engines import open_engine
-from shared.registry import IndexInfo
-from shared.settings import Settings
-from workers.stage_clock import STAGES
-from workers.thread_worker import ThreadWorker
+from vecq import Client
+from vecq.shared import keys
+from vecq.shared.config.settings import Settings
+from vecq.shared.engines import open_engine
+from vecq.shared.state import job_state
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.codec import Batch, decode
+from vecq.workers.stage_clock import STAGES
+from vecq.workers.thread_worker import ThreadWorker
 
 GOAL = 0.9
 OWN_STAGES = ("fetch", "decode", "validate", "ledger")

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.errors import InvalidKeyError
+from vecq.shared.errors import InvalidKeyError
 
 KEY_BYTES = 32
 NONCE_BYTES = 12

@@ -20,10 +20,10 @@ QUEUE_ETL = "vecq.etl"
 # Version of the JSON message a task carries; bumped on any incompatible change.
 MESSAGE_VERSION = 1
 
-# Version of the binary batch blob (see shared/codec.py).
+# Version of the binary batch blob (see shared/wire/codec.py).
 BLOB_VERSION = 4
 
-# Name of the sharding function recorded in every registry entry (see shared/sharding.py).
+# Name of the sharding function recorded in every registry entry (see shared/points/sharding.py).
 SHARD_FUNCTION = "jump-splitmix64-v1"
 
 # How an index sits in Qdrant, recorded in every registry entry: one collection named after
@@ -34,7 +34,7 @@ INDEX_LAYOUT = "one-collection-v1"
 RESERVED_PREFIX = "_vecq"
 PAYLOAD_SEQ = "_vecq_seq"
 PAYLOAD_ITEM = "_vecq_item"
-# The caller's string id of a point stored under its UUID (shared/ids.py).
+# The caller's string id of a point stored under its UUID (shared/points/ids.py).
 PAYLOAD_ID = "_vecq_id"
 
 # How long a finished job's ledger stays readable, and how long a failed batch's blob is kept.
@@ -86,7 +86,7 @@ def sequence(name: str) -> str:
 
 
 def blob(name: str, seq: int) -> str:
-    """One shard batch, encoded by shared/codec.py; sequence numbers are unique per index."""
+    """One shard batch, encoded by shared/wire/codec.py; sequence numbers are unique per index."""
     return f"{PREFIX}:blob:{name}:{seq}"
 
 
@@ -226,7 +226,7 @@ def reclaim(name: str) -> str:
 
 
 def pace(name: str) -> str:
-    """Hash of the fleet-wide pace of writes into an index's collection (shared/pace.py)."""
+    """Hash of the fleet-wide pace of writes into an index's collection (shared/state/pace.py)."""
     return f"{PREFIX}:pace:{name}"
 
 
@@ -248,7 +248,7 @@ def index_keys(name: str) -> list[str]:
             pace_probe(name)]  # fmt: skip
 
 
-# The embedded service (shared/service.py): engine calls from attached processes.
+# The embedded service (shared/wire/service_protocol.py): engine calls from attached processes.
 SERVICE_REQUESTS = f"{PREFIX}:service:requests"
 
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from shared.settings import redact_url
+from vecq.shared.config.settings import redact_url
 
 Format = Literal["text", "json"]
 
@@ -78,7 +78,7 @@ class ContextFilter(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
-    """``2026-11-24T02:41:07.123Z INFO workers.pipeline message job=... index=...``."""
+    """``2026-11-24T02:41:07.123Z INFO vecq.workers.pipeline message job=... index=...``."""
 
     def format(self, record: logging.LogRecord) -> str:
         ids: dict[str, Any] = getattr(record, "vecq", None) or {}

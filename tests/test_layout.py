@@ -1,13 +1,15 @@
-"""The layout's import rule, ``api -> shared <- workers``: the producer never loads worker code.
+"""The layout: one import name, ``vecq``, and the import rule ``api -> shared <- workers``.
 
-Checked two ways: statically, every import statement of every module; and at run time, what
-``import api``, the CLI and the commands that only read Redis actually load.
+Checked statically (every import statement of every module), at run time (what ``import
+vecq``, the CLI and the commands that only read Redis actually load), and on a real install
+(``pip install --target`` holds one top-level package).
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 from tests.support.clients import broker_url
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("api", "shared", "workers")
 # The only api modules that may load worker code, and only inside a function: the embedded
 # in-process worker, and the `vecq worker` command.
 LAZY_WORKER_IMPORTS = {"api/client.py", "api/cli/worker.py"}
@@ -25,7 +28,7 @@ LAZY_WORKER_IMPORTS = {"api/client.py", "api/cli/worker.py"}
 def _loaded_after(statement: str) -> set[str]:
     code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return {name.split(".")[0] for name in done.stdout.split()}
+    return set(done.stdout.split())
 
 
 def _imports(path: Path) -> list[tuple[str, bool]]:
@@ -50,10 +53,43 @@ def _package_modules(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
 
 
+def _module_name(path: Path) -> str:
+    return "vecq." + path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".")
+
+
+def _under(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_the_folders_are_the_sub_packages_of_vecq() -> None:
+    """vecq/ holds the package's top and links api/, shared/ and workers/ as its sub-packages."""
+    inside = {p.name for p in (ROOT / "vecq").iterdir() if p.name != "__pycache__"}
+    assert inside == {"__init__.py", "py.typed", *PACKAGES}
+    for package in PACKAGES:
+        link = ROOT / "vecq" / package
+        assert link.is_symlink() and link.resolve() == (ROOT / package).resolve()
+
+
+def test_every_import_of_vecq_code_names_vecq() -> None:
+    """No module imports ``api``, ``shared`` or ``workers`` as a top-level name: from a
+    checkout that would load a second copy of a module (with error classes of its own), and
+    an installed vecq has no such names."""
+    files = [p for pkg in (*PACKAGES, "tests", "bench") for p in _package_modules(pkg)]
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in files
+        for module, _ in _imports(path)
+        if module.split(".")[0] in PACKAGES
+    ]
+    assert wrong == []
+
+
 def test_the_producer_library_and_cli_load_no_worker_code() -> None:
-    """`import api` and building the CLI parser leave the workers package unloaded."""
-    assert "workers" not in _loaded_after("import api, api.cli, api.cli.dlq; api.cli.main")
-    assert "workers" not in _loaded_after("import api.cli; api.cli.build_parser()")
+    """`import vecq` and building the CLI parser leave the workers package unloaded."""
+    loaded = _loaded_after("import vecq, vecq.api.cli, vecq.api.cli.dlq; vecq.api.cli.main")
+    assert not [m for m in loaded if _under(m, "vecq.workers")]
+    loaded = _loaded_after("import vecq.api.cli; vecq.api.cli.build_parser()")
+    assert not [m for m in loaded if _under(m, "vecq.workers")]
 
 
 def test_shared_loads_only_numpy_redis_and_the_standard_library() -> None:
@@ -62,28 +98,54 @@ def test_shared_loads_only_numpy_redis_and_the_standard_library() -> None:
     The one addition is ``crc32c``, the blob checksum (a small C extension with no
     dependencies of its own): zlib's CRC-32 cost half as much as the Redis write itself.
     """
-    names = [p.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".")
-             for p in _package_modules("shared") if p.name != "__init__.py"]  # fmt: skip
-    assert "shared.ledger" in names and "shared.deadletters" in names
+    names = [_module_name(p) for p in _package_modules("shared") if p.name != "__init__.py"]
+    assert "vecq.shared.state.ledger" in names and "vecq.shared.state.deadletters" in names
     baseline = _loaded_after("import numpy, redis")  # with whatever they load themselves
     added = _loaded_after(f"import numpy, redis, {', '.join(names)}") - baseline
-    assert added - set(sys.stdlib_module_names) - {"shared", "crc32c"} == set()
+    roots = {m.split(".")[0] for m in added if not _under(m, "vecq")}
+    assert roots - set(sys.stdlib_module_names) - {"numpy", "redis", "crc32c"} == set()
 
 
 def test_imports_flow_from_api_and_workers_into_shared_only() -> None:
     """shared imports neither api nor workers; workers never imports api; api imports workers
     only lazily, in the two places that run a worker."""
     wrong = []
-    for package, forbidden in (("shared", {"api", "workers"}), ("workers", {"api"})):
+    rules = (("shared", ("vecq.api", "vecq.workers")), ("workers", ("vecq.api",)))
+    for package, forbidden in rules:
         for path in _package_modules(package):
-            wrong += [f"{path.relative_to(ROOT)} imports {m}" for m, _ in _imports(path)
-                      if m.split(".")[0] in forbidden]  # fmt: skip
+            wrong += [
+                f"{path.relative_to(ROOT)} imports {m}"
+                for m, _ in _imports(path)
+                if any(_under(m, f) for f in forbidden)
+            ]
     for path in _package_modules("api"):
         where = path.relative_to(ROOT).as_posix()
         for module, lazy in _imports(path):
-            if module.split(".")[0] == "workers" and not (lazy and where in LAZY_WORKER_IMPORTS):
+            if _under(module, "vecq.workers") and not (lazy and where in LAZY_WORKER_IMPORTS):
                 wrong.append(f"{where} imports {module}" + ("" if lazy else " at import time"))
     assert wrong == []
+
+
+@pytest.mark.process
+def test_an_install_holds_one_top_level_package(tmp_path: Path) -> None:
+    """`pip install --target` of a copy of the checkout installs ``vecq`` and nothing else
+    importable: no ``api``, ``shared`` or ``workers`` in site-packages."""
+    source = tmp_path / "source"
+    skip = shutil.ignore_patterns(".git", ".venv", ".vecq", "*cache*", "build", "*.egg-info")
+    shutil.copytree(ROOT, source, symlinks=True, ignore=skip)
+    target = tmp_path / "target"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(source)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    top = {p.name for p in target.iterdir()} - {"bin"}
+    assert {name for name in top if not name.endswith(".dist-info")} == {"vecq"}
+    installed = target / "vecq"
+    assert (installed / "py.typed").is_file()
+    assert sorted(p.name for p in (installed / "shared" / "state" / "lua").glob("*.lua"))
+    assert not any(p.is_symlink() for p in installed.rglob("*"))
 
 
 @pytest.mark.process
@@ -91,14 +153,18 @@ def test_imports_flow_from_api_and_workers_into_shared_only() -> None:
 def test_commands_that_read_redis_load_no_worker_code(redis_url: str, command: list[str]) -> None:
     """`vecq dlq list` and `vecq status`, run for real, never import a workers module."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VECQ_")}
-    env.update(VECQ_REDIS_URL=redis_url, VECQ_BROKER_URL=broker_url(redis_url),
-               VECQ_QDRANT_PATH=":memory:")  # fmt: skip
+    env.update(
+        VECQ_REDIS_URL=redis_url, VECQ_BROKER_URL=broker_url(redis_url), VECQ_QDRANT_PATH=":memory:"
+    )
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "api.cli", *command],
+        [sys.executable, "-X", "importtime", "-m", "vecq.api.cli", *command],
         env=env, capture_output=True, text=True, timeout=60, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
-                if line.startswith("import time:")]  # fmt: skip
-    assert "api.cli" in imported  # the import log is there to be read
-    assert [m for m in imported if m.split(".")[0] == "workers"] == []
+    imported = [
+        line.rsplit("|", 1)[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    ]
+    assert "vecq.api.cli" in imported  # the import log is there to be read
+    assert [m for m in imported if _under(m, "vecq.workers")] == []

@@ -1,1 +1,2 @@
-"""The worker side: the Celery app, its tasks, the Qdrant sink and the retry policy."""
+"""The worker side: the Celery app, its tasks, the Qdrant sink, the retry policy and the
+embedded service's host."""

@@ -1,8 +1,8 @@
 """The Celery app of the workers, built from settings, and the context its tasks share.
 
 ``vecq worker`` and the in-process worker build theirs with :func:`create_app`. Celery's
-own tools find one here too: ``celery -A workers flower`` (or ``inspect``, ``events``)
-looks up ``workers.celery.app``, which is built on first use from the ``VECQ_*`` settings.
+own tools find one here too: ``celery -A vecq.workers flower`` (or ``inspect``, ``events``)
+looks up ``vecq.workers.celery.app``, which is built on first use from the ``VECQ_*`` settings.
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ from typing import Any
 
 from celery import Celery
 
-from shared import keys, messages
-from shared.celeryconf import celery_config
-from shared.engines import Engine, open_engine
-from shared.messages import BatchRef
-from shared.settings import Settings
-from workers import tasks
-from workers.context import WorkerContext
-from workers.pacer import Pacer
-from workers.reaper import InBroker, Reaper
-from workers.sink import QdrantSink
+from vecq.shared import keys
+from vecq.shared.config.celery_config import celery_config
+from vecq.shared.config.settings import Settings
+from vecq.shared.engines import Engine, open_engine
+from vecq.shared.wire import messages
+from vecq.shared.wire.messages import BatchRef
+from vecq.workers import tasks
+from vecq.workers.context import WorkerContext
+from vecq.workers.pacer import Pacer
+from vecq.workers.reaper import InBroker, Reaper
+from vecq.workers.sink import QdrantSink
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> Celery:

@@ -8,9 +8,9 @@ from typing import Any
 
 import redis
 
-from shared.errors import VecqError
-from shared.replies import texts
-from shared.settings import Settings, redact_url
+from vecq.shared.config.settings import Settings, redact_url
+from vecq.shared.errors import VecqError
+from vecq.shared.state.replies import texts
 
 log = logging.getLogger(__name__)
 

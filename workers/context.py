@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 
 import redis
 
-from shared import heartbeats, pending, registry
-from shared.registry import IndexInfo
-from shared.settings import Settings
-from workers import retry
-from workers.sink import QdrantSink
-from workers.stage_clock import StageClock
+from vecq.shared.config.settings import Settings
+from vecq.shared.state import heartbeats, pending, registry
+from vecq.shared.state.registry import IndexInfo
+from vecq.workers import retry
+from vecq.workers.sink import QdrantSink
+from vecq.workers.stage_clock import StageClock
 
 # How long a worker trusts its cached copy of a registry entry. Entries never change, so this
 # only bounds how long a deleted index can still be written to by a stale cache.

@@ -5,7 +5,7 @@ An ``upsert`` of at most ``live_max_vectors`` vectors is published to the live q
 :class:`LiveLane` beside its Celery pool, so a small call never waits for a pool slot that a
 long bulk batch holds. The lane takes whatever live messages are waiting (up to
 ``MAX_COALESCE``), writes the batches of each shard in one request
-(:func:`workers.pipeline.process_batches`) and acknowledges each message after its batch
+(:func:`vecq.workers.pipeline.process_batches`) and acknowledges each message after its batch
 is settled. In local mode its Qdrant calls go ahead of the bulk writers'
 (``priority_lock.urgent``).
 
@@ -21,12 +21,13 @@ from typing import Any
 
 from celery import Celery
 
-from shared import keys, messages
-from shared.consumer import QueueConsumer, task_argument
-from shared.messages import BatchRef
-from shared.priority_lock import urgent
-from workers.context import WorkerContext
-from workers.pipeline import RetryLater, process_batches
+from vecq.shared import keys
+from vecq.shared.engines.priority_lock import urgent
+from vecq.shared.wire import messages
+from vecq.shared.wire.consumer import QueueConsumer, task_argument
+from vecq.shared.wire.messages import BatchRef
+from vecq.workers.context import WorkerContext
+from vecq.workers.pipeline import RetryLater, process_batches
 
 log = logging.getLogger(__name__)
 

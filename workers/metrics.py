@@ -2,7 +2,7 @@
 
 Counters live in this process (Prometheus sums them over workers). ``vecq worker
 --metrics-port`` serves them together with the deployment's queue, dead-letter and
-in-flight gauges (:mod:`shared.stats`), read from Redis at each scrape. A prefork pool's
+in-flight gauges (:mod:`vecq.shared.state.stats`), read from Redis at each scrape. A prefork pool's
 children write to files in ``PROMETHEUS_MULTIPROC_DIR``, which the parent then serves.
 """
 
@@ -22,7 +22,7 @@ import redis
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.registry import REGISTRY
 
-from shared import stats
+from vecq.shared.state import stats
 
 log = logging.getLogger(__name__)
 

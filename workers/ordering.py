@@ -1,6 +1,6 @@
 """How every write of a batch obeys the deletes and metadata updates newer than it.
 
-The marks in Redis (``shared/marks.py``) say, per point, which deletes and updates are
+The marks in Redis (``shared/state/marks.py``) say, per point, which deletes and updates are
 still kept. Around an upsert's conditional write: points with a newer delete are left out,
 newer updates are merged into the metadata written, and whatever marks appeared while the
 write was in flight are applied right after it. A delete is one conditional delete
@@ -19,14 +19,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from shared import ids as idrules
-from shared import keys, marks
-from shared.codec import Batch
-from shared.marks import PointMarks, Snapshot
-from shared.metadata import Metadata
-from shared.registry import IndexInfo
-from workers import retry
-from workers.context import WorkerContext
+from vecq.shared import keys
+from vecq.shared.points import ids as idrules
+from vecq.shared.points.metadata import Metadata
+from vecq.shared.state import marks
+from vecq.shared.state.marks import PointMarks, Snapshot
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.codec import Batch
+from vecq.workers import retry
+from vecq.workers.context import WorkerContext
 
 # Countdown of an update that waits for older upserts: half the time it has waited so far,
 # within these bounds, so a short wait is noticed soon and a long one costs few deliveries.

@@ -2,7 +2,7 @@
 
 Before each request the sink asks :meth:`Pacer.request` for permission: it waits its turn
 in the index's write budget (if ``max_write_rate`` is set), then for one of the index's
-request slots, both shared in Redis (``shared/pace.py``); afterwards it reports how the
+request slots, both shared in Redis (``shared/state/pace.py``); afterwards it reports how the
 request went, which moves the fleet's limit (AIMD). Now and then one worker looks at the
 collection's optimizers for everyone (:meth:`Pacer.probe`). Only a server is paced:
 Qdrant Edge and local mode live in the worker's own process.
@@ -20,11 +20,11 @@ from contextlib import contextmanager
 
 import redis
 
-from shared import pace
-from shared.engines import Engine
-from shared.engines.grpc_channel import TIMEOUT_SECONDS
-from shared.registry import IndexInfo
-from workers import metrics, retry
+from vecq.shared.engines import Engine
+from vecq.shared.engines.grpc_channel import TIMEOUT_SECONDS
+from vecq.shared.state import pace
+from vecq.shared.state.registry import IndexInfo
+from vecq.workers import metrics, retry
 
 log = logging.getLogger(__name__)
 

@@ -8,24 +8,26 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shared import deadletters, job_state, ledger, logs, named_vectors
-from shared import ids as idrules
-from shared import metadata as metarules
-from shared.codec import Batch, decode
-from shared.errors import (
+from vecq.shared import logs
+from vecq.shared.errors import (
     CorruptBlobError,
     IndexNotLoadedError,
     InvalidInputError,
     InvalidVectorError,
 )
-from shared.ids import check_id_array
-from shared.messages import BatchRef
-from shared.registry import IndexInfo
-from shared.sharding import shard_of
-from shared.vectors import check_vectors
-from workers import metrics, ordering, retry, settlement
-from workers.context import WorkerContext
-from workers.settlement import Delivery, Result
+from vecq.shared.points import ids as idrules
+from vecq.shared.points import metadata as metarules
+from vecq.shared.points import named_vectors
+from vecq.shared.points.ids import check_id_array
+from vecq.shared.points.sharding import shard_of
+from vecq.shared.points.vectors import check_vectors
+from vecq.shared.state import deadletters, job_state, ledger
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.codec import Batch, decode
+from vecq.shared.wire.messages import BatchRef
+from vecq.workers import metrics, ordering, retry, settlement
+from vecq.workers.context import WorkerContext
+from vecq.workers.settlement import Delivery, Result
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ fourth, reclaims the marks of deletes and updates that no older write can need a
 ``shared/marks.reclaim``):
 
 1. **Held by a dead worker.** A worker records itself as the holder of each batch it
-   processes, and keeps a heartbeat (``shared/heartbeats.py``). A holder whose heartbeat
+   processes, and keeps a heartbeat (``shared/state/heartbeats.py``). A holder whose heartbeat
    lapsed was killed, ran out of memory or lost its host: its batches are published again
    at once, so they are written within the heartbeat's expiry plus a sweep (about 15 s),
    not after the broker's visibility timeout (an hour by default). A slow worker keeps
@@ -32,8 +32,9 @@ from collections.abc import Callable
 
 import redis
 
-from shared import heartbeats, job_state, keys, ledger, marks, pending, registry
-from shared.messages import BatchRef
+from vecq.shared import keys
+from vecq.shared.state import heartbeats, job_state, ledger, marks, pending, registry
+from vecq.shared.wire.messages import BatchRef
 
 log = logging.getLogger(__name__)
 

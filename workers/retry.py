@@ -34,8 +34,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from shared.redis_memory import out_of_memory
-from workers import metrics
+from vecq.shared.state.redis_memory import out_of_memory
+from vecq.workers import metrics
 
 log = logging.getLogger(__name__)
 

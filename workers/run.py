@@ -7,13 +7,13 @@ import threading
 
 from celery import signals
 
-from shared import keys, logs
-from shared.errors import VecqError
-from shared.settings import Settings, redact_url
-from workers import metrics
-from workers.celery import create_app, start_reaper
-from workers.checks import preflight
-from workers.live import LiveLane
+from vecq.shared import keys, logs
+from vecq.shared.config.settings import Settings, redact_url
+from vecq.shared.errors import VecqError
+from vecq.workers import metrics
+from vecq.workers.celery import create_app, start_reaper
+from vecq.workers.checks import preflight
+from vecq.workers.live import LiveLane
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """How a batch ends, exactly once: settled as written, or dead-lettered whole or in part.
 
-Every outcome goes through the ledger's one settle script (``shared/ledger.py``); a batch
+Every outcome goes through the ledger's one settle script (``shared/state/ledger.py``); a batch
 settled before (a redelivery) comes back as ``duplicate`` and counts nothing twice.
 """
 
@@ -13,12 +13,12 @@ from typing import Literal
 
 import numpy as np
 
-from shared import deadletters, ledger
-from shared.codec import Batch, decode, encode
-from shared.errors import CorruptBlobError, Failure
-from shared.messages import BatchRef
-from workers import metrics, retry
-from workers.context import WorkerContext
+from vecq.shared.errors import CorruptBlobError, Failure
+from vecq.shared.state import deadletters, ledger
+from vecq.shared.wire.codec import Batch, decode, encode
+from vecq.shared.wire.messages import BatchRef
+from vecq.workers import metrics, retry
+from vecq.workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
 

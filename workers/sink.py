@@ -20,16 +20,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shared import keys
-from shared.codec import Batch
-from shared.columns import Columns
-from shared.engines import Engine, Write
-from shared.metadata import Metadata
-from shared.registry import IndexInfo
-from shared.validation import last_rows
-from workers import retry
-from workers.pacer import Pacer
-from workers.stage_clock import StageClock
+from vecq.shared import keys
+from vecq.shared.engines import Engine, Write
+from vecq.shared.points.columns import Columns
+from vecq.shared.points.metadata import Metadata
+from vecq.shared.points.validation import last_rows
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.codec import Batch
+from vecq.workers import retry
+from vecq.workers.pacer import Pacer
+from vecq.workers.stage_clock import StageClock
 
 
 def payloads(batch: Batch, seqs: Sequence[int] | None = None) -> list[dict[str, Any]]:

@@ -9,12 +9,13 @@ from typing import Any
 from celery import Celery, Task
 from celery.exceptions import Reject
 
-from shared import keys, messages
-from shared.messages import BatchRef
-from workers.context import WorkerContext
-from workers.pipeline import RetryLater, process_batch
-from workers.retry import is_interruption
-from workers.settlement import Result
+from vecq.shared import keys
+from vecq.shared.wire import messages
+from vecq.shared.wire.messages import BatchRef
+from vecq.workers.context import WorkerContext
+from vecq.workers.pipeline import RetryLater, process_batch
+from vecq.workers.retry import is_interruption
+from vecq.workers.settlement import Result
 
 log = logging.getLogger(__name__)
 

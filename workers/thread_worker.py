@@ -11,14 +11,14 @@ from celery.app.trace import trace_task_ret
 from celery.concurrency.thread import TaskPool
 from celery.worker import state as worker_state
 
-from shared import keys
-from shared.engines import Engine
-from shared.errors import VecqError
-from shared.settings import Settings
-from workers.celery import create_app, start_reaper
-from workers.context import WorkerContext
-from workers.live import LiveLane
-from workers.reaper import Reaper
+from vecq.shared import keys
+from vecq.shared.config.settings import Settings
+from vecq.shared.engines import Engine
+from vecq.shared.errors import VecqError
+from vecq.workers.celery import create_app, start_reaper
+from vecq.workers.context import WorkerContext
+from vecq.workers.live import LiveLane
+from vecq.workers.reaper import Reaper
 
 log = logging.getLogger(__name__)
 

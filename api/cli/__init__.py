@@ -10,23 +10,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from api.cli import (
+from vecq.api.cli import (
     demo,
     dlq,
     index,
     ingest,
     schedule,
     serve,
-    service,
     status,
     token,
+    up_down,
     verify,
     worker,
 )
-from shared.version import version
+from vecq.shared.version import version
 
 # In the order ``vecq --help`` lists them.
-COMMANDS = (demo, service, worker, index, ingest, verify, serve, token, status, schedule, dlq)
+COMMANDS = (demo, up_down, worker, index, ingest, verify, serve, token, status, schedule, dlq)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
-"""``python -m api.cli ...`` runs ``vecq ...``."""
+"""``python -m vecq.api.cli ...`` runs ``vecq ...``."""
 
 import sys
 
-from api.cli import main
+from vecq.api.cli import main
 
 sys.exit(main())

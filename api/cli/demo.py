@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from api.cli.options import Subparsers
+from vecq.api.cli.options import Subparsers
 
 if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
     import numpy as np
 
-    from api.client import Client
-    from api.index import Index
-    from shared.settings import Settings
+    from vecq.api.client import Client
+    from vecq.api.index import Index
+    from vecq.shared.config.settings import Settings
 
 INDEX = "demo"
 # Sized to show the speed in a few seconds of work on a small machine.
@@ -55,15 +55,15 @@ def demo(n: int = DEFAULT_N, dimension: int = 384, shards: int = 4, samples: int
     import numpy as np
     from tqdm import tqdm
 
-    from api.client import Client
+    from vecq.api.client import Client
 
     rng = np.random.default_rng()
     vectors = rng.standard_normal((n, dimension), dtype=np.float32)
     samples = min(samples, n)
-    from api import service
-    from shared.settings import Settings
+    from vecq.api import launcher
+    from vecq.shared.config.settings import Settings
 
-    ran_before = service.running(Settings.from_env().data_dir) is not None
+    ran_before = launcher.running(Settings.from_env().data_dir) is not None
     with Client() as client:
         key = _fresh_index(client)
         index = client.create_index(INDEX, index_key=key, dimension=dimension, shards=shards)
@@ -90,7 +90,7 @@ def demo(n: int = DEFAULT_N, dimension: int = 384, shards: int = 4, samples: int
     searched = not problems and (client.service is None or not ran_before)
     if searched:
         if client.service is not None:  # the demo started it: stop it, so Edge opens the shard
-            service.stop(settings.data_dir)
+            launcher.stop(settings.data_dir)
         problems = _search(settings, vectors, chosen[0])
     if problems:
         for p in problems[:10]:
@@ -114,7 +114,7 @@ def _meta(i: int) -> dict[str, str | int]:
 
 def _fresh_index(client: Client) -> bytes:
     """Drop the previous demo index (its key is kept beside the data) and return a new key."""
-    from shared.errors import IndexNotLoadedError
+    from vecq.shared.errors import IndexNotLoadedError
 
     key_file = Path(client.settings.data_dir) / "demo.key"
     if key_file.exists():

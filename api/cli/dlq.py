@@ -8,11 +8,11 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from api.cli.options import Subparsers, exit_status
+from vecq.api.cli.options import Subparsers, exit_status
 
 if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
-    from api.client import Client
-    from shared.deadletters import DeadLetter
+    from vecq.api.client import Client
+    from vecq.shared.state.deadletters import DeadLetter
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -58,7 +58,7 @@ def _targets(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run one ``vecq dlq`` subcommand; return the exit status (see ``exit_status``)."""
-    from shared.errors import VecqError
+    from vecq.shared.errors import VecqError
 
     try:
         return _run(args, out or sys.stdout)
@@ -75,8 +75,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if command == "purge" and not args.yes:
         print("vecq dlq purge deletes points for good: add --yes to confirm", file=sys.stderr)
         return 2
-    from api.client import Client
-    from shared import deadletters
+    from vecq.api.client import Client
+    from vecq.shared.state import deadletters
 
     # Replays are written by the workers (embedded: the data directory's service).
     with Client(worker=False) as client:
@@ -109,7 +109,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 def _wait(client: Client, jobs: list[str], timeout: float | None, out: TextIO) -> int:
     """Wait for replay jobs; exit status 1 if any failed again or did not finish in time."""
-    from shared.errors import UpsertError, WaitTimeout
+    from vecq.shared.errors import UpsertError, WaitTimeout
 
     status = 0
     deadline = None if timeout is None else time.monotonic() + timeout

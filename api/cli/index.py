@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from api.cli.options import FAILED, USAGE, Subparsers, exit_status
+from vecq.api.cli.options import FAILED, USAGE, Subparsers, exit_status
 
 EPILOG = """\
 examples:
@@ -119,11 +119,11 @@ def _add_attach(actions: Any) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from api import Client
-    from shared.crypto import generate_key, read_key_file
-    from shared.errors import IndexExistsError
-    from shared.payload_indexes import parse_flag
-    from shared.vector_schema import parse_sparse_flag, parse_vector_flag
+    from vecq import Client
+    from vecq.shared.crypto import generate_key, read_key_file
+    from vecq.shared.errors import IndexExistsError
+    from vecq.shared.points.payload_indexes import parse_flag
+    from vecq.shared.points.vector_schema import parse_sparse_flag, parse_vector_flag
 
     path: Path = args.key_file or Path(f"{args.name}.key")
     fields = {f.field: f.spec() for f in map(parse_flag, args.payload_index)}
@@ -167,8 +167,8 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _attach(args: argparse.Namespace) -> int:
-    from api import Client
-    from shared.crypto import generate_key, read_key_file
+    from vecq import Client
+    from vecq.shared.crypto import generate_key, read_key_file
 
     path: Path = args.key_file or Path(f"{args.name}.key")
     if path.exists() and not args.reuse_key:
@@ -194,8 +194,8 @@ def _attach(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from api import Client
-    from shared import registry
+    from vecq import Client
+    from vecq.shared.state import registry
 
     with Client(worker=False) as client:
         entries = [registry.get(client.redis, n) for n in client.list_indexes()]
@@ -214,8 +214,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
-    from api import Client
-    from shared import job_state, marks, registry
+    from vecq import Client
+    from vecq.shared.state import job_state, marks, registry
 
     with Client(worker=False) as client:
         info = registry.get(client.redis, args.name)
@@ -243,8 +243,8 @@ def _describe(args: argparse.Namespace) -> int:
 def _pace(args: argparse.Namespace) -> int:
     import time
 
-    from api import Client
-    from shared import pace, registry
+    from vecq import Client
+    from vecq.shared.state import pace, registry
 
     with Client(worker=False) as client:
         registry.get(client.redis, args.name)  # IndexNotLoadedError names a missing index
@@ -263,8 +263,8 @@ def _pace(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    from api import Client
-    from shared.crypto import read_key_file
+    from vecq import Client
+    from vecq.shared.crypto import read_key_file
 
     key = read_key_file(args.key_file)
     if not args.yes:
@@ -285,7 +285,7 @@ def _delete(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen ``vecq index`` action; its exit status (see ``exit_status``)."""
-    from shared.errors import VecqError
+    from vecq.shared.errors import VecqError
 
     try:
         status: int = args.action_run(args)

@@ -1,4 +1,4 @@
-"""``vecq ingest``: argument parsing, progress and output around :mod:`api.ingest.backfill`."""
+"""``vecq ingest``: argument parsing, progress and output around :mod:`vecq.api.ingest.backfill`."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from api.cli.options import Subparsers, exit_status
-from api.cli.progress import progress_bar, wait_written
-from api.cli.sources import add_source_flags, inputs
+from vecq.api.cli.options import Subparsers, exit_status
+from vecq.api.cli.progress import progress_bar, wait_written
+from vecq.api.cli.sources import add_source_flags, inputs
 
 if TYPE_CHECKING:
-    from api.index import Index
-    from api.ingest.backfill import Report
-    from api.ingest.chunks import Source
+    from vecq.api.index import Index
+    from vecq.api.ingest.backfill import Report
+    from vecq.api.ingest.chunks import Source
 
 DESCRIPTION = (
     "Reads files in bounded chunks, validates each chunk whole, enqueues it and records it as "
@@ -134,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> int:
     import logging
 
-    from api import Client
-    from shared.errors import VecqError
+    from vecq import Client
+    from vecq.shared.errors import VecqError
 
     logging.basicConfig(level=logging.WARNING)
     wrong = _wrong_flags(args)
@@ -176,7 +176,7 @@ def _load(
 ) -> int:  # fmt: skip
     """Enqueue every chunk (in bulk mode if asked), then wait until it is written (not with
     --no-wait); the exit status."""
-    from api.ingest.backfill import ingest
+    from vecq.api.ingest.backfill import ingest
 
     bulk = index.bulk(args.timeout) if args.bulk else contextlib.nullcontext()
     with bulk:
@@ -243,7 +243,7 @@ def _dry_run(
     summary: dict[str, Any],
 ) -> int:  # fmt: skip
     """Validate everything, enqueue nothing; exit 0 if every record is valid, else 2."""
-    from api.ingest.dryrun import dry_run
+    from vecq.api.ingest.dryrun import dry_run
 
     done = dry_run(index, sources, chunk_rows=args.chunk_rows,
                    on_progress=progress_bar(known, desc="checked"))  # fmt: skip
@@ -263,7 +263,7 @@ def _mirror_plan(
     index: Index, sources: list[Source], args: argparse.Namespace, summary: dict[str, Any]
 ) -> int:
     """--dry-run --mirror: what the mirror pass would delete now; 1 if a guard would refuse."""
-    from api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION, plan_extras
+    from vecq.api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION, plan_extras
 
     fraction = args.max_delete_fraction
     plan = plan_extras(index, sources, chunk_rows=args.chunk_rows,
@@ -295,8 +295,8 @@ def _mirror(
 ) -> int:
     """Delete the index's ids the files do not hold (the run has fully succeeded), unless a
     guard refuses: an empty source, or more deletes than --max-delete-fraction."""
-    from api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION, delete_extras
-    from shared.errors import MirrorRefused, UpsertError, VecqError
+    from vecq.api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION, delete_extras
+    from vecq.shared.errors import MirrorRefused, UpsertError, VecqError
 
     fraction = args.max_delete_fraction
     try:

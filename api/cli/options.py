@@ -39,7 +39,7 @@ def exit_status(exc: BaseException) -> int:
     does. Failure: the command could not do its work (a service unreachable, the data
     directory in use, writes that failed).
     """
-    from shared.errors import IndexExistsError, IndexNotLoadedError, InvalidKeyError
+    from vecq.shared.errors import IndexExistsError, IndexNotLoadedError, InvalidKeyError
 
     usage = (ValueError, OSError, IndexExistsError, IndexNotLoadedError, InvalidKeyError)
     return USAGE if isinstance(exc, usage) else FAILED

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from api.jobs import UpsertJob
+    from vecq.api.jobs import UpsertJob
 
 
 def wait_written(
@@ -19,7 +19,7 @@ def wait_written(
     """Wait for the jobs with a bar of records written; the exit status (0 written, 1 failed,
     130 interrupted) and the records that failed. ``started`` is when the run began, for its
     end-to-end rate."""
-    from shared.errors import UpsertError, VecqError
+    from vecq.shared.errors import UpsertError, VecqError
 
     failed = 0
     watch = WriteBar(jobs, vectors)

@@ -1,4 +1,4 @@
-"""``vecq schedule``: scheduled ETL from a config file (see :mod:`api.ingest.etl`)."""
+"""``vecq schedule``: scheduled ETL from a config file (see :mod:`vecq.api.ingest.etl`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from api.cli.options import Subparsers, add_logging, exit_status
+from vecq.api.cli.options import Subparsers, add_logging, exit_status
 
 EPILOG = """\
 config file (TOML), one [[sources]] table per scheduled source:
@@ -53,12 +53,12 @@ def add_parser(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vecq schedule``; 0 when stopped cleanly, 1 if a --once run failed, 2 bad config."""
-    from api import Client
-    from api.ingest.etl import Scheduler, last_run, run_source
-    from api.ingest.etl_config import load_config
-    from shared import logs
-    from shared.errors import VecqError
-    from shared.settings import Settings
+    from vecq import Client
+    from vecq.api.ingest.etl import Scheduler, last_run, run_source
+    from vecq.api.ingest.etl_config import load_config
+    from vecq.shared import logs
+    from vecq.shared.config.settings import Settings
+    from vecq.shared.errors import VecqError
 
     try:
         settings = Settings.from_env(log_format=args.log_format)

@@ -9,11 +9,11 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from api.cli.options import Subparsers, add_logging
+from vecq.api.cli.options import Subparsers, add_logging
 
 if TYPE_CHECKING:
-    from api.http.auth import Tokens
-    from shared.settings import Settings
+    from vecq.api.http.auth import Tokens
+    from vecq.shared.config.settings import Settings
 
 SERVE_DESCRIPTION = (
     "Serves vecq's HTTP API: create, load, list and delete indexes; upsert points as JSON "
@@ -75,8 +75,8 @@ def add_parser(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vecq serve`` until interrupted; return the exit status."""
-    from shared import logs
-    from shared.settings import Settings
+    from vecq.shared import logs
+    from vecq.shared.config.settings import Settings
 
     try:
         settings = Settings.from_env(log_format=args.log_format)
@@ -87,12 +87,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from api.http.app import create_app
+        from vecq.api.http.app import create_app
     except ImportError as exc:  # pragma: no cover - fastapi and uvicorn are in the server extra
         print(f"vecq serve: {exc.name} is missing: pip install 'vecq[server]'", file=sys.stderr)
         return 2
     logs.configure(args.log_level, settings.log_format)
-    from api import Client
+    from vecq import Client
 
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again once it has shut down;
     # with no-op handlers in place that second delivery lets the client close (an in-process
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _tokens(args: argparse.Namespace, settings: Settings) -> Tokens | None:
-    from api.http.auth import Tokens
+    from vecq.api.http.auth import Tokens
 
     path = args.tokens or settings.api_tokens
     if path is not None and args.no_auth:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from api.ingest.chunks import Source
+from vecq.api.ingest.chunks import Source
 
 
 def add_source_flags(p: argparse.ArgumentParser) -> None:
@@ -60,8 +60,8 @@ def add_sql_flags(p: argparse.ArgumentParser) -> None:
 def inputs(args: argparse.Namespace) -> tuple[bytes, list[Source]]:
     """The index key and the files a command reading sources names (``--key-file``,
     ``paths``, ``--ids``, ``--id-start``, the column flags); raises what is wrong with them."""
-    from api.ingest.files import open_sources
-    from api.ingest.mapping import from_flags
+    from vecq.api.ingest.files import open_sources
+    from vecq.api.ingest.mapping import from_flags
 
     mapping = from_flags(getattr(args, "id_column", None), getattr(args, "vector_column", None),
                          getattr(args, "vector", ()), getattr(args, "sparse", ()),
@@ -76,8 +76,8 @@ def inputs(args: argparse.Namespace) -> tuple[bytes, list[Source]]:
 
 def key_from(path: Path | None) -> bytes:
     """The index key: from ``--key-file``, else from ``VECQ_INDEX_KEY`` (hex)."""
-    from shared.crypto import key_from_hex, read_key_file
-    from shared.settings import Settings
+    from vecq.shared.config.settings import Settings
+    from vecq.shared.crypto import key_from_hex, read_key_file
 
     if path is not None:
         return read_key_file(path)

@@ -9,10 +9,10 @@ import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from api.cli.options import Subparsers, exit_status
+from vecq.api.cli.options import Subparsers, exit_status
 
 if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
-    from shared import stats
+    from vecq.shared.state import stats
 
 DESCRIPTION = (
     "Shows the messages waiting in each queue, the batches in flight, the live workers (by "
@@ -38,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``vecq status``; 0, or 1 when Redis cannot be reached."""
     import logging
 
-    from api import Client
-    from shared import stats
-    from shared.errors import VecqError
+    from vecq import Client
+    from vecq.shared.errors import VecqError
+    from vecq.shared.state import stats
 
     logging.basicConfig(level=logging.WARNING)
     try:

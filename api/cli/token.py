@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from api.cli.options import Subparsers
+from vecq.api.cli.options import Subparsers
 
 TOKEN_EPILOG = """\
 The token is printed to stderr once; only its SHA-256 goes to stdout, as a TOML table to
@@ -37,7 +37,7 @@ def add_parser(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vecq token``."""
-    from api.http.auth import digest_of, new_token
+    from vecq.api.http.auth import digest_of, new_token
 
     secret = new_token()
     print(f"token for {args.name!r} (shown once; give it to the client): {secret}",

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from api.cli.options import Subparsers, exit_status
-from api.cli.sources import add_column_flags, add_sql_flags
+from vecq.api.cli.options import Subparsers, exit_status
+from vecq.api.cli.sources import add_column_flags, add_sql_flags
 
 DESCRIPTION = (
     "Reads the same files `vecq ingest` reads, in bounded memory, and compares them with the "
@@ -55,11 +55,11 @@ def run(args: argparse.Namespace) -> int:
     """Run ``vecq verify``; return the exit status."""
     import logging
 
-    from api import Client
-    from api.cli.progress import progress_bar
-    from api.cli.sources import inputs
-    from api.ingest.verify import verify
-    from shared.errors import UpsertError, VecqError
+    from vecq import Client
+    from vecq.api.cli.progress import progress_bar
+    from vecq.api.cli.sources import inputs
+    from vecq.api.ingest.verify import verify
+    from vecq.shared.errors import UpsertError, VecqError
 
     logging.basicConfig(level=logging.WARNING)
     try:

@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 
-from api.cli.options import Subparsers, add_log_format
+from vecq.api.cli.options import Subparsers, add_log_format
 
 CONCURRENCY = """\
 concurrency:
@@ -59,7 +59,7 @@ def add_parser(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vecq worker`` until stopped; 2 if the settings cannot work."""
-    from shared.settings import Settings
+    from vecq.shared.config.settings import Settings
 
     try:
         settings = Settings.from_env(
@@ -76,6 +76,6 @@ def run(args: argparse.Namespace) -> int:
         # variable when first imported, so it is set before any worker code loads.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vecq-metrics-")
     # Imported here: only this command needs worker code.
-    from workers.run import run_worker
+    from vecq.workers.run import run_worker
 
     return run_worker(settings, loglevel=args.loglevel, pool=pool)

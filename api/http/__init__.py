@@ -6,6 +6,6 @@ the error shape, ``auth`` the tokens, ``bodies`` the binary upsert formats and
 ``request_metrics`` the Prometheus side. Needs the ``server`` extra (FastAPI, uvicorn).
 """
 
-from api.http.app import create_app
+from vecq.api.http.app import create_app
 
 __all__ = ["create_app"]

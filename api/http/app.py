@@ -1,4 +1,4 @@
-"""The FastAPI application of ``vecq serve``, built around one :class:`~api.client.Client`."""
+"""The FastAPI application of ``vecq serve``, built around one :class:`~vecq.api.client.Client`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.client import Client
-from api.http import auth, errors, request_metrics
-from api.http.models import ErrorView
-from api.http.routes import API_VERSION, router
+from vecq.api.client import Client
+from vecq.api.http import auth, errors, request_metrics
+from vecq.api.http.models import ErrorView
+from vecq.api.http.routes import API_VERSION, router
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorView, "description": text}

@@ -1,6 +1,6 @@
 """Binary upsert bodies of the HTTP API: a NumPy ``.npy`` or ``.npz``, or an Arrow IPC stream.
 
-Each decodes to ``(ids, vectors, metadata)`` for :func:`shared.validation.from_arrays`,
+Each decodes to ``(ids, vectors, metadata)`` for :func:`vecq.shared.points.validation.from_arrays`,
 without ever unpickling (``allow_pickle=False``) and with errors that say what is wrong.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from api.ingest.arrow import arrow_ids, arrow_metadata, arrow_vectors
-from api.ingest.npy import read_header
-from shared.errors import SourceError
+from vecq.api.ingest.arrow import arrow_ids, arrow_metadata, arrow_vectors
+from vecq.api.ingest.npy import read_header
+from vecq.shared.errors import SourceError
 
 NPY = "application/x-npy"
 NPZ = "application/x-npz"

@@ -11,13 +11,13 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.client import Client
-from api.http import auth
-from api.http.errors import Problem
-from api.index import Index
-from shared import logs
-from shared.crypto import key_from_hex
-from shared.errors import InvalidKeyError
+from vecq.api.client import Client
+from vecq.api.http import auth
+from vecq.api.http.errors import Problem
+from vecq.api.index import Index
+from vecq.shared import logs
+from vecq.shared.crypto import key_from_hex
+from vecq.shared.errors import InvalidKeyError
 
 # Longest ``?timeout=`` an upsert may wait before answering 202.
 MAX_WAIT_SECONDS = 600.0

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from shared.errors import (
+from vecq.shared.errors import (
     BackpressureTimeout,
     BrokerUnavailable,
     IndexExistsError,

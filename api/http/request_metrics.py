@@ -23,10 +23,10 @@ from prometheus_client import (
     generate_latest,
 )
 
-from shared import stats
+from vecq.shared.state import stats
 
 if TYPE_CHECKING:
-    from api.client import Client
+    from vecq.api.client import Client
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """The routes of the HTTP API: indexes, upserts as JSON or binary, deletes, metadata updates,
 points, jobs, health.
 
-Routes are thin: they authorise, parse, call the same :class:`~api.client.Client` and
-:class:`~api.index.Index` methods as the library, and let vecq's errors propagate to
-:mod:`api.http.errors`. Routes are plain functions, so FastAPI runs each in its thread pool.
+Routes are thin: they authorise, parse, call the same :class:`~vecq.api.client.Client` and
+:class:`~vecq.api.index.Index` methods as the library, and let vecq's errors propagate to
+:mod:`vecq.api.http.errors`. Routes are plain functions, so FastAPI runs each in its thread pool.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.http import bodies, request_metrics, views
-from api.http.deps import (
+from vecq.api.http import bodies, request_metrics, views
+from vecq.api.http.deps import (
     ClientDep,
     Grant,
     IdStart,
@@ -29,8 +29,8 @@ from api.http.deps import (
     index_key,
     open_index,
 )
-from api.http.errors import Problem
-from api.http.models import (
+from vecq.api.http.errors import Problem
+from vecq.api.http.models import (
     DeleteBody,
     ErrorView,
     GetBody,
@@ -42,10 +42,12 @@ from api.http.models import (
     PointList,
     UpsertBody,
 )
-from api.index import Index
-from api.jobs import UpsertJob
-from shared import job_state, logs, validation
-from shared.errors import SourceError, UpsertError, WaitTimeout
+from vecq.api.index import Index
+from vecq.api.jobs import UpsertJob
+from vecq.shared import logs
+from vecq.shared.errors import SourceError, UpsertError, WaitTimeout
+from vecq.shared.points import validation
+from vecq.shared.state import job_state
 
 API_VERSION = "v1"
 

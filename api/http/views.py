@@ -6,8 +6,8 @@ import base64
 import binascii
 from typing import Any
 
-from api.http.errors import Problem
-from api.http.models import (
+from vecq.api.http.errors import Problem
+from vecq.api.http.models import (
     MAX_FAILURES_SHOWN,
     FailureView,
     IndexView,
@@ -16,8 +16,8 @@ from api.http.models import (
     PointOut,
     SparseIn,
 )
-from api.index import Index
-from shared.job_state import JobState
+from vecq.api.index import Index
+from vecq.shared.state.job_state import JobState
 
 
 def record(i: int, p: PointIn) -> dict[str, Any]:

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from api.ingest.chunks import Chunk, digest, stat_key
-from api.ingest.mapping import ColumnMap
-from api.ingest.remote import RemoteFile
-from shared.errors import SourceError
+from vecq.api.ingest.chunks import Chunk, digest, stat_key
+from vecq.api.ingest.mapping import ColumnMap
+from vecq.api.ingest.remote import RemoteFile
+from vecq.shared.errors import SourceError
 
 # Rows decoded at a time.
 READ_ROWS = 8192
@@ -123,7 +123,7 @@ class ParquetSource:
         """A reader of the object fetching each row group's ``columns`` in one request."""
         import pyarrow.parquet as pq
 
-        from api.ingest.rowgroups import RowGroupFile
+        from vecq.api.ingest.rowgroups import RowGroupFile
 
         metadata = self._file.metadata
         file = RowGroupFile(self._native, metadata, columns)

@@ -1,6 +1,6 @@
 """Backfilling files into an index, resumable chunk by chunk (``vecq ingest``, scheduled ETL).
 
-Each file is read in fixed chunks (:mod:`api.ingest.chunks`); each chunk is validated whole and
+Each file is read in fixed chunks (:mod:`vecq.api.ingest.chunks`); each chunk is validated whole and
 then enqueued as one ``upsert`` (JSON Lines with delete lines: one call per run of upserts or
 deletes, in file order). Once a chunk is durably enqueued, its job ids are recorded
 in Redis under the file's fingerprint (path, size, modification time, chunk size), so a
@@ -19,14 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from api.index import Index
-from api.ingest.chunks import Chunk, Source
-from api.ingest.jsonl import JsonlSource
-from api.jobs import UpsertJob
-from shared import keys, validation
-from shared.errors import InvalidInputError, SourceError, VecqError
-from shared.replies import text
-from shared.validation import Points
+from vecq.api.index import Index
+from vecq.api.ingest.chunks import Chunk, Source
+from vecq.api.ingest.jsonl import JsonlSource
+from vecq.api.jobs import UpsertJob
+from vecq.shared import keys
+from vecq.shared.errors import InvalidInputError, SourceError, VecqError
+from vecq.shared.points import validation
+from vecq.shared.points.validation import Points
+from vecq.shared.state.replies import text
 
 # Default bytes of vectors per chunk (one upsert call): big enough for full batches on
 # every shard, small enough that memory stays far below the file size.

@@ -2,7 +2,7 @@
 
 A source yields numbered chunks in a fixed order, so the same file read with the same
 chunk size always gives the same chunks: that is what lets ``vecq ingest`` resume. Every
-chunk is checked before it is handed on; a problem raises :class:`~shared.errors.SourceError`
+chunk is checked before it is handed on; a problem raises :class:`~vecq.shared.errors.SourceError`
 naming the file, the row (or line) and the field.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from api.ingest.remote import RemoteFile
+    from vecq.api.ingest.remote import RemoteFile
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Chunk:
     """Columnar files: each row's other columns."""
     named: dict[str, Any] | None = None
     """Columnar files mapped to named vectors: a column per vector name (see
-    :func:`shared.validation.from_arrays`)."""
+    :func:`vecq.shared.points.validation.from_arrays`)."""
     items: list[bytes | None] | None = None
     """Columnar files with an item column."""
     lines: list[int] | None = None
@@ -56,7 +56,7 @@ class Source(Protocol):
 
     @property
     def path(self) -> Path | RemoteFile:
-        """The file, or the object (:mod:`api.ingest.remote`); errors name it."""
+        """The file, or the object (:mod:`vecq.api.ingest.remote`); errors name it."""
         ...
 
     @property
@@ -80,7 +80,7 @@ class Source(Protocol):
 def stat_key(path: Any) -> str:
     """What a file's resume state is kept under: path, size and modification time (an
     object's URL, size and ETag); a changed file gets new state."""
-    if hasattr(path, "identity"):  # api.ingest.remote.RemoteFile
+    if hasattr(path, "identity"):  # vecq.api.ingest.remote.RemoteFile
         return str(path.identity())
     st = path.stat()
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from api.index import Index
-from api.ingest.backfill import chunk_rows_for, validate_chunk
-from api.ingest.chunks import Chunk, Source
-from shared.errors import SourceError
+from vecq.api.index import Index
+from vecq.api.ingest.backfill import chunk_rows_for, validate_chunk
+from vecq.api.ingest.chunks import Chunk, Source
+from vecq.shared.errors import SourceError
 
 # Errors a report keeps (the counts cover every record).
 MAX_ERRORS = 20

@@ -2,7 +2,8 @@
 
 ``vecq schedule --config etl.toml`` runs two threads in one process: Celery's beat, which
 publishes a run of each configured source to the ``vecq.etl`` queue when it is due, and a
-runner consuming that queue, which ingests the source with :func:`api.ingest.backfill.ingest`. The
+runner consuming that queue, which ingests the source with
+:func:`vecq.api.ingest.backfill.ingest`. The
 ingest ledger decides what is new: a file whose fingerprint (path, size, mtime) was
 committed in full before is skipped without being read, a changed file is read again, and
 a run cut short resumes where it stopped. Run exactly one ``vecq schedule`` per
@@ -48,18 +49,18 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 from celery.beat import EmbeddedService
 
-from api.ingest.backfill import ingest
-from api.ingest.etl_config import EtlSource
-from api.ingest.files import open_sources
-from api.ingest.mirror import delete_extras
-from shared import keys, logs
-from shared.celeryconf import celery_config
-from shared.consumer import QueueConsumer, task_argument
-from shared.errors import SourceError, VecqError
-from shared.settings import Settings
+from vecq.api.ingest.backfill import ingest
+from vecq.api.ingest.etl_config import EtlSource
+from vecq.api.ingest.files import open_sources
+from vecq.api.ingest.mirror import delete_extras
+from vecq.shared import keys, logs
+from vecq.shared.config.celery_config import celery_config
+from vecq.shared.config.settings import Settings
+from vecq.shared.errors import SourceError, VecqError
+from vecq.shared.wire.consumer import QueueConsumer, task_argument
 
 if TYPE_CHECKING:
-    from api.client import Client
+    from vecq.api.client import Client
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The schedule file of ``vecq schedule``: its sources, checked field by field.
 
-See :mod:`api.ingest.etl` for the file's format and what a run does.
+See :mod:`vecq.api.ingest.etl` for the file's format and what a run does.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from api.ingest.mapping import ColumnMap, from_flags
-from api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION
-from shared import keys
-from shared.crypto import key_from_hex, read_key_file
-from shared.errors import InvalidKeyError, SourceError
+from vecq.api.ingest.mapping import ColumnMap, from_flags
+from vecq.api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION
+from vecq.shared import keys
+from vecq.shared.crypto import key_from_hex, read_key_file
+from vecq.shared.errors import InvalidKeyError, SourceError
 
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -9,15 +9,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from api.ingest import remote
-from api.ingest.arrow import ParquetSource
-from api.ingest.chunks import Source
-from api.ingest.jsonl import COMPRESSIONS, STDIN, JsonlSource
-from api.ingest.mapping import ColumnMap
-from api.ingest.npy import NpySource, NpzSource
-from api.ingest.postgres import PostgresSource, is_postgres
-from api.ingest.remote import RemoteFile, is_remote
-from shared.errors import SourceError
+from vecq.api.ingest import remote
+from vecq.api.ingest.arrow import ParquetSource
+from vecq.api.ingest.chunks import Source
+from vecq.api.ingest.jsonl import COMPRESSIONS, STDIN, JsonlSource
+from vecq.api.ingest.mapping import ColumnMap
+from vecq.api.ingest.npy import NpySource, NpzSource
+from vecq.api.ingest.postgres import PostgresSource, is_postgres
+from vecq.api.ingest.remote import RemoteFile, is_remote
+from vecq.shared.errors import SourceError
 
 SUFFIXES = (".npy", ".npz", ".parquet", ".jsonl", ".ndjson")
 # What --format may name: for standard input, or files whose names do not say.

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from api.ingest.chunks import Chunk, Source
-from shared import ids as idrules
-from shared import keys
-from shared.engines import Engine
-from shared.registry import IndexInfo
-from shared.sharding import splitmix64
+from vecq.api.ingest.chunks import Chunk, Source
+from vecq.shared import keys
+from vecq.shared.engines import Engine
+from vecq.shared.points import ids as idrules
+from vecq.shared.points.sharding import splitmix64
+from vecq.shared.state.registry import IndexInfo
 
 # Buckets the ids are spilled to: 100 million ids make about 1.6 million per bucket.
 BUCKETS = 64
@@ -99,7 +99,7 @@ class SourceIds:
     def scan(cls, sources: Sequence[Source], chunk_rows: int | None, dimension: int,
              directory: Path | None = None) -> SourceIds:  # fmt: skip
         """Read every record's id of ``sources`` once (a first pass before the real one)."""
-        from api.ingest.backfill import chunk_rows_for
+        from vecq.api.ingest.backfill import chunk_rows_for
 
         where = Path(directory or tempfile.mkdtemp(prefix="vecq-ids-"))
         buckets = [_Bucket(where / str(b)) for b in range(BUCKETS)]

@@ -21,10 +21,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from api.ingest.chunks import Chunk, digest, stat_key
-from api.ingest.mapping import ColumnMap
-from api.ingest.remote import RemoteFile
-from shared.errors import SourceError
+from vecq.api.ingest.chunks import Chunk, digest, stat_key
+from vecq.api.ingest.mapping import ColumnMap
+from vecq.api.ingest.remote import RemoteFile
+from vecq.shared.errors import SourceError
 
 # What a delete line may hold.
 _DELETE_FIELDS = frozenset({"op", "id"})

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from shared.errors import SourceError
+from vecq.shared.errors import SourceError
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from api.index import Index
-from api.ingest.chunks import Source
-from api.ingest.idsets import SourceIds
-from api.jobs import UpsertJob
-from shared import ids as idrules
-from shared.errors import MirrorRefused, SourceError
+from vecq.api.index import Index
+from vecq.api.ingest.chunks import Source
+from vecq.api.ingest.idsets import SourceIds
+from vecq.api.jobs import UpsertJob
+from vecq.shared.errors import MirrorRefused, SourceError
+from vecq.shared.points import ids as idrules
 
 # Ids per delete call of a mirror run.
 DELETE_CALL = 10_000
@@ -96,7 +96,7 @@ def delete_extras(
 
     The source must be the index's only writer while this runs: a point another producer
     adds meanwhile is not in the source, and is deleted too. Two guards stop the pass before
-    anything is deleted (:class:`~shared.errors.MirrorRefused`): a source with no records
+    anything is deleted (:class:`~vecq.shared.errors.MirrorRefused`): a source with no records
     (unless ``allow_empty``), and more extras than ``max_delete_fraction`` of the points
     the index holds (the extras are gathered first, so at most that many ids are held).
     """

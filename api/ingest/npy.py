@@ -15,8 +15,8 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from api.ingest.chunks import Chunk, digest, stat_key
-from shared.errors import SourceError
+from vecq.api.ingest.chunks import Chunk, digest, stat_key
+from vecq.shared.errors import SourceError
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from api.ingest.chunks import Chunk, digest
-from api.ingest.mapping import ColumnMap
-from shared.errors import SourceError
+from vecq.api.ingest.chunks import Chunk, digest
+from vecq.api.ingest.mapping import ColumnMap
+from vecq.shared.errors import SourceError
 
 SCHEMES = ("postgresql://", "postgres://")
 CONNECT_TIMEOUT = 10  # seconds
@@ -60,7 +60,7 @@ class PostgresSource:
 
     carries_ids = True
     keyed = True
-    """Resumed from the last committed key (see :func:`api.ingest.backfill.ingest`)."""
+    """Resumed from the last committed key (see :func:`vecq.api.ingest.backfill.ingest`)."""
 
     def __init__(
         self,

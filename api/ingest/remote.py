@@ -29,7 +29,7 @@ import urllib.parse
 from pathlib import PurePosixPath
 from typing import IO, Any
 
-from shared.errors import SourceError
+from vecq.shared.errors import SourceError
 
 log = logging.getLogger(__name__)
 

@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from api.index import Index
-from api.ingest.backfill import arrays_points, chunk_rows_for, validate_chunk
-from api.ingest.chunks import Chunk, Source
-from api.ingest.idsets import SourceIds
-from api.jobs import UpsertJob
-from shared import ids as idrules
-from shared import validation
-from shared.validation import Points
-from shared.vector_schema import Schema
+from vecq.api.index import Index
+from vecq.api.ingest.backfill import arrays_points, chunk_rows_for, validate_chunk
+from vecq.api.ingest.chunks import Chunk, Source
+from vecq.api.ingest.idsets import SourceIds
+from vecq.api.jobs import UpsertJob
+from vecq.shared.points import ids as idrules
+from vecq.shared.points import validation
+from vecq.shared.points.validation import Points
+from vecq.shared.points.vector_schema import Schema
 
 # Ids of each kind a report lists.
 SAMPLE = 10

@@ -21,11 +21,11 @@ from typing import Any, Literal, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from shared.named_vectors import VectorColumn
-from shared.payload_indexes import PayloadIndex
-from shared.registry import IndexInfo
-from shared.settings import Settings
-from shared.vector_schema import Schema
+from vecq.shared.config.settings import Settings
+from vecq.shared.points.named_vectors import VectorColumn
+from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.points.vector_schema import Schema
+from vecq.shared.state.registry import IndexInfo
 
 Kind = Literal["edge", "local", "server"]
 
@@ -120,7 +120,7 @@ class Engine(Protocol):
     def create(self, info: IndexInfo, *, indexing: bool = True) -> None:
         """Create the index's collection (sharded, with its ``_vecq_seq`` payload index).
 
-        Raises :class:`~shared.errors.IndexExistsError` if a collection of that name
+        Raises :class:`~vecq.shared.errors.IndexExistsError` if a collection of that name
         already exists and is not this index's.
         """
         ...
@@ -203,8 +203,8 @@ class Engine(Protocol):
 
     def describe_collection(self, collection: str) -> CollectionShape:
         """What an existing collection holds (``Client.attach_index``); raises
-        :class:`~shared.errors.IndexNotLoadedError` if there is none of that name, and
-        :class:`~shared.errors.VecqError` on an engine that cannot attach (Edge)."""
+        :class:`~vecq.shared.errors.IndexNotLoadedError` if there is none of that name, and
+        :class:`~vecq.shared.errors.VecqError` on an engine that cannot attach (Edge)."""
         ...
 
     def prepare_attached(self, info: IndexInfo) -> None:
@@ -237,10 +237,10 @@ def open_engine(settings: Settings) -> Engine:
     (``qdrant_path``), or else Qdrant Edge under the data directory."""
     kind = settings.engine
     if kind == "edge":
-        from shared.engines.edge import EdgeEngine
+        from vecq.shared.engines.edge import EdgeEngine
 
         return EdgeEngine(settings.edge_path)
-    from shared.engines.client import ClientEngine
+    from vecq.shared.engines.server import ClientEngine
 
     return ClientEngine.open(settings)
 

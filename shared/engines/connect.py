@@ -1,6 +1,6 @@
 """Connecting to a Qdrant server: gRPC when its port answers (else REST), TLS, channels.
 
-Used by the client engine (``shared/engines/client.py``) when ``qdrant_url`` is set.
+Used by the client engine (``shared/engines/server.py``) when ``qdrant_url`` is set.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import logging
 import ssl
 from typing import Any
 
-from shared.engines.grpc_channel import STREAMS_PER_CHANNEL
-from shared.settings import Settings
+from vecq.shared.config.settings import Settings
+from vecq.shared.engines.grpc_channel import STREAMS_PER_CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared import keys
-from shared.engines import (
+from vecq.shared import keys
+from vecq.shared.engines import (
     CollectionShape,
     Kind,
     StoredPoint,
@@ -31,9 +31,9 @@ from shared.engines import (
     scroll_pages,
     stored_vector,
 )
-from shared.errors import CollectionMissing, StorageLocked, VecqError
-from shared.payload_indexes import PayloadIndex
-from shared.registry import IndexInfo
+from vecq.shared.errors import CollectionMissing, StorageLocked, VecqError
+from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.state.registry import IndexInfo
 
 if TYPE_CHECKING:
     import qdrant_edge

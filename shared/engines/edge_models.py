@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared import keys
-from shared.engines import Write
-from shared.payload_indexes import PayloadIndex
-from shared.registry import IndexInfo
+from vecq.shared import keys
+from vecq.shared.engines import Write
+from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.state.registry import IndexInfo
 
 
 def field_schema(index: PayloadIndex) -> Any:

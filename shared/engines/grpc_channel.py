@@ -13,7 +13,7 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared.settings import Settings
+from vecq.shared.config.settings import Settings
 
 _UPSERT = "/qdrant.Points/Upsert"
 # Seconds one upsert may take, as qdrant-client's own timeout in vecq (ClientEngine).

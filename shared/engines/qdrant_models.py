@@ -1,6 +1,6 @@
 """qdrant-client's model objects for vecq's collections: vector configs and write conditions.
 
-The client engine (``shared/engines/client.py``) builds every request from these; the
+The client engine (``shared/engines/server.py``) builds every request from these; the
 conditions are vecq's ordering rule: a stored point may be replaced (or deleted, or have
 its payload merged) only if its ``_vecq_seq`` is older than the write's.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared import keys
-from shared.engines import Write
-from shared.errors import InvalidIndexError
-from shared.registry import IndexInfo
-from shared.vector_schema import Schema, SparseSpec, VectorSpec
+from vecq.shared import keys
+from vecq.shared.engines import Write
+from vecq.shared.errors import InvalidIndexError
+from vecq.shared.points.vector_schema import Schema, SparseSpec, VectorSpec
+from vecq.shared.state.registry import IndexInfo
 
 
 def condition(request: Write, info: IndexInfo) -> Any:

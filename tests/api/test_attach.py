@@ -17,15 +17,8 @@ from typing import Any
 import pytest
 from qdrant_client import models
 
-from api import (
-    Client,
-    IndexNotLoadedError,
-    InvalidIndexError,
-    SparseSpec,
-    VecqError,
-    VectorSpec,
-)
-from shared import keys
+from vecq import Client, IndexNotLoadedError, InvalidIndexError, SparseSpec, VecqError, VectorSpec
+from vecq.shared import keys
 
 pytestmark = pytest.mark.engines("local", "edge")
 
@@ -140,7 +133,7 @@ def test_the_command_line_attaches_and_describes(
     env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_QDRANT_PATH": str(path)}
 
     def vecq(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], capture_output=True,
                               text=True, timeout=120, env=env, cwd=tmp_path)  # fmt: skip
 
     refused = vecq("index", "attach", name)

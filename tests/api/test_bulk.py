@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import redis
 
-from api import Client, Index
-from api.session import Session
-from shared import keys
-from shared.registry import IndexInfo
 from tests.support.engines import ENGINES
+from vecq import Client, Index
+from vecq.api.session import Session
+from vecq.shared import keys
+from vecq.shared.state.registry import IndexInfo
 
 pytestmark = pytest.mark.engines(*ENGINES)
 

@@ -9,16 +9,10 @@ from pathlib import Path
 import pytest
 import redis
 
-import api
-from api import (
-    Client,
-    Index,
-    IndexExistsError,
-    IndexNotLoadedError,
-    InvalidKeyError,
-)
-from shared import keys
+import vecq
 from tests.support.engines import ENGINES, collection_exists
+from vecq import Client, Index, IndexExistsError, IndexNotLoadedError, InvalidKeyError
+from vecq.shared import keys
 
 pytestmark = pytest.mark.engines(*ENGINES)
 
@@ -28,8 +22,8 @@ def unique_name() -> str:
 
 
 def test_public_surface_is_pinned() -> None:
-    """api.__all__ is exactly the documented public surface."""
-    assert sorted(api.__all__) == sorted(
+    """vecq.__all__ is exactly the documented public surface."""
+    assert sorted(vecq.__all__) == sorted(
         [
             "BackpressureTimeout",
             "BrokerUnavailable",
@@ -61,8 +55,8 @@ def test_public_surface_is_pinned() -> None:
             "generate_key",
         ]
     )
-    for name in api.__all__:
-        assert getattr(api, name) is not None
+    for name in vecq.__all__:
+        assert getattr(vecq, name) is not None
 
 
 def test_generate_key_is_32_random_bytes(client: Client) -> None:

@@ -11,9 +11,9 @@ import pytest
 from httpx import Headers
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from api import Client, Index, UpsertError, VecqError, WaitTimeout
-from api.cli import main
 from tests.support.clients import broker_url
+from vecq import Client, Index, UpsertError, VecqError, WaitTimeout
+from vecq.api.cli import main
 
 
 def test_wait_false_returns_a_job_that_finishes(

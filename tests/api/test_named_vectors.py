@@ -19,7 +19,8 @@ import pytest
 import redis
 from qdrant_edge import EdgeShard
 
-from api import (
+from tests.support.engines import held_points
+from vecq import (
     Client,
     DimensionMismatchError,
     Index,
@@ -27,11 +28,10 @@ from api import (
     InvalidVectorError,
     SparseSpec,
     VectorSpec,
-    service,
 )
-from shared import ids as idrules
-from shared import keys
-from tests.support.engines import held_points
+from vecq.api import launcher
+from vecq.shared import keys
+from vecq.shared.points import ids as idrules
 
 pytestmark = pytest.mark.engines("edge", "local")
 
@@ -290,7 +290,7 @@ def test_named_vectors_through_the_command_line_and_the_service(
     and reads through the service; once it is down, Edge itself holds every vector."""
 
     def vecq(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], capture_output=True,
                               text=True, timeout=120)  # fmt: skip
 
     key_file = tmp_path / "docs.key"
@@ -330,7 +330,7 @@ def test_named_vectors_through_the_command_line_and_the_service(
         (got,) = index.get(["a"])
         assert got["vector"] == {"text": [1, 2, 3], "rows": [[1, 2]],
                                  "bm25": {"indices": [5], "values": [0.5]}}  # fmt: skip
-    service.stop(data_dir)
+    launcher.stop(data_dir)
     shard = EdgeShard.load(str(data_dir / "edge" / "docs"))
     try:
         (record,) = shard.retrieve([str(uuid.uuid5(idrules.NAMESPACE, "a"))], with_vector=True,

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from qdrant_edge import EdgeShard
 
-from api import Client, InvalidInputError, service
-from shared import registry
-from shared.payload_indexes import PayloadIndex, parse, parse_flag
+from vecq import Client, InvalidInputError
+from vecq.api import launcher
+from vecq.shared.points.payload_indexes import PayloadIndex, parse, parse_flag
+from vecq.shared.state import registry
 
 pytestmark = pytest.mark.engines("edge", "local")
 
@@ -88,7 +89,7 @@ def test_through_the_embedded_service_and_the_command_line(data_dir: Path, tmp_p
     the service; once it is down Edge itself shows the indexes in the shard folder."""
 
     def vecq(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], capture_output=True,
                               text=True, timeout=120)  # fmt: skip
 
     key_file = tmp_path / "shop.key"
@@ -105,7 +106,7 @@ def test_through_the_embedded_service_and_the_command_line(data_dir: Path, tmp_p
         index = client.load_index("shop", key_file=key_file)
         index.create_payload_index("year", {"type": "integer", "is_principal": True})
         assert set(index.payload_indexes()) == {"lang", "t", "year"}
-    service.stop(data_dir)
+    launcher.stop(data_dir)
     shard = EdgeShard.load(str(data_dir / "edge" / "shop"))
     try:
         assert set(shard.info().payload_schema) == {"_vecq_seq", "lang", "t", "year"}

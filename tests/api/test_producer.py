@@ -8,11 +8,12 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from api import BrokerUnavailable, Client, Index, UpsertJob
-from api import producer as producing
-from shared import job_state, keys
-from shared.messages import BatchRef
-from shared.validation import from_arrays
+from vecq import BrokerUnavailable, Client, Index, UpsertJob
+from vecq.api import producer as producing
+from vecq.shared import keys
+from vecq.shared.points.validation import from_arrays
+from vecq.shared.state import job_state
+from vecq.shared.wire.messages import BatchRef
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from api import Client, Index, PointsNotFoundError, UpsertJob
+from vecq import Client, Index, PointsNotFoundError, UpsertJob
 
 
 def vector_of(index: Index, point_id: int) -> list[float]:

@@ -17,11 +17,11 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api import Client, Index, InvalidInputError
-from api.ingest.verify import FLOAT_ULPS
-from shared.metadata import rfc3339
 from tests.support.engines import ENGINES
 from tests.support.snapshots import snapshot
+from vecq import Client, Index, InvalidInputError
+from vecq.api.ingest.verify import FLOAT_ULPS
+from vecq.shared.points.metadata import rfc3339
 
 pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
 

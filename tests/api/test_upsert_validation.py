@@ -9,14 +9,8 @@ import numpy as np
 import pytest
 import redis
 
-from api import (
-    DimensionMismatchError,
-    Index,
-    InvalidInputError,
-    InvalidVectorError,
-    VecqError,
-)
 from tests.support.snapshots import snapshot
+from vecq import DimensionMismatchError, Index, InvalidInputError, InvalidVectorError, VecqError
 
 OK = [0.1, 0.2, 0.3]
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from api.cli import build_parser
+from vecq.api.cli import build_parser
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
@@ -48,7 +48,7 @@ def test_every_vecq_service_runs_a_real_command(compose: dict[str, Any]) -> None
     assert {parser.parse_args(s["command"]).command for s in run.values()} == {
         "worker", "serve", "schedule"}  # fmt: skip
     flower = services["flower"]
-    assert flower["entrypoint"] == ["celery"] and flower["command"][:3] == ["-A", "workers",
+    assert flower["entrypoint"] == ["celery"] and flower["command"][:3] == ["-A", "vecq.workers",
                                                                              "flower"]  # fmt: skip
     from celery.app.utils import find_app
 

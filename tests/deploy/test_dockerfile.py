@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from api.cli import build_parser
+from vecq.api.cli import build_parser
 
 ROOT = Path(__file__).parents[2]
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
@@ -47,7 +47,7 @@ def test_runs_as_a_non_root_user_with_vecq_as_entry_point(parsed: DockerfilePars
     entrypoint = [json.loads(s["value"]) for s in final if s["instruction"] == "ENTRYPOINT"]
     assert entrypoint == [["vecq"]]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["vecq"] == "api.cli:main"
+    assert scripts["vecq"] == "vecq.api.cli:main"
     (cmd,) = [json.loads(s["value"]) for s in final if s["instruction"] == "CMD"]
     assert build_parser().parse_args(cmd).command == "worker"
 

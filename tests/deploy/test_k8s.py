@@ -12,11 +12,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from api.cli import build_parser
-from api.ingest.etl_config import load_config
-from shared import keys
-from shared.settings import Settings
 from tests.deploy.kustomize import containers, render
+from vecq.api.cli import build_parser
+from vecq.api.ingest.etl_config import load_config
+from vecq.shared import keys
+from vecq.shared.config.settings import Settings
 
 K8S = Path(__file__).parents[2] / "deploy" / "k8s"
 OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir())

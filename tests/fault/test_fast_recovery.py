@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api import BrokerUnavailable, Client
-from shared import keys, ledger, pending
 from tests.support.engines import stored_points
 from tests.support.tracked import DIM, producer, wait_until
 from tests.support.workers import Workers
+from vecq import BrokerUnavailable, Client
+from vecq.shared import keys
+from vecq.shared.state import ledger, pending
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(240)]
 
@@ -89,7 +90,7 @@ def test_a_job_whose_producer_died_with_redis_is_finished_by_the_workers(
     script = textwrap.dedent(f"""
         import sys, time
         import numpy as np
-        from api import Client
+        from vecq import Client
         client = Client(redis_url={server.url!r}, broker_url={server.broker_url!r},
                         worker=False, batch_size=256, data_dir={str(tmp_path)!r})
         index = client.load_index("orphan", bytes.fromhex({key.hex()!r}))

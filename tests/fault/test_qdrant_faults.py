@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api import Client, Index, UpsertError, UpsertJob
-from api import producer as producing
-from shared import deadletters, job_state, keys
-from shared.messages import BatchRef
-from shared.validation import from_arrays
 from tests.support.clients import worker_client
 from tests.support.engines import ENGINES, held_points
 from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
 from tests.support.tracked import DIM, Tracked
+from vecq import Client, Index, UpsertError, UpsertJob
+from vecq.api import producer as producing
+from vecq.shared import keys
+from vecq.shared.points.validation import from_arrays
+from vecq.shared.state import deadletters, job_state
+from vecq.shared.wire.messages import BatchRef
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(120), pytest.mark.engines(*ENGINES)]
 

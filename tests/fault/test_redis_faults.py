@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import redis
 
-from api import BackpressureTimeout, BrokerUnavailable
-from shared import job_state, keys
-from shared.codec import decode
 from tests.support.services import RedisServer, SentinelGroup
 from tests.support.tracked import DIM, Tracked, check_stored, producer, wait_until
 from tests.support.workers import Workers
+from vecq import BackpressureTimeout, BrokerUnavailable
+from vecq.shared import keys
+from vecq.shared.state import job_state
+from vecq.shared.wire.codec import decode
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
 

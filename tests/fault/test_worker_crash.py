@@ -11,10 +11,10 @@ import numpy as np
 import psutil
 import pytest
 
-from api import Client
 from tests.support.engines import ENGINES
 from tests.support.tracked import DIM, Tracked, check_stored, producer, wait_until
 from tests.support.workers import VISIBILITY_TIMEOUT, Workers
+from vecq import Client
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180), pytest.mark.engines(*ENGINES)]
 

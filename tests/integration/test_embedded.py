@@ -16,7 +16,8 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_edge import CountRequest, EdgeShard, Query, QueryRequest
 
-from api import Client, StorageLocked, service
+from vecq import Client, StorageLocked
+from vecq.api import launcher
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ def test_embedded_writes_one_edge_shard_that_qdrant_edge_can_search(data_dir: Pa
     vectors = np.random.default_rng(3).standard_normal((300, 8), dtype=np.float32)
     _write_300(vectors)
     assert sorted(p.name for p in (data_dir / "edge").iterdir() if p.is_dir()) == ["emb"]
-    service.stop(data_dir)  # the service holds the shard while it runs, as a server would
+    launcher.stop(data_dir)  # the service holds the shard while it runs, as a server would
     shard = EdgeShard.load(str(data_dir / "edge" / "emb"))
     try:
         assert shard.count(CountRequest()) == 300
@@ -72,7 +73,7 @@ def test_local_mode_writes_one_collection_that_plain_qdrant_client_can_search(
     """VECQ_QDRANT_PATH: one collection named after the index, searchable with qdrant-client."""
     vectors = np.random.default_rng(4).standard_normal((300, 8), dtype=np.float32)
     _write_300(vectors, qdrant_path=str(data_dir / "qdrant"))
-    service.stop(data_dir)
+    launcher.stop(data_dir)
     plain = QdrantClient(path=str(data_dir / "qdrant"))
     try:
         assert [c.name for c in plain.get_collections().collections] == ["emb"]
@@ -91,7 +92,7 @@ def test_items_are_never_stored_in_plaintext(data_dir: Path) -> None:
     with Client() as client:
         index = client.create_index("enc", index_key=client.generate_key(), dimension=2)
         index.upsert([(i, [1.0, float(i)], SECRET) for i in range(50)])
-    service.stop(data_dir)  # Redis saves, Edge flushes
+    launcher.stop(data_dir)  # Redis saves, Edge flushes
     files = [p for p in data_dir.rglob("*") if p.is_file()]
     assert files, "the data directory should hold Redis and Qdrant files"
     for path in files:
@@ -104,7 +105,7 @@ def test_data_survives_a_restart(data_dir: Path) -> None:
         key = client.generate_key()
         client.create_index("keep", index_key=key, dimension=2).upsert([(1, [1.0, 2.0])])
         first = client.service
-    assert first is not None and service.stop(data_dir) == first.pid
+    assert first is not None and launcher.stop(data_dir) == first.pid
     with Client() as client:
         assert client.service is not None and client.service.pid != first.pid
         assert "keep" in client.list_indexes()
@@ -126,7 +127,7 @@ def test_an_in_process_client_and_the_service_exclude_each_other(data_dir: Path)
 
 def test_second_in_process_worker_is_refused(data_dir: Path, redis_url: str) -> None:
     """A second in-process worker while one runs raises a clear error instead of hanging."""
-    from api import VecqError
+    from vecq import VecqError
 
     with Client(worker=True), pytest.raises(VecqError, match="already running"):
         Client(redis_url=redis_url, qdrant_path=":memory:", worker=True)

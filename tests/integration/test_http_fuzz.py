@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from api import Client
-from api.http import bodies
-from api.http.auth import Tokens
 from tests.support.http_server import GRANTS, serve, tokens_file
+from vecq import Client
+from vecq.api.http import bodies
+from vecq.api.http.auth import Tokens
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def vecq(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], capture_output=True,
                           text=True, timeout=120, input=stdin)  # fmt: skip
 
 
@@ -25,7 +25,7 @@ def on_a_terminal(*args: str, answer: str) -> subprocess.CompletedProcess[str]:
     controller, terminal = pty.openpty()
     try:
         os.write(controller, answer.encode() + b"\n")
-        return subprocess.run([sys.executable, "-m", "api.cli", *args], stdin=terminal,
+        return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], stdin=terminal,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
     finally:
         os.close(controller)

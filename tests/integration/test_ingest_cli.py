@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import redis
 
-from api import Client
-from api.ingest.files import open_sources
-from api.ingest.mapping import ColumnMap
-from api.jobs import UpsertJob
-from shared import keys
 from tests.support.clients import broker_url, worker_client
+from vecq import Client
+from vecq.api.ingest.files import open_sources
+from vecq.api.ingest.mapping import ColumnMap
+from vecq.api.jobs import UpsertJob
+from vecq.shared import keys
 
 
 def _npy(tmp_path: Path, n: int, dim: int) -> tuple[Path, np.ndarray]:
@@ -43,7 +43,7 @@ def test_cli_ingests_resumably_with_a_progress_summary(data_dir: Path, tmp_path:
     """`vecq ingest` (embedded) writes everything; a second run skips every chunk."""
     key, key_file = _embedded_index("files", tmp_path)
     path, vectors = _npy(tmp_path, 2_000, 4)
-    command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--index", "files",
+    command = [sys.executable, "-m", "vecq.api.cli", "ingest", str(path), "--index", "files",
                "--key-file", str(key_file), "--chunk-rows", "500"]  # fmt: skip
     first = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
@@ -63,7 +63,7 @@ def test_cli_bulk_loads_then_restores_indexing(data_dir: Path, tmp_path: Path) -
     """--bulk writes everything and leaves no saved thresholds behind; with --no-wait, exit 2."""
     key, key_file = _embedded_index("bulky", tmp_path)
     path, _ = _npy(tmp_path, 1_000, 4)
-    command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--index", "bulky",
+    command = [sys.executable, "-m", "vecq.api.cli", "ingest", str(path), "--index", "bulky",
                "--key-file", str(key_file), "--bulk"]  # fmt: skip
     refused = subprocess.run([*command, "--no-wait"], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--bulk waits" in refused.stderr
@@ -80,8 +80,8 @@ def test_cli_bad_key_and_bad_file_exit_2(data_dir: Path, tmp_path: Path) -> None
     path = tmp_path / "x.jsonl"
     path.write_text(json.dumps({"id": 1}) + "\n")
     env = {k: v for k, v in os.environ.items() if k != "VECQ_INDEX_KEY"}
-    done = subprocess.run([sys.executable, "-m", "api.cli", "ingest", str(path), "--index", "i"],
-                          capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    command = [sys.executable, "-m", "vecq.api.cli", "ingest", str(path), "--index", "i"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2
     assert "no index key" in done.stderr
 
@@ -99,7 +99,7 @@ def test_a_killed_ingest_resumes_where_it_stopped(
     np.save(path, vectors)
     env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_BROKER_URL": broker_url(redis_url),
            "VECQ_INDEX_KEY": key.hex()}  # fmt: skip
-    command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--index", name,
+    command = [sys.executable, "-m", "vecq.api.cli", "ingest", str(path), "--index", name,
                "--chunk-rows", "500", "--no-wait"]  # fmt: skip
     r = redis.Redis.from_url(redis_url)
     ledger_key = keys.ingest(name, open_sources([str(path)])[0].fingerprint(500))
@@ -136,7 +136,7 @@ def test_a_killed_ingest_from_postgresql_resumes_after_its_last_committed_key(
     both runs enqueued and recorded is every row exactly once, and every row is stored."""
     import psycopg
 
-    from api.ingest.postgres import PostgresSource
+    from vecq.api.ingest.postgres import PostgresSource
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {pg_table} (id bigint PRIMARY KEY, v real[])")
@@ -148,7 +148,7 @@ def test_a_killed_ingest_from_postgresql_resumes_after_its_last_committed_key(
         client.create_index(name, index_key=key, dimension=8, shards=2, metric="dot")
     env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_BROKER_URL": broker_url(redis_url),
            "VECQ_INDEX_KEY": key.hex()}  # fmt: skip
-    command = [sys.executable, "-m", "api.cli", "ingest", postgres_url, "--table", pg_table,
+    command = [sys.executable, "-m", "vecq.api.cli", "ingest", postgres_url, "--table", pg_table,
                "--vector-column", "v", "--index", name, "--chunk-rows", "500",
                "--no-wait"]  # fmt: skip
     r = redis.Redis.from_url(redis_url)
@@ -205,7 +205,7 @@ def test_a_killed_ingest_from_object_storage_resumes_where_it_stopped(
         client.create_index(name, index_key=key, dimension=8, shards=2, metric="dot")
     env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_BROKER_URL": broker_url(redis_url),
            "VECQ_INDEX_KEY": key.hex()}  # fmt: skip
-    command = [sys.executable, "-m", "api.cli", "ingest", url, "--index", name,
+    command = [sys.executable, "-m", "vecq.api.cli", "ingest", url, "--index", name,
                "--chunk-rows", "500", "--no-wait"]  # fmt: skip
     r = redis.Redis.from_url(redis_url)
     ledger_key = keys.ingest(name, open_sources([url])[0].fingerprint(500))

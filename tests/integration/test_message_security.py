@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api import Client, Index
-from shared import deadletters, keys
 from tests.support.clients import worker_client
+from vecq import Client, Index
+from vecq.shared import keys
+from vecq.shared.state import deadletters
 
 pytestmark = pytest.mark.integration
 

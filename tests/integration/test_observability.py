@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api import Client
 from tests.support.clients import broker_url
 from tests.support.services import free_port
+from vecq import Client
 
 pytestmark = [pytest.mark.integration, pytest.mark.process]
 
@@ -49,7 +49,7 @@ def observed_worker(
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "worker", "--metrics-port", str(port),
+            [sys.executable, "-m", "vecq.api.cli", "worker", "--metrics-port", str(port),
              "--log-format", "json", "--pool", pool, "--concurrency", "1"],
             env=_env(redis_url, tmp_path), stdout=log, stderr=subprocess.STDOUT,
             cwd=Path(__file__).parents[2],
@@ -121,7 +121,7 @@ def test_worker_metrics_logs_and_status(
     assert ("vecq_inflight_bytes", (("index", name),)) in samples
 
     status = subprocess.run(
-        [sys.executable, "-m", "api.cli", "status", "--json", "--jobs", "50"],
+        [sys.executable, "-m", "vecq.api.cli", "status", "--json", "--jobs", "50"],
         env=_env(redis_url, tmp_path), capture_output=True, text=True, timeout=60,
         cwd=Path(__file__).parents[2],
     )  # fmt: skip
@@ -144,12 +144,12 @@ def test_worker_metrics_logs_and_status(
 def test_flower_sees_workers_and_tasks(
     observed_worker: tuple[int, Path], redis_url: str, tmp_path: Path
 ) -> None:
-    """`celery -A workers flower`, unchanged, lists the worker and the batches it ran."""
+    """`celery -A vecq.workers flower`, unchanged, lists the worker and the batches it ran."""
     _, log_path = observed_worker
     port = free_port()
     env = {**_env(redis_url, tmp_path), "FLOWER_UNAUTHENTICATED_API": "true"}
     flower = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers", "flower", f"--port={port}",
+        [sys.executable, "-m", "celery", "-A", "vecq.workers", "flower", f"--port={port}",
          "--address=127.0.0.1"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         cwd=Path(__file__).parents[2],

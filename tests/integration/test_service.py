@@ -1,6 +1,6 @@
 """The embedded service: one per data directory, shared by every process, never stranding work.
 
-Every test runs real processes: the service (``python -m workers.service``) started on
+Every test runs real processes: the service (``python -m vecq.workers.service_host``) started on
 demand by ``Client()`` or a ``vecq`` command, producers in subprocesses, SIGKILL for crashes.
 """
 
@@ -21,15 +21,16 @@ import pytest
 import redis
 from qdrant_edge import CountRequest, EdgeShard
 
-from api import Client, ServiceError, StorageLocked, service
-from shared import keys
-from shared.service import STATE, ServiceState
+from vecq import Client, ServiceError, StorageLocked
+from vecq.api import launcher
+from vecq.shared import keys
+from vecq.shared.wire.service_protocol import STATE, ServiceState
 
 pytestmark = pytest.mark.integration
 
 
 def vecq(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], capture_output=True,
                           text=True, timeout=120, env=env)  # fmt: skip
 
 
@@ -70,7 +71,7 @@ def stored(data_dir: Path, index: str) -> int:
 WRITER = """
     import sys
     import numpy as np
-    from api import Client
+    from vecq import Client
 
     name, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     with Client() as client:
@@ -110,7 +111,7 @@ def test_two_programs_write_at_once_into_the_same_and_different_indexes(
         expected = np.random.default_rng(20_000).standard_normal((5_000, 16), dtype=np.float32)[0]
         assert np.allclose(index.get([20_000])[0]["vector"], expected / np.linalg.norm(expected),
                            atol=1e-6)  # fmt: skip
-    assert service.stop(data_dir) == pid
+    assert launcher.stop(data_dir) == pid
     assert stored(data_dir, "shared") == 40_000 and stored(data_dir, "other") == 15_000
 
 
@@ -122,7 +123,7 @@ def test_status_and_index_list_answer_while_an_ingest_runs(data_dir: Path, tmp_p
     vectors = tmp_path / "v.npy"
     np.save(vectors, np.random.default_rng(1).standard_normal((150_000, 64), dtype=np.float32))
     ingest = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "ingest", str(vectors), "--index", "watched",
+        [sys.executable, "-m", "vecq.api.cli", "ingest", str(vectors), "--index", "watched",
          "--key-file", str(key_file)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -148,7 +149,7 @@ def test_a_job_left_with_wait_false_is_written_after_its_producer_exits(data_dir
         client.create_index("later", index_key=key, dimension=32)
     program = python(f"""
         import numpy as np
-        from api import Client
+        from vecq import Client
         with Client() as client:
             index = client.load_index("later", index_key=bytes.fromhex("{key.hex()}"))
             job = index.upsert(np.arange(60_000), np.ones((60_000, 32), np.float32), wait=False)
@@ -241,7 +242,7 @@ def test_a_stale_state_file_is_replaced(data_dir: Path) -> None:
     state = the_state(data_dir)
     assert state.pid != dead.pid and state.alive()
     # The same with a live pid that is not a service (this test's own process).
-    service.stop(data_dir)
+    launcher.stop(data_dir)
     ServiceState(**{**state.__dict__, "pid": os.getpid()}).write(data_dir)
     with Client() as client:
         assert client.service is not None and client.service.pid not in (os.getpid(), state.pid)
@@ -249,13 +250,16 @@ def test_a_stale_state_file_is_replaced(data_dir: Path) -> None:
 
 def test_commands_starting_it_at_the_same_instant_share_one_service(data_dir: Path) -> None:
     """Four `vecq up` at once: one service, and all four report it."""
-    starters = [subprocess.Popen([sys.executable, "-m", "api.cli", "up"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for _ in range(4)]  # fmt: skip
+    up = [sys.executable, "-m", "vecq.api.cli", "up"]
+    starters = [
+        subprocess.Popen(up, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     outputs = [finish(s) for s in starters]
     pid = the_state(data_dir).pid
     assert all(f"pid {pid}," in out for out in outputs), outputs
     services = [p for p in psutil.process_iter(["cmdline"])
-                if "workers.service" in " ".join(p.info["cmdline"] or [])
+                if "vecq.workers.service_host" in " ".join(p.info["cmdline"] or [])
                 and str(data_dir) in " ".join(p.info["cmdline"] or [])]  # fmt: skip
     assert [p.pid for p in services] == [pid]
 
@@ -297,7 +301,7 @@ def test_it_stops_by_itself_when_idle_but_not_while_a_client_is_attached(
         time.sleep(4)
         assert state.alive(), "it stopped with a client attached"
     wait_for(lambda: not state.alive(), 15, "the idle stop")
-    assert service.running(data_dir) is None
+    assert launcher.running(data_dir) is None
     assert not (data_dir / STATE).exists(), "a clean stop removes service.json"
 
 
@@ -320,7 +324,7 @@ def test_a_service_that_cannot_start_says_why(data_dir: Path) -> None:
     (data_dir / "appendonly.aof").write_text("*3\r\n$3\r\nSET\r\n garbage")
     with pytest.raises(ServiceError, match="exited at start"):
         Client()
-    assert service.running(data_dir) is None
+    assert launcher.running(data_dir) is None
 
 
 def test_a_read_only_data_directory_is_refused_clearly(

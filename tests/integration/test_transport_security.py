@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from api import Client, InvalidKeyError
-from shared.engines import open_engine
-from shared.settings import Settings
 from tests.support.services import RedisServer, free_port, need
+from vecq import Client, InvalidKeyError
+from vecq.shared.config.settings import Settings
+from vecq.shared.engines import open_engine
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +114,7 @@ def test_worker_process_log_shows_no_password(
         "VECQ_QDRANT_API_KEY": API_KEY,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "worker", "-l", "DEBUG"],
+        [sys.executable, "-m", "vecq.api.cli", "worker", "-l", "DEBUG"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api import Client
 from tests.support.clients import broker_url
 from tests.support.engines import ENGINES, location, stored_points
+from vecq import Client
 
 pytestmark = [pytest.mark.integration, pytest.mark.process, pytest.mark.engines(*ENGINES)]
 
@@ -37,7 +37,7 @@ def worker_process(
     )
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "worker", "--loglevel", "INFO"],
+        [sys.executable, "-m", "vecq.api.cli", "worker", "--loglevel", "INFO"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

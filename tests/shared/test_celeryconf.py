@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.celeryconf import celery_config
-from shared.settings import Settings
+from vecq.shared.config.celery_config import celery_config
+from vecq.shared.config.settings import Settings
 
 
 def test_messages_are_json_only_and_acknowledged_late() -> None:

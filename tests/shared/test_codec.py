@@ -8,9 +8,9 @@ import zlib
 import numpy as np
 import pytest
 
-from shared.codec import Batch, decode, encode, pack
-from shared.columns import Columns
-from shared.errors import CorruptBlobError
+from vecq.shared.errors import CorruptBlobError
+from vecq.shared.points.columns import Columns
+from vecq.shared.wire.codec import Batch, decode, encode, pack
 
 UID = bytes(range(16))
 

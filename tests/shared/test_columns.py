@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.codec import Batch
-from shared.columns import Columns
-from shared.validation import Points
+from vecq.shared.points.columns import Columns
+from vecq.shared.points.validation import Points
+from vecq.shared.wire.codec import Batch
 
 
 def _columns(n: int, start: int = 0, **extra: object) -> Columns:

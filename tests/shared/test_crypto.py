@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.crypto import (
+from vecq.shared.crypto import (
     ItemCipher,
     generate_key,
     key_check,
@@ -14,7 +14,7 @@ from shared.crypto import (
     read_key_file,
     verify_key,
 )
-from shared.errors import InvalidKeyError
+from vecq.shared.errors import InvalidKeyError
 
 
 def test_round_trip_and_ciphertext_hides_plaintext() -> None:

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from shared import keys
-from shared.engines import Write
-from shared.engines.client import ClientEngine
-from shared.engines.edge import EdgeEngine
-from shared.errors import IndexExistsError, StorageLocked
-from shared.registry import IndexInfo
+from vecq.shared import keys
+from vecq.shared.engines import Write
+from vecq.shared.engines.edge import EdgeEngine
+from vecq.shared.engines.server import ClientEngine
+from vecq.shared.errors import IndexExistsError, StorageLocked
+from vecq.shared.state.registry import IndexInfo
 
 
 def _info(name: str = "idx", shards: int = 3) -> IndexInfo:

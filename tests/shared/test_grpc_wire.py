@@ -11,8 +11,8 @@ from qdrant_client import grpc as pb
 from qdrant_client import models
 from qdrant_client.conversions.conversion import RestToGrpc
 
-from shared import keys
-from shared.engines import grpc_wire
+from vecq.shared import keys
+from vecq.shared.engines import grpc_wire
 
 
 def _reference(collection: str, ids: list[Any], vectors: np.ndarray,

@@ -7,11 +7,11 @@ import uuid
 import numpy as np
 import pytest
 
-from shared import ids
-from shared.errors import InvalidVectorError
-from shared.ids import check_id_array
-from shared.sharding import shard_of, shard_of_one
-from shared.validation import deletions
+from vecq.shared.errors import InvalidVectorError
+from vecq.shared.points import ids
+from vecq.shared.points.ids import check_id_array
+from vecq.shared.points.sharding import shard_of, shard_of_one
+from vecq.shared.points.validation import deletions
 
 
 def test_a_string_id_lives_under_uuid5_of_the_documented_namespace() -> None:

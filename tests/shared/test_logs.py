@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from shared import logs
+from vecq.shared import logs
 
 
 def _emit(fmt: logs.Format, message: str, *args: object, **ids: object) -> str:

@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from shared import metadata
-from shared.errors import InvalidVectorError
+from vecq.shared.errors import InvalidVectorError
+from vecq.shared.points import metadata
 
 
 def test_json_values_are_normalised_for_qdrant() -> None:

@@ -13,14 +13,15 @@ from qdrant_client import grpc as pb
 from qdrant_client import models
 from qdrant_client.conversions.conversion import RestToGrpc
 
-from shared import named_input, named_vectors, service
-from shared.codec import PLAIN_VERSION, Batch, decode, encode, pack
-from shared.columns import Columns
-from shared.engines import StoredPoint, Write, grpc_wire
-from shared.errors import CorruptBlobError
-from shared.keys import BLOB_VERSION
-from shared.named_vectors import sparse_ok
-from shared.vector_schema import Schema, SparseSpec, VectorSpec
+from vecq.shared.engines import StoredPoint, Write, grpc_wire
+from vecq.shared.errors import CorruptBlobError
+from vecq.shared.keys import BLOB_VERSION
+from vecq.shared.points import named_input, named_vectors
+from vecq.shared.points.columns import Columns
+from vecq.shared.points.named_vectors import sparse_ok
+from vecq.shared.points.vector_schema import Schema, SparseSpec, VectorSpec
+from vecq.shared.wire import service_protocol
+from vecq.shared.wire.codec import PLAIN_VERSION, Batch, decode, encode, pack
 
 SCHEMA = Schema({"d": VectorSpec(3), "m": VectorSpec(2, multivector=True)}, {"s": SparseSpec()})
 IDS = list(range(5))
@@ -102,7 +103,7 @@ def test_a_damaged_named_section_is_corrupt_not_a_crash() -> None:
     blob = bytearray(encode(_batch(columns())))
     start = blob.index(b'[{"name"')
     blob[start + 2 : start + 6] = b"nope"  # JSON no more
-    from shared import codec
+    from vecq.shared.wire import codec
 
     struct.pack_into("<I", blob, 8, codec.checksum(memoryview(blob)[12:]))
     with pytest.raises(CorruptBlobError, match="named-vector section"):
@@ -145,9 +146,9 @@ def test_a_service_reply_carries_named_vectors_as_raw_floats() -> None:
                             "s": {"indices": [2, 2**32 - 1], "values": [0.5, 1.0]}},
                         {"k": 1})  # fmt: skip
     plain = StoredPoint("u", [0.25, 0.5], {})
-    raw = service.reply(None, [point, plain])
+    raw = service_protocol.reply(None, [point, plain])
     assert b"0.5" not in raw  # no vector value travels as JSON text
-    _, points = service.parse_reply(raw)
+    _, points = service_protocol.parse_reply(raw)
     assert points == [(7, point.vector, {"k": 1}), ("u", [0.25, 0.5], {})]
 
 

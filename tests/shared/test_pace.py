@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from shared import keys, pace
+from vecq.shared import keys
+from vecq.shared.state import pace
 
 POLICY = pace.Aimd(lowest=1.0, highest=8.0, initial=2.0, decrease=0.5, latency_factor=3.0,
                    cooldown=10.0)  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from shared.priority_lock import PriorityLock, Serialized, urgent
+from vecq.shared.engines.priority_lock import PriorityLock, Serialized, urgent
 
 
 def _wait_until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]

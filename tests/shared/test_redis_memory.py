@@ -7,11 +7,12 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from api.producer import fit_size_class
-from shared import keys, ledger
-from shared.messages import BatchRef
-from shared.redis_memory import footprint, out_of_memory
 from tests.support.services import RedisServer
+from vecq.api.producer import fit_size_class
+from vecq.shared import keys
+from vecq.shared.state import ledger
+from vecq.shared.state.redis_memory import footprint, out_of_memory
+from vecq.shared.wire.messages import BatchRef
 
 
 @pytest.mark.parametrize(

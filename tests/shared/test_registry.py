@@ -8,9 +8,10 @@ import uuid
 import pytest
 import redis
 
-from shared import keys, registry
-from shared.crypto import generate_key
-from shared.errors import IndexExistsError, IndexNotLoadedError, InvalidKeyError
+from vecq.shared import keys
+from vecq.shared.crypto import generate_key
+from vecq.shared.errors import IndexExistsError, IndexNotLoadedError, InvalidKeyError
+from vecq.shared.state import registry
 
 
 def test_create_get_load_delete(r: redis.Redis) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared import scripts
-from shared.scripts import Lua
+from vecq.shared.state import scripts
+from vecq.shared.state.scripts import Lua
 
 
 @pytest.fixture

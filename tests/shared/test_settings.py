@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.celeryconf import celery_config
-from shared.sentinel import SentinelUrl
-from shared.settings import (
+from vecq.shared.config.celery_config import celery_config
+from vecq.shared.config.sentinel import SentinelUrl
+from vecq.shared.config.settings import (
     REDIS_CONNECT_TIMEOUT,
     REDIS_SOCKET_TIMEOUT,
     Settings,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.sharding import shard_of, shard_of_one
+from vecq.shared.points.sharding import shard_of, shard_of_one
 
 
 @pytest.mark.parametrize("shards", [1, 2, 3, 8, 17, 256])

@@ -1,6 +1,6 @@
 """The validation rules as a table: each bad input, the typed error, the row and what it says.
 
-These call ``shared.validation`` directly (no Redis, no worker): the producer and the
+These call ``vecq.shared.points.validation`` directly (no Redis, no worker): the producer and the
 workers run these same functions. The pipeline-level proof that nothing is enqueued lives
 in ``tests/api/test_upsert_validation.py`` and ``tests/api/test_upsert_properties.py``.
 """
@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from shared.errors import DimensionMismatchError, InvalidInputError, InvalidVectorError
-from shared.ids import check_id
-from shared.validation import (
+from vecq.shared.errors import DimensionMismatchError, InvalidInputError, InvalidVectorError
+from vecq.shared.points.ids import check_id
+from vecq.shared.points.validation import (
     check_item,
     check_metadata,
     from_arrays,

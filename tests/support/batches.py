@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import redis
 
-from shared import keys, ledger
-from shared.codec import Batch, encode
-from shared.messages import BatchRef
-from shared.registry import IndexInfo
-from workers.context import WorkerContext
+from vecq.shared import keys
+from vecq.shared.state import ledger
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.codec import Batch, encode
+from vecq.shared.wire.messages import BatchRef
+from vecq.workers.context import WorkerContext
 
 
 def store(r: redis.Redis, batch: Batch, job: str) -> dict[str, object]:

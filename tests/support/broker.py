@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from shared import keys
+from vecq.shared import keys
 
 
 def take(r: redis.Redis) -> list[dict[str, Any]]:

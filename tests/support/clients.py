@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from api import Client
+from vecq import Client
 
 
 def broker_url(redis_url: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from shared.registry import IndexInfo
+from vecq.shared.state.registry import IndexInfo
 
 # The engines the tests run on: Qdrant Edge (the default) and qdrant-client's local mode
 # (the stand-in for a server's client calls).

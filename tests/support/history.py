@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from shared import keys
+from vecq.shared import keys
 
 Id = int | str
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from api import Client
-from api.http import create_app
-from api.http.auth import Tokens, digest_of
 from tests.support.services import free_port
+from vecq import Client
+from vecq.api.http import create_app
+from vecq.api.http.auth import Tokens, digest_of
 
 # name -> (token, index patterns, access)
 GRANTS = {

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from api import Index
-from shared import keys
 from tests.support.engines import held_points
+from vecq import Index
+from vecq.shared import keys
 
 
 def vectors(n: int, value: float) -> np.ndarray:

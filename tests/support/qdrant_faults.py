@@ -20,8 +20,8 @@ from qdrant_client import models
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from shared.engines import Write
-from shared.registry import IndexInfo
+from vecq.shared.engines import Write
+from vecq.shared.state.registry import IndexInfo
 
 
 class FlakyQdrant:

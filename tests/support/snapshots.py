@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from shared import keys
+from vecq.shared import keys
 
 # What running workers change on their own, whatever the call under test does: the
 # reaper's lock, the fleet-wide sets it sweeps (it drops settled batches from the pending

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from api import Client, Index, UpsertJob
-from shared.errors import EnqueueInterrupted, UpsertError
 from tests.support.engines import stored_points
 from tests.support.history import History, Report
+from vecq import Client, Index, UpsertJob
+from vecq.shared.errors import EnqueueInterrupted, UpsertError
 
 DIM = 16
 

@@ -73,7 +73,7 @@ class Workers:
         """Start one worker process (extra CLI arguments allowed)."""
         with open(self.log_dir / f"worker{len(self.running)}.log", "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "worker", "-l", "INFO", *args],
+                [sys.executable, "-m", "vecq.api.cli", "worker", "-l", "INFO", *args],
                 env=self.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,

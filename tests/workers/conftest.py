@@ -11,20 +11,20 @@ import numpy as np
 import pytest
 import redis
 
-from api import Client, Index
-from shared import registry
-from shared.codec import Batch
-from shared.crypto import generate_key
-from shared.engines import open_engine
-from shared.registry import IndexInfo
-from shared.settings import Settings
 from tests.support import broker
 from tests.support.batches import store
 from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
 from tests.support.workers import Deliver
-from workers.context import WorkerContext
-from workers.pipeline import RetryLater, process_batch
-from workers.sink import QdrantSink
+from vecq import Client, Index
+from vecq.shared.config.settings import Settings
+from vecq.shared.crypto import generate_key
+from vecq.shared.engines import open_engine
+from vecq.shared.state import registry
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.codec import Batch
+from vecq.workers.context import WorkerContext
+from vecq.workers.pipeline import RetryLater, process_batch
+from vecq.workers.sink import QdrantSink
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.errors import VecqError
-from shared.settings import Settings
 from tests.support.services import RedisServer
-from workers.checks import preflight
+from vecq.shared.config.settings import Settings
+from vecq.shared.errors import VecqError
+from vecq.workers.checks import preflight
 
 
 def test_visibility_timeout_not_above_time_limit_is_fatal() -> None:
@@ -34,7 +34,7 @@ def test_vecq_worker_refuses_to_start_with_a_short_visibility_timeout() -> None:
         VECQ_TASK_TIME_LIMIT="200",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "worker"], env=env, capture_output=True, timeout=60
+        [sys.executable, "-m", "vecq.api.cli", "worker"], env=env, capture_output=True, timeout=60
     )
     assert done.returncode == 2
     assert b"visibility_timeout (100s) must exceed task_time_limit (200s)" in done.stderr

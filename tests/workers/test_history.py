@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 import redis
 
-from api import Index, UpsertError, UpsertJob
-from shared import deadletters
-from shared.messages import BatchRef
 from tests.support import broker
 from tests.support.engines import ENGINES, held_points
 from tests.support.history import History
 from tests.support.qdrant_faults import poisonable
 from tests.support.workers import Deliver
-from workers.context import WorkerContext
+from vecq import Index, UpsertError, UpsertJob
+from vecq.shared.state import deadletters
+from vecq.shared.wire.messages import BatchRef
+from vecq.workers.context import WorkerContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
 

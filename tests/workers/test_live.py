@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import redis
 
-from api import Client
-from shared import keys
-from shared.engines import Write
-from shared.engines.client import ClientEngine
-from shared.engines.edge import EdgeEngine
-from shared.registry import IndexInfo
 from tests.support.clients import broker_url, worker_client
 from tests.support.engines import ENGINES
+from vecq import Client
+from vecq.shared import keys
+from vecq.shared.engines import Write
+from vecq.shared.engines.edge import EdgeEngine
+from vecq.shared.engines.server import ClientEngine
+from vecq.shared.state.registry import IndexInfo
 
 pytestmark = pytest.mark.engines(*ENGINES)
 

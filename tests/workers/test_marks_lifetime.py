@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 import redis
 
-from api import Client, Index
-from shared import keys, marks
-from shared.messages import BatchRef
-from shared.settings import Settings
 from tests.support import broker
 from tests.support.engines import ENGINES
 from tests.support.ordering import stored, vectors
 from tests.support.workers import Deliver
-from workers.context import WorkerContext
+from vecq import Client, Index
+from vecq.shared import keys
+from vecq.shared.config.settings import Settings
+from vecq.shared.state import marks
+from vecq.shared.wire.messages import BatchRef
+from vecq.workers.context import WorkerContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
 
@@ -59,8 +60,8 @@ def test_a_dead_lettered_older_batch_holds_the_marks(
 ) -> None:
     """A dead letter may be replayed: the deletes after it keep their tombstones, and a replay
     of it leaves the deleted id deleted."""
-    from shared import deadletters
     from tests.support.qdrant_faults import poisonable
+    from vecq.shared.state import deadletters
 
     index.upsert([1, 2], vectors(2, 1.0), wait=False)
     index.delete([1], wait=False)
@@ -86,9 +87,9 @@ def test_an_interrupted_delete_leaves_no_marks_for_what_it_did_not_enqueue(
 ) -> None:
     """The broker fails after the first batch: the batches never published leave no
     tombstones (an older upsert of those ids must still land)."""
-    from api import producer as producer_module
-    from shared.errors import BrokerUnavailable
-    from shared.validation import deletions
+    from vecq.api import producer as producer_module
+    from vecq.shared.errors import BrokerUnavailable
+    from vecq.shared.points.validation import deletions
 
     class FailsAfterOne:
         def __init__(self) -> None:

@@ -13,14 +13,15 @@ from typing import Any
 import pytest
 import redis
 
-from api import Index, UpsertError
-from shared import ids as idrules
-from shared import keys, ledger
 from tests.support import broker
 from tests.support.engines import ENGINES, held_points
 from tests.support.ordering import stored, vectors
 from tests.support.workers import Deliver
-from workers.context import WorkerContext
+from vecq import Index, UpsertError
+from vecq.shared import keys
+from vecq.shared.points import ids as idrules
+from vecq.shared.state import ledger
+from vecq.workers.context import WorkerContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
 

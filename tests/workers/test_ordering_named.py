@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import redis
 
-from api import Client, Index, SparseSpec, VectorSpec
-from shared import keys
 from tests.support import broker
 from tests.support.engines import ENGINES, held_points
 from tests.support.workers import Deliver
+from vecq import Client, Index, SparseSpec, VectorSpec
+from vecq.shared import keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
 

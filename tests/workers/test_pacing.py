@@ -19,20 +19,21 @@ import pytest
 import redis
 from qdrant_client import QdrantClient
 
-from shared import keys, pace
-from shared.codec import Batch
-from shared.engines.client import ClientEngine
-from shared.engines.grpc_channel import _with_retry_after
-from shared.priority_lock import Serialized
-from shared.registry import IndexInfo
 from tests.support.qdrant_faults import (
     ThrottledQdrant,
     grpc_exhausted,
     resource_exhausted,
     too_many_requests,
 )
-from workers.pacer import Pacer
-from workers.sink import QdrantSink
+from vecq.shared import keys
+from vecq.shared.engines.grpc_channel import _with_retry_after
+from vecq.shared.engines.priority_lock import Serialized
+from vecq.shared.engines.server import ClientEngine
+from vecq.shared.state import pace
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.codec import Batch
+from vecq.workers.pacer import Pacer
+from vecq.workers.sink import QdrantSink
 
 pytestmark = pytest.mark.engines("local")
 

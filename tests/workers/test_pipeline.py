@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 import redis
 
-from shared import deadletters, job_state, keys, ledger, registry
-from shared.codec import Batch, encode
-from shared.crypto import generate_key
-from shared.engines import Write
-from shared.messages import BatchRef
-from shared.registry import IndexInfo
-from shared.sharding import shard_of
 from tests.support.batches import store, stored
 from tests.support.engines import collection_exists
-from workers.context import WorkerContext
-from workers.pipeline import process_batch, process_batches
+from vecq.shared import keys
+from vecq.shared.crypto import generate_key
+from vecq.shared.engines import Write
+from vecq.shared.points.sharding import shard_of
+from vecq.shared.state import deadletters, job_state, ledger, registry
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.codec import Batch, encode
+from vecq.shared.wire.messages import BatchRef
+from vecq.workers.context import WorkerContext
+from vecq.workers.pipeline import process_batch, process_batches
 
 
 def test_written_batch_settles_and_frees_its_blob(

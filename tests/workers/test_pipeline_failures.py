@@ -13,13 +13,14 @@ from httpx import Headers
 from qdrant_client import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from shared import deadletters, job_state, keys
-from shared.codec import decode
-from shared.registry import IndexInfo
 from tests.support.batches import stored
 from tests.support.engines import ENGINES
-from workers.context import WorkerContext
-from workers.pipeline import RetryLater, process_batch
+from vecq.shared import keys
+from vecq.shared.state import deadletters, job_state
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.codec import decode
+from vecq.workers.context import WorkerContext
+from vecq.workers.pipeline import RetryLater, process_batch
 
 # Most of these inject qdrant-client's own errors: local mode. Those that make the engine
 # itself refuse or lose a collection run on every engine.

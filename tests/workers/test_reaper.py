@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from shared import heartbeats, job_state, keys, ledger, pending
-from shared.messages import BatchRef
-from workers.reaper import (
+from vecq.shared import keys
+from vecq.shared.state import heartbeats, job_state, ledger, pending
+from vecq.shared.wire.messages import BatchRef
+from vecq.workers.reaper import (
     finish_interrupted,
     reap_dead_holders,
     reap_lost,
@@ -180,9 +181,9 @@ def test_a_message_unacknowledged_past_the_visibility_timeout_counts_as_lost(
     """The broker is asked about a batch: queued, or taken by a worker within the visibility
     timeout, it is there; taken longer ago than that (kombu's own rule for a worker that is
     gone, whose restore can lag), it is not, and case 3 may publish it again."""
-    from shared import messages
-    from shared.settings import Settings
-    from workers.celery import create_app, in_broker
+    from vecq.shared.config.settings import Settings
+    from vecq.shared.wire import messages
+    from vecq.workers.celery import create_app, in_broker
 
     app = create_app(Settings(redis_url=redis_url, visibility_timeout=30, task_time_limit=20))
     find = in_broker(app)

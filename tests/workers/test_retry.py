@@ -12,7 +12,7 @@ from qdrant_client import models
 from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from workers import retry
+from vecq.workers import retry
 
 
 def grpc_error(code: grpc.StatusCode) -> grpc.RpcError:

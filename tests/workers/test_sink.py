@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from shared import keys
-from shared.codec import Batch
-from shared.engines import Engine, Write, open_engine
-from shared.engines.client import LOCAL_REQUEST_POINTS, MAX_REQUEST_BYTES, ClientEngine
-from shared.engines.edge import MAX_REQUEST_POINTS, REQUEST_FLOATS, EdgeEngine
-from shared.registry import IndexInfo
-from shared.settings import Settings
 from tests.support.engines import ENGINES
-from workers.sink import QdrantSink
+from vecq.shared import keys
+from vecq.shared.config.settings import Settings
+from vecq.shared.engines import Engine, Write, open_engine
+from vecq.shared.engines.edge import MAX_REQUEST_POINTS, REQUEST_FLOATS, EdgeEngine
+from vecq.shared.engines.server import LOCAL_REQUEST_POINTS, MAX_REQUEST_BYTES, ClientEngine
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire.codec import Batch
+from vecq.workers.sink import QdrantSink
 
 pytestmark = pytest.mark.engines(*ENGINES)
 

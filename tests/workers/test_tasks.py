@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api import Client, Index
-from shared import ledger
-from workers import pipeline
+from vecq import Client, Index
+from vecq.shared.state import ledger
+from vecq.workers import pipeline
 
 pytestmark = pytest.mark.integration
 

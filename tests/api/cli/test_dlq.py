@@ -8,12 +8,12 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from api import Client, Index, UpsertError, UpsertJob
-from api.cli import main
-from shared import keys
 from tests.support.clients import broker_url
 from tests.support.engines import ENGINES
 from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
+from vecq import Client, Index, UpsertError, UpsertJob
+from vecq.api.cli import main
+from vecq.shared import keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
 

@@ -12,7 +12,7 @@ import pytest
 
 def test_serve_refuses_to_start_without_tokens_or_no_auth(tmp_path: Path) -> None:
     """`vecq serve` with neither a tokens file nor --no-auth exits 2 and says why."""
-    from api.cli import main
+    from vecq.api.cli import main
 
     assert main(["serve", "--port", "1"]) == 2
     bad = tmp_path / "tokens.toml"
@@ -36,7 +36,7 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VECQ_")}
     env["VECQ_DATA_DIR"] = str(tmp_path / "data")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--no-auth", "--port", str(port)],
+        [sys.executable, "-m", "vecq.api.cli", "serve", "--no-auth", "--port", str(port)],
         env=env,
         stderr=subprocess.PIPE,
     )
@@ -59,7 +59,7 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
                     found.append(p)
         return found
 
-    from api import service
+    from vecq.api import launcher
 
     servers = embedded_redis()
     assert len(servers) == 1
@@ -67,7 +67,7 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     try:
         assert proc.wait(30) == 0
         assert servers[0].is_running(), "the service's Redis went down with one client"
-        assert service.stop(tmp_path / "data") is not None
+        assert launcher.stop(tmp_path / "data") is not None
         _, alive = psutil.wait_procs(servers, timeout=10)
         assert alive == []
     finally:

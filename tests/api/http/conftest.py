@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from api import Client
-from api.http.auth import Tokens
 from tests.support.http_server import Served, http, serve, tokens_file
+from vecq import Client
+from vecq.api.http.auth import Tokens
 
 
 @pytest.fixture(scope="module")

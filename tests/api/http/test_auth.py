@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.http.auth import Tokens
 from tests.support.http_server import Served, http
+from vecq.api.http.auth import Tokens
 
 
 def test_requests_without_a_valid_token_are_refused(api: Served) -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import redis
 
-from shared import keys
 from tests.support.http_server import Served, http
+from vecq.shared import keys
 
 
 def test_npy_body_with_ids_from_a_start(api: Served, index: tuple[str, bytes]) -> None:

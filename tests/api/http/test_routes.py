@@ -10,8 +10,8 @@ import httpx
 import numpy as np
 import redis
 
-from shared import keys
 from tests.support.http_server import Served, http
+from vecq.shared import keys
 
 
 def test_health_and_readiness_need_no_token(api: Served) -> None:

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import redis
 
-from api import Index
-from api.ingest.backfill import ingest
-from api.ingest.files import open_sources
-from shared.errors import SourceError
 from tests.support.snapshots import snapshot
+from vecq import Index
+from vecq.api.ingest.backfill import ingest
+from vecq.api.ingest.files import open_sources
+from vecq.shared.errors import SourceError
 
 
 def _npy(tmp_path: Path, n: int, dim: int, seed: int = 0) -> tuple[Path, np.ndarray]:

@@ -13,12 +13,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from api import Client, Index, SparseSpec, VectorSpec
-from api.ingest.backfill import ingest
-from api.ingest.files import open_sources
-from api.ingest.mapping import ColumnMap, from_flags
-from api.ingest.verify import verify
-from shared.errors import SourceError
+from vecq import Client, Index, SparseSpec, VectorSpec
+from vecq.api.ingest.backfill import ingest
+from vecq.api.ingest.files import open_sources
+from vecq.api.ingest.mapping import ColumnMap, from_flags
+from vecq.api.ingest.verify import verify
+from vecq.shared.errors import SourceError
 
 MAPPING = from_flags("doc_id", None, ["text=emb", "late=tokens"], ["bm25=bm_i,bm_v"],
                      "lang", "body")  # fmt: skip

@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from api import Client, Index
-from api.ingest.backfill import ingest
-from api.ingest.files import open_sources
-from shared.errors import SourceError
+from vecq import Client, Index
+from vecq.api.ingest.backfill import ingest
+from vecq.api.ingest.files import open_sources
+from vecq.shared.errors import SourceError
 
 
 def _lines(first: int, n: int) -> bytes:
@@ -58,7 +58,7 @@ def test_compressed_files_are_read_as_they_decompress(
 def test_compressed_and_piped_json_lines_are_read_in_json_sized_chunks(tmp_path: Path) -> None:
     """The chunk size for JSON is by lines (its floats are Python objects until validated),
     whatever the file's last suffix."""
-    from api.ingest.backfill import JSONL_CHUNK_ROWS, chunk_rows_for
+    from vecq.api.ingest.backfill import JSONL_CHUNK_ROWS, chunk_rows_for
 
     path = tmp_path / "a.jsonl.gz"
     path.write_bytes(gzip.compress(_lines(0, 3)))
@@ -94,7 +94,7 @@ def test_vecq_ingest_reads_standard_input(data_dir: Path, tmp_path: Path) -> Non
     key_file = tmp_path / "k.key"
 
     def vecq(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "api.cli", *args], input=stdin,
+        return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], input=stdin,
                               capture_output=True, timeout=120)  # fmt: skip
 
     made = vecq("index", "create", "piped", "--dimension", "3", "--key-file", str(key_file))
@@ -136,7 +136,7 @@ def test_vecq_ingest_reads_standard_input(data_dir: Path, tmp_path: Path) -> Non
 def test_mirroring_standard_input_is_refused_by_the_library(
     make_index: Callable[..., Index],
 ) -> None:
-    from api.ingest.mirror import delete_extras
+    from vecq.api.ingest.mirror import delete_extras
 
     index = make_index(dimension=3, shards=1)
     with pytest.raises(SourceError, match="cannot be read twice"):

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api import Client, Index
-from api.ingest.etl import Scheduler, last_run, run_source
-from api.ingest.etl_config import EtlSource, load_config, parse_every
-from shared.errors import SourceError
+from vecq import Client, Index
+from vecq.api.ingest.etl import Scheduler, last_run, run_source
+from vecq.api.ingest.etl_config import EtlSource, load_config, parse_every
+from vecq.shared.errors import SourceError
 
 
 def _jsonl(path: Path, ids: range, dim: int = 3) -> Path:
@@ -31,7 +31,7 @@ def _source(index: Index, key: bytes, folder: Path, every: float = 60.0) -> EtlS
 
 
 def _wait_written(client: Client, job_ids: list[str]) -> None:
-    from api.jobs import UpsertJob
+    from vecq.api.jobs import UpsertJob
 
     for job_id in job_ids:
         state = UpsertJob(client.redis, job_id, "", 0, 20.0).wait(30).state()

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from api import Index
-from api.ingest.backfill import ingest
-from api.ingest.files import open_sources
-from api.ingest.mirror import delete_extras
-from api.ingest.verify import verify
-from shared.errors import MirrorRefused, SourceError
 from tests.support.engines import ENGINES
+from vecq import Index
+from vecq.api.ingest.backfill import ingest
+from vecq.api.ingest.files import open_sources
+from vecq.api.ingest.mirror import delete_extras
+from vecq.api.ingest.verify import verify
+from vecq.shared.errors import MirrorRefused, SourceError
 
 pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
 

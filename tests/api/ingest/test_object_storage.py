@@ -15,16 +15,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from api import Client, Index
-from api.ingest.backfill import Report, ingest
-from api.ingest.etl import run_source
-from api.ingest.etl_config import EtlSource
-from api.ingest.files import open_sources
-from api.ingest.mapping import from_flags
-from api.ingest.remote import expand, partitions, shown
-from api.ingest.verify import verify
-from shared.errors import SourceError
 from tests.support.s3 import CountingProxy, put
+from vecq import Client, Index
+from vecq.api.ingest.backfill import Report, ingest
+from vecq.api.ingest.etl import run_source
+from vecq.api.ingest.etl_config import EtlSource
+from vecq.api.ingest.files import open_sources
+from vecq.api.ingest.mapping import from_flags
+from vecq.api.ingest.remote import expand, partitions, shown
+from vecq.api.ingest.verify import verify
+from vecq.shared.errors import SourceError
 
 
 def parquet(ids: range, row_group: int = 1000, dim: int = 3) -> bytes:

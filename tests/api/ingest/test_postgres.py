@@ -11,15 +11,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api import Client, Index, SparseSpec, VectorSpec
-from api.ingest.backfill import ingest
-from api.ingest.dryrun import dry_run
-from api.ingest.files import open_sources
-from api.ingest.mapping import ColumnMap, from_flags
-from api.ingest.mirror import delete_extras
-from api.ingest.postgres import PostgresSource, pgvector_values, redacted
-from api.ingest.verify import verify
-from shared.errors import SourceError
+from vecq import Client, Index, SparseSpec, VectorSpec
+from vecq.api.ingest.backfill import ingest
+from vecq.api.ingest.dryrun import dry_run
+from vecq.api.ingest.files import open_sources
+from vecq.api.ingest.mapping import ColumnMap, from_flags
+from vecq.api.ingest.mirror import delete_extras
+from vecq.api.ingest.postgres import PostgresSource, pgvector_values, redacted
+from vecq.api.ingest.verify import verify
+from vecq.shared.errors import SourceError
 
 psycopg = pytest.importorskip("psycopg")
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from api import Client
-from api.ingest.backfill import ingest
-from api.ingest.files import open_sources
 from tests.support.services import RedisServer
+from vecq import Client
+from vecq.api.ingest.backfill import ingest
+from vecq.api.ingest.files import open_sources
 
 
 def test_a_rerun_reports_and_waits_for_what_an_earlier_run_left_queued(

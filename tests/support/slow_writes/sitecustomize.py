@@ -12,8 +12,8 @@ import time
 _spec = os.environ.get("VECQ_TEST_SLOW_WRITE")
 if _spec:
     sys.path.insert(0, os.environ["VECQ_TEST_ROOT"])
-    from shared.engines.client import ClientEngine
-    from shared.engines.edge import EdgeEngine
+    from vecq.shared.engines.edge import EdgeEngine
+    from vecq.shared.engines.server import ClientEngine
 
     _index, _seconds = _spec.rsplit(":", 1)
 

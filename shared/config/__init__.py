@@ -1,0 +1,2 @@
+"""Configuration: the settings object, Redis connections (Sentinel, the embedded server)
+and the Celery configuration both sides use."""

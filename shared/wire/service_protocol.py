@@ -1,0 +1,219 @@
+"""The embedded service's contract: where it leaves its files, and how engine calls travel.
+
+One service runs per data directory (``workers/service_host.py``): the embedded Redis and the
+one process that opens the Edge shards. It holds ``vecq.lock`` for its life (the kernel
+drops the lock when the process dies, so a stale ``service.json`` is harmless) and writes
+``service.json`` once it answers. Starters queue on ``service.start.lock``.
+
+Engine calls from other processes (``api/service_proxy.py``) are Redis messages: a request
+is JSON pushed to :data:`keys.SERVICE_REQUESTS`; the reply is pushed to the key the request
+names, framed as a 4-byte length, a JSON header and the points' float32 vectors as raw
+bytes (never JSON numbers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+
+from vecq.shared import errors, keys
+from vecq.shared.state.registry import IndexInfo
+
+LOCK = "vecq.lock"
+START_LOCK = "service.start.lock"
+STATE = "service.json"
+LOG = "service.log"
+# Default idle stop: no queued work and no attached client for this long (seconds).
+IDLE_TIMEOUT = 300.0
+# The name every attached client's Redis connections carry (the service counts them).
+CLIENT_NAME = "vecq-attached"
+_HEADER = struct.Struct(">I")
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What ``service.json`` says about a running service."""
+
+    pid: int
+    version: str
+    started_at: float
+    redis_url: str
+    broker_url: str
+    engine: str
+    engine_location: str
+    idle_timeout: float
+
+    @classmethod
+    def read(cls, data_dir: str | Path) -> ServiceState | None:
+        """The state file's contents, or ``None`` if there is none or it cannot be read."""
+        try:
+            raw = json.loads((Path(data_dir) / STATE).read_text())
+            return cls(**raw)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def write(self, data_dir: str | Path) -> None:
+        """Write the state file atomically (a reader never sees half of it)."""
+        path = Path(data_dir) / STATE
+        part = path.with_suffix(f".{os.getpid()}.part")
+        part.write_text(json.dumps(asdict(self)))
+        part.replace(path)
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since the service started."""
+        return max(0.0, time.time() - self.started_at)
+
+    def alive(self) -> bool:
+        """True if the process named in the file exists."""
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        try:  # a zombie (exited, not yet reaped by its parent) is gone too
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return True
+        return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def remove_state(data_dir: str | Path, pid: int) -> None:
+    """Remove ``service.json`` if it is still the one process ``pid`` wrote."""
+    state = ServiceState.read(data_dir)
+    if state is not None and state.pid == pid:
+        with contextlib.suppress(FileNotFoundError):
+            (Path(data_dir) / STATE).unlink()
+
+
+# --- engine calls -------------------------------------------------------------------------
+
+
+def send(r: redis.Redis, op: str, info: IndexInfo | None, **args: Any) -> str:
+    """Push one engine call to the service; return the key its reply will be pushed to."""
+    reply_to = keys.service_reply(uuid.uuid4().hex)
+    r.rpush(keys.SERVICE_REQUESTS, request(op, info, reply_to, **args))
+    return reply_to
+
+
+def request(op: str, info: IndexInfo | None, reply_to: str, **args: Any) -> bytes:
+    """One engine call as the bytes pushed to the request list."""
+    body = {"op": op, "info": asdict(info) if info else None, "reply": reply_to, "args": args}
+    return json.dumps(body).encode()
+
+
+def parse_request(raw: bytes) -> tuple[str, IndexInfo | None, str, dict[str, Any]]:
+    """``(op, info, reply key, arguments)`` of a request."""
+    body = json.loads(raw)
+    info = IndexInfo(**body["info"]) if body.get("info") else None
+    return str(body["op"]), info, str(body["reply"]), dict(body.get("args") or {})
+
+
+def reply(result: Any = None, points: Sequence[Any] | None = None) -> bytes:
+    """A successful reply: ``result`` (JSON) and, for reads, the points with their vectors.
+
+    The header gives each point's vector shape: a length (the unnamed vector), or for named
+    vectors ``{name: ["dense", size] | ["multi", rows, size] | ["sparse", nonzeros]}``. The
+    floats follow the header in that order; sparse indices follow the floats as uint32.
+    """
+    header: dict[str, Any] = {"ok": True, "result": result}
+    blob = b""
+    if points is not None:
+        header["points"] = [[p.id, p.payload] for p in points]
+        floats: list[Any] = []
+        indices: list[Any] = []
+        header["lengths"] = [_shape(p.vector, floats, indices) for p in points]
+        values = np.concatenate(floats) if floats else np.empty(0, dtype=np.float32)
+        header["floats"] = int(values.size)
+        blob = values.astype("<f4").tobytes()
+        if indices:
+            blob += np.concatenate(indices).astype("<u4").tobytes()
+    return _frame(header, blob)
+
+
+def _shape(vector: Any, floats: list[Any], indices: list[Any]) -> Any:
+    if not isinstance(vector, dict):
+        floats.append(np.asarray(vector, dtype=np.float32).ravel())
+        return len(vector)
+    shape = {}
+    for name, value in vector.items():
+        if isinstance(value, dict):
+            floats.append(np.asarray(value["values"], dtype=np.float32))
+            indices.append(np.asarray(value["indices"], dtype=np.uint32))
+            shape[name] = ["sparse", len(value["values"])]
+        elif value and isinstance(value[0], (list, tuple)):
+            rows = np.asarray(value, dtype=np.float32)
+            floats.append(rows.ravel())
+            shape[name] = ["multi", rows.shape[0], rows.shape[1]]
+        else:
+            floats.append(np.asarray(value, dtype=np.float32))
+            shape[name] = ["dense", len(value)]
+    return shape
+
+
+def parse_reply(raw: bytes) -> tuple[Any, list[tuple[Any, Any, dict[str, Any]]] | None]:
+    """``(result, points)`` of a reply (each point ``(id, vector, payload)``), or raise the
+    error it carries."""
+    (size,) = _HEADER.unpack_from(raw)
+    header = json.loads(raw[_HEADER.size : _HEADER.size + size])
+    if not header["ok"]:
+        raise _error(header["error"], header["message"])
+    if "points" not in header:
+        return header["result"], None
+    at_floats = _HEADER.size + size
+    count = int(header["floats"])
+    floats = np.frombuffer(raw, dtype="<f4", count=count, offset=at_floats)
+    indices = np.frombuffer(raw, dtype="<u4", offset=at_floats + 4 * count)
+    points, at, at_index = [], 0, 0
+    for (point_id, payload), shape in zip(header["points"], header["lengths"], strict=True):
+        if isinstance(shape, int):
+            points.append((point_id, floats[at : at + shape].tolist(), payload))
+            at += shape
+            continue
+        vector: dict[str, Any] = {}
+        for name, (kind, *dims) in shape.items():
+            length = int(np.prod(dims))
+            values = floats[at : at + length]
+            at += length
+            if kind == "sparse":
+                vector[name] = {"indices": indices[at_index : at_index + length].tolist(),
+                                "values": values.tolist()}  # fmt: skip
+                at_index += length
+            else:
+                vector[name] = values.reshape(dims).tolist()
+        points.append((point_id, vector, payload))
+    return header["result"], points
+
+
+def failure(exc: BaseException) -> bytes:
+    """A reply carrying an exception: its class name (vecq's errors are raised again as such)
+    and its message."""
+    return _frame({"ok": False, "error": type(exc).__name__, "message": str(exc)}, b"")
+
+
+def _frame(header: dict[str, Any], blob: bytes) -> bytes:
+    encoded = json.dumps(header).encode()
+    return _HEADER.pack(len(encoded)) + encoded + blob
+
+
+def _error(name: str, message: str) -> BaseException:
+    """vecq's own error classes come back as themselves; anything else as a VecqError."""
+    cls = getattr(errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, errors.VecqError):
+        with contextlib.suppress(TypeError):  # one whose constructor wants more than a message
+            return cls(message)
+    if name == "TimeoutError":
+        return TimeoutError(message)
+    return errors.VecqError(f"the vecq service failed: {name}: {message}")

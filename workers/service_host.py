@@ -1,0 +1,312 @@
+"""The embedded service: one per data directory, shared by every vecq process on the machine.
+
+``python -m vecq.workers.service_host --data-dir DIR`` (started detached by ``api/launcher.py``)
+runs the embedded Redis (AOF on), the worker that owns the Edge shards, and a thread answering
+engine calls (reads, index create and drop, bulk mode) from the processes attached to it.
+It stops on ``vecq down`` (after the queued work is written; ``--now``: at once, the queue
+kept in Redis for the next start), on SIGTERM or SIGINT (like ``--now``), or by itself once
+it has had no queued work and no attached client for ``service_idle_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import redis
+
+from vecq.shared import keys
+from vecq.shared.config.embedded_redis import EmbeddedRedis
+from vecq.shared.config.settings import Settings
+from vecq.shared.engines import Engine, open_engine
+from vecq.shared.errors import VecqError
+from vecq.shared.logs import configure as configure_logging
+from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.state.registry import IndexInfo
+from vecq.shared.wire import service_protocol as wire
+from vecq.workers.celery import in_broker, publisher
+from vecq.workers.reaper import recover_sole_consumer
+from vecq.workers.thread_worker import ThreadWorker
+
+log = logging.getLogger("vecq.service")
+
+# How often the service looks at its queue and its clients (seconds).
+TICK = 0.5
+
+
+class EngineServer:
+    """A thread answering engine calls pushed to :data:`keys.SERVICE_REQUESTS`."""
+
+    def __init__(self, settings: Settings, engine: Engine, on_shutdown: Any) -> None:
+        self._r = settings.redis_client()
+        self._engine = engine
+        self._on_shutdown = on_shutdown
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vecq-engine-calls", daemon=True)
+        self.served = 0
+
+    def start(self) -> EngineServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+        self._r.close()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                taken = self._r.blpop([keys.SERVICE_REQUESTS], timeout=0.25)
+            except (redis.RedisError, OSError) as exc:
+                if not self._stopping.is_set():
+                    log.warning("engine calls: Redis error %s; retrying", exc)
+                    time.sleep(0.5)
+                continue
+            if taken is not None:
+                self._serve(taken[1])  # type: ignore[arg-type]  # bytes replies
+
+    def _serve(self, raw: bytes) -> None:
+        try:
+            op, info, reply_to, args = wire.parse_request(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("engine calls: unreadable request dropped: %s", exc)
+            return
+        try:
+            answer = self._call(op, info, args)
+        except Exception as exc:  # every failure goes back to the caller, typed
+            log.debug("engine call %s failed: %r", op, exc)
+            answer = wire.failure(exc)
+        pipe = self._r.pipeline()
+        pipe.rpush(reply_to, answer)
+        pipe.expire(reply_to, 60)
+        pipe.execute()
+        self.served += 1
+
+    def _call(self, op: str, info: Any, args: dict[str, Any]) -> bytes:
+        if op == "ping":
+            self._engine.ping()
+            return wire.reply({"pid": os.getpid()})
+        if op == "shutdown":
+            self._on_shutdown(bool(args.get("now")))
+            return wire.reply({"pid": os.getpid()})
+        handler = getattr(self, f"_{op}", None) if op in CALLS else None
+        if handler is None:
+            raise ValueError(f"unknown engine call {op!r}")
+        if info is None:
+            raise ValueError(f"engine call {op!r} names no index")
+        answer: bytes = handler(info, args)
+        return answer
+
+    def _retrieve(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        vectors = bool(args.get("vectors", True))
+        return wire.reply(points=self._engine.retrieve(info, args["ids"], vectors=vectors))
+
+    def _scroll_page(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        found, following = self._engine.scroll_page(
+            info, args.get("offset"), int(args["page"]), vectors=bool(args["vectors"])
+        )
+        if following is not None and not isinstance(following, int | str):
+            following = str(following)  # a UUID point id
+        return wire.reply(following, points=found)
+
+    def _count(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        return wire.reply(self._engine.count(info))
+
+    def _create(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        self._engine.create(info, indexing=bool(args.get("indexing", True)))
+        return wire.reply()
+
+    def _ensure(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        self._engine.ensure(info)
+        return wire.reply()
+
+    def _drop(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        self._engine.drop(info)
+        return wire.reply()
+
+    def _create_payload_index(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        self._engine.create_payload_index(info, PayloadIndex(**args["index"]))
+        return wire.reply()
+
+    def _payload_indexes(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        return wire.reply([found.to_dict() for found in self._engine.payload_indexes(info)])
+
+    def _pause_indexing(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        return wire.reply(self._engine.pause_indexing(info))
+
+    def _resume_indexing(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        seconds = args.get("seconds")
+        deadline = None if seconds is None else time.monotonic() + float(seconds)
+        self._engine.resume_indexing(info, int(args["saved"]), deadline)
+        return wire.reply()
+
+    def _backlog(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
+        found = self._engine.backlog(info)
+        return wire.reply(list(found) if found else None)
+
+
+# The engine calls an attached client may make (api/service_proxy.py), besides ping and shutdown.
+CALLS = frozenset({"retrieve", "scroll_page", "count", "create", "ensure", "drop",
+                   "create_payload_index", "payload_indexes", "pause_indexing",
+                   "resume_indexing", "backlog"})  # fmt: skip
+
+
+class Service:
+    """The embedded Redis, the worker and the engine calls of one data directory."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.data_dir = settings.data_dir
+        self._stop = threading.Event()
+        self._drain = True
+        self._redis_server = EmbeddedRedis(settings.data_dir)  # takes vecq.lock, or raises
+        socket_url = self._redis_server.redis_url
+        self.settings = dataclasses.replace(
+            settings, redis_url=socket_url, broker_url=self._redis_server.broker_url
+        )
+        self._r = self.settings.redis_client()
+        self._engine: Engine | None = None
+        self._worker: ThreadWorker | None = None
+        self._calls: EngineServer | None = None
+
+    def run(self, version: str) -> None:
+        """Start everything, announce it in ``service.json``, and serve until told to stop."""
+        settings = self.settings
+        try:
+            restored = restore_unacknowledged(settings)
+            if restored:
+                log.info("redelivering %d batch(es) a stopped worker had taken", restored)
+            self._engine = open_engine(settings)
+            self._worker = ThreadWorker(settings, self._engine)
+            # Before the new worker takes anything: what the stopped one held or lost in
+            # transit goes out now, not after its heartbeat lapses or the lost-batch wait.
+            lost = recover_sole_consumer(
+                self._r, publisher(self._worker.app), in_broker(self._worker.app)
+            )
+            if lost:
+                log.info("published again %d batch(es) the stopped service had lost", lost)
+            self._worker.start()
+            _ = self._worker.context  # its heartbeat starts now: `vecq status` shows it at once
+            self._calls = EngineServer(settings, self._engine, self.request_stop).start()
+            wire.ServiceState(
+                pid=os.getpid(), version=version, started_at=time.time(),
+                redis_url=str(settings.redis_url), broker_url=str(settings.broker_url),
+                engine=settings.engine, engine_location=settings.engine_location,
+                idle_timeout=settings.service_idle_timeout,
+            ).write(self.data_dir)  # fmt: skip
+            log.info("vecq service %s ready: pid %d, data directory %s, Redis at %s",
+                     version, os.getpid(), self.data_dir, settings.redis_url)  # fmt: skip
+            self._serve()
+        finally:
+            self._shutdown()
+
+    def request_stop(self, now: bool) -> None:
+        """Stop after the queued work is written, or (``now``) after the batch in hand."""
+        self._drain = self._drain and not now
+        self._stop.set()
+        log.info("stop requested (%s)", "now" if now else "after the queued work")
+
+    def _serve(self) -> None:
+        idle_since = time.monotonic()
+        idle_timeout = self.settings.service_idle_timeout
+        while True:
+            self._stop.wait(TICK)
+            work = queued_work(self._r)
+            if self._stop.is_set():
+                if not self._drain or work == 0:
+                    return
+                continue
+            if work or attached_clients(self._r):
+                idle_since = time.monotonic()
+            elif idle_timeout > 0 and time.monotonic() - idle_since >= idle_timeout:
+                log.info(
+                    "idle for %.0f s with no client and no queued work: stopping", idle_timeout
+                )
+                return
+
+    def _shutdown(self) -> None:
+        if self._calls is not None:
+            self._calls.stop()
+        if self._worker is not None:
+            self._worker.stop()
+        if self._engine is not None:
+            self._engine.close()
+        wire.remove_state(self.data_dir, os.getpid())
+        self._r.close()
+        self._redis_server.close()
+        log.info("vecq service stopped")
+
+
+def queued_work(r: redis.Redis) -> int:
+    """Batches waiting, taken and not yet acknowledged, or enqueued and not yet settled."""
+    pipe = r.pipeline(transaction=False)
+    pipe.llen(keys.QUEUE_BULK)
+    pipe.llen(keys.QUEUE_LIVE)
+    pipe.hlen("unacked")  # kombu's Redis transport: messages taken and not acknowledged
+    pipe.zcard(keys.pending())
+    return sum(int(n) for n in pipe.execute())
+
+
+def attached_clients(r: redis.Redis) -> int:
+    """Connections of attached processes (they name themselves :data:`wire.CLIENT_NAME`)."""
+    return sum(1 for c in r.client_list() if c.get("name") == wire.CLIENT_NAME)
+
+
+def restore_unacknowledged(settings: Settings) -> int:
+    """Put back in their queues the messages a worker took and never acknowledged.
+
+    Only the service consumes this Redis, and it has not started consuming yet, so every
+    message kombu holds as unacknowledged belongs to a service that was stopped or killed.
+    kombu itself would wait for the visibility timeout (an hour by default) before
+    delivering them again; this uses kombu's own restore with a timeout of zero.
+    """
+    from kombu.connection import Connection
+
+    from vecq.shared.config.celery_config import celery_config
+
+    conf = celery_config(settings)
+    options = {**conf["broker_transport_options"], "visibility_timeout": 0}
+    with Connection(conf["broker_url"], transport_options=options) as conn:  # type: ignore[no-untyped-call]
+        channel = conn.default_channel
+        client = channel.client
+        waiting = int(client.hlen(channel.unacked_key))
+        if waiting:
+            client.delete(channel.unacked_mutex_key)  # a lock the stopped worker may hold
+            channel.qos.restore_visible(start=0, num=waiting + 100)
+        return waiting
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the service of ``--data-dir`` in the foreground (its starter detaches it)."""
+    parser = argparse.ArgumentParser(prog="python -m vecq.workers.service_host")
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--version", required=True, help="the vecq version that started it")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env(data_dir=args.data_dir)
+    configure_logging(logging.INFO, settings.log_format)
+    for chatty in ("celery.app.trace", "celery.worker.strategy"):  # two lines a batch
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    try:
+        service = Service(settings)
+    except VecqError as exc:  # the starter shows the last line of the log
+        print(f"vecq service: {exc}", flush=True)
+        return 1
+
+    def on_signal(signum: int, frame: Any) -> None:
+        service.request_stop(now=True)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.run(args.version)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
