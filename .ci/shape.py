@@ -1,6 +1,7 @@
 """The shape of the code: long modules, long functions, reaching into other modules' privates.
 
-    python .ci/shape.py            # counts for the package (vecq/__init__.py, api, workers, shared) and tests
+    python .ci/shape.py            # counts for the package (vecq/__init__.py, api, workers,
+                                   # shared) and tests
     python .ci/shape.py -v         # ... and every place counted
 
 A module over MODULE_LINES lines is usually two concepts; a function over FUNCTION_LINES

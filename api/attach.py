@@ -19,13 +19,20 @@ from typing import TYPE_CHECKING
 
 from vecq.api.index import Index
 from vecq.shared import keys
-from vecq.shared.errors import InvalidIndexError
+from vecq.shared.engines import Attacher
+from vecq.shared.errors import InvalidIndexError, VecqError
 from vecq.shared.state import registry
 
 if TYPE_CHECKING:
     from vecq.api.client import Client
 
 log = logging.getLogger(__name__)
+
+# Embedded indexes are Edge shards vecq creates; an existing collection lives on a server.
+NO_ATTACH = (
+    "attach_index writes into an existing collection of a Qdrant server (VECQ_QDRANT_URL) or "
+    "local mode (VECQ_QDRANT_PATH); an embedded index is created by vecq: create_index"
+)
 
 
 def attach(
@@ -36,7 +43,10 @@ def attach(
         raise ValueError(f'existing must be "refuse" or "replace", not {existing!r}')
     target = collection
     registry.check_name(index_name)
-    shape = client.engine.describe_collection(target)
+    engine = client.engine
+    if not isinstance(engine, Attacher):
+        raise VecqError(NO_ATTACH)
+    shape = engine.describe_collection(target)
     if shape.foreign_points and existing == "refuse":
         raise InvalidIndexError(
             f"collection {target!r} holds {shape.foreign_points:,} points written without "
@@ -48,9 +58,9 @@ def attach(
                            shards=shards, metric=shape.metric, key=key, schema=shape.schema,
                            attached_to=target,
                            replace_foreign=existing == "replace")  # fmt: skip
-    if not shape.has_seq_index and client.engine.kind == "server":
+    if not shape.has_seq_index and engine.kind == "server":
         try:
-            client.engine.prepare_attached(info)
+            engine.prepare_attached(info)
         except BaseException:
             registry.delete(client.redis, index_name)
             raise

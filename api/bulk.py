@@ -54,7 +54,8 @@ def bulk_mode(index: Index, timeout: float | None = None) -> Iterator[Index]:
         if not failed:
             _drain(r, info.name, deadline)
         try:
-            engine.resume_indexing(info, saved, None if failed else deadline)
+            left = None if failed or deadline is None else max(0.0, deadline - time.monotonic())
+            engine.resume_indexing(info, saved, left)
         except TimeoutError as exc:
             raise VecqError(f"bulk mode: {exc} at the timeout") from exc
         finally:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -18,12 +18,14 @@ from vecq.api.publisher import CeleryPublisher, Publisher
 from vecq.api.session import Session
 from vecq.shared import crypto
 from vecq.shared.config.embedded_redis import EmbeddedRedis
-from vecq.shared.config.settings import Settings, redact_url
-from vecq.shared.engines import Engine, open_engine
+from vecq.shared.config.redis_client import connect
+from vecq.shared.config.settings import Settings
+from vecq.shared.engines import Engine, Writer, open_engine
 from vecq.shared.errors import BrokerUnavailable, VecqError
 from vecq.shared.points import vector_schema
 from vecq.shared.points.payload_indexes import parse as payload_index_specs
 from vecq.shared.points.vector_schema import SparseSpec, VectorSpec
+from vecq.shared.redaction import redact_url
 from vecq.shared.state import marks, registry
 from vecq.shared.wire.service_protocol import CLIENT_NAME, ServiceState
 
@@ -81,9 +83,9 @@ class Client:
             settings = self.settings = dataclasses.replace(
                 settings, redis_url=redis_url, broker_url=settings.broker_url or broker_url
             )
-        r = settings.redis_client(client_name=CLIENT_NAME if self.service else None)
+        r = connect(settings, client_name=CLIENT_NAME if self.service else None)
         if self.service is not None:
-            engine = _remote(r, lambda: self.service)
+            engine = _proxy(r, lambda: self.service)
         try:
             _check_redis(r, settings)
             publisher = CeleryPublisher(settings)
@@ -136,7 +138,9 @@ class Client:
         # Imported here: the producer never needs worker code except to run one in-process.
         from vecq.workers.thread_worker import ThreadWorker
 
-        self._worker = ThreadWorker(self.settings, self.engine).start()
+        # worker=True opens the engine in this process (open_engine, never the proxy): a Writer.
+        writer = cast(Writer, self.engine)
+        self._worker = ThreadWorker(self.settings, writer).start()
         self.session.encode_ahead = False  # the worker's thread shares the GIL
 
     @property
@@ -312,18 +316,18 @@ class Client:
         self.close()
 
 
-def _remote(
+def _proxy(
     r: redis.Redis, state: Callable[[], ServiceState | None]
 ) -> Callable[[Settings], Engine]:
     """Opens the engine of an attached client: calls answered by the service (``state``
     gives the current one: a dead service is started again by the client's watch)."""
 
-    def open_remote(settings: Settings) -> Engine:
-        from vecq.api.service_proxy import RemoteEngine
+    def open_proxy(settings: Settings) -> Engine:
+        from vecq.api.service_proxy import ServiceProxy
 
-        return RemoteEngine(r, state)
+        return ServiceProxy(r, state)
 
-    return open_remote
+    return open_proxy
 
 
 def _check_redis(r: redis.Redis, settings: Settings) -> None:

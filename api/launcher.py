@@ -85,7 +85,7 @@ def stop(data_dir: str | Path, *, now: bool = False, timeout: float | None = Non
         return None
     r = redis.Redis.from_url(state.redis_url, socket_timeout=10)
     try:
-        reply_to = wire.send(r, "shutdown", None, now=now)
+        reply_to = wire.send(r, wire.SHUTDOWN, now=now)
         r.blpop([reply_to], timeout=10)
     except (redis.RedisError, OSError):
         pass  # it stopped already, or is stopping

@@ -9,8 +9,9 @@ from kombu.exceptions import OperationalError
 
 from vecq.shared import keys
 from vecq.shared.config.celery_config import celery_config
-from vecq.shared.config.settings import Settings, redact_url
+from vecq.shared.config.settings import Settings
 from vecq.shared.errors import BrokerUnavailable
+from vecq.shared.redaction import redact_url
 from vecq.shared.wire import messages
 from vecq.shared.wire.messages import BatchRef
 

@@ -36,6 +36,7 @@ from vecq import Client, SparseSpec, VectorSpec
 from vecq.api import launcher
 from vecq.api.producer import plan
 from vecq.shared import keys
+from vecq.shared.config.redis_client import connect
 from vecq.shared.config.settings import Settings
 from vecq.shared.engines.edge import EdgeEngine
 from vecq.shared.points.validation import from_arrays
@@ -161,7 +162,7 @@ def _producer(url: str, ids: np.ndarray, columns: dict[str, Any], dim: int) -> f
 
 
 def _raw(url: str, ids: np.ndarray, columns: dict[str, Any], batch: int) -> float:
-    r = Settings(redis_url=url).redis_client()
+    r = connect(Settings(redis_url=url))
     text, bm25 = columns["text"], columns["bm25"]
     start = time.perf_counter()
     for i, lo in enumerate(range(0, len(ids), batch)):

@@ -26,6 +26,7 @@ import redis
 from bench.common import arguments, broker, redis_url
 from vecq import Client
 from vecq.api.producer import fit_size_class
+from vecq.shared.config.redis_client import connect
 from vecq.shared.config.settings import Settings
 
 GOAL = 0.8
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     ids = rng.choice(2**62, size=args.n, replace=False)
     raw_times, vecq_times = [], []
     with redis_url(args.redis) as url:
-        r = Settings(redis_url=url).redis_client()
+        r = connect(Settings(redis_url=url))
         options = {"max_inflight_bytes": 2 * vectors.nbytes + 2**30, "worker": False}
         with Client(redis_url=url, broker_url=broker(url), **options) as client:  # type: ignore[arg-type]
             # The rows vecq puts in a full batch (sized to fill a Redis allocation class).

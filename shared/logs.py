@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from vecq.shared.config.settings import redact_url
+from vecq.shared.redaction import redact_url
 
 Format = Literal["text", "json"]
 

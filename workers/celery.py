@@ -17,8 +17,9 @@ from celery import Celery
 
 from vecq.shared import keys
 from vecq.shared.config.celery_config import celery_config
+from vecq.shared.config.redis_client import connect
 from vecq.shared.config.settings import Settings
-from vecq.shared.engines import Engine, open_engine
+from vecq.shared.engines import Writer, open_engine
 from vecq.shared.wire import messages
 from vecq.shared.wire.messages import BatchRef
 from vecq.workers import tasks
@@ -28,7 +29,7 @@ from vecq.workers.reaper import InBroker, Reaper
 from vecq.workers.sink import QdrantSink
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> Celery:
+def create_app(settings: Settings, engine: Writer | None = None) -> Celery:
     """A worker app for ``settings``; ``engine`` injects an already-open engine (embedded)."""
     app = Celery("vecq", set_as_current=False)
     app.conf.update(celery_config(settings))
@@ -40,7 +41,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> Celery:
         with lock:
             if not holder:
                 opened = engine if engine is not None else open_engine(settings)
-                r = settings.redis_client()
+                r = connect(settings)
                 server = opened.kind == "server"
                 sink = QdrantSink(
                     opened,
@@ -80,7 +81,7 @@ def publisher(app: Celery) -> Callable[[BatchRef], None]:
 def start_reaper(app: Celery, settings: Settings) -> Reaper:
     """Start the sweep that delivers again what nobody else will (see reaper.py)."""
     return Reaper(
-        settings.redis_client(), publisher(app), settings.visibility_timeout, in_broker(app),
+        connect(settings), publisher(app), settings.visibility_timeout, in_broker(app),
         reclaim_after=settings.reclaim_seconds,
     ).start()  # fmt: skip
 

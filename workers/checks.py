@@ -8,8 +8,9 @@ from typing import Any
 
 import redis
 
-from vecq.shared.config.settings import Settings, redact_url
+from vecq.shared.config.settings import Settings
 from vecq.shared.errors import VecqError
+from vecq.shared.redaction import redact_url
 from vecq.shared.state.replies import texts
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import redis
 
-from vecq.shared.engines import Engine
+from vecq.shared.engines import Writer
 from vecq.shared.engines.grpc_channel import TIMEOUT_SECONDS
 from vecq.shared.state import pace
 from vecq.shared.state.registry import IndexInfo
@@ -122,7 +122,7 @@ class Pacer:
             self.sleep(pause * random.uniform(0.5, 1.0))
             pause = min(pause * 2, SLOT_WAIT_MAX)
 
-    def probe(self, info: IndexInfo, engine: Engine) -> None:
+    def probe(self, info: IndexInfo, engine: Writer) -> None:
         """Look at the collection's optimizers if it is this worker's turn (every few seconds)."""
         now = time.monotonic()
         with self._lock:

@@ -8,8 +8,10 @@ import threading
 from celery import signals
 
 from vecq.shared import keys, logs
-from vecq.shared.config.settings import Settings, redact_url
+from vecq.shared.config.redis_client import connect
+from vecq.shared.config.settings import Settings
 from vecq.shared.errors import VecqError
+from vecq.shared.redaction import redact_url
 from vecq.workers import metrics
 from vecq.workers.celery import create_app, start_reaper
 from vecq.workers.checks import preflight
@@ -31,7 +33,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
     # answers this signal.
     signals.setup_logging.connect(_keep_logging, weak=False)
     try:
-        warnings = preflight(settings, settings.redis_client())
+        warnings = preflight(settings, connect(settings))
     except VecqError as exc:
         raise SystemExit(f"vecq worker: {exc}") from None
     for warning in warnings:
@@ -66,7 +68,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
     ready = threading.Event()
     _announce_readiness(ready, settings, pool, queues)
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port, settings.redis_client(), app, ready)
+        metrics.serve(settings.metrics_port, connect(settings), app, ready)
     reaper = start_reaper(app, settings)
     lane = LiveLane(app).start() if lane_thread else None
     try:

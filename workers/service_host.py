@@ -24,12 +24,11 @@ import redis
 
 from vecq.shared import keys
 from vecq.shared.config.embedded_redis import EmbeddedRedis
+from vecq.shared.config.redis_client import connect
 from vecq.shared.config.settings import Settings
-from vecq.shared.engines import Engine, open_engine
+from vecq.shared.engines import Writer, open_engine
 from vecq.shared.errors import VecqError
 from vecq.shared.logs import configure as configure_logging
-from vecq.shared.points.payload_indexes import PayloadIndex
-from vecq.shared.state.registry import IndexInfo
 from vecq.shared.wire import service_protocol as wire
 from vecq.workers.celery import in_broker, publisher
 from vecq.workers.reaper import recover_sole_consumer
@@ -41,18 +40,20 @@ log = logging.getLogger("vecq.service")
 TICK = 0.5
 
 
-class EngineServer:
-    """A thread answering engine calls pushed to :data:`keys.SERVICE_REQUESTS`."""
+class EngineCalls:
+    """A thread answering the engine calls of attached processes, pushed to
+    :data:`keys.SERVICE_REQUESTS`: every method of the Engine protocol (see
+    :func:`~vecq.shared.wire.service_protocol.engine_calls`), and a stop request."""
 
-    def __init__(self, settings: Settings, engine: Engine, on_shutdown: Any) -> None:
-        self._r = settings.redis_client()
+    def __init__(self, settings: Settings, engine: Writer, on_shutdown: Any) -> None:
+        self._r = connect(settings)
         self._engine = engine
         self._on_shutdown = on_shutdown
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vecq-engine-calls", daemon=True)
         self.served = 0
 
-    def start(self) -> EngineServer:
+    def start(self) -> EngineCalls:
         self._thread.start()
         return self
 
@@ -75,12 +76,12 @@ class EngineServer:
 
     def _serve(self, raw: bytes) -> None:
         try:
-            op, info, reply_to, args = wire.parse_request(raw)
+            op, reply_to, args = wire.parse_request(raw)
         except (ValueError, KeyError, TypeError) as exc:
             log.error("engine calls: unreadable request dropped: %s", exc)
             return
         try:
-            answer = self._call(op, info, args)
+            answer = self._answer(op, args)
         except Exception as exc:  # every failure goes back to the caller, typed
             log.debug("engine call %s failed: %r", op, exc)
             answer = wire.failure(exc)
@@ -90,76 +91,16 @@ class EngineServer:
         pipe.execute()
         self.served += 1
 
-    def _call(self, op: str, info: Any, args: dict[str, Any]) -> bytes:
-        if op == "ping":
-            self._engine.ping()
-            return wire.reply({"pid": os.getpid()})
-        if op == "shutdown":
+    def _answer(self, op: str, args: dict[str, Any]) -> bytes:
+        if op == wire.SHUTDOWN:
             self._on_shutdown(bool(args.get("now")))
             return wire.reply({"pid": os.getpid()})
-        handler = getattr(self, f"_{op}", None) if op in CALLS else None
-        if handler is None:
+        if op not in wire.engine_calls():
             raise ValueError(f"unknown engine call {op!r}")
-        if info is None:
-            raise ValueError(f"engine call {op!r} names no index")
-        answer: bytes = handler(info, args)
-        return answer
-
-    def _retrieve(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
-        vectors = bool(args.get("vectors", True))
-        return wire.reply(points=self._engine.retrieve(info, args["ids"], vectors=vectors))
-
-    def _scroll_page(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
-        found, following = self._engine.scroll_page(
-            info, args.get("offset"), int(args["page"]), vectors=bool(args["vectors"])
-        )
-        if following is not None and not isinstance(following, int | str):
-            following = str(following)  # a UUID point id
-        return wire.reply(following, points=found)
-
-    def _count(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
-        return wire.reply(self._engine.count(info))
-
-    def _create(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
-        self._engine.create(info, indexing=bool(args.get("indexing", True)))
-        return wire.reply()
-
-    def _ensure(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
-        self._engine.ensure(info)
-        return wire.reply()
-
-    def _drop(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
-        self._engine.drop(info)
-        return wire.reply()
-
-    def _create_payload_index(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
-        self._engine.create_payload_index(info, PayloadIndex(**args["index"]))
-        return wire.reply()
-
-    def _payload_indexes(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
-        return wire.reply([found.to_dict() for found in self._engine.payload_indexes(info)])
-
-    def _pause_indexing(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
-        return wire.reply(self._engine.pause_indexing(info))
-
-    def _resume_indexing(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
-        seconds = args.get("seconds")
-        deadline = None if seconds is None else time.monotonic() + float(seconds)
-        self._engine.resume_indexing(info, int(args["saved"]), deadline)
-        return wire.reply()
-
-    def _backlog(self, info: IndexInfo, args: dict[str, Any]) -> bytes:
-        found = self._engine.backlog(info)
-        return wire.reply(list(found) if found else None)
+        return wire.encode_result(op, getattr(self._engine, op)(**args))
 
 
-# The engine calls an attached client may make (api/service_proxy.py), besides ping and shutdown.
-CALLS = frozenset({"retrieve", "scroll_page", "count", "create", "ensure", "drop",
-                   "create_payload_index", "payload_indexes", "pause_indexing",
-                   "resume_indexing", "backlog"})  # fmt: skip
-
-
-class Service:
+class ServiceHost:
     """The embedded Redis, the worker and the engine calls of one data directory."""
 
     def __init__(self, settings: Settings) -> None:
@@ -171,10 +112,10 @@ class Service:
         self.settings = dataclasses.replace(
             settings, redis_url=socket_url, broker_url=self._redis_server.broker_url
         )
-        self._r = self.settings.redis_client()
-        self._engine: Engine | None = None
+        self._r = connect(self.settings)
+        self._engine: Writer | None = None
         self._worker: ThreadWorker | None = None
-        self._calls: EngineServer | None = None
+        self._calls: EngineCalls | None = None
 
     def run(self, version: str) -> None:
         """Start everything, announce it in ``service.json``, and serve until told to stop."""
@@ -194,7 +135,7 @@ class Service:
                 log.info("published again %d batch(es) the stopped service had lost", lost)
             self._worker.start()
             _ = self._worker.context  # its heartbeat starts now: `vecq status` shows it at once
-            self._calls = EngineServer(settings, self._engine, self.request_stop).start()
+            self._calls = EngineCalls(settings, self._engine, self.request_stop).start()
             wire.ServiceState(
                 pid=os.getpid(), version=version, started_at=time.time(),
                 redis_url=str(settings.redis_url), broker_url=str(settings.broker_url),
@@ -294,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     for chatty in ("celery.app.trace", "celery.worker.strategy"):  # two lines a batch
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
-        service = Service(settings)
+        service = ServiceHost(settings)
     except VecqError as exc:  # the starter shows the last line of the log
         print(f"vecq service: {exc}", flush=True)
         return 1

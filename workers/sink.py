@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vecq.shared import keys
-from vecq.shared.engines import Engine, Write
+from vecq.shared.engines import Write, Writer
 from vecq.shared.points.columns import Columns
 from vecq.shared.points.metadata import Metadata
 from vecq.shared.points.validation import last_rows
@@ -65,7 +65,7 @@ class QdrantSink:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Writer,
         *,
         retry_seconds: float = retry.MAX_TOTAL_SECONDS,
         clock: StageClock | None = None,

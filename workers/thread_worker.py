@@ -12,8 +12,9 @@ from celery.concurrency.thread import TaskPool
 from celery.worker import state as worker_state
 
 from vecq.shared import keys
+from vecq.shared.config.redis_client import connect
 from vecq.shared.config.settings import Settings
-from vecq.shared.engines import Engine
+from vecq.shared.engines import Writer
 from vecq.shared.errors import VecqError
 from vecq.workers.celery import create_app, start_reaper
 from vecq.workers.context import WorkerContext
@@ -48,7 +49,7 @@ _running = threading.Lock()
 class ThreadWorker:
     """Consumes vecq's queues in a background thread with Celery's thread pool."""
 
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Writer | None = None) -> None:
         if not _running.acquire(blocking=False):
             raise VecqError(
                 "an in-process vecq worker is already running in this process; close the "
@@ -132,7 +133,7 @@ class ThreadWorker:
         if broker is not None and broker.split("://")[0] not in REDIS_BROKERS:
             return
         try:
-            r = self._settings.redis_client()
+            r = connect(self._settings)
             try:
                 for client in r.client_list():
                     if client.get("cmd") in ("brpop", "blpop"):

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from vecq.api.ingest.chunks import Chunk, Source
 from vecq.shared import keys
-from vecq.shared.engines import Engine
+from vecq.shared.engines import Engine, scroll_pages
 from vecq.shared.points import ids as idrules
 from vecq.shared.points.sharding import splitmix64
 from vecq.shared.state.registry import IndexInfo
@@ -129,7 +129,7 @@ class SourceIds:
         for bucket in held:
             bucket.path.mkdir(parents=True, exist_ok=True)
         batch: list[idrules.Id] = []
-        for point in engine.scroll(info, page, vectors=False):
+        for point in scroll_pages(engine, info, page, vectors=False):
             name = point.payload.get(keys.PAYLOAD_ID)
             batch.append(name if isinstance(name, str) else int(point.id))
             if len(batch) >= 10_000:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from vecq.shared import keys
+from vecq.shared.config.redis_client import REDIS_CONNECT_TIMEOUT, REDIS_SOCKET_TIMEOUT
 from vecq.shared.config.sentinel import SentinelUrl, is_sentinel
-from vecq.shared.config.settings import REDIS_CONNECT_TIMEOUT, REDIS_SOCKET_TIMEOUT, Settings
+from vecq.shared.config.settings import Settings
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

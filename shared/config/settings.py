@@ -4,54 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import redis
-from redis.connection import PythonRespSerializer
-
 from vecq.shared.config.sentinel import SentinelUrl, is_sentinel
+from vecq.shared.redaction import redact_url
 
 _MIB = 1024 * 1024
-
-# Every Redis call of vecq (but blocking waits, which pass their own shorter timeouts) ends
-# within this: a Redis that stops answering fails the call instead of hanging it.
-REDIS_SOCKET_TIMEOUT = 30
-# Connecting is quick or not at all; a dead host should fail fast (BrokerUnavailable).
-REDIS_CONNECT_TIMEOUT = 5
-# Commands are packed by redis-py's Python packer, which sends a large argument (a blob) as
-# it is; hiredis's packer copies it twice first (3x slower for a 6 MB SET here). Replies are
-# still parsed by hiredis when it is installed (2x faster for a 6 MB GET).
-
-
-def _encode(value: Any) -> bytes | memoryview:
-    """One command argument as bytes, the way redis-py encodes them (floats by repr)."""
-    if isinstance(value, (bytes, memoryview)):
-        return value
-    if isinstance(value, bytearray):
-        return memoryview(value)
-    if isinstance(value, bool):
-        raise redis.DataError(f"a bool ({value!r}) is not a Redis argument: use 0 or 1")
-    if isinstance(value, (int, float)):
-        return repr(value).encode()
-    if isinstance(value, str):
-        return value.encode()
-    raise redis.DataError(f"cannot send a {type(value).__name__} to Redis")
-
-
-_PACKER = PythonRespSerializer(6000, _encode)
-
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<pw>[^@/]*)@")
-
-
-def redact_url(url: str | None) -> str | None:
-    """Return ``url`` with any password replaced by ``***``, safe for logs and reprs."""
-    if url is None:
-        return None
-    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
 
 
 @dataclass(frozen=True)
@@ -170,22 +131,6 @@ class Settings:
     def reclaim_seconds(self) -> float:
         """How long marks outlive the last older write (``reclaim_after``, resolved)."""
         return float(self.task_time_limit) if self.reclaim_after < 0 else self.reclaim_after
-
-    def redis_client(self, client_name: str | None = None) -> redis.Redis:
-        """A client of ``redis_url`` for blobs, ledgers and the registry (bytes replies);
-        its connections carry ``client_name`` if given."""
-        if self.redis_url is None:
-            raise ValueError("no Redis URL: set VECQ_REDIS_URL (or run embedded)")
-        options: dict[str, Any] = {
-            "socket_timeout": REDIS_SOCKET_TIMEOUT,
-            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
-            "command_packer": _PACKER,
-        }
-        if client_name:
-            options["client_name"] = client_name
-        if is_sentinel(self.redis_url):
-            return SentinelUrl.parse(self.redis_url).master_client(**options)
-        return redis.Redis.from_url(self.redis_url, **options)
 
     @property
     def embedded(self) -> bool:

@@ -1,8 +1,12 @@
 """The Qdrant engines vecq writes to and reads from, behind one small seam.
 
-    Engine (protocol) .............. what the worker's sink, the readers and bulk mode call
-     ├── EdgeEngine ................ Qdrant Edge in this process: the embedded default
-     └── ClientEngine .............. qdrant-client: a Qdrant server, or local mode (tests)
+    Engine (protocol) ........... reads and administration: what every engine answers
+     ├── Writer (protocol) ...... and writes: what a worker's sink calls
+     │    ├── EdgeEngine ........ Qdrant Edge in this process: the embedded default (edge.py)
+     │    └── ServerEngine ...... qdrant-client: a Qdrant server, or local mode (server.py)
+     └── ServiceProxy ........... an attached process's calls to the embedded service
+                                  (api/service_proxy.py)
+    Attacher (protocol) ......... collections that exist before vecq: ServerEngine only
 
 An index is one collection named after it (with Edge: one shard folder,
 ``{data_dir}/edge/{index}/``), so any Qdrant client can search it as one. Every point
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -113,7 +117,11 @@ class Write:
 
 
 class Engine(Protocol):
-    """One Qdrant engine holding vecq's indexes, one collection each."""
+    """What every engine answers: reads and index administration, one collection an index.
+
+    An attached process's proxy to the embedded service (``api/service_proxy.py``) is one
+    too: the service host answers exactly these calls, found from this protocol.
+    """
 
     kind: Kind
 
@@ -124,6 +132,59 @@ class Engine(Protocol):
         already exists and is not this index's.
         """
         ...
+
+    def drop(self, info: IndexInfo) -> None:
+        """Delete the index's collection, if it exists."""
+        ...
+
+    def retrieve(
+        self, info: IndexInfo, ids: Sequence[int | str], *, vectors: bool = True
+    ) -> list[StoredPoint]:
+        """The stored points among ``ids`` (any order; missing ids left out; a string id is
+        its UUID's text). Without ``vectors``, each comes with an empty vector."""
+        ...
+
+    def count(self, info: IndexInfo) -> int:
+        """Points stored in the index (0 if its collection does not exist)."""
+        ...
+
+    def scroll_page(
+        self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True
+    ) -> tuple[list[StoredPoint], Any]:
+        """One page of the index's points from ``offset`` (``None``: the start) and the offset
+        of the next page (``None`` after the last); :func:`scroll_pages` reads them all."""
+        ...
+
+    def create_payload_index(self, info: IndexInfo, index: PayloadIndex) -> None:
+        """Index a metadata field of the index's collection (local mode: nothing, as Qdrant's
+        local mode has no payload indexes)."""
+        ...
+
+    def payload_indexes(self, info: IndexInfo) -> list[PayloadIndex]:
+        """The collection's payload indexes on user fields (vecq's own left out)."""
+        ...
+
+    def pause_indexing(self, info: IndexInfo) -> int:
+        """Stop building the index's HNSW graph while a backfill loads; return what to restore."""
+        ...
+
+    def resume_indexing(self, info: IndexInfo, saved: int, timeout: float | None) -> None:
+        """Restore indexing (``saved`` from :meth:`pause_indexing`) and wait until it is built,
+        at most ``timeout`` seconds (``None``: as long as it takes)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise if the engine cannot be used."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine's files or connections."""
+        ...
+
+
+class Writer(Engine, Protocol):
+    """An engine a worker writes into: the engine in its own process (a server's client,
+    local mode, Qdrant Edge), never a proxy (attached processes write through the queue)."""
 
     def ensure(self, info: IndexInfo) -> None:
         """Make the index's collection exist (a worker's first write; idempotent)."""
@@ -151,79 +212,31 @@ class Engine(Protocol):
         """True if ``exc`` says the index's collection does not exist."""
         ...
 
-    def retrieve(
-        self, info: IndexInfo, ids: Sequence[int | str], *, vectors: bool = True
-    ) -> list[StoredPoint]:
-        """The stored points among ``ids`` (any order; missing ids left out; a string id is
-        its UUID's text). Without ``vectors``, each comes with an empty vector."""
-        ...
-
-    def count(self, info: IndexInfo) -> int:
-        """Points stored in the index (0 if its collection does not exist)."""
-        ...
-
-    def scroll(
-        self, info: IndexInfo, page: int = 1000, *, vectors: bool = True
-    ) -> Iterator[StoredPoint]:
-        """Every stored point of the index, a page at a time (without ``vectors``: empty)."""
-        ...
-
-    def scroll_page(
-        self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True
-    ) -> tuple[list[StoredPoint], Any]:
-        """One page of :meth:`scroll` from ``offset`` (``None``: the start) and the offset
-        of the next page (``None`` after the last)."""
-        ...
-
-    def create_payload_index(self, info: IndexInfo, index: PayloadIndex) -> None:
-        """Index a metadata field of the index's collection (local mode: nothing, as Qdrant's
-        local mode has no payload indexes)."""
-        ...
-
-    def payload_indexes(self, info: IndexInfo) -> list[PayloadIndex]:
-        """The collection's payload indexes on user fields (vecq's own left out)."""
-        ...
-
-    def drop(self, info: IndexInfo) -> None:
-        """Delete the index's collection, if it exists."""
-        ...
-
-    def pause_indexing(self, info: IndexInfo) -> int:
-        """Stop building the index's HNSW graph while a backfill loads; return what to restore."""
-        ...
-
-    def resume_indexing(self, info: IndexInfo, saved: int, deadline: float | None) -> None:
-        """Restore indexing (``saved`` from :meth:`pause_indexing`) and wait until it is built."""
-        ...
-
     def backlog(self, info: IndexInfo) -> tuple[int, str] | None:
         """``(points waiting for the optimizers, collection status)`` of a server's collection,
         for pacing; ``None`` where there is nothing to pace (an engine in this process)."""
         ...
 
+
+@runtime_checkable
+class Attacher(Protocol):
+    """An engine whose collections may exist before vecq (a server, or local mode), so that
+    ``Client.attach_index`` can write into one; Edge shards are always vecq's own."""
+
     def describe_collection(self, collection: str) -> CollectionShape:
-        """What an existing collection holds (``Client.attach_index``); raises
-        :class:`~vecq.shared.errors.IndexNotLoadedError` if there is none of that name, and
-        :class:`~vecq.shared.errors.VecqError` on an engine that cannot attach (Edge)."""
+        """What an existing collection holds; raises
+        :class:`~vecq.shared.errors.IndexNotLoadedError` if there is none of that name."""
         ...
 
     def prepare_attached(self, info: IndexInfo) -> None:
         """Give an attached collection vecq's ``_vecq_seq`` payload index (a server's)."""
         ...
 
-    def ping(self) -> None:
-        """Raise if the engine cannot be used."""
-        ...
-
-    def close(self) -> None:
-        """Release the engine's files or connections."""
-        ...
-
 
 def scroll_pages(
     engine: Engine, info: IndexInfo, page: int, *, vectors: bool
 ) -> Iterator[StoredPoint]:
-    """Every point of the index, one :meth:`Engine.scroll_page` after another."""
+    """Every point of the index, a page at a time (without ``vectors``: empty vectors)."""
     offset = None
     while True:
         points, offset = engine.scroll_page(info, offset, page, vectors=vectors)
@@ -232,17 +245,16 @@ def scroll_pages(
             return
 
 
-def open_engine(settings: Settings) -> Engine:
-    """The engine ``settings`` select: a server (``qdrant_url``), local mode
-    (``qdrant_path``), or else Qdrant Edge under the data directory."""
-    kind = settings.engine
-    if kind == "edge":
+def open_engine(settings: Settings) -> Writer:
+    """The engine ``settings`` select, in this process: a server (``qdrant_url``), local
+    mode (``qdrant_path``), or else Qdrant Edge under the data directory."""
+    if settings.engine == "edge":
         from vecq.shared.engines.edge import EdgeEngine
 
         return EdgeEngine(settings.edge_path)
-    from vecq.shared.engines.server import ClientEngine
+    from vecq.shared.engines.server import ServerEngine
 
-    return ClientEngine.open(settings)
+    return ServerEngine.open(settings)
 
 
 def stored_vector(vector: Any) -> Any:

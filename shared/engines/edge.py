@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +23,13 @@ import numpy as np
 
 from vecq.shared import keys
 from vecq.shared.engines import (
-    CollectionShape,
     Kind,
     StoredPoint,
     Write,
     edge_models,
-    scroll_pages,
     stored_vector,
 )
-from vecq.shared.errors import CollectionMissing, StorageLocked, VecqError
+from vecq.shared.errors import CollectionMissing, StorageLocked
 from vecq.shared.points.payload_indexes import PayloadIndex
 from vecq.shared.state.registry import IndexInfo
 
@@ -152,11 +150,6 @@ class EdgeEngine:
         shard = self._shard(info)
         return 0 if shard is None else int(shard.count(CountRequest(exact=True)))
 
-    def scroll(
-        self, info: IndexInfo, page: int = 1000, *, vectors: bool = True
-    ) -> Iterator[StoredPoint]:
-        yield from scroll_pages(self, info, page, vectors=vectors)
-
     def scroll_page(
         self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True
     ) -> tuple[list[StoredPoint], Any]:
@@ -205,7 +198,8 @@ class EdgeEngine:
         self.ensure(info)
         return 0
 
-    def resume_indexing(self, info: IndexInfo, saved: int, deadline: float | None) -> None:
+    def resume_indexing(self, info: IndexInfo, saved: int, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
         shard = self._shard(info)
         if shard is not None:
             shard.optimize()  # builds the HNSW graph; runs to the end once started
@@ -214,12 +208,6 @@ class EdgeEngine:
 
     def backlog(self, info: IndexInfo) -> tuple[int, str] | None:
         return None  # in this process: nothing to pace
-
-    def describe_collection(self, collection: str) -> CollectionShape:
-        raise VecqError(_NO_ATTACH)
-
-    def prepare_attached(self, info: IndexInfo) -> None:
-        raise VecqError(_NO_ATTACH)
 
     def ping(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -290,10 +278,3 @@ class EdgeEngine:
 def _stored(record: Any) -> StoredPoint:
     point_id = record.id if isinstance(record.id, int) else str(record.id)
     return StoredPoint(point_id, stored_vector(record.vector), dict(record.payload or {}))
-
-
-# Embedded indexes are Edge shards vecq creates; an existing collection lives on a server.
-_NO_ATTACH = (
-    "attach_index writes into an existing collection of a Qdrant server (VECQ_QDRANT_URL) or "
-    "local mode (VECQ_QDRANT_PATH); an embedded index is created by vecq: create_index"
-)

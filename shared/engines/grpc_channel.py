@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from vecq.shared.config.settings import Settings
 
 _UPSERT = "/qdrant.Points/Upsert"
-# Seconds one upsert may take, as qdrant-client's own timeout in vecq (ClientEngine).
+# Seconds one upsert may take, as qdrant-client's own timeout in vecq (ServerEngine).
 TIMEOUT_SECONDS = 60.0
 # A channel's HTTP/2 connection carries this many concurrent streams comfortably; more
 # requests in flight than this share a second connection (grpc's default is 100 streams, but

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from vecq.shared import keys
@@ -24,7 +24,6 @@ from vecq.shared.engines import (
     connect,
     grpc_wire,
     qdrant_models,
-    scroll_pages,
     stored_vector,
 )
 from vecq.shared.engines.grpc_channel import UpsertChannel
@@ -67,7 +66,7 @@ _POLL_SECONDS = 0.2
 LOCAL_MODE_WARNINGS = ("Local mode is not recommended",)
 
 
-class ClientEngine:
+class ServerEngine:
     """Indexes as collections of a Qdrant server, or of local mode, through qdrant-client."""
 
     def __init__(
@@ -81,7 +80,7 @@ class ClientEngine:
         self.max_points = SERVER_REQUEST_POINTS
 
     @classmethod
-    def open(cls, settings: Settings) -> ClientEngine:
+    def open(cls, settings: Settings) -> ServerEngine:
         """A server's client (``qdrant_url``) or local mode at ``qdrant_path``."""
         if settings.qdrant_url is not None:
             client = connect.server_client(settings)
@@ -105,7 +104,7 @@ class ClientEngine:
         return cls(Serialized(local, quiet=LOCAL_MODE_WARNINGS), "local")
 
     def __repr__(self) -> str:
-        return f"<ClientEngine {self.kind}{' gRPC' if self.grpc else ''}>"
+        return f"<ServerEngine {self.kind}{' gRPC' if self.grpc else ''}>"
 
     def create(self, info: IndexInfo, *, indexing: bool = True) -> None:
         if self.client.collection_exists(info.collection):
@@ -234,13 +233,6 @@ class ClientEngine:
                 return 0
             raise
 
-    def scroll(
-        self, info: IndexInfo, page: int = 1000, *, vectors: bool = True
-    ) -> Iterator[StoredPoint]:
-        if not self.client.collection_exists(info.collection):
-            return
-        yield from scroll_pages(self, info, page, vectors=vectors)
-
     def scroll_page(
         self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True
     ) -> tuple[list[StoredPoint], Any]:
@@ -301,9 +293,10 @@ class ClientEngine:
         self._set_threshold(info, 0)
         return saved
 
-    def resume_indexing(self, info: IndexInfo, saved: int, deadline: float | None) -> None:
+    def resume_indexing(self, info: IndexInfo, saved: int, timeout: float | None) -> None:
         from qdrant_client import models
 
+        deadline = None if timeout is None else time.monotonic() + timeout
         self._set_threshold(info, saved or DEFAULT_INDEXING_THRESHOLD)
         while self.client.get_collection(info.collection).status != models.CollectionStatus.GREEN:
             if deadline is not None and time.monotonic() > deadline:

@@ -8,16 +8,21 @@ drops the lock when the process dies, so a stale ``service.json`` is harmless) a
 Engine calls from other processes (``api/service_proxy.py``) are Redis messages: a request
 is JSON pushed to :data:`keys.SERVICE_REQUESTS`; the reply is pushed to the key the request
 names, framed as a 4-byte length, a JSON header and the points' float32 vectors as raw
-bytes (never JSON numbers).
+bytes (never JSON numbers). The calls are the :class:`~vecq.shared.engines.Engine`
+protocol's methods, their arguments and results framed as its annotations say: a new
+method there is answered by the service with no change here or in the host.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import os
 import struct
 import time
+import typing
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -27,15 +32,15 @@ from typing import Any
 import numpy as np
 import redis
 
-from vecq.shared import errors, keys
+from vecq.shared import engines, errors, keys
+from vecq.shared.engines import StoredPoint
+from vecq.shared.points.payload_indexes import PayloadIndex
 from vecq.shared.state.registry import IndexInfo
 
 LOCK = "vecq.lock"
 START_LOCK = "service.start.lock"
 STATE = "service.json"
 LOG = "service.log"
-# Default idle stop: no queued work and no attached client for this long (seconds).
-IDLE_TIMEOUT = 300.0
 # The name every attached client's Redis connections carry (the service counts them).
 CLIENT_NAME = "vecq-attached"
 _HEADER = struct.Struct(">I")
@@ -100,25 +105,80 @@ def remove_state(data_dir: str | Path, pid: int) -> None:
 
 # --- engine calls -------------------------------------------------------------------------
 
+# The one call that is not an engine's: stop the service (``vecq down``).
+SHUTDOWN = "shutdown"
+# Arguments and results of these types travel as their fields (a JSON object).
+_RECORDS: tuple[type[Any], ...] = (IndexInfo, PayloadIndex)
 
-def send(r: redis.Redis, op: str, info: IndexInfo | None, **args: Any) -> str:
-    """Push one engine call to the service; return the key its reply will be pushed to."""
+
+@functools.cache
+def engine_calls() -> frozenset[str]:
+    """The calls the service answers for attached processes: every method of the
+    :class:`~vecq.shared.engines.Engine` protocol (reads and administration) but ``close``."""
+    methods = {name for name, value in vars(engines.Engine).items() if inspect.isfunction(value)}
+    return frozenset(name for name in methods if not name.startswith("_")) - {"close"}
+
+
+@functools.cache
+def _hints(op: str) -> dict[str, Any]:
+    return typing.get_type_hints(getattr(engines.Engine, op), vars(engines))
+
+
+def send(r: redis.Redis, op: str, **args: Any) -> str:
+    """Push one call to the service; return the key its reply will be pushed to."""
     reply_to = keys.service_reply(uuid.uuid4().hex)
-    r.rpush(keys.SERVICE_REQUESTS, request(op, info, reply_to, **args))
+    r.rpush(keys.SERVICE_REQUESTS, request(op, reply_to, **args))
     return reply_to
 
 
-def request(op: str, info: IndexInfo | None, reply_to: str, **args: Any) -> bytes:
-    """One engine call as the bytes pushed to the request list."""
-    body = {"op": op, "info": asdict(info) if info else None, "reply": reply_to, "args": args}
-    return json.dumps(body).encode()
+def request(op: str, reply_to: str, **args: Any) -> bytes:
+    """One call as the bytes pushed to the request list."""
+    encoded = {name: asdict(v) if isinstance(v, _RECORDS) else v for name, v in args.items()}
+    return json.dumps({"op": op, "reply": reply_to, "args": encoded}).encode()
 
 
-def parse_request(raw: bytes) -> tuple[str, IndexInfo | None, str, dict[str, Any]]:
-    """``(op, info, reply key, arguments)`` of a request."""
+def parse_request(raw: bytes) -> tuple[str, str, dict[str, Any]]:
+    """``(op, reply key, arguments)`` of a request; an engine call's arguments are rebuilt
+    as the :class:`~vecq.shared.engines.Engine` method's annotations say."""
     body = json.loads(raw)
-    info = IndexInfo(**body["info"]) if body.get("info") else None
-    return str(body["op"]), info, str(body["reply"]), dict(body.get("args") or {})
+    op, args = str(body["op"]), dict(body.get("args") or {})
+    if op in engine_calls():
+        hints = _hints(op)
+        for name, value in args.items():
+            if hints.get(name) in _RECORDS and value is not None:
+                args[name] = hints[name](**value)
+    return op, str(body["reply"]), args
+
+
+def encode_result(op: str, value: Any) -> bytes:
+    """The reply to engine call ``op``, as its return annotation says to frame it: points
+    with their vectors as raw floats, records as their fields, anything else as JSON."""
+    returns = _hints(op)["return"]
+    if returns == list[StoredPoint]:
+        return reply(points=value)
+    if returns == tuple[list[StoredPoint], Any]:
+        points, following = value
+        if following is not None and not isinstance(following, int | str):
+            following = str(following)  # a UUID point id
+        return reply(following, points=points)
+    if returns == list[PayloadIndex]:
+        return reply([found.to_dict() for found in value])
+    return reply(list(value) if isinstance(value, tuple) else value)
+
+
+def decode_result(op: str, raw: bytes) -> Any:
+    """What engine call ``op`` returned, from its reply (or raise the error it carries)."""
+    returns = _hints(op)["return"]
+    result, points = parse_reply(raw)
+    if returns == list[StoredPoint]:
+        return [StoredPoint(*p) for p in points or []]
+    if returns == tuple[list[StoredPoint], Any]:
+        return [StoredPoint(*p) for p in points or []], result
+    if returns == list[PayloadIndex]:
+        return [PayloadIndex(**found) for found in result]
+    if result is not None and returns == tuple[int, str] | None:
+        return int(result[0]), str(result[1])
+    return result
 
 
 def reply(result: Any = None, points: Sequence[Any] | None = None) -> bytes:

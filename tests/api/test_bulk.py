@@ -32,10 +32,10 @@ class Recording:
         self.calls.append(("pause", saved))
         return int(saved)
 
-    def resume_indexing(self, info: IndexInfo, saved: int, deadline: float | None) -> None:
+    def resume_indexing(self, info: IndexInfo, saved: int, timeout: float | None) -> None:
         self.calls.append(("resume", saved))
         self.indexed_after.append(self.real.count(info))
-        self.real.resume_indexing(info, saved, deadline)
+        self.real.resume_indexing(info, saved, timeout)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)

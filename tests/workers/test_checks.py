@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.support.services import RedisServer
+from vecq.shared.config.redis_client import connect
 from vecq.shared.config.settings import Settings
 from vecq.shared.errors import VecqError
 from vecq.workers.checks import preflight
@@ -45,23 +46,19 @@ def test_risky_redis_configuration_is_warned_about(
 ) -> None:
     """An evicting Redis without persistence gets two warnings; a safe one gets none."""
     risky = redis_server("--maxmemory-policy", "allkeys-lru", "--appendonly", "no")
-    warnings = preflight(
-        Settings(redis_url=risky.url), Settings(redis_url=risky.url).redis_client()
-    )
+    warnings = preflight(Settings(redis_url=risky.url), connect(Settings(redis_url=risky.url)))
     assert len(warnings) == 2
     assert "allkeys-lru" in warnings[0] and "noeviction" in warnings[0]
     assert "nothing on disk" in warnings[1]
     safe = redis_server()  # AOF and noeviction
-    assert (
-        preflight(Settings(redis_url=safe.url), Settings(redis_url=safe.url).redis_client()) == []
-    )
+    assert preflight(Settings(redis_url=safe.url), connect(Settings(redis_url=safe.url))) == []
 
 
 def test_a_worker_waits_for_redis_to_answer_then_gives_up_clearly() -> None:
     """Nothing on the port: preflight retries for ``wait`` seconds, then says where it looked."""
     settings = Settings(redis_url="redis://:secret@127.0.0.1:1/0")
     with pytest.raises(VecqError, match=r"cannot reach Redis at redis://:\*\*\*@127.0.0.1:1/0"):
-        preflight(settings, settings.redis_client(), wait=1.5)
+        preflight(settings, connect(settings), wait=1.5)
 
 
 def test_a_worker_started_while_redis_is_down_runs_once_it_is_back(
@@ -73,5 +70,5 @@ def test_a_worker_started_while_redis_is_down_runs_once_it_is_back(
     threading.Timer(1.5, server.start).start()
     settings = Settings(redis_url=server.url)
     started = time.monotonic()
-    assert preflight(settings, settings.redis_client(), wait=30) == []
+    assert preflight(settings, connect(settings), wait=30) == []
     assert time.monotonic() - started >= 1.0

@@ -19,7 +19,7 @@ from vecq import Client
 from vecq.shared import keys
 from vecq.shared.engines import Write
 from vecq.shared.engines.edge import EdgeEngine
-from vecq.shared.engines.server import ClientEngine
+from vecq.shared.engines.server import ServerEngine
 from vecq.shared.state.registry import IndexInfo
 
 pytestmark = pytest.mark.engines(*ENGINES)
@@ -38,7 +38,7 @@ def test_small_upserts_queue_on_the_live_lane_and_are_coalesced(
         assert r.llen(keys.QUEUE_LIVE) == 200
         assert r.llen(keys.QUEUE_BULK) == 0
         requests: list[int] = []
-        kind = EdgeEngine if engine == "edge" else ClientEngine
+        kind = EdgeEngine if engine == "edge" else ServerEngine
         real = kind.write
 
         def counting(self: Any, info: IndexInfo, request: Write) -> None:

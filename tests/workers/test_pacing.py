@@ -28,7 +28,7 @@ from tests.support.qdrant_faults import (
 from vecq.shared import keys
 from vecq.shared.engines.grpc_channel import _with_retry_after
 from vecq.shared.engines.priority_lock import Serialized
-from vecq.shared.engines.server import ClientEngine
+from vecq.shared.engines.server import ServerEngine
 from vecq.shared.state import pace
 from vecq.shared.state.registry import IndexInfo
 from vecq.shared.wire.codec import Batch
@@ -67,7 +67,7 @@ def fleet(redis_url: str, qdrant: ThrottledQdrant) -> Iterator[Callable[..., Qdr
     def make(concurrency: int = 2, request_points: int = 64, **policy: Any) -> QdrantSink:
         client = redis.Redis.from_url(redis_url)
         clients.append(client)
-        engine = ClientEngine(qdrant, "server")
+        engine = ServerEngine(qdrant, "server")
         engine.max_points = request_points
         pacer = Pacer(client, policy=pace.Aimd(**policy)) if policy else Pacer(client)
         sink = QdrantSink(engine, concurrency=concurrency, pacer=pacer, retry_seconds=30)

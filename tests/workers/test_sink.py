@@ -14,7 +14,7 @@ from vecq.shared import keys
 from vecq.shared.config.settings import Settings
 from vecq.shared.engines import Engine, Write, open_engine
 from vecq.shared.engines.edge import MAX_REQUEST_POINTS, REQUEST_FLOATS, EdgeEngine
-from vecq.shared.engines.server import LOCAL_REQUEST_POINTS, MAX_REQUEST_BYTES, ClientEngine
+from vecq.shared.engines.server import LOCAL_REQUEST_POINTS, MAX_REQUEST_BYTES, ServerEngine
 from vecq.shared.state.registry import IndexInfo
 from vecq.shared.wire.codec import Batch
 from vecq.workers.sink import QdrantSink
@@ -111,7 +111,7 @@ def test_a_large_batch_goes_in_requests_of_the_engines_size(
 def test_server_requests_stay_far_below_qdrants_32_mib_limit(grpc: bool, at_least: int) -> None:
     """A server gets as many 768-d points per request as fit MAX_REQUEST_BYTES encoded."""
     client = QdrantClient(location=":memory:")
-    engine = ClientEngine(client, "server", grpc=grpc)
+    engine = ServerEngine(client, "server", grpc=grpc)
     engine.max_points = 100_000  # no cap on points: the byte bound alone
     server = QdrantSink(engine)
     points = server.request_points(_batch(1, list(range(4096)), 0.5, 768))
@@ -125,7 +125,7 @@ def test_server_requests_stay_far_below_qdrants_32_mib_limit(grpc: bool, at_leas
 def test_server_requests_hold_at_most_request_points() -> None:
     """Settings.request_points caps a server's requests, so a batch goes as several at once."""
     client = QdrantClient(location=":memory:")
-    server = QdrantSink(ClientEngine(client, "server", grpc=True))
+    server = QdrantSink(ServerEngine(client, "server", grpc=True))
     assert server.request_points(_batch(1, list(range(4096)), 0.5, 768)) == 512
     assert server.request_points(_batch(1, list(range(4096)), 0.5, 8)) == 512
     client.close()
@@ -135,7 +135,7 @@ def test_server_requests_hold_at_most_request_points() -> None:
 def test_server_requests_shrink_for_large_items() -> None:
     """With 1 MiB items a request carries only a handful of points."""
     client = QdrantClient(location=":memory:")
-    server = QdrantSink(ClientEngine(client, "server"))
+    server = QdrantSink(ServerEngine(client, "server"))
     batch = _batch(1, list(range(100)), 0.5)
     batch = Batch(batch.ids, batch.vectors, [b"x" * 2**20] * 100,
                   index=batch.index, index_uid=batch.index_uid, shard=0, seq=1)  # fmt: skip

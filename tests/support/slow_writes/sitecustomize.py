@@ -13,7 +13,7 @@ _spec = os.environ.get("VECQ_TEST_SLOW_WRITE")
 if _spec:
     sys.path.insert(0, os.environ["VECQ_TEST_ROOT"])
     from vecq.shared.engines.edge import EdgeEngine
-    from vecq.shared.engines.server import ClientEngine
+    from vecq.shared.engines.server import ServerEngine
 
     _index, _seconds = _spec.rsplit(":", 1)
 
@@ -26,4 +26,4 @@ if _spec:
         return slow
 
     EdgeEngine.write = _slowed(EdgeEngine.write)  # type: ignore[method-assign]
-    ClientEngine.write = _slowed(ClientEngine.write)  # type: ignore[method-assign]
+    ServerEngine.write = _slowed(ServerEngine.write)  # type: ignore[method-assign]

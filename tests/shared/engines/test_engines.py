@@ -16,7 +16,7 @@ from qdrant_client import QdrantClient
 from vecq.shared import keys
 from vecq.shared.engines import Write
 from vecq.shared.engines.edge import EdgeEngine
-from vecq.shared.engines.server import ClientEngine
+from vecq.shared.engines.server import ServerEngine
 from vecq.shared.errors import IndexExistsError, StorageLocked
 from vecq.shared.state.registry import IndexInfo
 
@@ -112,7 +112,7 @@ def test_a_server_collection_is_sharded_by_qdrant_and_indexed_on_seq_before_writ
     """One collection named after the index, shard_number = the index's shards, no shard keys,
     an integer payload index on _vecq_seq; an existing collection of that name is refused."""
     recording = Recording()
-    engine = ClientEngine(recording, "server")
+    engine = ServerEngine(recording, "server")
     info = _info("products", shards=6)
     engine.create(info)
     (create, args, kwargs), (index_call, index_args, _) = recording.calls

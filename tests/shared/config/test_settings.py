@@ -5,13 +5,10 @@ from __future__ import annotations
 import pytest
 
 from vecq.shared.config.celery_config import celery_config
+from vecq.shared.config.redis_client import REDIS_CONNECT_TIMEOUT, REDIS_SOCKET_TIMEOUT, connect
 from vecq.shared.config.sentinel import SentinelUrl
-from vecq.shared.config.settings import (
-    REDIS_CONNECT_TIMEOUT,
-    REDIS_SOCKET_TIMEOUT,
-    Settings,
-    redact_url,
-)
+from vecq.shared.config.settings import Settings
+from vecq.shared.redaction import redact_url
 
 
 def test_environment_then_overrides() -> None:
@@ -106,13 +103,13 @@ def test_commands_settings_and_the_redis_client_come_from_settings() -> None:
     )
     assert s.index_key == "ab" * 32 and s.api_tokens == "/run/tokens.toml"
     assert "ab" * 32 not in repr(s)
-    kwargs = s.redis_client().connection_pool.connection_kwargs
+    kwargs = connect(s).connection_pool.connection_kwargs
     assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (
         REDIS_SOCKET_TIMEOUT,
         REDIS_CONNECT_TIMEOUT,
     )
     with pytest.raises(ValueError, match="no Redis URL"):
-        Settings().redis_client()
+        connect(Settings())
 
 
 def test_a_sentinel_url_names_sentinels_master_database_and_password() -> None:
