@@ -8,9 +8,9 @@ rounds (the best of each):
 
 1. ``COPY (SELECT id, embedding FROM t ORDER BY id) TO STDOUT``, text and binary, its bytes
    read by psycopg and dropped: the fastest the server hands these rows out.
-2. vecq's read stage: :class:`vecq.api.ingest.postgres.PostgresSource` yielding every chunk (ids
-   and a float32 array per chunk, what the ingest validates and enqueues). Goal: >= 0.5x the
-   text COPY's rows/s.
+2. vecq's read stage: :class:`~vecq.api.ingest.sources.postgres.PostgresSource` yielding every
+   chunk (ids and a float32 array per chunk, what the ingest validates and enqueues). Goal:
+   >= 0.5x the text COPY's rows/s.
 3. End to end, embedded: ``ingest()`` of the table into a fresh index of a fresh data
    directory (the service started before the clock) until every row is written.
 """
@@ -27,7 +27,7 @@ from vecq import Client
 from vecq.api import launcher
 from vecq.api.ingest.backfill import chunk_rows_for, ingest
 from vecq.api.ingest.mapping import ColumnMap
-from vecq.api.ingest.postgres import PostgresSource
+from vecq.api.ingest.sources.postgres import PostgresSource
 
 GOAL_READ = 0.5
 URL = "postgresql://postgres@127.0.0.1:5432/test"

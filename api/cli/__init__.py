@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from vecq.api.cli import (
     demo,
     dlq,
+    exits,
     index,
     ingest,
     schedule,
@@ -34,9 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vecq",
         description="Distributed ingestion of vector embeddings into Qdrant.",
-        epilog="exit status: 0 done, 1 failed (a service out of reach, the data directory in "
-        "use, writes that failed, differences found), 2 usage (an argument, file, key or "
-        "index named wrongly)",
+        epilog=exits.epilog(),
     )
     parser.add_argument("--version", action="version", version=f"vecq {version()}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vecq.api.cli.exits import ExitStatus
 from vecq.api.cli.options import Subparsers
 
 if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
@@ -44,14 +45,16 @@ def add_parser(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitStatus:
     """Run ``vecq demo``; 0 if everything read back matches."""
     logging.basicConfig(level=logging.WARNING)
     return demo(n=args.n, dimension=args.dimension, shards=args.shards)
 
 
-def demo(n: int = DEFAULT_N, dimension: int = 384, shards: int = 4, samples: int = 200) -> int:
-    """Upsert ``n`` random vectors, then a sample with items and metadata; 0 if all read back."""
+def demo(
+    n: int = DEFAULT_N, dimension: int = 384, shards: int = 4, samples: int = 200
+) -> ExitStatus:
+    """Upsert ``n`` random vectors, then a sample with items and metadata; OK if all read back."""
     import numpy as np
     from tqdm import tqdm
 
@@ -96,12 +99,12 @@ def demo(n: int = DEFAULT_N, dimension: int = 384, shards: int = 4, samples: int
         for p in problems[:10]:
             print("MISMATCH:", p, file=sys.stderr)
         print(f"verification FAILED ({len(problems)} problems)", file=sys.stderr)
-        return 1
+        return ExitStatus.FAILED
     found = "; a nearest-neighbour search finds its own vector" if searched else ""
     print(f"verified: count {n:,}; {samples} random points read back with vector, item and "
           f"metadata intact{found}")  # fmt: skip
     print(_how_to_open(settings, dimension))
-    return 0
+    return ExitStatus.OK
 
 
 def _item(i: int) -> bytes:

@@ -8,7 +8,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from vecq.api.cli.options import Subparsers, exit_status
+from vecq.api.cli.exits import ExitStatus, status_of
+from vecq.api.cli.options import Subparsers
 
 if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
     from vecq.api.client import Client
@@ -56,25 +57,25 @@ def _targets(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", help="with --all: only this index's entries")
 
 
-def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run one ``vecq dlq`` subcommand; return the exit status (see ``exit_status``)."""
+def run(args: argparse.Namespace, out: TextIO | None = None) -> ExitStatus:
+    """Run one ``vecq dlq`` subcommand; return the exit status (see ``exits.status_of``)."""
     from vecq.shared.errors import VecqError
 
     try:
         return _run(args, out or sys.stdout)
     except VecqError as exc:
         print(f"vecq dlq: {exc}", file=sys.stderr)
-        return exit_status(exc)
+        return status_of(exc)
 
 
-def _run(args: argparse.Namespace, out: TextIO) -> int:
+def _run(args: argparse.Namespace, out: TextIO) -> ExitStatus:
     command = args.dlq_command
     if command in {"replay", "purge"} and not args.all and not args.entries:
         print(f"vecq dlq {command}: name entry ids, or pass --all", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     if command == "purge" and not args.yes:
         print("vecq dlq purge deletes points for good: add --yes to confirm", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     from vecq.api.client import Client
     from vecq.shared.state import deadletters
 
@@ -84,12 +85,12 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         if command == "list":
             for letter in deadletters.entries(r, index=args.index, limit=args.limit):
                 print(json.dumps(_as_dict(letter)) if args.json else _line(letter), file=out)
-            return 0
+            return ExitStatus.OK
         if command == "show":
             print(
                 json.dumps(_as_dict(deadletters.get(r, args.entry), full=True), indent=2), file=out
             )
-            return 0
+            return ExitStatus.OK
         targets = (
             [e.entry_id for e in deadletters.entries(r, index=args.index)]
             if args.all
@@ -98,20 +99,20 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         if command == "purge":
             removed = deadletters.purge(r, targets)
             print(f"purged {removed} dead letter(s)", file=out)
-            return 0
+            return ExitStatus.OK
         jobs = []
         for entry_id in targets:
             job_id = deadletters.replay(r, client.publisher.publish, entry_id)
             print(f"replayed {entry_id} as job {job_id}", file=out)
             jobs.append(job_id)
-        return _wait(client, jobs, args.timeout, out) if args.wait else 0
+        return _wait(client, jobs, args.timeout, out) if args.wait else ExitStatus.OK
 
 
-def _wait(client: Client, jobs: list[str], timeout: float | None, out: TextIO) -> int:
+def _wait(client: Client, jobs: list[str], timeout: float | None, out: TextIO) -> ExitStatus:
     """Wait for replay jobs; exit status 1 if any failed again or did not finish in time."""
     from vecq.shared.errors import UpsertError, WaitTimeout
 
-    status = 0
+    status = ExitStatus.OK
     deadline = None if timeout is None else time.monotonic() + timeout
     for job_id in jobs:
         job = client.job(job_id)
@@ -121,7 +122,7 @@ def _wait(client: Client, jobs: list[str], timeout: float | None, out: TextIO) -
             print(f"job {job_id}: written", file=out)
         except (UpsertError, WaitTimeout) as exc:
             print(f"job {job_id}: {exc}", file=out)
-            status = 1
+            status = ExitStatus.FAILED
     return status
 
 

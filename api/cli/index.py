@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vecq.api.cli.options import FAILED, USAGE, Subparsers, exit_status
+from vecq.api.cli.exits import ExitStatus, status_of
+from vecq.api.cli.options import Subparsers
 
 EPILOG = """\
 examples:
@@ -118,7 +119,7 @@ def _add_attach(actions: Any) -> None:
     attach.set_defaults(run=run, action_run=_attach)
 
 
-def _create(args: argparse.Namespace) -> int:
+def _create(args: argparse.Namespace) -> ExitStatus:
     from vecq import Client
     from vecq.shared.crypto import generate_key, read_key_file
     from vecq.shared.errors import IndexExistsError
@@ -131,7 +132,7 @@ def _create(args: argparse.Namespace) -> int:
     sparse = dict(map(parse_sparse_flag, args.sparse))
     if (args.dimension is not None) == bool(named or sparse):
         return _fail("give --dimension (one unnamed vector) or --vector/--sparse (named "
-                     "vectors), one of the two", USAGE)  # fmt: skip
+                     "vectors), one of the two", ExitStatus.USAGE)  # fmt: skip
     shape: dict[str, Any] = {"dimension": args.dimension}
     if named or sparse:
         shape = {"vectors": named or None, "sparse_vectors": sparse or None}
@@ -143,7 +144,7 @@ def _create(args: argparse.Namespace) -> int:
             )
         if path.exists() and not args.reuse_key:
             return _fail(f"{path} exists; pass --reuse-key to create the index with its key, "
-                         "or choose another --key-file", USAGE)  # fmt: skip
+                         "or choose another --key-file", ExitStatus.USAGE)  # fmt: skip
         key = read_key_file(path) if path.exists() else generate_key()
         index = client.create_index(args.name, key, shards=args.shards, metric=args.metric,
                                     payload_indexes=fields, **shape)  # fmt: skip
@@ -153,7 +154,7 @@ def _create(args: argparse.Namespace) -> int:
             except OSError as exc:
                 client.delete_index(args.name, key)
                 return _fail(f"cannot write {path} ({exc.strerror}); the index was not created",
-                             FAILED)  # fmt: skip
+                             ExitStatus.FAILED)  # fmt: skip
     schema = index.info.schema
     shape_text = (f"dimension {index.dimension}, {index.metric}" if schema is None
                   else f"vectors {schema.describe()}")  # fmt: skip
@@ -163,17 +164,17 @@ def _create(args: argparse.Namespace) -> int:
     )
     if args.print_key:
         print(key.hex())
-    return 0
+    return ExitStatus.OK
 
 
-def _attach(args: argparse.Namespace) -> int:
+def _attach(args: argparse.Namespace) -> ExitStatus:
     from vecq import Client
     from vecq.shared.crypto import generate_key, read_key_file
 
     path: Path = args.key_file or Path(f"{args.name}.key")
     if path.exists() and not args.reuse_key:
         return _fail(f"{path} exists; pass --reuse-key to attach with its key, or choose "
-                     "another --key-file", USAGE)  # fmt: skip
+                     "another --key-file", ExitStatus.USAGE)  # fmt: skip
     key = read_key_file(path) if path.exists() else generate_key()
     with Client(worker=False) as client:
         existing = "replace" if args.replace_existing else "refuse"
@@ -184,16 +185,18 @@ def _attach(args: argparse.Namespace) -> int:
                 _write_private(path, key.hex() + "\n")
             except OSError as exc:
                 client.delete_index(args.name, key)
-                return _fail(f"cannot write {path} ({exc.strerror}); nothing was attached", FAILED)
+                return _fail(
+                    f"cannot write {path} ({exc.strerror}); nothing was attached", ExitStatus.FAILED
+                )
     schema = index.info.schema
     shape = (f"dimension {index.dimension}, {index.metric}" if schema is None
              else f"vectors {schema.describe()}")  # fmt: skip
     print(f"attached index {index.name!r} to collection {index.info.collection!r}: {shape}; "
           f"key in {path} (owner-only)")  # fmt: skip
-    return 0
+    return ExitStatus.OK
 
 
-def _list(args: argparse.Namespace) -> int:
+def _list(args: argparse.Namespace) -> ExitStatus:
     from vecq import Client
     from vecq.shared.state import registry
 
@@ -201,7 +204,7 @@ def _list(args: argparse.Namespace) -> int:
         entries = [registry.get(client.redis, n) for n in client.list_indexes()]
     if args.json:
         print(json.dumps([_entry(e) for e in entries], indent=2))
-        return 0
+        return ExitStatus.OK
     if not entries:
         print("no indexes (create one with `vecq index create NAME --dimension D`)")
     for e in entries:
@@ -210,10 +213,10 @@ def _list(args: argparse.Namespace) -> int:
             print(f"{e.name:30}  dim {e.dimension:6}  shards {e.shards:4}  {e.metric}")
         else:
             print(f"{e.name:30}  vectors {', '.join(schema.names)}  shards {e.shards:4}")
-    return 0
+    return ExitStatus.OK
 
 
-def _describe(args: argparse.Namespace) -> int:
+def _describe(args: argparse.Namespace) -> ExitStatus:
     from vecq import Client
     from vecq.shared.state import job_state, marks, registry
 
@@ -234,13 +237,13 @@ def _describe(args: argparse.Namespace) -> int:
                         "batches": held.batches}  # fmt: skip
     if args.json:
         print(json.dumps(out, indent=2))
-        return 0
+        return ExitStatus.OK
     for name, value in out.items():
         print(f"{name:22} {value}")
-    return 0
+    return ExitStatus.OK
 
 
-def _pace(args: argparse.Namespace) -> int:
+def _pace(args: argparse.Namespace) -> ExitStatus:
     import time
 
     from vecq import Client
@@ -250,7 +253,9 @@ def _pace(args: argparse.Namespace) -> int:
         registry.get(client.redis, args.name)  # IndexNotLoadedError names a missing index
         if args.max_write_rate is not None:
             if args.max_write_rate < 0:
-                return _fail(f"--max-write-rate must be >= 0, not {args.max_write_rate:g}", USAGE)
+                return _fail(
+                    f"--max-write-rate must be >= 0, not {args.max_write_rate:g}", ExitStatus.USAGE
+                )
             pace.set_max_write_rate(client.redis, args.name, args.max_write_rate)
         state = pace.read(client.redis, args.name, time.time())
     if args.json:
@@ -259,38 +264,38 @@ def _pace(args: argparse.Namespace) -> int:
         print(f"{args.name}: not written to a Qdrant server yet (no pace)")
     else:
         print(f"{args.name}: {state.describe()}")
-    return 0
+    return ExitStatus.OK
 
 
-def _delete(args: argparse.Namespace) -> int:
+def _delete(args: argparse.Namespace) -> ExitStatus:
     from vecq import Client
     from vecq.shared.crypto import read_key_file
 
     key = read_key_file(args.key_file)
     if not args.yes:
         if not sys.stdin.isatty():
-            return _fail("no terminal to confirm the delete on: add --yes", USAGE)
+            return _fail("no terminal to confirm the delete on: add --yes", ExitStatus.USAGE)
         try:
             answer = input(f"delete index {args.name!r} and every point in it? [y/N] ")
         except EOFError:
             answer = ""
         if answer.strip().lower() not in ("y", "yes"):
             print("not deleted")
-            return FAILED
+            return ExitStatus.FAILED
     with Client(worker=False) as client:
         client.delete_index(args.name, key)
     print(f"deleted index {args.name!r}")
-    return 0
+    return ExitStatus.OK
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the chosen ``vecq index`` action; its exit status (see ``exit_status``)."""
+def run(args: argparse.Namespace) -> ExitStatus:
+    """Run the chosen ``vecq index`` action; its exit status (see ``exits.status_of``)."""
     from vecq.shared.errors import VecqError
 
     try:
-        status: int = args.action_run(args)
+        status: ExitStatus = args.action_run(args)
     except VecqError as exc:
-        return _fail(str(exc), exit_status(exc))
+        return _fail(str(exc), status_of(exc))
     return status
 
 
@@ -314,6 +319,6 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
-def _fail(message: str, status: int) -> int:
+def _fail(message: str, status: ExitStatus) -> ExitStatus:
     print(f"vecq index: {message}", file=sys.stderr)
     return status

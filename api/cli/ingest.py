@@ -11,14 +11,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vecq.api.cli.options import Subparsers, exit_status
+from vecq.api.cli.exits import ExitStatus, status_of
+from vecq.api.cli.options import Subparsers
 from vecq.api.cli.progress import progress_bar, wait_written
 from vecq.api.cli.sources import add_source_flags, inputs
 
 if TYPE_CHECKING:
     from vecq.api.index import Index
     from vecq.api.ingest.backfill import Report
-    from vecq.api.ingest.chunks import Source
+    from vecq.api.ingest.sources import Source
 
 DESCRIPTION = (
     "Reads files in bounded chunks, validates each chunk whole, enqueues it and records it as "
@@ -117,7 +118,7 @@ def add_parser(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitStatus:
     """Run ``vecq ingest``; return the exit status. With ``--json`` everything but the final
     summary goes to standard error, and the summary (one JSON object) to standard output."""
     summary: dict[str, Any] = {"index": args.index, "dry_run": bool(args.dry_run)}
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> int:
+def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> ExitStatus:
     import logging
 
     from vecq import Client
@@ -157,11 +158,11 @@ def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> i
             print("\nvecq ingest: interrupted; run the same command again to resume",
                   file=sys.stderr)  # fmt: skip
             summary["status"] = "interrupted"
-            return 130
+            return ExitStatus.INTERRUPTED
         except VecqError as exc:
             print(f"vecq ingest: {exc}", file=sys.stderr)
             summary.update(status="error", error=str(exc))
-            return exit_status(exc)
+            return status_of(exc)
         if status == 0 and args.mirror:
             status = _mirror(index, sources, args, summary)
         summary.setdefault("status", "done" if status == 0 else "failed")
@@ -173,7 +174,7 @@ def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> i
 def _load(
     index: Index, sources: list[Source], args: argparse.Namespace, known: int | None,
     summary: dict[str, Any], started: float,
-) -> int:  # fmt: skip
+) -> ExitStatus:  # fmt: skip
     """Enqueue every chunk (in bulk mode if asked), then wait until it is written (not with
     --no-wait); the exit status."""
     from vecq.api.ingest.backfill import ingest
@@ -192,7 +193,7 @@ def _load(
         _record(summary, report)
         if args.no_wait:
             summary["status"] = "enqueued"
-            return 0
+            return ExitStatus.OK
         # Inside the block: with --bulk the index is built once this has written.
         total = report.vectors + report.earlier_vectors
         status, failed = wait_written(report.jobs + report.earlier_jobs, total, args, started)
@@ -220,10 +221,10 @@ def _wrong_flags(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _usage(summary: dict[str, Any], message: str) -> int:
+def _usage(summary: dict[str, Any], message: str) -> ExitStatus:
     print(f"vecq ingest: {message}", file=sys.stderr)
     summary.update(status="error", error=message)
-    return 2
+    return ExitStatus.USAGE
 
 
 def _record(summary: dict[str, Any], report: Report) -> None:
@@ -241,7 +242,7 @@ def _record(summary: dict[str, Any], report: Report) -> None:
 def _dry_run(
     index: Index, sources: list[Source], args: argparse.Namespace, known: int | None,
     summary: dict[str, Any],
-) -> int:  # fmt: skip
+) -> ExitStatus:  # fmt: skip
     """Validate everything, enqueue nothing; exit 0 if every record is valid, else 2."""
     from vecq.api.ingest.dryrun import dry_run
 
@@ -255,13 +256,13 @@ def _dry_run(
                    read=done.records, valid=done.valid, rejected=done.rejected,
                    errors=done.errors)  # fmt: skip
     if not done.ok:
-        return 2
-    return _mirror_plan(index, sources, args, summary) if args.mirror else 0
+        return ExitStatus.USAGE
+    return _mirror_plan(index, sources, args, summary) if args.mirror else ExitStatus.OK
 
 
 def _mirror_plan(
     index: Index, sources: list[Source], args: argparse.Namespace, summary: dict[str, Any]
-) -> int:
+) -> ExitStatus:
     """--dry-run --mirror: what the mirror pass would delete now; 1 if a guard would refuse."""
     from vecq.api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION, plan_extras
 
@@ -276,8 +277,8 @@ def _mirror_plan(
                          "would_delete": plan.extras, "refusal": plan.refusal}  # fmt: skip
     if plan.refusal:
         summary["status"] = "mirror_refused"
-        return 1
-    return 0
+        return ExitStatus.FAILED
+    return ExitStatus.OK
 
 
 def _summary(report: Report, args: argparse.Namespace) -> None:
@@ -292,7 +293,7 @@ def _summary(report: Report, args: argparse.Namespace) -> None:
 
 def _mirror(
     index: Index, sources: list[Source], args: argparse.Namespace, summary: dict[str, Any]
-) -> int:
+) -> ExitStatus:
     """Delete the index's ids the files do not hold (the run has fully succeeded), unless a
     guard refuses: an empty source, or more deletes than --max-delete-fraction."""
     from vecq.api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION, delete_extras
@@ -308,15 +309,15 @@ def _mirror(
         print("\nvecq ingest: mirror interrupted; run the same command again to finish it",
               file=sys.stderr)  # fmt: skip
         summary["status"] = "interrupted"
-        return 130
+        return ExitStatus.INTERRUPTED
     except MirrorRefused as exc:
         print(f"vecq ingest: mirror refused: {exc}", file=sys.stderr)
         summary.update(status="mirror_refused", error=str(exc), deleted=0)
-        return 1
+        return ExitStatus.FAILED
     except (UpsertError, VecqError) as exc:
         print(f"vecq ingest: mirror: {exc}", file=sys.stderr)
         summary.update(status="failed", error=str(exc))
-        return 1
+        return ExitStatus.FAILED
     print(f"mirror: the files hold {done.source_ids:,} ids; deleted {done.deleted:,} others")
     summary["deleted"] = done.deleted
-    return 0
+    return ExitStatus.OK

@@ -26,20 +26,3 @@ def add_logging(parser: argparse.ArgumentParser) -> None:
     """``--log-level`` and ``--log-format``, for the long-running commands."""
     parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
     add_log_format(parser)
-
-
-# Exit statuses of every command (``vecq --help`` and the README list them).
-OK, FAILED, USAGE = 0, 1, 2
-
-
-def exit_status(exc: BaseException) -> int:
-    """``USAGE`` (2) when the command line named something wrong, else ``FAILED`` (1).
-
-    Usage: a bad argument, value, file or key, an index that does not exist or already
-    does. Failure: the command could not do its work (a service unreachable, the data
-    directory in use, writes that failed).
-    """
-    from vecq.shared.errors import IndexExistsError, IndexNotLoadedError, InvalidKeyError
-
-    usage = (ValueError, OSError, IndexExistsError, IndexNotLoadedError, InvalidKeyError)
-    return USAGE if isinstance(exc, usage) else FAILED

@@ -9,15 +9,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from vecq.api.cli.exits import ExitStatus
+
 if TYPE_CHECKING:
     from vecq.api.jobs import UpsertJob
 
 
 def wait_written(
     jobs: list[UpsertJob], vectors: int, args: argparse.Namespace, started: float
-) -> tuple[int, int]:
-    """Wait for the jobs with a bar of records written; the exit status (0 written, 1 failed,
-    130 interrupted) and the records that failed. ``started`` is when the run began, for its
+) -> tuple[ExitStatus, int]:
+    """Wait for the jobs with a bar of records written; the exit status (OK written, FAILED,
+    INTERRUPTED) and the records that failed. ``started`` is when the run began, for its
     end-to-end rate."""
     from vecq.shared.errors import UpsertError, VecqError
 
@@ -33,23 +35,23 @@ def wait_written(
         watch.stop()
         print("\nvecq ingest: stopped waiting; the data is enqueued and will be written",
               file=sys.stderr)  # fmt: skip
-        return 130, failed
+        return ExitStatus.INTERRUPTED, failed
     except VecqError as exc:
         watch.stop()
         print(f"vecq ingest: {exc}", file=sys.stderr)
-        return 1, failed
+        return ExitStatus.FAILED, failed
     watch.stop()
     if failed:
         print(f"vecq ingest: {failed:,} vectors failed; see `vecq dlq list --index "
               f"{args.index}`", file=sys.stderr)  # fmt: skip
-        return 1, failed
+        return ExitStatus.FAILED, failed
     if vectors == 0 and not jobs:
         print("nothing to write: every chunk was written by an earlier run")
     else:
         elapsed = time.monotonic() - started
         print(f"written: {vectors:,} vectors in {elapsed:.1f} s "
               f"({vectors / max(elapsed, 1e-9):,.0f} vectors/s end to end)")  # fmt: skip
-    return 0, 0
+    return ExitStatus.OK, failed
 
 
 class WriteBar:

@@ -9,7 +9,8 @@ import threading
 import time
 from pathlib import Path
 
-from vecq.api.cli.options import Subparsers, add_logging, exit_status
+from vecq.api.cli.exits import ExitStatus, status_of
+from vecq.api.cli.options import Subparsers, add_logging
 
 EPILOG = """\
 config file (TOML), one [[sources]] table per scheduled source:
@@ -51,7 +52,7 @@ def add_parser(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitStatus:
     """Run ``vecq schedule``; 0 when stopped cleanly, 1 if a --once run failed, 2 bad config."""
     from vecq import Client
     from vecq.api.ingest.etl import Scheduler, last_run, run_source
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         sources = load_config(args.config)
     except ValueError as exc:
         print(f"vecq schedule: {exc}", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     logs.configure(args.log_level, settings.log_format)
     try:
         with Client(log_format=args.log_format) as client:
@@ -78,17 +79,17 @@ def run(args: argparse.Namespace) -> int:
                         f"Z: {r.files} files, enqueued {r.enqueued:,}, skipped {r.skipped:,}"
                         + (f", error: {r.error}" if r.error else ""))  # fmt: skip
                     print(f"{s.name}: {', '.join(s.paths)} -> {s.index}, {when}; {last}")
-                return 0
+                return ExitStatus.OK
             if args.once:
                 records = [run_source(client, s) for s in sources]
-                return 1 if any(r.error for r in records) else 0
+                return ExitStatus.FAILED if any(r.error for r in records) else ExitStatus.OK
             scheduler = Scheduler(client, sources).start()
             _wait_for_signal()
             scheduler.stop()
     except VecqError as exc:
         print(f"vecq schedule: {exc}", file=sys.stderr)
-        return exit_status(exc)
-    return 0
+        return status_of(exc)
+    return ExitStatus.OK
 
 
 def _wait_for_signal() -> None:

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vecq.api.cli.exits import ExitStatus
 from vecq.api.cli.options import Subparsers, add_logging
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def add_parser(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitStatus:
     """Run ``vecq serve`` until interrupted; return the exit status."""
     from vecq.shared import logs
     from vecq.shared.config.settings import Settings
@@ -83,14 +84,14 @@ def run(args: argparse.Namespace) -> int:
         tokens = _tokens(args, settings)
     except ValueError as exc:
         print(f"vecq serve: {exc}", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     try:
         import uvicorn
 
         from vecq.api.http.app import create_app
     except ImportError as exc:  # pragma: no cover - fastapi and uvicorn are in the server extra
         print(f"vecq serve: {exc.name} is missing: pip install 'vecq[server]'", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     logs.configure(args.log_level, settings.log_format)
     from vecq import Client
 
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             ssl_keyfile=args.ssl_keyfile,
             timeout_graceful_shutdown=30,
         )
-    return 0
+    return ExitStatus.OK
 
 
 def _tokens(args: argparse.Namespace, settings: Settings) -> Tokens | None:

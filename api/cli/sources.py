@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vecq.api.ingest.chunks import Source
+from vecq.api.ingest.sources import Source
 
 
 def add_source_flags(p: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def add_column_flags(p: argparse.ArgumentParser) -> None:
 
 
 def add_sql_flags(p: argparse.ArgumentParser) -> None:
-    """What to read when the source is a ``postgresql://`` URL (``api/ingest/postgres.py``)."""
+    """What to read when the source is a ``postgresql://`` URL (``sources/postgres.py``)."""
     g = p.add_argument_group("PostgreSQL (the source is a postgresql://user@host/db URL)")
     g.add_argument("--table", metavar="NAME", help="read this table (schema.table allowed)")
     g.add_argument("--query", metavar="SQL", help="read the rows of this SELECT instead")
@@ -60,8 +60,8 @@ def add_sql_flags(p: argparse.ArgumentParser) -> None:
 def inputs(args: argparse.Namespace) -> tuple[bytes, list[Source]]:
     """The index key and the files a command reading sources names (``--key-file``,
     ``paths``, ``--ids``, ``--id-start``, the column flags); raises what is wrong with them."""
-    from vecq.api.ingest.files import open_sources
     from vecq.api.ingest.mapping import from_flags
+    from vecq.api.ingest.sources.files import open_sources
 
     mapping = from_flags(getattr(args, "id_column", None), getattr(args, "vector_column", None),
                          getattr(args, "vector", ()), getattr(args, "sparse", ()),

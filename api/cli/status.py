@@ -9,7 +9,8 @@ import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from vecq.api.cli.options import Subparsers, exit_status
+from vecq.api.cli.exits import ExitStatus, status_of
+from vecq.api.cli.options import Subparsers
 
 if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
     from vecq.shared.state import stats
@@ -34,7 +35,7 @@ def add_parser(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitStatus:
     """Run ``vecq status``; 0, or 1 when Redis cannot be reached."""
     import logging
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             service = client.service
     except VecqError as exc:
         print(f"vecq status: {exc}", file=sys.stderr)
-        return exit_status(exc)
+        return status_of(exc)
     if args.json:
         out = _as_json(snapshot)
         out["service"] = None if service is None else {**asdict(service), "uptime": service.uptime}
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if service is not None:
             print(describe_service(service))
         print(render(snapshot))
-    return 0
+    return ExitStatus.OK
 
 
 def describe_service(state: Any) -> str:
@@ -71,7 +72,7 @@ def describe_service(state: Any) -> str:
             f"Qdrant {state.engine} at {state.engine_location}; {idle}")  # fmt: skip
 
 
-def _job(client: Any, job_id: str, as_json: bool) -> int:
+def _job(client: Any, job_id: str, as_json: bool) -> ExitStatus:
     """Print one job's ledger and failures."""
     job = client.job(job_id)
     state = job.state()
@@ -81,7 +82,7 @@ def _job(client: Any, job_id: str, as_json: bool) -> int:
                "failures": [{"ids": list(f.ids), "reason": f.reason, "shard": f.shard,
                              "seq": f.seq} for f in failures]}  # fmt: skip
         print(json.dumps(out, indent=2))
-        return 0
+        return ExitStatus.OK
     print(f"job       {state.job_id}   index {state.index}   {state.status}")
     print(f"vectors   {state.written:,} written, {state.failed:,} failed of {state.total:,}")
     still = "" if state.enqueued else " (still being enqueued)"
@@ -90,7 +91,7 @@ def _job(client: Any, job_id: str, as_json: bool) -> int:
         print(f"cut short {state.aborted}")
     for f in failures[:20]:
         print(f"failed    {len(f.ids)} ids of shard {f.shard} seq {f.seq}: {f.reason}")
-    return 0
+    return ExitStatus.OK
 
 
 def _as_json(s: stats.Snapshot) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from vecq.api.cli.exits import ExitStatus
 from vecq.api.cli.options import Subparsers
 
 TOKEN_EPILOG = """\
@@ -35,7 +36,7 @@ def add_parser(sub: Subparsers) -> None:
     t.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitStatus:
     """Run ``vecq token``."""
     from vecq.api.http.auth import digest_of, new_token
 
@@ -46,4 +47,4 @@ def run(args: argparse.Namespace) -> int:
     print(f'sha256 = "{digest_of(secret)}"')
     print(f"indexes = {json.dumps(args.index)}")
     print(f'access = "{args.access}"')
-    return 0
+    return ExitStatus.OK

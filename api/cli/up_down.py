@@ -12,7 +12,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from vecq.api.cli.options import FAILED, OK, Subparsers, exit_status
+from vecq.api.cli.exits import ExitStatus, status_of
+from vecq.api.cli.options import Subparsers
 
 if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
     from vecq.shared.config.settings import Settings
@@ -57,7 +58,7 @@ def _embedded_settings(command: str) -> Settings | None:
     return settings
 
 
-def run_up(args: argparse.Namespace) -> int:
+def run_up(args: argparse.Namespace) -> ExitStatus:
     """Run ``vecq up``."""
     from vecq.api import launcher
     from vecq.api.cli.status import describe_service
@@ -65,32 +66,32 @@ def run_up(args: argparse.Namespace) -> int:
 
     settings = _embedded_settings("up")
     if settings is None:
-        return FAILED
+        return ExitStatus.FAILED
     try:
         state = launcher.attach(settings)
     except VecqError as exc:
         print(f"vecq up: {exc}", file=sys.stderr)
-        return exit_status(exc)
+        return status_of(exc)
     print(describe_service(state))
     print(f"data         {settings.data_dir}   (log: service.log there)")
-    return OK
+    return ExitStatus.OK
 
 
-def run_down(args: argparse.Namespace) -> int:
+def run_down(args: argparse.Namespace) -> ExitStatus:
     """Run ``vecq down``."""
     from vecq.api import launcher
 
     settings = _embedded_settings("down")
     if settings is None:
-        return FAILED
+        return ExitStatus.FAILED
     data_dir = settings.data_dir
     try:
         pid = launcher.stop(data_dir, now=args.now, timeout=args.timeout)
     except TimeoutError as exc:
         print(f"vecq down: {exc}", file=sys.stderr)
-        return FAILED
+        return ExitStatus.FAILED
     if pid is None:
         print(f"no vecq service runs for {data_dir}")
     else:
         print(f"vecq service (pid {pid}) stopped" + ("" if args.now else "; nothing left queued"))
-    return OK
+    return ExitStatus.OK

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from vecq.api.cli.options import Subparsers, exit_status
+from vecq.api.cli.exits import ExitStatus, status_of
+from vecq.api.cli.options import Subparsers
 from vecq.api.cli.sources import add_column_flags, add_sql_flags
 
 DESCRIPTION = (
@@ -51,7 +52,7 @@ def add_parser(sub: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> ExitStatus:
     """Run ``vecq verify``; return the exit status."""
     import logging
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         key, sources = inputs(args)
     except (VecqError, ValueError, OSError) as exc:
         print(f"vecq verify: {exc}", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     with Client() as client:
         try:
             index = client.load_index(args.index, key)
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"vecq verify: repair: {exc}", file=sys.stderr)
         except VecqError as exc:
             print(f"vecq verify: {exc}", file=sys.stderr)
-            return exit_status(exc)
+            return status_of(exc)
     sample = {"missing": report.missing, "stale": report.stale, "extra": report.extra}
     if args.json:
         print(json.dumps({"checked": report.checked, "matching": report.matching,
@@ -94,4 +95,4 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {kind} (first {len(ids)}): {', '.join(map(repr, ids))}")
         if report.repaired:
             print(f"repaired: {report.repaired:,} records enqueued again and written")
-    return 0 if report.ok else 1
+    return ExitStatus.OK if report.ok else ExitStatus.FAILED

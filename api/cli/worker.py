@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 
+from vecq.api.cli.exits import ExitStatus
 from vecq.api.cli.options import Subparsers, add_log_format
 
 CONCURRENCY = """\
@@ -58,7 +59,8 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``vecq worker`` until stopped; 2 if the settings cannot work."""
+    """Run ``vecq worker`` until stopped; USAGE if the settings cannot work, else the Celery
+    worker's own exit code (0 when stopped cleanly; Celery's EX_* codes are kept as they are)."""
     from vecq.shared.config.settings import Settings
 
     try:
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         print(f"vecq worker: refusing to start: {exc}", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE
     pool = args.pool or ("threads" if settings.in_process_engine else "prefork")
     if settings.metrics_port and pool == "prefork" and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Pool children count in files the parent serves; prometheus_client reads this

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vecq.api.ingest.arrow import arrow_ids, arrow_metadata, arrow_vectors
-from vecq.api.ingest.npy import read_header
+from vecq.api.ingest.sources.npy import read_header
 from vecq.shared.errors import SourceError
 
 NPY = "application/x-npy"

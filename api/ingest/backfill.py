@@ -1,8 +1,8 @@
 """Backfilling files into an index, resumable chunk by chunk (``vecq ingest``, scheduled ETL).
 
-Each file is read in fixed chunks (:mod:`vecq.api.ingest.chunks`); each chunk is validated whole and
-then enqueued as one ``upsert`` (JSON Lines with delete lines: one call per run of upserts or
-deletes, in file order). Once a chunk is durably enqueued, its job ids are recorded
+Each file is read in fixed chunks (:mod:`vecq.api.ingest.sources`); each chunk is validated
+whole and then enqueued as one ``upsert`` (JSON Lines with delete lines: one call per run of
+upserts or deletes, in file order). Once a chunk is durably enqueued, its job ids are recorded
 in Redis under the file's fingerprint (path, size, modification time, chunk size), so a
 re-run of the same command after a crash or Ctrl-C skips the chunks already committed
 and redoes at most the one that was cut short, which is harmless: writes are idempotent.
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from vecq.api.index import Index
-from vecq.api.ingest.chunks import Chunk, Source
-from vecq.api.ingest.jsonl import JsonlSource
+from vecq.api.ingest.sources import Chunk, KeyedSource, Source
+from vecq.api.ingest.sources.jsonl import JsonlSource
 from vecq.api.jobs import UpsertJob
 from vecq.shared import keys
 from vecq.shared.errors import InvalidInputError, SourceError, VecqError
@@ -96,7 +96,7 @@ def ingest(
     earlier: list[str] = []
     for source in sources:
         rows = chunk_rows or chunk_rows_for(source, index.info.width)
-        if getattr(source, "keyed", False):
+        if isinstance(source, KeyedSource):
             _ingest_keyed(index, source, rows, resume, report, on_progress, ledger_ttl)
             continue
         chunking = keys.ingest_chunking(index.name, source.fingerprint(0))
@@ -133,7 +133,7 @@ def ingest(
 
 
 def _ingest_keyed(
-    index: Index, source: Any, rows: int, resume: bool, report: Report,
+    index: Index, source: KeyedSource, rows: int, resume: bool, report: Report,
     on_progress: Callable[[int], None] | None, ttl: int,
 ) -> None:  # fmt: skip
     """A source read in key order (a SQL table): read after the last committed chunk's key,
@@ -182,7 +182,7 @@ def _resume_size(
     if asked is None:
         return int(before)
     if refuse:
-        name = getattr(source, "name", source.path)
+        name = source.name
         raise SourceError(
             f"{name}: an earlier run read this file in chunks of {int(before):,} records; run "
             f"with --chunk-rows {int(before)} to resume where it stopped, or --restart to "
@@ -285,7 +285,7 @@ def _runs(records: list[dict[str, Any]]) -> list[tuple[int, str, list[dict[str, 
 @contextlib.contextmanager
 def _naming(source: Source, chunk: Chunk, first: int) -> Iterator[None]:
     """Turn a validation error of rows from ``first`` on into one naming the file's row."""
-    name = getattr(source, "name", source.path)  # standard input: <stdin>
+    name = source.name  # standard input: <stdin>
     try:
         yield
     except SourceError:

@@ -15,7 +15,7 @@ import numpy as np
 
 from vecq.api.index import Index
 from vecq.api.ingest.backfill import chunk_rows_for, validate_chunk
-from vecq.api.ingest.chunks import Chunk, Source
+from vecq.api.ingest.sources import Chunk, Source
 from vecq.shared.errors import SourceError
 
 # Errors a report keeps (the counts cover every record).

@@ -30,7 +30,7 @@ The config file (read by ``api/ingest/etl_config.py``)::
 
 A PostgreSQL source names one URL in ``paths`` and ``table = "items"`` or ``query =
 "SELECT ..."``; ``since_column = "updated_at"`` makes each run read only the rows past this
-schedule's watermark (``api/ingest/postgres.py``), kept in Redis per schedule name.
+schedule's watermark (``api/ingest/sources/postgres.py``), kept in Redis per schedule name.
 
 ``mode = "mirror"`` makes each run wait until everything it enqueued is written and then
 delete the index's ids that the files do not hold (``api/ingest/mirror.py``); a run with a
@@ -51,8 +51,8 @@ from celery.beat import EmbeddedService
 
 from vecq.api.ingest.backfill import ingest
 from vecq.api.ingest.etl_config import EtlSource
-from vecq.api.ingest.files import open_sources
 from vecq.api.ingest.mirror import delete_extras
+from vecq.api.ingest.sources.files import open_sources
 from vecq.shared import keys, logs
 from vecq.shared.config.celery_config import celery_config
 from vecq.shared.config.settings import Settings

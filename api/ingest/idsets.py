@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vecq.api.ingest.chunks import Chunk, Source
+from vecq.api.ingest.sources import Chunk, Source
 from vecq.shared import keys
 from vecq.shared.engines import Engine, scroll_pages
 from vecq.shared.points import ids as idrules

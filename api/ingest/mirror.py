@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from vecq.api.index import Index
-from vecq.api.ingest.chunks import Source
 from vecq.api.ingest.idsets import SourceIds
+from vecq.api.ingest.sources import Source
 from vecq.api.jobs import UpsertJob
 from vecq.shared.errors import MirrorRefused, SourceError
 from vecq.shared.points import ids as idrules
@@ -74,7 +74,7 @@ def plan_extras(
 
 
 def _no_stdin(sources: Sequence[Source]) -> None:
-    if any(getattr(source, "stdin", False) for source in sources):
+    if any(source.stdin for source in sources):
         raise SourceError(
             "mirroring reads the source a second time to find the ids it holds; standard "
             "input cannot be read twice: save it to a file and mirror that"

@@ -19,8 +19,8 @@ import numpy as np
 
 from vecq.api.index import Index
 from vecq.api.ingest.backfill import arrays_points, chunk_rows_for, validate_chunk
-from vecq.api.ingest.chunks import Chunk, Source
 from vecq.api.ingest.idsets import SourceIds
+from vecq.api.ingest.sources import Chunk, Source
 from vecq.api.jobs import UpsertJob
 from vecq.shared.points import ids as idrules
 from vecq.shared.points import validation

@@ -16,8 +16,8 @@ import redis
 
 from tests.support.clients import broker_url, worker_client
 from vecq import Client
-from vecq.api.ingest.files import open_sources
 from vecq.api.ingest.mapping import ColumnMap
+from vecq.api.ingest.sources.files import open_sources
 from vecq.api.jobs import UpsertJob
 from vecq.shared import keys
 
@@ -136,7 +136,7 @@ def test_a_killed_ingest_from_postgresql_resumes_after_its_last_committed_key(
     both runs enqueued and recorded is every row exactly once, and every row is stored."""
     import psycopg
 
-    from vecq.api.ingest.postgres import PostgresSource
+    from vecq.api.ingest.sources.postgres import PostgresSource
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {pg_table} (id bigint PRIMARY KEY, v real[])")

@@ -15,7 +15,7 @@ import redis
 from tests.support.snapshots import snapshot
 from vecq import Index
 from vecq.api.ingest.backfill import ingest
-from vecq.api.ingest.files import open_sources
+from vecq.api.ingest.sources.files import open_sources
 from vecq.shared.errors import SourceError
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from vecq import Client, Index, SparseSpec, VectorSpec
 from vecq.api.ingest.backfill import ingest
-from vecq.api.ingest.files import open_sources
 from vecq.api.ingest.mapping import ColumnMap, from_flags
+from vecq.api.ingest.sources.files import open_sources
 from vecq.api.ingest.verify import verify
 from vecq.shared.errors import SourceError
 

@@ -17,7 +17,7 @@ import pytest
 
 from vecq import Client, Index
 from vecq.api.ingest.backfill import ingest
-from vecq.api.ingest.files import open_sources
+from vecq.api.ingest.sources.files import open_sources
 from vecq.shared.errors import SourceError
 
 

@@ -12,8 +12,8 @@ import pytest
 from tests.support.engines import ENGINES
 from vecq import Index
 from vecq.api.ingest.backfill import ingest
-from vecq.api.ingest.files import open_sources
 from vecq.api.ingest.mirror import delete_extras
+from vecq.api.ingest.sources.files import open_sources
 from vecq.api.ingest.verify import verify
 from vecq.shared.errors import MirrorRefused, SourceError
 
@@ -131,3 +131,27 @@ def test_verify_finds_missing_stale_and_extra_and_repairs(
     after = verify(index, open_sources([str(path)]), chunk_rows=5)
     assert after.counts == {"missing": 0, "stale": 0, "extra": 1}
     assert index.get([3])[0]["metadata"] == {"n": 3}  # the id's last record is what counts
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_mirror_of_standard_input_is_refused(
+    make_index: Callable[..., Index], monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Standard input cannot be read twice: JSON Lines and spooled Parquet are both refused."""
+    import io
+    import types
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vecq.api.ingest.sources.files import stdin_source
+
+    index = make_index(dimension=3, shards=2)
+    body = io.BytesIO()
+    pq.write_table(pa.table({"id": [1], "vector": [[1.0, 2.0, 3.0]]}), body)
+    data = body.getvalue() if fmt == "parquet" else b'{"id": 1, "vector": [1, 2, 3]}\n'
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(data)))
+    source = stdin_source(fmt, None)
+    assert source.stdin and source.name == "<stdin>"
+    with pytest.raises(SourceError, match="standard input cannot be read twice"):
+        delete_extras(index, [source])

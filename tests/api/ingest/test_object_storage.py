@@ -20,9 +20,9 @@ from vecq import Client, Index
 from vecq.api.ingest.backfill import Report, ingest
 from vecq.api.ingest.etl import run_source
 from vecq.api.ingest.etl_config import EtlSource
-from vecq.api.ingest.files import open_sources
 from vecq.api.ingest.mapping import from_flags
-from vecq.api.ingest.remote import expand, partitions, shown
+from vecq.api.ingest.sources.files import open_sources
+from vecq.api.ingest.sources.objects import expand, partitions, shown
 from vecq.api.ingest.verify import verify
 from vecq.shared.errors import SourceError
 

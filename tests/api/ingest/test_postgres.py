@@ -14,10 +14,10 @@ import pytest
 from vecq import Client, Index, SparseSpec, VectorSpec
 from vecq.api.ingest.backfill import ingest
 from vecq.api.ingest.dryrun import dry_run
-from vecq.api.ingest.files import open_sources
 from vecq.api.ingest.mapping import ColumnMap, from_flags
 from vecq.api.ingest.mirror import delete_extras
-from vecq.api.ingest.postgres import PostgresSource, pgvector_values, redacted
+from vecq.api.ingest.sources.files import open_sources
+from vecq.api.ingest.sources.postgres import PostgresSource, pgvector_values, redacted
 from vecq.api.ingest.verify import verify
 from vecq.shared.errors import SourceError
 

@@ -10,7 +10,7 @@ import numpy as np
 from tests.support.services import RedisServer
 from vecq import Client
 from vecq.api.ingest.backfill import ingest
-from vecq.api.ingest.files import open_sources
+from vecq.api.ingest.sources.files import open_sources
 
 
 def test_a_rerun_reports_and_waits_for_what_an_earlier_run_left_queued(

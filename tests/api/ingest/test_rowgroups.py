@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vecq.api.ingest.rowgroups import GAP_BYTES, RowGroupFile, spans
+from vecq.api.ingest.sources.rowgroups import GAP_BYTES, RowGroupFile, spans
 
 
 def _write(path: Path, rows: int, text_bytes: int, row_group: int) -> None:

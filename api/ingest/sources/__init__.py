@@ -1,9 +1,18 @@
-"""What a backfill file yields: numbered chunks of records, and the protocol of a file source.
+"""Sources of records for ``vecq ingest``, verify, mirror and schedules, behind one seam.
 
-A source yields numbered chunks in a fixed order, so the same file read with the same
-chunk size always gives the same chunks: that is what lets ``vecq ingest`` resume. Every
-chunk is checked before it is handed on; a problem raises :class:`~vecq.shared.errors.SourceError`
-naming the file, the row (or line) and the field.
+    Source (protocol) ......... numbered chunks of records, resumed by chunk number
+     ├── NpySource, NpzSource . .npy and .npz files (npy.py)
+     ├── ParquetSource ........ Parquet files and objects (parquet.py, rowgroups.py)
+     ├── JsonlSource .......... JSON Lines, compressed or on standard input (jsonl.py)
+     └── KeyedSource (protocol) resumed after the last committed key, in any chunk size
+          └── PostgresSource .. a table or query (postgres.py)
+
+``files.py`` opens the right source for each path, folder, glob or URL; ``objects.py``
+reaches object storage and URLs (``RemoteFile``). A source yields numbered chunks in a fixed
+order, so the same file read with the same chunk size always gives the same chunks: that is
+what lets ``vecq ingest`` resume. Every chunk is checked before it is handed on; a problem
+raises :class:`~vecq.shared.errors.SourceError` naming the file, the row (or line) and the
+field.
 """
 
 from __future__ import annotations
@@ -12,13 +21,12 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from vecq.api.ingest.remote import RemoteFile
+from vecq.api.ingest.sources.objects import RemoteFile
 
 
 @dataclass(frozen=True)
@@ -56,12 +64,22 @@ class Source(Protocol):
 
     @property
     def path(self) -> Path | RemoteFile:
-        """The file, or the object (:mod:`vecq.api.ingest.remote`); errors name it."""
+        """The file, or the object (:mod:`vecq.api.ingest.sources.objects`)."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """How errors and logs name it (``<stdin>`` for standard input; no password)."""
         ...
 
     @property
     def carries_ids(self) -> bool:
         """True when the file holds its ids (not counted from a start)."""
+        ...
+
+    @property
+    def stdin(self) -> bool:
+        """True when it is read from standard input: once only, so never resumed or mirrored."""
         ...
 
     def fingerprint(self, chunk_rows: int) -> str:
@@ -77,11 +95,27 @@ class Source(Protocol):
         ...
 
 
-def stat_key(path: Any) -> str:
+@runtime_checkable
+class KeyedSource(Source, Protocol):
+    """A source read in key order (a SQL table): resumed after the last committed row's key,
+    whatever the chunk size, instead of by chunk number."""
+
+    @property
+    def key_columns(self) -> list[str]:
+        """The columns rows are ordered by; a chunk's ``key`` holds the last row's values."""
+        ...
+
+    def chunks(self, chunk_rows: int, after: list[str] | None = None) -> Iterator[Chunk]:
+        """The records after the key ``after`` (from the start: ``None``), ``chunk_rows`` at a
+        time."""
+        ...
+
+
+def stat_key(path: Path | RemoteFile) -> str:
     """What a file's resume state is kept under: path, size and modification time (an
     object's URL, size and ETag); a changed file gets new state."""
-    if hasattr(path, "identity"):  # vecq.api.ingest.remote.RemoteFile
-        return str(path.identity())
+    if isinstance(path, RemoteFile):
+        return path.identity()
     st = path.stat()
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vecq.api.ingest.chunks import Chunk, digest
 from vecq.api.ingest.mapping import ColumnMap
+from vecq.api.ingest.sources import Chunk, digest
 from vecq.shared.errors import SourceError
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -59,8 +59,7 @@ class PostgresSource:
     ``scope`` (a schedule's name) gives it a resume key and watermark of its own."""
 
     carries_ids = True
-    keyed = True
-    """Resumed from the last committed key (see :func:`vecq.api.ingest.backfill.ingest`)."""
+    stdin = False
 
     def __init__(
         self,

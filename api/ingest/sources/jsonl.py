@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from vecq.api.ingest.chunks import Chunk, digest, stat_key
 from vecq.api.ingest.mapping import ColumnMap
-from vecq.api.ingest.remote import RemoteFile
+from vecq.api.ingest.sources import Chunk, digest, stat_key
+from vecq.api.ingest.sources.objects import RemoteFile
 from vecq.shared.errors import SourceError
 
 # What a delete line may hold.

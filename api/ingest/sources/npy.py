@@ -15,7 +15,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from vecq.api.ingest.chunks import Chunk, digest, stat_key
+from vecq.api.ingest.sources import Chunk, digest, stat_key
 from vecq.shared.errors import SourceError
 
 
@@ -59,8 +59,11 @@ def _load(path: Path) -> Any:
 class NpySource:
     """A 2-D ``.npy`` of vectors, memory-mapped; ids from a 1-D ``.npy`` or counted from a start."""
 
+    stdin = False
+
     def __init__(self, path: Path, ids: Path | None = None, id_start: int = 0) -> None:
         self.path = path
+        self.name = str(path)
         self.ids_path = ids
         self.id_start = id_start
         self.carries_ids = ids is not None
@@ -107,8 +110,11 @@ class NpzSource:
     ``ids`` they are counted from a start, as for ``.npy``.
     """
 
+    stdin = False
+
     def __init__(self, path: Path, id_start: int = 0) -> None:
         self.path = path
+        self.name = str(path)
         self.id_start = id_start
         try:
             with zipfile.ZipFile(path) as zf:

@@ -9,14 +9,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from vecq.api.ingest import remote
-from vecq.api.ingest.arrow import ParquetSource
-from vecq.api.ingest.chunks import Source
-from vecq.api.ingest.jsonl import COMPRESSIONS, STDIN, JsonlSource
 from vecq.api.ingest.mapping import ColumnMap
-from vecq.api.ingest.npy import NpySource, NpzSource
-from vecq.api.ingest.postgres import PostgresSource, is_postgres
-from vecq.api.ingest.remote import RemoteFile, is_remote
+from vecq.api.ingest.sources import Source
+from vecq.api.ingest.sources import objects as remote
+from vecq.api.ingest.sources.jsonl import COMPRESSIONS, STDIN, JsonlSource
+from vecq.api.ingest.sources.npy import NpySource, NpzSource
+from vecq.api.ingest.sources.objects import RemoteFile, is_remote
+from vecq.api.ingest.sources.parquet import ParquetSource
+from vecq.api.ingest.sources.postgres import PostgresSource, is_postgres
 from vecq.shared.errors import SourceError
 
 SUFFIXES = (".npy", ".npz", ".parquet", ".jsonl", ".ndjson")
