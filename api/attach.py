@@ -54,10 +54,17 @@ def attach(
             'Pass existing="replace" to let vecq replace and delete them as older than any '
             "vecq write, or attach to an empty collection"
         )
-    info = registry.create(client.redis, index_name, dimension=shape.dimension,
-                           shards=shards, metric=shape.metric, key=key, schema=shape.schema,
-                           attached_to=target,
-                           replace_foreign=existing == "replace")  # fmt: skip
+    info = registry.create(
+        client.redis,
+        index_name,
+        dimension=shape.dimension,
+        shards=shards,
+        metric=shape.metric,
+        key=key,
+        schema=shape.schema,
+        attached_to=target,
+        replace_foreign=existing == "replace",
+    )
     if not shape.has_seq_index and engine.kind == "server":
         try:
             engine.prepare_attached(info)
@@ -66,6 +73,8 @@ def attach(
             raise
         log.warning(
             "attach_index: added an integer payload index on %s to collection %r "
-            "(vecq's ordered writes filter on it)", keys.PAYLOAD_SEQ, target,
-        )  # fmt: skip
+            "(vecq's ordered writes filter on it)",
+            keys.PAYLOAD_SEQ,
+            target,
+        )
     return Index(client.session, info, key)

@@ -12,9 +12,11 @@ from typing import Any, cast
 
 import redis
 
+from vecq.api import defaults
 from vecq.api.index import Index
 from vecq.api.jobs import UpsertJob
 from vecq.api.publisher import CeleryPublisher, Publisher
+from vecq.api.service_proxy import ServiceProxy
 from vecq.api.session import Session
 from vecq.shared import crypto
 from vecq.shared.config.embedded_redis import EmbeddedRedis
@@ -85,7 +87,7 @@ class Client:
             )
         r = connect(settings, client_name=CLIENT_NAME if self.service else None)
         if self.service is not None:
-            engine = _proxy(r, lambda: self.service)
+            engine = lambda _: ServiceProxy(r, lambda: self.service)  # noqa: E731 - one use
         try:
             _check_redis(r, settings)
             publisher = CeleryPublisher(settings)
@@ -158,7 +160,7 @@ class Client:
         index_name: str,
         index_key: bytes | str | None = None,
         dimension: int | None = None,
-        shards: int = 4,
+        shards: int = defaults.SHARDS,
         metric: str = "cosine",
         max_write_rate: float | None = None,
         *,
@@ -187,7 +189,7 @@ class Client:
         datetime); all are checked before anything is created.
         """
         key = crypto.resolve_key(index_key, key_file)
-        dimension, schema = _shape(dimension, vectors, sparse_vectors)
+        dimension, schema = vector_schema.index_shape(dimension, vectors, sparse_vectors)
         if max_write_rate is not None and max_write_rate < 0:
             raise ValueError(f"max_write_rate must be >= 0 points/s, not {max_write_rate}")
         fields = payload_index_specs(payload_indexes)
@@ -197,8 +199,15 @@ class Client:
                 "payload indexes are created in the engine, which another process holds here "
                 "(a `vecq worker` with Edge or local mode): create the index where the engine is"
             )
-        info = registry.create(self.redis, index_name, dimension=dimension, shards=shards,
-                               metric=metric, key=key, schema=schema)  # fmt: skip
+        info = registry.create(
+            self.redis,
+            index_name,
+            dimension=dimension,
+            shards=shards,
+            metric=metric,
+            key=key,
+            schema=schema,
+        )
         if reachable:
             try:
                 self.engine.create(info)
@@ -221,7 +230,7 @@ class Client:
         *,
         collection: str | None = None,
         key_file: str | Path | None = None,
-        shards: int = 4,
+        shards: int = defaults.SHARDS,
         existing: str = "refuse",
     ) -> Index:
         """Write into an existing Qdrant collection (``collection``, default ``index_name``)
@@ -316,20 +325,6 @@ class Client:
         self.close()
 
 
-def _proxy(
-    r: redis.Redis, state: Callable[[], ServiceState | None]
-) -> Callable[[Settings], Engine]:
-    """Opens the engine of an attached client: calls answered by the service (``state``
-    gives the current one: a dead service is started again by the client's watch)."""
-
-    def open_proxy(settings: Settings) -> Engine:
-        from vecq.api.service_proxy import ServiceProxy
-
-        return ServiceProxy(r, state)
-
-    return open_proxy
-
-
 def _check_redis(r: redis.Redis, settings: Settings) -> None:
     try:
         r.ping()
@@ -337,19 +332,3 @@ def _check_redis(r: redis.Redis, settings: Settings) -> None:
         raise BrokerUnavailable(
             f"cannot reach Redis at {redact_url(settings.redis_url)}: {exc}"
         ) from exc
-
-
-def _shape(
-    dimension: int | None, vectors: Any, sparse_vectors: Any
-) -> tuple[int, vector_schema.Schema | None]:
-    """``(dimension, schema)`` of a new index: one unnamed vector, or named ones (then 0)."""
-    if vectors is not None or sparse_vectors is not None:
-        if dimension is not None:
-            raise TypeError(
-                "create_index() takes dimension= (one unnamed vector) or vectors=/"
-                "sparse_vectors= (named vectors), not both"
-            )
-        return 0, vector_schema.parse(vectors, sparse_vectors)
-    if dimension is None:
-        raise TypeError("create_index() needs dimension= (or named vectors: vectors=)")
-    return dimension, None

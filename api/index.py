@@ -1,4 +1,4 @@
-"""``Index``: the seed's ``upsert`` in all its forms, ``delete``, ``update_metadata``, ``get``
+"""``Index``: ``upsert`` in all its forms, ``delete``, ``update_metadata``, ``get``
 and ``count``."""
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class Index:
     ) -> UpsertJob:
         """Add or replace points. Validates the whole call before anything is enqueued.
 
-        Forms (as in the seed): ``upsert([{"id", "vector", "item"?, "metadata"?}, ...])``,
+        Forms: ``upsert([{"id", "vector", "item"?, "metadata"?}, ...])``,
         ``upsert([(id, vector[, item[, metadata]]), ...])``, ``upsert(ids, vectors)`` and
         ``upsert(vectors=vectors, ids=ids)`` with NumPy arrays, which also take ``items=``
         and ``metadata=`` (one entry or ``None`` per id). Ids are integers or strings.
@@ -202,8 +202,9 @@ class Index:
             raise TypeError("upsert needs vectors: a list of dicts or tuples, or ids and vectors")
         schema = self._info.schema
         if ids is not _UNSET:
-            return validation.from_arrays(ids, vectors, dim, metadata, items, max_item,
-                                          schema=schema)  # fmt: skip
+            return validation.from_arrays(
+                ids, vectors, dim, metadata, items, max_item, schema=schema
+            )
         if items is not None or metadata is not None:
             raise TypeError(
                 "items= and metadata= go with the NumPy form, upsert(ids, vectors, ...); in the "
@@ -236,13 +237,22 @@ class Index:
             encrypted = self._cipher.encrypt_all(points.caller_ids(), points.items)
             points = dataclasses.replace(points, items=encrypted)
         job_id = producer.enqueue(
-            session.redis, session.publisher, self._info, points, session.settings, on_batch,
+            session.redis,
+            session.publisher,
+            self._info,
+            points,
+            session.settings,
+            on_batch,
             encode_ahead=session.encode_ahead,
-        )  # fmt: skip
+        )
         return UpsertJob(
-            session.redis, job_id, self.name, len(points), session.settings.stall_timeout,
+            session.redis,
+            job_id,
+            self.name,
+            len(points),
+            session.settings.stall_timeout,
             op=points.op,
-        )  # fmt: skip
+        )
 
     def bulk(self, timeout: float | None = None) -> contextlib.AbstractContextManager[Index]:
         """Load faster: ``with index.bulk(): ...`` turns HNSW indexing off until the block ends.
@@ -256,7 +266,7 @@ class Index:
     def get(self, ids: Sequence[int | str] | Any, *, missing: str = "skip") -> list[dict[str, Any]]:
         """The stored points with these ids (integers or strings), in request order.
 
-        Ids not stored are left out (the seed's behaviour); with ``missing="raise"`` they
+        Ids not stored are left out (as CyborgDB's ``get`` does); with ``missing="raise"`` they
         raise :class:`~vecq.shared.errors.PointsNotFoundError` (a ``KeyError``) naming them.
         Each point is ``{"id", "vector", "item", "metadata"}``; items come back decrypted.
         With metric ``cosine`` Qdrant stores vectors normalised, so they come back unit length.

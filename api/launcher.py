@@ -115,9 +115,11 @@ class Watch:
     """
 
     def __init__(
-        self, settings: Settings, state: wire.ServiceState,
+        self,
+        settings: Settings,
+        state: wire.ServiceState,
         on_restart: Callable[[wire.ServiceState], None],
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._settings = settings
         self._state = state
         self._on_restart = on_restart
@@ -142,15 +144,23 @@ class Watch:
             try:
                 state = attach(self._settings)
             except Exception as exc:  # logged; the client's next call fails with its own error
-                log.error("the vecq service (pid %d) died and could not be started again: %s",
-                          self._state.pid, exc)  # fmt: skip
+                log.error(
+                    "the vecq service (pid %d) died and could not be started again: %s",
+                    self._state.pid,
+                    exc,
+                )
                 return
             if state.redis_url != self._state.redis_url:
-                log.error("the vecq service (pid %d) died with its Redis; open a new Client",
-                          self._state.pid)  # fmt: skip
+                log.error(
+                    "the vecq service (pid %d) died with its Redis; open a new Client",
+                    self._state.pid,
+                )
                 return
-            log.warning("the vecq service (pid %d) died; started it again (pid %d)",
-                        self._state.pid, state.pid)  # fmt: skip
+            log.warning(
+                "the vecq service (pid %d) died; started it again (pid %d)",
+                self._state.pid,
+                state.pid,
+            )
             self._state = state
             self._on_restart(state)
 
@@ -199,11 +209,22 @@ def _start(settings: Settings, data_dir: Path) -> wire.ServiceState:
     offset = log.tell()
     with log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "vecq.workers.service_host", "--data-dir", str(data_dir),
-             "--version", version()],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=_child_env(settings, data_dir), start_new_session=True, close_fds=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "vecq.workers.service_host",
+                "--data-dir",
+                str(data_dir),
+                "--version",
+                version(),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_child_env(settings, data_dir),
+            start_new_session=True,
+            close_fds=True,
+        )
     _started.append(process)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -217,8 +238,10 @@ def _start(settings: Settings, data_dir: Path) -> wire.ServiceState:
             )
         time.sleep(0.05)
     process.terminate()
-    raise ServiceError(f"the vecq service of {data_dir} did not start within "
-                       f"{START_TIMEOUT:.0f} s: {_tail(log_path, offset)}")  # fmt: skip
+    raise ServiceError(
+        f"the vecq service of {data_dir} did not start within "
+        f"{START_TIMEOUT:.0f} s: {_tail(log_path, offset)}"
+    )
 
 
 def _folder_in_use(data_dir: Path) -> bool:

@@ -171,8 +171,13 @@ def _send(
     # A small call takes the live lane, and is done fastest without helper threads.
     live = len(points) <= settings.live_max_vectors
     queue = keys.QUEUE_LIVE if live else keys.QUEUE_BULK
-    encoder = Encoder(points, info, batches, last_seq - len(batches) + 1,
-                      threaded=encode_ahead and len(batches) > 1 and not live)  # fmt: skip
+    encoder = Encoder(
+        points,
+        info,
+        batches,
+        last_seq - len(batches) + 1,
+        threaded=encode_ahead and len(batches) > 1 and not live,
+    )
     try:
         for shard, seq, rows, blob in encoder:
             size = footprint(len(blob))
@@ -281,11 +286,21 @@ class _Run:
             unpublished = sorted((s, size) for s, size in self._sizes.items() if s not in published)
             count = sum(self._rows[s].size for s in published)
             dropped = ledger.abort(
-                self.r, self.job_id, self.index, unpublished, reason, count,
-                also=None if points.op == "upsert" else functools.partial(
-                    marks.forget, index=self.index, seqs=[s for s, _ in unpublished],
-                    unless_in_job=self.job_id),
-            )  # fmt: skip
+                self.r,
+                self.job_id,
+                self.index,
+                unpublished,
+                reason,
+                count,
+                also=None
+                if points.op == "upsert"
+                else functools.partial(
+                    marks.forget,
+                    index=self.index,
+                    seqs=[s for s, _ in unpublished],
+                    unless_in_job=self.job_id,
+                ),
+            )
         except redis.RedisError:
             dropped = -1
             note = (

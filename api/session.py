@@ -9,6 +9,7 @@ import redis
 
 from vecq.api.jobs import UpsertJob
 from vecq.api.publisher import Publisher
+from vecq.shared import keys
 from vecq.shared.config.settings import Settings
 from vecq.shared.engines import Engine
 from vecq.shared.errors import VecqError
@@ -61,9 +62,13 @@ class Session:
         """Reopen a job by its id (see :meth:`vecq.api.client.Client.job`)."""
         state = job_state.read(self.redis, job_id)
         if state is None:
-            raise VecqError(f"no job {job_id!r} in Redis: never created, or expired (7 days)")
-        return UpsertJob(self.redis, job_id, state.index, state.total,
-                         self.settings.stall_timeout, op=state.op)  # fmt: skip
+            days = keys.JOB_TTL_SECONDS / 86400
+            raise VecqError(
+                f"no job {job_id!r} in Redis: never created, or expired ({days:g} days after it)"
+            )
+        return UpsertJob(
+            self.redis, job_id, state.index, state.total, self.settings.stall_timeout, op=state.op
+        )
 
     def close(self) -> None:
         """Close the publisher, the engine and Redis (in that order)."""

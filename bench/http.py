@@ -68,12 +68,30 @@ def _server(url: str) -> Iterator[str]:
     """``vecq serve --no-auth`` in its own process on ``url``'s Redis, no worker; its base URL."""
     port = free_port()
     with tempfile.TemporaryDirectory() as data:
-        env = {**os.environ, "VECQ_REDIS_URL": url, "VECQ_BROKER_URL": broker(url),
-               "VECQ_DATA_DIR": data, "VECQ_MAX_INFLIGHT_BYTES": str(2**40),
-               "VECQ_LIVE_MAX_VECTORS": "0"}  # fmt: skip
-        proc = subprocess.Popen([sys.executable, "-m", "vecq.api.cli", "serve", "--no-auth",
-                                 "--port", str(port), "--max-body-mb", "2048",
-                                 "--log-level", "WARNING"], env=env)  # fmt: skip
+        env = {
+            **os.environ,
+            "VECQ_REDIS_URL": url,
+            "VECQ_BROKER_URL": broker(url),
+            "VECQ_DATA_DIR": data,
+            "VECQ_MAX_INFLIGHT_BYTES": str(2**40),
+            "VECQ_LIVE_MAX_VECTORS": "0",
+        }
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vecq.api.cli",
+                "serve",
+                "--no-auth",
+                "--port",
+                str(port),
+                "--max-body-mb",
+                "2048",
+                "--log-level",
+                "WARNING",
+            ],
+            env=env,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
@@ -106,13 +124,19 @@ def _http(
     route = "upsert" if kind == "json" else "vectors"
     # Bodies are made before the clock starts: a real client is another machine, and its
     # encoding is its own cost, not the server's.
-    bodies = [ENCODERS[kind](ids[lo : lo + chunk], vectors[lo : lo + chunk])
-              for lo in range(0, len(ids), chunk)]  # fmt: skip
+    bodies = [
+        ENCODERS[kind](ids[lo : lo + chunk], vectors[lo : lo + chunk])
+        for lo in range(0, len(ids), chunk)
+    ]
     with httpx.Client(base_url=base, headers={"X-Index-Key": key.hex()}, timeout=300) as http:
         start = time.perf_counter()
         for body, content_type, params in bodies:
-            got = http.post(f"/v1/indexes/{index.name}/{route}", content=body, params=params,
-                            headers={"Content-Type": content_type})  # fmt: skip
+            got = http.post(
+                f"/v1/indexes/{index.name}/{route}",
+                content=body,
+                params=params,
+                headers={"Content-Type": content_type},
+            )
             if got.status_code != 202:
                 raise RuntimeError(f"{kind}: {got.status_code} {got.text[:200]}")
         return time.perf_counter() - start
@@ -128,29 +152,41 @@ def main(argv: list[str] | None = None) -> int:
     ids = np.arange(len(ids), dtype=np.int64)  # consecutive, so .npy bodies can use id_start
     json_n = min(args.json_n, args.n)
     best: dict[str, float] = {}
-    with redis_url(args.redis, private=True) as url, Client(
-        redis_url=url, broker_url=broker(url), worker=False, max_inflight_bytes=2**40,
-        live_max_vectors=0,
-    ) as client, _server(url) as base:  # fmt: skip
+    with (
+        redis_url(args.redis, private=True) as url,
+        Client(
+            redis_url=url,
+            broker_url=broker(url),
+            worker=False,
+            max_inflight_bytes=2**40,
+            live_max_vectors=0,
+        ) as client,
+        _server(url) as base,
+    ):
         for _ in range(args.rounds):
             runs = {
                 "library": _library(client, ids, vectors, args.chunk),
                 "npy": _http(client, base, "npy", ids, vectors, args.chunk),
                 "arrow": _http(client, base, "arrow", ids, vectors, args.chunk),
             }
-            json_rate = _http(client, base, "json", ids[:json_n], vectors[:json_n],
-                              min(args.chunk, 1_000))  # fmt: skip
+            json_rate = _http(
+                client, base, "json", ids[:json_n], vectors[:json_n], min(args.chunk, 1_000)
+            )
             for path, seconds in runs.items():
                 best[path] = min(best.get(path, float("inf")), seconds)
             best["json"] = min(best.get("json", float("inf")), json_rate)
-    print(f"command: python -m bench.http --n {args.n} --dim {args.dim} --rounds {args.rounds} "
-          f"--chunk {args.chunk} --json-n {args.json_n}")  # fmt: skip
+    print(
+        f"command: python -m bench.http --n {args.n} --dim {args.dim} --rounds {args.rounds} "
+        f"--chunk {args.chunk} --json-n {args.json_n}"
+    )
     rates = {p: (json_n if p == "json" else args.n) / s for p, s in best.items()}
     print(f"library upsert: {rates['library']:10,.0f} vectors/s")
     print(f"HTTP .npy:      {rates['npy']:10,.0f} vectors/s ({args.chunk:,} per request)")
     print(f"HTTP Arrow:     {rates['arrow']:10,.0f} vectors/s")
-    print(f"HTTP JSON:      {rates['json']:10,.0f} vectors/s ({min(args.chunk, 1000):,} per "
-          f"request, {json_n:,} vectors)")  # fmt: skip
+    print(
+        f"HTTP JSON:      {rates['json']:10,.0f} vectors/s ({min(args.chunk, 1000):,} per "
+        f"request, {json_n:,} vectors)"
+    )
     ratio = rates["npy"] / rates["library"]
     print(f"ratio .npy/library: {ratio:.2f} (goal >= {GOAL}: {verdict(ratio >= GOAL)})")
     return 0

@@ -73,8 +73,9 @@ def _schema(dim: int, image: bool = False) -> dict[str, Any]:
     return {"vectors": dense, "sparse_vectors": {"bm25": SparseSpec()} if not image else None}
 
 
-def _vecq(ids: np.ndarray, columns: dict[str, Any], schema: dict[str, Any], data_dir: Path
-          ) -> float:  # fmt: skip
+def _vecq(
+    ids: np.ndarray, columns: dict[str, Any], schema: dict[str, Any], data_dir: Path
+) -> float:
     with Client(data_dir=str(data_dir)) as client:
         index = client.create_index("bh", client.generate_key(), shards=4, **schema)
         start = time.perf_counter()
@@ -86,20 +87,22 @@ def _vecq(ids: np.ndarray, columns: dict[str, Any], schema: dict[str, Any], data
 
 
 def _direct(ids: np.ndarray, columns: dict[str, Any], dim: int, data_dir: Path) -> float:
-    from qdrant_edge import (
-        FieldCondition,
-        Filter,
-        Point,
-        RangeFloat,
-        SparseVector,
-        UpdateOperation,  # fmt: skip
-    )
+    from qdrant_edge import FieldCondition, Filter, Point, RangeFloat, SparseVector, UpdateOperation
 
     engine = EdgeEngine(data_dir)
     dense, sparse = Schema({"text": VectorSpec(dim, "dot")}, {"bm25": SparseSpec()}).to_json()
-    info = IndexInfo(name="bd", uid="0" * 32, dimension=0, shards=4, metric="dot",
-                     shard_function=keys.SHARD_FUNCTION, key_check="", created_at=0.0,
-                     vectors=dense, sparse_vectors=sparse)  # fmt: skip
+    info = IndexInfo(
+        name="bd",
+        uid="0" * 32,
+        dimension=0,
+        shards=4,
+        metric="dot",
+        shard_function=keys.SHARD_FUNCTION,
+        key_check="",
+        created_at=0.0,
+        vectors=dense,
+        sparse_vectors=sparse,
+    )
     engine.create(info)
     shard = engine.shard(info)
     assert shard is not None
@@ -114,12 +117,16 @@ def _direct(ids: np.ndarray, columns: dict[str, Any], dim: int, data_dir: Path) 
         condition = Filter(must=[FieldCondition(key=keys.PAYLOAD_SEQ, range=RangeFloat(lt=seq))])
         for lo in range(0, len(batch_ids), step):
             part = [
-                Point(batch_ids[j], {"text": memoryview(text[row]),  # type: ignore[dict-item]
-                                     "bm25": SparseVector(bm25[row][0].tolist(),
-                                                          bm25[row][1].tolist())},
-                      {keys.PAYLOAD_SEQ: seq})
+                Point(
+                    batch_ids[j],
+                    {
+                        "text": memoryview(text[row]),  # type: ignore[dict-item]
+                        "bm25": SparseVector(bm25[row][0].tolist(), bm25[row][1].tolist()),
+                    },
+                    {keys.PAYLOAD_SEQ: seq},
+                )
                 for j, row in enumerate(rows[lo : lo + step].tolist(), start=lo)
-            ]  # fmt: skip
+            ]
             shard.update(UpdateOperation.upsert_points(part, condition=condition))
     elapsed = time.perf_counter() - start
     engine.close()
@@ -131,17 +138,25 @@ def _upload_points(ids: np.ndarray, columns: dict[str, Any], dim: int) -> float:
 
     client = QdrantClient(location=":memory:")
     client.create_collection(
-        "u", vectors_config={"text": models.VectorParams(size=dim, distance=models.Distance.DOT)},
+        "u",
+        vectors_config={"text": models.VectorParams(size=dim, distance=models.Distance.DOT)},
         sparse_vectors_config={"bm25": models.SparseVectorParams()},
-    )  # fmt: skip
+    )
     text, bm25 = columns["text"], columns["bm25"]
     start = time.perf_counter()
     points = (
-        models.PointStruct(id=int(ids[i]), payload={keys.PAYLOAD_SEQ: 1}, vector={
-            "text": text[i].tolist(),
-            "bm25": models.SparseVector(indices=bm25[i][0].tolist(), values=bm25[i][1].tolist())})
+        models.PointStruct(
+            id=int(ids[i]),
+            payload={keys.PAYLOAD_SEQ: 1},
+            vector={
+                "text": text[i].tolist(),
+                "bm25": models.SparseVector(
+                    indices=bm25[i][0].tolist(), values=bm25[i][1].tolist()
+                ),
+            },
+        )
         for i in range(len(ids))
-    )  # fmt: skip
+    )
     client.upload_points("u", points, batch_size=256)
     elapsed = time.perf_counter() - start
     assert client.count("u").count == len(ids)
@@ -152,8 +167,9 @@ def _upload_points(ids: np.ndarray, columns: dict[str, Any], dim: int) -> float:
 def _producer(url: str, ids: np.ndarray, columns: dict[str, Any], dim: int) -> float:
     options: dict[str, Any] = {"max_inflight_bytes": 2**34, "worker": False}
     with Client(redis_url=url, broker_url=broker(url), **options) as client:
-        index = client.create_index(f"bp-{uuid.uuid4().hex[:8]}", client.generate_key(),
-                                    shards=8, **_schema(dim))  # fmt: skip
+        index = client.create_index(
+            f"bp-{uuid.uuid4().hex[:8]}", client.generate_key(), shards=8, **_schema(dim)
+        )
         start = time.perf_counter()
         index.upsert(ids, columns, wait=False)
         elapsed = time.perf_counter() - start
@@ -168,9 +184,15 @@ def _raw(url: str, ids: np.ndarray, columns: dict[str, Any], batch: int) -> floa
     for i, lo in enumerate(range(0, len(ids), batch)):
         rows = bm25[lo : lo + batch]
         offsets = np.cumsum([0] + [len(v[0]) for v in rows]).astype(np.int64)
-        blob = b"".join([ids[lo : lo + batch].tobytes(), text[lo : lo + batch].tobytes(),
-                         offsets.tobytes(), *(v[0].tobytes() for v in rows),
-                         *(v[1].tobytes() for v in rows)])  # fmt: skip
+        blob = b"".join(
+            [
+                ids[lo : lo + batch].tobytes(),
+                text[lo : lo + batch].tobytes(),
+                offsets.tobytes(),
+                *(v[0].tobytes() for v in rows),
+                *(v[1].tobytes() for v in rows),
+            ]
+        )
         r.set(f"bench:raw:{i}", blob)
     elapsed = time.perf_counter() - start
     r.delete(*[f"bench:raw:{i}" for i in range(-(-len(ids) // batch))])
@@ -181,8 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the three comparisons and print rates, ratios and the goals' verdicts."""
     parser = arguments(__doc__, n=200_000, rounds=2)
     parser.add_argument("--nnz", type=int, default=100, help="sparse nonzeros a point (100)")
-    parser.add_argument("--local-n", type=int, default=20_000,
-                        help="points for upload_points into local mode (20,000)")  # fmt: skip
+    parser.add_argument(
+        "--local-n",
+        type=int,
+        default=20_000,
+        help="points for upload_points into local mode (20,000)",
+    )
     args = parser.parse_args(argv)
     for var in ("VECQ_REDIS_URL", "VECQ_BROKER_URL", "VECQ_QDRANT_URL", "VECQ_QDRANT_PATH"):
         os.environ.pop(var, None)
@@ -199,10 +225,19 @@ def main(argv: list[str] | None = None) -> int:
             where = Path(tmp) / str(round_)
             runs["vecq"].append(_vecq(ids, hybrid, _schema(args.dim), where / "v"))
             runs["direct"].append(_direct(ids, hybrid, args.dim, where / "d"))
-            runs["one"].append(_vecq(ids, {"text": text}, {"vectors": {
-                "text": VectorSpec(args.dim, "dot")}}, where / "1"))  # fmt: skip
-            runs["two"].append(_vecq(ids, {"text": text, "image": image},
-                                     _schema(args.dim, image=True), where / "2"))  # fmt: skip
+            runs["one"].append(
+                _vecq(
+                    ids,
+                    {"text": text},
+                    {"vectors": {"text": VectorSpec(args.dim, "dot")}},
+                    where / "1",
+                )
+            )
+            runs["two"].append(
+                _vecq(
+                    ids, {"text": text, "image": image}, _schema(args.dim, image=True), where / "2"
+                )
+            )
             runs["prod"].append(_producer(url, ids, hybrid, args.dim))
             runs["csr"].append(_producer(url, ids, {"text": text, "bm25": csr}, args.dim))
             runs["raw"].append(_raw(url, ids, hybrid, 2048))
@@ -211,24 +246,33 @@ def main(argv: list[str] | None = None) -> int:
         local = _upload_points(ids[:local_n], subset, args.dim)
     best = {k: min(v) for k, v in runs.items()}
     n = args.n
-    print(f"command: python -m bench.hybrid --n {n} --dim {args.dim} --nnz {args.nnz} "
-          f"--rounds {args.rounds} --local-n {args.local_n}")  # fmt: skip
+    print(
+        f"command: python -m bench.hybrid --n {n} --dim {args.dim} --nnz {args.nnz} "
+        f"--rounds {args.rounds} --local-n {args.local_n}"
+    )
     ratio = best["direct"] / best["vecq"]
-    print(f"hybrid vecq embedded:   {n / best['vecq']:10,.0f} points/s (dense {args.dim}-d + "
-          f"sparse {args.nnz} nonzeros, upsert wait=True, the service)")  # fmt: skip
+    print(
+        f"hybrid vecq embedded:   {n / best['vecq']:10,.0f} points/s (dense {args.dim}-d + "
+        f"sparse {args.nnz} nonzeros, upsert wait=True, the service)"
+    )
     print(f"hybrid direct Edge:     {n / best['direct']:10,.0f} points/s")
-    print(f"  ratio vecq/direct: {ratio:.2f} (goal >= {GOAL_HYBRID}: "
-          f"{verdict(ratio >= GOAL_HYBRID)})")  # fmt: skip
+    print(
+        f"  ratio vecq/direct: {ratio:.2f} (goal >= {GOAL_HYBRID}: {verdict(ratio >= GOAL_HYBRID)})"
+    )
     print(f"upload_points, local:   {local_n / local:10,.0f} points/s ({local_n:,} points)")
     print(f"one named vector:       {n / best['one']:10,.0f} points/s ({args.dim}-d)")
-    print(f"two named vectors:      {n / best['two']:10,.0f} points/s ({args.dim}-d + 512-d; "
-          f"{best['one'] / best['two']:.2f}x the rate of one)")  # fmt: skip
+    print(
+        f"two named vectors:      {n / best['two']:10,.0f} points/s ({args.dim}-d + 512-d; "
+        f"{best['one'] / best['two']:.2f}x the rate of one)"
+    )
     print(f"raw SET, same bytes:    {n / best['raw']:10,.0f} points/s")
     for kind, given in (("prod", "(indices, values) per row"), ("csr", "a SciPy CSR matrix")):
         ratio = best["raw"] / best[kind]
-        print(f"producer, sparse as {given}: {n / best[kind]:,.0f} points/s (wait=False, no "
-              f"worker): {ratio:.2f}x raw (goal >= {GOAL_PRODUCER}: "
-              f"{verdict(ratio >= GOAL_PRODUCER)})")  # fmt: skip
+        print(
+            f"producer, sparse as {given}: {n / best[kind]:,.0f} points/s (wait=False, no "
+            f"worker): {ratio:.2f}x raw (goal >= {GOAL_PRODUCER}: "
+            f"{verdict(ratio >= GOAL_PRODUCER)})"
+        )
     return 0
 
 

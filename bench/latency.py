@@ -51,8 +51,12 @@ def _worker(url: str, log: IO[bytes], engine: str, data_dir: str) -> subprocess.
     env.update(VECQ_REDIS_URL=url, VECQ_BROKER_URL=broker(url), VECQ_DATA_DIR=data_dir)
     if engine == "local":
         env["VECQ_QDRANT_PATH"] = ":memory:"
-    return subprocess.Popen([sys.executable, "-m", "vecq.api.cli", "worker", "-l", "WARNING"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "vecq.api.cli", "worker", "-l", "WARNING"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _summary(label: str, ms: np.ndarray) -> str:
@@ -66,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--calls", type=int, default=200, help="timed calls per phase (200)")
-    parser.add_argument("--backfill", type=int, default=200_000,
-                        help="backfill vectors (200,000)")  # fmt: skip
+    parser.add_argument("--backfill", type=int, default=200_000, help="backfill vectors (200,000)")
     parser.add_argument("--dim", type=int, default=768, help="dimension (default 768)")
     parser.add_argument("--gap", type=float, default=0.01, help="seconds between calls (0.01)")
     parser.add_argument(
@@ -84,14 +87,21 @@ def main(argv: list[str] | None = None) -> int:
     ):
         worker = _worker(url, log, args.engine, data_dir)
         try:
-            with Client(redis_url=url, broker_url=broker(url), worker=False,
-                        data_dir=data_dir) as client:  # fmt: skip
-                index = client.create_index(name("bl"), index_key=client.generate_key(),
-                                            dimension=args.dim, shards=4, metric="dot")  # fmt: skip
+            with Client(
+                redis_url=url, broker_url=broker(url), worker=False, data_dir=data_dir
+            ) as client:
+                index = client.create_index(
+                    name("bl"),
+                    index_key=client.generate_key(),
+                    dimension=args.dim,
+                    shards=4,
+                    metric="dot",
+                )
                 _calls(index, 20, args.dim, args.gap)  # warm up: collections, connections
                 idle = _calls(index, args.calls, args.dim, args.gap)
-                vectors = np.random.default_rng(0).standard_normal((args.backfill, args.dim),
-                                                                   dtype=np.float32)  # fmt: skip
+                vectors = np.random.default_rng(0).standard_normal(
+                    (args.backfill, args.dim), dtype=np.float32
+                )
                 backfill = index.upsert(np.arange(args.backfill), vectors, wait=False)
                 loaded = _calls(index, args.calls, args.dim, args.gap)
                 busy = backfill.status != "done"
@@ -108,19 +118,25 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             worker.terminate()
             worker.wait(30)
-    print(f"command: python -m bench.latency --calls {args.calls} --backfill {args.backfill} "
-          f"--dim {args.dim} --gap {args.gap} --engine {args.engine}")  # fmt: skip
+    print(
+        f"command: python -m bench.latency --calls {args.calls} --backfill {args.backfill} "
+        f"--dim {args.dim} --gap {args.gap} --engine {args.engine}"
+    )
     print(_summary("idle           ", idle))
     print(_summary("during backfill", loaded))
     print(f"one call during the backfill without the live lane: {no_lane * 1e3:,.0f} ms")
     if not busy:
         print("WARNING: the backfill finished before the measurement did; raise --backfill")
     idle_p99, loaded_p99 = np.percentile(idle, 99), np.percentile(loaded, 99)
-    print(f"idle p99 {idle_p99:.1f} ms (goal <= {IDLE_GOAL_MS:g} ms: "
-          f"{verdict(idle_p99 <= IDLE_GOAL_MS)})")  # fmt: skip
+    print(
+        f"idle p99 {idle_p99:.1f} ms (goal <= {IDLE_GOAL_MS:g} ms: "
+        f"{verdict(idle_p99 <= IDLE_GOAL_MS)})"
+    )
     ratio = loaded_p99 / idle_p99
-    print(f"p99 during backfill / idle = {ratio:.1f} (goal <= {LOADED_GOAL:g}: "
-          f"{verdict(ratio <= LOADED_GOAL and busy)})")  # fmt: skip
+    print(
+        f"p99 during backfill / idle = {ratio:.1f} (goal <= {LOADED_GOAL:g}: "
+        f"{verdict(ratio <= LOADED_GOAL and busy)})"
+    )
     return 0
 
 

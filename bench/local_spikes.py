@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"command: python -m bench.local_spikes --n {args.n} --dim {args.dim}")
     print(f"median request: {np.median([t for t, _ in timings]) * 1e3:.1f} ms")
     slowest = sorted(timings, reverse=True)[:10]
-    print("slowest (ms @ points already stored): "
-          + ", ".join(f"{t * 1e3:.0f} @ {at:,}" for t, at in slowest))  # fmt: skip
+    print(
+        "slowest (ms @ points already stored): "
+        + ", ".join(f"{t * 1e3:.0f} @ {at:,}" for t, at in slowest)
+    )
     return 0
 
 

@@ -35,16 +35,29 @@ def _child(n: int, dim: int, url: str) -> None:
     ids = np.arange(n, dtype=np.int64) * 7 + 1
     vectors = np.random.default_rng(0).standard_normal((n, dim), dtype=np.float32)
     before = _rss_now()
-    with Client(redis_url=url, broker_url=broker(url), worker=False,
-                max_inflight_bytes=2 * vectors.nbytes + 2**30) as client:  # fmt: skip
-        index = client.create_index(name("bm"), index_key=client.generate_key(),
-                                    dimension=dim, shards=8)  # fmt: skip
+    with Client(
+        redis_url=url,
+        broker_url=broker(url),
+        worker=False,
+        max_inflight_bytes=2 * vectors.nbytes + 2**30,
+    ) as client:
+        index = client.create_index(
+            name("bm"), index_key=client.generate_key(), dimension=dim, shards=8
+        )
         start = time.perf_counter()
         index.upsert(ids, vectors, wait=False)
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"input": ids.nbytes + vectors.nbytes, "before": before, "peak": peak,
-                      "seconds": seconds}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "input": ids.nbytes + vectors.nbytes,
+                "before": before,
+                "peak": peak,
+                "seconds": seconds,
+            }
+        )
+    )
 
 
 def _rss_now() -> int:
@@ -56,10 +69,22 @@ def producer_rss(n: int, dim: int) -> dict[str, float]:
     """Run the producer child on a private Redis and return its figures."""
     with redis_url(private=True) as url:
         done = subprocess.run(
-            [sys.executable, "-m", "bench.memory", "--child", "--n", str(n), "--dim", str(dim),
-             "--redis", url],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "bench.memory",
+                "--child",
+                "--n",
+                str(n),
+                "--dim",
+                str(dim),
+                "--redis",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -68,10 +93,16 @@ def redis_peak(n: int, dim: int, window: int) -> tuple[int, int]:
     vectors = np.random.default_rng(1).standard_normal((n, dim), dtype=np.float32)
     with redis_url(private=True) as url:
         r = redis.Redis.from_url(url)
-        with Client(redis_url=url, broker_url=broker(url), qdrant_path=":memory:", worker=True,
-                    max_inflight_bytes=window) as client:  # fmt: skip
-            index = client.create_index(name("bm"), index_key=client.generate_key(),
-                                        dimension=dim, shards=4, metric="dot")  # fmt: skip
+        with Client(
+            redis_url=url,
+            broker_url=broker(url),
+            qdrant_path=":memory:",
+            worker=True,
+            max_inflight_bytes=window,
+        ) as client:
+            index = client.create_index(
+                name("bm"), index_key=client.generate_key(), dimension=dim, shards=4, metric="dot"
+            )
             time.sleep(0.5)  # let the worker settle its connections
             base = int(r.info("memory")["used_memory"])
             index.upsert(np.arange(n), vectors)
@@ -95,21 +126,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         _child(args.n, args.dim, args.redis)
         return 0
-    print(f"command: python -m bench.memory --n {args.n} --dim {args.dim} "
-          f"--backfill {args.backfill} --window {args.window}")  # fmt: skip
+    print(
+        f"command: python -m bench.memory --n {args.n} --dim {args.dim} "
+        f"--backfill {args.backfill} --window {args.window}"
+    )
     p = producer_rss(args.n, args.dim)
     limit = 1.25 * p["input"] + 150 * MIB
-    print(f"producer: input {p['input'] / MIB:,.0f} MiB, RSS before upsert "
-          f"{p['before'] / MIB:,.0f} MiB, peak {p['peak'] / MIB:,.0f} MiB "
-          f"(upsert {p['seconds']:.1f}s)")  # fmt: skip
-    print(f"  peak / (1.25 x input + 150 MiB) = {p['peak'] / limit:.2f} "
-          f"(goal <= 1: {verdict(p['peak'] <= limit)})")  # fmt: skip
+    print(
+        f"producer: input {p['input'] / MIB:,.0f} MiB, RSS before upsert "
+        f"{p['before'] / MIB:,.0f} MiB, peak {p['peak'] / MIB:,.0f} MiB "
+        f"(upsert {p['seconds']:.1f}s)"
+    )
+    print(
+        f"  peak / (1.25 x input + 150 MiB) = {p['peak'] / limit:.2f} "
+        f"(goal <= 1: {verdict(p['peak'] <= limit)})"
+    )
     window = args.window * MIB
     growth, size = redis_peak(args.backfill, args.dim, window)
-    print(f"redis: backfill {size / MIB:,.0f} MiB through a {args.window} MiB window: "
-          f"used_memory_peak grew {growth / MIB:,.1f} MiB")  # fmt: skip
-    print(f"  growth / (1.1 x window) = {growth / (1.1 * window):.2f} "
-          f"(goal <= 1: {verdict(growth <= 1.1 * window)})")  # fmt: skip
+    print(
+        f"redis: backfill {size / MIB:,.0f} MiB through a {args.window} MiB window: "
+        f"used_memory_peak grew {growth / MIB:,.1f} MiB"
+    )
+    print(
+        f"  growth / (1.1 x window) = {growth / (1.1 * window):.2f} "
+        f"(goal <= 1: {verdict(growth <= 1.1 * window)})"
+    )
     return 0
 
 

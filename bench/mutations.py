@@ -31,8 +31,9 @@ GOAL = 1.0
 
 
 def _round(client: Client, ids: np.ndarray, vectors: np.ndarray, n_round: int) -> dict[str, float]:
-    index = client.create_index(f"m{n_round}", client.generate_key(), vectors.shape[1], 4,
-                                metric="dot")  # fmt: skip
+    index = client.create_index(
+        f"m{n_round}", client.generate_key(), vectors.shape[1], 4, metric="dot"
+    )
     timings: dict[str, float] = {}
     start = time.perf_counter()
     index.upsert(ids, vectors, timeout=600)
@@ -65,15 +66,18 @@ def main(argv: list[str] | None = None) -> int:
             for n_round in range(args.rounds):
                 runs.append(_round(client, ids, vectors, n_round))
         launcher.stop(Path(tmp) / "vecq")
-    print(f"command: python -m bench.mutations --n {args.n} --dim {args.dim} "
-          f"--rounds {args.rounds}")  # fmt: skip
+    print(
+        f"command: python -m bench.mutations --n {args.n} --dim {args.dim} --rounds {args.rounds}"
+    )
     best = {kind: min(r[kind] for r in runs) for kind in runs[0]}
     for kind, seconds in best.items():
         ratio = best["upsert"] / seconds
         print(f"{kind:24} {args.n / seconds:10,.0f} ids/s  ({ratio:.2f}x the upsert's rate)")
     ratio = best["upsert"] / best["delete"]
-    print(f"delete vs upsert of the same ids: {ratio:.2f}x (goal >= {GOAL:g}x: "
-          f"{verdict(ratio >= GOAL)})")  # fmt: skip
+    print(
+        f"delete vs upsert of the same ids: {ratio:.2f}x (goal >= {GOAL:g}x: "
+        f"{verdict(ratio >= GOAL)})"
+    )
     return 0
 
 

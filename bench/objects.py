@@ -49,16 +49,21 @@ def parquet_file(n: int, dim: int, row_group: int) -> Path:
         return path
     print(f"writing {path} ...", flush=True)
     rng = np.random.default_rng(0)
-    with pq.ParquetWriter(path.with_suffix(".part"), pa.schema([
-        ("id", pa.int64()), ("vector", pa.list_(pa.float32(), dim))
-    ])) as writer:  # fmt: skip
+    with pq.ParquetWriter(
+        path.with_suffix(".part"),
+        pa.schema([("id", pa.int64()), ("vector", pa.list_(pa.float32(), dim))]),
+    ) as writer:
         for start in range(0, n, row_group):
             rows = min(row_group, n - start)
             flat = pa.array(rng.standard_normal(rows * dim, dtype=np.float32))
-            writer.write_table(pa.table({
-                "id": np.arange(start, start + rows),
-                "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
-            }))  # fmt: skip
+            writer.write_table(
+                pa.table(
+                    {
+                        "id": np.arange(start, start + rows),
+                        "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
+                    }
+                )
+            )
     path.with_suffix(".part").rename(path)
     return path
 
@@ -68,9 +73,12 @@ def s3_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=env)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -92,11 +100,24 @@ def ingest_run(
         index = client.create_index(f"obj-{time.monotonic_ns()}", index_key=key, dimension=dim)
     key_file = Path(data_dir) / "bench.key"
     key_file.write_text(key.hex())
-    command = [sys.executable, "-m", "vecq.api.cli", "ingest", source, "--index", index.name,
-               "--key-file", str(key_file)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "vecq.api.cli",
+        "ingest",
+        source,
+        "--index",
+        index.name,
+        "--key-file",
+        str(key_file),
+    ]
     start = time.perf_counter()
-    process = subprocess.Popen(command, env={**env, "VECQ_DATA_DIR": data_dir},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        env={**env, "VECQ_DATA_DIR": data_dir},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if status != 0:
@@ -112,12 +133,17 @@ def ingest_run(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = arguments(__doc__, n=1_000_000, rounds=1)
     parser.set_defaults(dim=384)
-    parser.add_argument("--row-group", type=int, default=50_000,
-                        help="rows per Parquet row group (default 50,000)")  # fmt: skip
+    parser.add_argument(
+        "--row-group", type=int, default=50_000, help="rows per Parquet row group (default 50,000)"
+    )
     args = parser.parse_args(argv)
     path = parquet_file(args.n, args.dim, args.row_group)
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-           "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     server, endpoint = s3_server(env)
     env["AWS_ENDPOINT_URL"] = endpoint
     best: dict[str, float] = {}
@@ -125,8 +151,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="bench", aws_secret_access_key="bench")  # fmt: skip
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
         s3.create_bucket(Bucket=BUCKET)
         s3.upload_file(str(path), BUCKET, path.name)
         url = f"s3://{BUCKET}/{path.name}"
@@ -137,8 +168,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         rate, rss = ingest_run(source, args.dim, data_dir, env, args.n)
                         best[label] = max(best.get(label, 0.0), rate)
                         peak[label] = max(peak.get(label, 0.0), rss)
-                        print(f"round {round_ + 1}: {label}: {rate:,.0f} rows/s, peak RSS "
-                              f"{rss:,.0f} MB", flush=True)  # fmt: skip
+                        print(
+                            f"round {round_ + 1}: {label}: {rate:,.0f} rows/s, peak RSS "
+                            f"{rss:,.0f} MB",
+                            flush=True,
+                        )
             finally:
                 launcher.stop(data_dir)
     finally:
@@ -153,8 +187,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for label in best:
         print(f"  {label:12} {best[label]:>10,.0f} rows/s   peak RSS {peak[label]:,.0f} MB")
     print(f"  s3 vs local: {ratio:.2f}x (goal >= {GOAL_RATIO}: {verdict(ratio >= GOAL_RATIO)})")
-    print(f"  peak RSS of the ingest process: {rss:,.0f} MB (goal < {GOAL_RSS_MB} MB: "
-          f"{verdict(rss < GOAL_RSS_MB)})")  # fmt: skip
+    print(
+        f"  peak RSS of the ingest process: {rss:,.0f} MB (goal < {GOAL_RSS_MB} MB: "
+        f"{verdict(rss < GOAL_RSS_MB)})"
+    )
     return {"ratio": ratio, "rss_mb": rss, **best}
 
 

@@ -24,10 +24,12 @@ GOAL = 1.0
 
 
 def _vecq(url: str, ids: object, vectors: object, dim: int, shards: int) -> float:
-    with Client(redis_url=url, broker_url=broker(url), qdrant_path=":memory:",
-                worker=True) as client:  # fmt: skip
-        index = client.create_index(name("bp"), index_key=client.generate_key(),
-                                    dimension=dim, shards=shards, metric="dot")  # fmt: skip
+    with Client(
+        redis_url=url, broker_url=broker(url), qdrant_path=":memory:", worker=True
+    ) as client:
+        index = client.create_index(
+            name("bp"), index_key=client.generate_key(), dimension=dim, shards=shards, metric="dot"
+        )
         start = time.perf_counter()
         index.upsert(ids, vectors)
         elapsed = time.perf_counter() - start
@@ -58,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             vecq_times.append(_vecq(url, ids, vectors, args.dim, args.shards))
             peer_times.append(_peer(id_list, vectors, args.dim))
     vecq, peer = min(vecq_times), min(peer_times)
-    print(f"command: python -m bench.peer --n {args.n} --dim {args.dim} --shards {args.shards} "
-          f"--rounds {args.rounds}")  # fmt: skip
+    print(
+        f"command: python -m bench.peer --n {args.n} --dim {args.dim} --shards {args.shards} "
+        f"--rounds {args.rounds}"
+    )
     print(f"vecq upsert (end to end): {args.n / vecq:9,.0f} vectors/s (1 worker thread)")
     print(f"upload_collection:        {args.n / peer:9,.0f} vectors/s (defaults)")
     ratio = peer / vecq

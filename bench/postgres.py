@@ -126,14 +126,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             sizes[label] = size
             print(f"round {round_ + 1}: {label}: {rate:,.0f} rows/s", flush=True)
     ratio = best["vecq read"] / best["copy text"]
-    print(f"\ncommand: python -m bench.postgres --n {args.n} --dim {args.dim} --rounds "
-          f"{args.rounds} (chunks of {chunk_rows:,} rows; best of each)")  # fmt: skip
+    print(
+        f"\ncommand: python -m bench.postgres --n {args.n} --dim {args.dim} --rounds "
+        f"{args.rounds} (chunks of {chunk_rows:,} rows; best of each)"
+    )
     for label, rate in best.items():
         extra = f" ({sizes[label] / 2**20:,.0f} MiB)" if sizes.get(label) else ""
         print(f"  {label:16} {rate:>10,.0f} rows/s{extra}")
-    print(f"  read stage vs COPY text: {ratio:.2f}x (goal >= {GOAL_READ}: "
-          f"{verdict(ratio >= GOAL_READ)}); vs COPY binary: "
-          f"{best['vecq read'] / best['copy binary']:.2f}x")  # fmt: skip
+    print(
+        f"  read stage vs COPY text: {ratio:.2f}x (goal >= {GOAL_READ}: "
+        f"{verdict(ratio >= GOAL_READ)}); vs COPY binary: "
+        f"{best['vecq read'] / best['copy binary']:.2f}x"
+    )
     return {"ratio": ratio, **best}
 
 

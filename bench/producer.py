@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"vecq upsert:  {args.n / vecq:12,.0f} vectors/s  (wait=False, {batch} per batch)")
     verdict = "met" if ratio >= GOAL else "MISSED"
     print(f"ratio vecq/raw: {ratio:.2f} (goal >= {GOAL}: {verdict})")
-    print(f"CPU seconds, this process / Redis: raw {raw_cpu:.2f} / {raw_redis:.2f}, "
-          f"vecq {vecq_cpu:.2f} / {vecq_redis:.2f} (wall {raw:.2f} / {vecq:.2f})")  # fmt: skip
+    print(
+        f"CPU seconds, this process / Redis: raw {raw_cpu:.2f} / {raw_redis:.2f}, "
+        f"vecq {vecq_cpu:.2f} / {vecq_redis:.2f} (wall {raw:.2f} / {vecq:.2f})"
+    )
     return 0
 
 

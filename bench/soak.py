@@ -186,12 +186,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=2.0, help="how long to produce and kill")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--universe", type=int, default=50_000, help="distinct ids drawn from")
-    parser.add_argument("--engine", choices=["edge", "local"], default="edge",
-                        help="Qdrant Edge (default) or qdrant-client's local mode")  # fmt: skip
+    parser.add_argument(
+        "--engine",
+        choices=["edge", "local"],
+        default="edge",
+        help="Qdrant Edge (default) or qdrant-client's local mode",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vecq-soak-") as tmp:
-        return soak(args.minutes * 60, seed=args.seed, universe=args.universe, workdir=Path(tmp),
-                    engine=args.engine)  # fmt: skip
+        return soak(
+            args.minutes * 60,
+            seed=args.seed,
+            universe=args.universe,
+            workdir=Path(tmp),
+            engine=args.engine,
+        )
 
 
 if __name__ == "__main__":

@@ -54,11 +54,19 @@ def _enqueue(
     """Enqueue the data with no worker running; return the job id and the batches as stored."""
     import redis
 
-    with Client(redis_url=url, broker_url=broker(url), worker=False,
-                max_inflight_bytes=2 * vectors.nbytes + 2**30) as client:  # fmt: skip
-        index = client.create_index(name("bw"), index_key=client.generate_key(),
-                                    dimension=vectors.shape[1], shards=shards,
-                                    metric="dot")  # fmt: skip
+    with Client(
+        redis_url=url,
+        broker_url=broker(url),
+        worker=False,
+        max_inflight_bytes=2 * vectors.nbytes + 2**30,
+    ) as client:
+        index = client.create_index(
+            name("bw"),
+            index_key=client.generate_key(),
+            dimension=vectors.shape[1],
+            shards=shards,
+            metric="dot",
+        )
         job = index.upsert(ids, vectors, wait=False)
     r = redis.Redis.from_url(url)
     blobs = [r.get(k) for k in sorted(r.scan_iter(f"{keys.PREFIX}:blob:{index.name}:*"))]
@@ -101,8 +109,16 @@ def _vecq(url: str, job_id: str, settings: Settings) -> tuple[float, dict[str, f
 def _direct(batches: list[Batch], dim: int, mode: str, settings: Settings) -> float:
     """The same batches upserted by a plain loop, as ``same``, ``plain`` or ``whole`` (above)."""
     engine = open_engine(settings)
-    info = IndexInfo(name=name("direct"), uid="0" * 32, dimension=dim, shards=1, metric="dot",
-                     shard_function=keys.SHARD_FUNCTION, key_check="", created_at=0.0)  # fmt: skip
+    info = IndexInfo(
+        name=name("direct"),
+        uid="0" * 32,
+        dimension=dim,
+        shards=1,
+        metric="dot",
+        shard_function=keys.SHARD_FUNCTION,
+        key_check="",
+        created_at=0.0,
+    )
     engine.create(info)
     write = (
         _edge_write(engine, info, mode)
@@ -150,11 +166,15 @@ def _client_write(engine: Any, info: IndexInfo, mode: str) -> Any:
     def write(ids: list[int], vectors: np.ndarray, seq: int) -> None:
         same = mode == "same"
         payloads = [{keys.PAYLOAD_SEQ: seq}] * len(ids) if same else None
-        older = models.Filter(must=[models.FieldCondition(key=keys.PAYLOAD_SEQ,
-                                                          range=models.Range(lt=seq))])  # fmt: skip
-        engine.client.upsert(info.collection, models.Batch(ids=ids, vectors=vectors.tolist(),
-                             payloads=payloads), wait=True,
-                             update_filter=older if same else None)  # fmt: skip
+        older = models.Filter(
+            must=[models.FieldCondition(key=keys.PAYLOAD_SEQ, range=models.Range(lt=seq))]
+        )
+        engine.client.upsert(
+            info.collection,
+            models.Batch(ids=ids, vectors=vectors.tolist(), payloads=payloads),
+            wait=True,
+            update_filter=older if same else None,
+        )
 
     return write
 
@@ -162,8 +182,12 @@ def _client_write(engine: Any, info: IndexInfo, mode: str) -> Any:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print rates, ratio, profile and whether the goals are met."""
     parser = arguments(__doc__, n=100_000, rounds=3, shards=4)
-    parser.add_argument("--engine", choices=["edge", "local"], default="edge",
-                        help="Qdrant Edge (default) or local mode in memory")  # fmt: skip
+    parser.add_argument(
+        "--engine",
+        choices=["edge", "local"],
+        default="edge",
+        help="Qdrant Edge (default) or local mode in memory",
+    )
     parser.add_argument("--qdrant", default=None, help="a Qdrant server URL instead")
     args = parser.parse_args(argv)
     ids, vectors = data(args.n, args.dim)
@@ -180,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     vecq, profile = min(vecq_runs, key=lambda run: run[0])
     direct, plain, whole = (min(direct_runs[m]) for m in ("same", "plain", "whole"))
     target = f" --qdrant {args.qdrant}" if args.qdrant else f" --engine {args.engine}"
-    print(f"command: python -m bench.worker --n {args.n} --dim {args.dim} "
-          f"--shards {args.shards} --rounds {args.rounds}{target}")  # fmt: skip
+    print(
+        f"command: python -m bench.worker --n {args.n} --dim {args.dim} "
+        f"--shards {args.shards} --rounds {args.rounds}{target}"
+    )
     where = args.qdrant or {"edge": "Qdrant Edge", "local": "in-memory local mode"}[args.engine]
     print(f"vecq worker:  {args.n / vecq:10,.0f} vectors/s (1 worker, {where})")
     print(f"direct same:  {args.n / direct:10,.0f} vectors/s (the sink's requests, conditional)")
@@ -194,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     for stage in STAGES:
         print(f"  {stage:9s} {profile[stage]:7.2f}s {profile[stage] / total:6.1%}")
     own = sum(profile[s] for s in OWN_STAGES) / total
-    print(f"vecq's own stages ({', '.join(OWN_STAGES)}): {own:.1%} "
-          f"(goal <= {OWN_GOAL:.0%}: {verdict(own <= OWN_GOAL)})")  # fmt: skip
+    print(
+        f"vecq's own stages ({', '.join(OWN_STAGES)}): {own:.1%} "
+        f"(goal <= {OWN_GOAL:.0%}: {verdict(own <= OWN_GOAL)})"
+    )
     return 0
 
 

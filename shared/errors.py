@@ -9,6 +9,7 @@
      ├── MirrorRefused ................ a mirror pass stopped before deleting: empty source
      │                                  or more deletes than max_delete_fraction
      ├── IndexNotLoadedError .......... the index was never created/loaded, or was deleted
+     ├── PointsNotFoundError .......... (also KeyError) get(missing="raise"): ids not stored
      ├── IndexExistsError ............. create_index on a name that is taken
      ├── InvalidKeyError .............. the index_key does not match the index
      ├── UpsertError .................. some vectors could not be written; names them
@@ -18,7 +19,8 @@
      │    └── BrokerUnavailable ....... Redis or the broker is down or out of memory
      ├── StorageLocked ................ the embedded data directory is open elsewhere
      ├── CollectionMissing ............ the index's collection is not in the engine (yet)
-     └── CorruptBlobError ............. a batch blob failed its format or checksum check
+     ├── CorruptBlobError ............. a batch blob failed its format or checksum check
+     └── ServiceError ................. the embedded service cannot be reached or started
 
 Nothing in this tree is retried by the workers: retries are only for the transient
 transport errors of Redis and Qdrant (see ``workers/retry.py``).

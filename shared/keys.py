@@ -37,9 +37,8 @@ PAYLOAD_ITEM = "_vecq_item"
 # The caller's string id of a point stored under its UUID (shared/points/ids.py).
 PAYLOAD_ID = "_vecq_id"
 
-# How long a finished job's ledger stays readable, and how long a failed batch's blob is kept.
+# How long a finished job's ledger stays readable.
 JOB_TTL_SECONDS = 7 * 24 * 3600
-FAILED_BLOB_TTL_SECONDS = 7 * 24 * 3600
 # A blob is stored with this expiry, removed by the ledger write right behind it: if the
 # producer dies between the two, nothing refers to the blob and it must not stay forever.
 ORPHAN_BLOB_TTL_SECONDS = 24 * 3600
@@ -242,10 +241,21 @@ def pace_probe(name: str) -> str:
 
 def index_keys(name: str) -> list[str]:
     """Every per-index key that outlives no index: deleted with it."""
-    return [sequence(name), inflight(name), open_seqs(name), held_seqs(name),
-            tombstones(name), patches(name), marks(name), marks_version(name),
-            reclaim(name), bulk(name), pace(name), pace_slots(name),
-            pace_probe(name)]  # fmt: skip
+    return [
+        sequence(name),
+        inflight(name),
+        open_seqs(name),
+        held_seqs(name),
+        tombstones(name),
+        patches(name),
+        marks(name),
+        marks_version(name),
+        reclaim(name),
+        bulk(name),
+        pace(name),
+        pace_slots(name),
+        pace_probe(name),
+    ]
 
 
 # The embedded service (shared/wire/service_protocol.py): engine calls from attached processes.

@@ -135,10 +135,22 @@ def test_an_install_holds_one_top_level_package(tmp_path: Path) -> None:
     shutil.copytree(ROOT, source, symlinks=True, ignore=skip)
     target = tmp_path / "target"
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(source)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     top = {p.name for p in target.iterdir()} - {"bin"}
     assert {name for name in top if not name.endswith(".dist-info")} == {"vecq"}
@@ -158,8 +170,12 @@ def test_commands_that_read_redis_load_no_worker_code(redis_url: str, command: l
     )
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "vecq.api.cli", *command],
-        env=env, capture_output=True, text=True, timeout=60, cwd=ROOT,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     imported = [
         line.rsplit("|", 1)[-1].strip()

@@ -81,9 +81,12 @@ def publisher(app: Celery) -> Callable[[BatchRef], None]:
 def start_reaper(app: Celery, settings: Settings) -> Reaper:
     """Start the sweep that delivers again what nobody else will (see reaper.py)."""
     return Reaper(
-        connect(settings), publisher(app), settings.visibility_timeout, in_broker(app),
+        connect(settings),
+        publisher(app),
+        settings.visibility_timeout,
+        in_broker(app),
         reclaim_after=settings.reclaim_seconds,
-    ).start()  # fmt: skip
+    ).start()
 
 
 def in_broker(app: Celery) -> InBroker | None:
@@ -108,8 +111,11 @@ def in_broker(app: Celery) -> InBroker | None:
             taken = client.zrangebyscore(
                 channel.unacked_index_key, time.time() - visibility, "+inf"
             )
-            held = [*client.lrange(keys.QUEUE_BULK, 0, -1), *client.lrange(keys.QUEUE_LIVE, 0, -1),
-                    *(client.hmget(channel.unacked_key, taken) if taken else [])]  # fmt: skip
+            held = [
+                *client.lrange(keys.QUEUE_BULK, 0, -1),
+                *client.lrange(keys.QUEUE_LIVE, 0, -1),
+                *(client.hmget(channel.unacked_key, taken) if taken else []),
+            ]
         everything = b"\x00".join(m for m in held if m)  # acknowledged meanwhile: None
         return {ref.member for ref in refs if ref.describe().encode() in everything}
 

@@ -38,8 +38,10 @@ def preflight(settings: Settings, r: redis.Redis, wait: float = REDIS_START_WAIT
     try:
         config = _redis_config(settings, r, wait)
     except redis.ResponseError:
-        return ["could not read the Redis configuration (CONFIG is disabled): make sure it "
-                "uses maxmemory-policy noeviction and AOF or RDB persistence"]  # fmt: skip
+        return [
+            "could not read the Redis configuration (CONFIG is disabled): make sure it "
+            "uses maxmemory-policy noeviction and AOF or RDB persistence"
+        ]
     config = texts(config)
     warnings = []
     policy = config.get("maxmemory-policy") or "noeviction"

@@ -37,8 +37,11 @@ class WorkerContext:
 
     def announce(self) -> WorkerContext:
         """Start this worker's heartbeat (``vecq worker`` and in-process workers do)."""
-        info = {"host": self.worker_id.split(":")[0], "pid": os.getpid(),
-                "engine": self.settings.engine}  # fmt: skip
+        info = {
+            "host": self.worker_id.split(":")[0],
+            "pid": os.getpid(),
+            "engine": self.settings.engine,
+        }
         self.heartbeat = heartbeats.Heartbeat(self.redis, self.worker_id, info).start()
         return self
 

@@ -44,9 +44,13 @@ class LiveLane:
     def __init__(self, app: Celery) -> None:
         self._app = app
         self._consumer = QueueConsumer(
-            app, keys.QUEUE_LIVE, self._handle, name="vecq-live-lane",
-            most=MAX_COALESCE, prefetch=MAX_COALESCE,
-        )  # fmt: skip
+            app,
+            keys.QUEUE_LIVE,
+            self._handle,
+            name="vecq-live-lane",
+            most=MAX_COALESCE,
+            prefetch=MAX_COALESCE,
+        )
         self.served = 0
         """Messages handled so far (for tests and the worker's status)."""
 
@@ -81,9 +85,13 @@ class LiveLane:
         for message, arg, tries, result in zip(taken, args, retries, results, strict=True):
             if isinstance(result, RetryLater):
                 # Later deliveries go to the bulk queue with a countdown, like a Celery retry.
-                messages.send(self._app, BatchRef.from_message(arg), keys.QUEUE_BULK,
-                              countdown=result.countdown,
-                              retries=tries + int(result.counts))  # fmt: skip
+                messages.send(
+                    self._app,
+                    BatchRef.from_message(arg),
+                    keys.QUEUE_BULK,
+                    countdown=result.countdown,
+                    retries=tries + int(result.counts),
+                )
             message.ack()
         self.served += len(taken)
 

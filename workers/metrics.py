@@ -97,8 +97,10 @@ def serve(
         path = environ.get("PATH_INFO", "/")
         if path in ("/readyz", "/healthz"):
             ok = path == "/healthz" or ready.is_set()
-            start_response("200 OK" if ok else "503 Service Unavailable",
-                           [("Content-Type", "text/plain; charset=utf-8")])  # fmt: skip
+            start_response(
+                "200 OK" if ok else "503 Service Unavailable",
+                [("Content-Type", "text/plain; charset=utf-8")],
+            )
             return [b"ok\n" if ok else b"starting or stopping\n"]
         return metrics_app(environ, start_response)
 

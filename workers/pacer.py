@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 # being in trouble. One cut per 2 s: every worker sees one overload at once, and the cut
 # must show in the latency before the next one. At most 64 requests fleet-wide, far more
 # than any node needs to be kept busy, and never fewer than one.
-POLICY = pace.Aimd(lowest=1.0, highest=64.0, initial=4.0, decrease=0.5, latency_factor=3.0,
-                   cooldown=2.0)  # fmt: skip
+POLICY = pace.Aimd(
+    lowest=1.0, highest=64.0, initial=4.0, decrease=0.5, latency_factor=3.0, cooldown=2.0
+)
 # Requests smaller than this give no latency sample: their fixed costs would read as slowness.
 MIN_SAMPLE_POINTS = 64
 # A slot is held at most as long as a request may take, so a worker killed holding one frees
@@ -107,8 +108,9 @@ class Pacer:
         pause = SLOT_WAIT_FIRST
         started = time.monotonic()
         while True:
-            taken, _ = pace.acquire(self.redis, index, token, time.time(), LEASE_SECONDS,
-                                    self.policy.initial)  # fmt: skip
+            taken, _ = pace.acquire(
+                self.redis, index, token, time.time(), LEASE_SECONDS, self.policy.initial
+            )
             if taken:
                 waited = time.monotonic() - started
                 if waited:

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from vecq.shared import logs
 from vecq.shared.errors import (
@@ -25,16 +24,11 @@ from vecq.shared.state import deadletters, job_state, ledger
 from vecq.shared.state.registry import IndexInfo
 from vecq.shared.wire.codec import Batch, decode
 from vecq.shared.wire.messages import BatchRef
-from vecq.workers import metrics, ordering, retry, settlement
+from vecq.workers import isolation, metrics, ordering, retry, settlement
 from vecq.workers.context import WorkerContext
 from vecq.workers.settlement import Delivery, Result
 
 log = logging.getLogger(__name__)
-
-# Most extra Qdrant requests spent splitting a rejected batch to find its bad points: one
-# bad point in 2,048 takes about 22; a batch that is bad throughout stops here and is
-# dead-lettered whole rather than costing one request per point.
-MAX_ISOLATION_WRITES = 64
 
 
 class RetryLater(Exception):
@@ -121,8 +115,11 @@ def _write_group(ctx: WorkerContext, group: list[tuple[int, Delivery, Batch, Ind
     except Exception as exc:
         if retry.is_interruption(exc):
             raise
-        log.info("coalesced write of %d batches failed (%s); writing them one by one",
-                 len(group), settlement.short(exc))  # fmt: skip
+        log.info(
+            "coalesced write of %d batches failed (%s); writing them one by one",
+            len(group),
+            settlement.short(exc),
+        )
         return False
     return True
 
@@ -180,8 +177,13 @@ def _write_and_settle(
     except ordering.Deferred as exc:
         retry.call(lambda: ledger.record_deferral(ctx.redis, ref))
         countdown = _eta(ctx, exc.countdown)
-        log.info("update %s/%d seq %d: ids not found while older upserts are in flight; "
-                 "again in %.1fs", ref.index, ref.shard, ref.seq, countdown)  # fmt: skip
+        log.info(
+            "update %s/%d seq %d: ids not found while older upserts are in flight; again in %.1fs",
+            ref.index,
+            ref.shard,
+            ref.seq,
+            countdown,
+        )
         raise RetryLater(countdown, str(exc), counts=False) from exc
     except Exception as exc:
         if retry.is_interruption(exc):
@@ -196,9 +198,14 @@ def _write_and_settle(
             metrics.RETRIES.labels("redelivery").inc()
             log.warning(
                 "batch %s/%d seq %d: %s; Celery retry %d of %d in %.1fs",
-                ref.index, ref.shard, ref.seq, settlement.short(exc), retries + 1,
-                ctx.settings.task_retries, countdown,
-            )  # fmt: skip
+                ref.index,
+                ref.shard,
+                ref.seq,
+                settlement.short(exc),
+                retries + 1,
+                ctx.settings.task_retries,
+                countdown,
+            )
             raise RetryLater(countdown, settlement.short(exc)) from exc
         reason = f"Qdrant unavailable through {retries} Celery retries: {settlement.short(exc)}"
         return settlement.dead_letter(ctx, delivery, batch, reason)
@@ -225,7 +232,7 @@ def _apply(
     if batch.op == "update":
         return {}, ordering.apply_update(ctx, info, batch, delivery.first_seen)
     ready = ordering.prepare_upsert(ctx, batch)
-    bad = _write_isolating(ctx, info, ready.batch)
+    bad = isolation.write_isolating(ctx, info, ready.batch)
     ordering.after_upsert(ctx, info, ready)
     return {int(ready.rows[row]): why for row, why in bad.items()}, {}
 
@@ -278,61 +285,6 @@ def _check_vectors(batch: Batch, info: IndexInfo, caller: list[idrules.Id]) -> N
         if batch.vectors.shape[1] != 0 or not batch.named:
             raise _Rejected("batch carries an unnamed vector, but the index has named vectors")
         named_vectors.check(batch.named, schema, caller, len(batch))
-
-
-def _write_isolating(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> dict[int, str]:
-    """Write the batch; if Qdrant rejects it for its content, split it to find the bad points.
-
-    Returns the rows that Qdrant rejected, each with the reason; every other row is
-    written. Transient and batch-wide errors propagate: retrying rewrites the halves
-    already written with the same sequence number, which the conditional upsert skips.
-    """
-    bad: dict[int, str] = {}
-    budget = [MAX_ISOLATION_WRITES]
-
-    def attempt(rows: npt.NDArray[np.intp]) -> None:
-        part = batch if rows.size == len(batch) else batch.select(rows)
-        try:
-            _write(ctx, info, part)
-            return
-        except Exception as exc:
-            if retry.is_transient(exc) or not retry.is_point_specific(exc):
-                raise
-            reason = f"Qdrant rejected the point: {settlement.short(exc)}"
-        if rows.size == 1 or budget[0] < 2:
-            bad.update(dict.fromkeys(rows.tolist(), reason))
-            return
-        budget[0] -= 2
-        middle = rows.size // 2
-        attempt(rows[:middle])
-        attempt(rows[middle:])
-
-    attempt(np.arange(len(batch)))
-    if bad:
-        log.warning(
-            "batch %s/%d seq %d: Qdrant rejected %d of %d points; the rest are written",
-            batch.index, batch.shard, batch.seq, len(bad), len(batch),
-        )  # fmt: skip
-    return bad
-
-
-def _write(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> None:
-    with metrics.timed_write(info.name):
-        _write_once(ctx, info, batch)
-
-
-def _write_once(ctx: WorkerContext, info: IndexInfo, batch: Batch) -> None:
-    try:
-        ctx.sink.write(info, batch)
-    except Exception as exc:
-        if not ctx.sink.engine.is_missing(exc):
-            raise
-        # The collection vanished. Write again (re-creating it) only if the index still exists.
-        ctx.sink.forget(info)
-        current = ctx.index_info(info.name, fresh=True)
-        if current.uid != info.uid:
-            raise IndexNotLoadedError(f"index {info.name!r} was deleted") from None
-        ctx.sink.write(current, batch)
 
 
 def _get_blob(ctx: WorkerContext, ref: BatchRef) -> bytes | None:

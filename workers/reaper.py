@@ -68,8 +68,14 @@ def reap_dead_holders(r: redis.Redis, publish: Callable[[BatchRef], None]) -> in
         publish(ref)
         pending.touch(r, ref)
         republished += 1
-        log.warning("batch %s/%d seq %d of job %s: its worker %s died holding it; published "
-                    "it again", ref.index, ref.shard, ref.seq, ref.job, worker)  # fmt: skip
+        log.warning(
+            "batch %s/%d seq %d of job %s: its worker %s died holding it; published it again",
+            ref.index,
+            ref.shard,
+            ref.seq,
+            ref.job,
+            worker,
+        )
     return republished
 
 
@@ -123,8 +129,14 @@ def reap_lost(
         if ref.member not in present:
             publish(ref)
             republished += 1
-            log.warning("batch %s/%d seq %d of job %s: its message is gone from the broker; "
-                        "published it again", ref.index, ref.shard, ref.seq, ref.job)  # fmt: skip
+            log.warning(
+                "batch %s/%d seq %d of job %s: its message is gone from the broker; "
+                "published it again",
+                ref.index,
+                ref.shard,
+                ref.seq,
+                ref.job,
+            )
         pending.touch(r, ref)  # queued, or now published again: quiet from here
     return republished
 

@@ -174,8 +174,7 @@ def _before_sleep(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     metrics.RETRIES.labels("in_task").inc()
     sleep = state.next_action.sleep if state.next_action else 0.0
-    log.info("transient error, attempt %d, retrying in %.2fs: %r",
-             state.attempt_number, sleep, exc)  # fmt: skip
+    log.info("transient error, attempt %d, retrying in %.2fs: %r", state.attempt_number, sleep, exc)
 
 
 def call(fn: Callable[[], T], **kwargs: Any) -> T:

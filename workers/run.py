@@ -41,8 +41,11 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
     app = create_app(settings)
     pool, concurrency = _pool(settings, pool)
     if concurrency < settings.worker_concurrency:
-        log.info("Qdrant %s writes hold the GIL: one worker thread, not %d",
-                 settings.engine, settings.worker_concurrency)  # fmt: skip
+        log.info(
+            "Qdrant %s writes hold the GIL: one worker thread, not %d",
+            settings.engine,
+            settings.worker_concurrency,
+        )
     log.info(
         "vecq worker: broker %s, qdrant %s at %s, pool %s x%d",
         redact_url(settings.resolved_broker_url),
@@ -106,9 +109,15 @@ def _announce_readiness(
 
     def on_ready(**_: object) -> None:
         ready.set()
-        log.info("%s: consuming %s (live lane: %s), pool %s, Qdrant %s at %s", READY_LINE,
-                 ", ".join(queues), "a thread" if keys.QUEUE_LIVE not in queues else "the pool",
-                 pool, settings.engine, settings.engine_location)  # fmt: skip
+        log.info(
+            "%s: consuming %s (live lane: %s), pool %s, Qdrant %s at %s",
+            READY_LINE,
+            ", ".join(queues),
+            "a thread" if keys.QUEUE_LIVE not in queues else "the pool",
+            pool,
+            settings.engine,
+            settings.engine_location,
+        )
 
     def on_stopping(**_: object) -> None:
         ready.clear()

@@ -137,13 +137,22 @@ class ServiceHost:
             _ = self._worker.context  # its heartbeat starts now: `vecq status` shows it at once
             self._calls = EngineCalls(settings, self._engine, self.request_stop).start()
             wire.ServiceState(
-                pid=os.getpid(), version=version, started_at=time.time(),
-                redis_url=str(settings.redis_url), broker_url=str(settings.broker_url),
-                engine=settings.engine, engine_location=settings.engine_location,
+                pid=os.getpid(),
+                version=version,
+                started_at=time.time(),
+                redis_url=str(settings.redis_url),
+                broker_url=str(settings.broker_url),
+                engine=settings.engine,
+                engine_location=settings.engine_location,
                 idle_timeout=settings.service_idle_timeout,
-            ).write(self.data_dir)  # fmt: skip
-            log.info("vecq service %s ready: pid %d, data directory %s, Redis at %s",
-                     version, os.getpid(), self.data_dir, settings.redis_url)  # fmt: skip
+            ).write(self.data_dir)
+            log.info(
+                "vecq service %s ready: pid %d, data directory %s, Redis at %s",
+                version,
+                os.getpid(),
+                self.data_dir,
+                settings.redis_url,
+            )
             self._serve()
         finally:
             self._shutdown()

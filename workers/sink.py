@@ -168,9 +168,13 @@ class QdrantSink:
             with self.clock.stage("encode"):
                 part = batch if step >= len(batch) else batch.select(rows)
                 part_seqs = seqs[rows]
-                request = Write(part.point_ids(), part.vectors,
-                                payloads(part, part_seqs.tolist()), part_seqs,
-                                part.named)  # fmt: skip
+                request = Write(
+                    part.point_ids(),
+                    part.vectors,
+                    payloads(part, part_seqs.tolist()),
+                    part_seqs,
+                    part.named,
+                )
             with self.clock.stage("sink"):
                 retry.call(
                     self._paced(

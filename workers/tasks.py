@@ -41,8 +41,13 @@ def register(app: Celery, context: Callable[[], WorkerContext]) -> None:
             try:
                 if not exc.counts:  # waiting is not a retry: the same count goes on
                     ref = BatchRef.from_message(message)
-                    messages.send(task.app, ref, keys.QUEUE_BULK, countdown=exc.countdown,
-                                  retries=task.request.retries)  # fmt: skip
+                    messages.send(
+                        task.app,
+                        ref,
+                        keys.QUEUE_BULK,
+                        countdown=exc.countdown,
+                        retries=task.request.retries,
+                    )
                     return "deferred"
                 # Publishes a fresh message with an ETA; this one is acknowledged after.
                 retry = task.retry(countdown=exc.countdown, exc=exc, throw=False)

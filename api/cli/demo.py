@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vecq.api import defaults
 from vecq.api.cli.exits import ExitStatus
 from vecq.api.cli.options import Subparsers
 
@@ -38,10 +39,12 @@ def add_parser(sub: Subparsers) -> None:
         "with Qdrant's own client. Exits 1 if anything does not match.",
     )
     p.add_argument(
-        "-n", type=int, default=DEFAULT_N, help=f"vectors to upsert (default {DEFAULT_N})"
+        "-n", type=int, default=DEFAULT_N, help="vectors to upsert (default %(default)s)"
     )
-    p.add_argument("--dimension", type=int, default=384, help="vector length (default 384)")
-    p.add_argument("--shards", type=int, default=4, help="shards (default 4)")
+    p.add_argument("--dimension", type=int, default=384, help="vector length (default %(default)s)")
+    p.add_argument(
+        "--shards", type=int, default=defaults.SHARDS, help="shards (default %(default)s)"
+    )
     p.set_defaults(run=run)
 
 
@@ -72,8 +75,10 @@ def demo(
         index = client.create_index(INDEX, index_key=key, dimension=dimension, shards=shards)
         settings = client.settings
         where = f"Qdrant {settings.engine} at {settings.engine_location}"
-        print(f"vecq demo: {n:,} x {dimension}-d vectors in {shards} shards through Redis and "
-              f"a Celery worker into {where}")  # fmt: skip
+        print(
+            f"vecq demo: {n:,} x {dimension}-d vectors in {shards} shards through Redis and "
+            f"a Celery worker into {where}"
+        )
         start = time.perf_counter()
         bar = tqdm(total=n, unit="vec", unit_scale=True, desc="written", smoothing=0.1)
         job = index.upsert(np.arange(n), vectors, wait=False)
@@ -85,10 +90,14 @@ def demo(
         job.wait()
         elapsed = time.perf_counter() - start
         print(f"{n:,} vectors written in {elapsed:.1f}s: {n / elapsed:,.0f} vectors/s end to end")
-        # The seed's list form, with items (encrypted) and metadata, for a sample of ids.
+        # The list form of upsert, with items (encrypted) and metadata, for a sample of ids.
         chosen = random.sample(range(n), samples)
-        index.upsert([{"id": i, "vector": vectors[i], "item": _item(i), "metadata": _meta(i)}
-                      for i in chosen])  # fmt: skip
+        index.upsert(
+            [
+                {"id": i, "vector": vectors[i], "item": _item(i), "metadata": _meta(i)}
+                for i in chosen
+            ]
+        )
         problems = _verify(index, vectors, n, chosen)
     searched = not problems and (client.service is None or not ran_before)
     if searched:
@@ -101,8 +110,10 @@ def demo(
         print(f"verification FAILED ({len(problems)} problems)", file=sys.stderr)
         return ExitStatus.FAILED
     found = "; a nearest-neighbour search finds its own vector" if searched else ""
-    print(f"verified: count {n:,}; {samples} random points read back with vector, item and "
-          f"metadata intact{found}")  # fmt: skip
+    print(
+        f"verified: count {n:,}; {samples} random points read back with vector, item and "
+        f"metadata intact{found}"
+    )
     print(_how_to_open(settings, dimension))
     return ExitStatus.OK
 

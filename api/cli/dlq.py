@@ -29,7 +29,9 @@ def add_parser(sub: Subparsers) -> None:
     cmds = dlq.add_subparsers(dest="dlq_command", required=True)
     ls = cmds.add_parser("list", help="one line per dead letter, oldest first")
     ls.add_argument("--index", help="only dead letters of this index")
-    ls.add_argument("--limit", type=int, default=100, help="most entries shown (default 100)")
+    ls.add_argument(
+        "--limit", type=int, default=100, help="most entries shown (default %(default)s)"
+    )
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     show = cmds.add_parser("show", help="everything about one dead letter, ids and reasons")
     show.add_argument("entry", help="the entry id from `vecq dlq list`")

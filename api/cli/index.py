@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from vecq.api.cli import index_create
 from vecq.api.cli.exits import ExitStatus, status_of
 from vecq.api.cli.options import Subparsers
 
@@ -41,8 +41,8 @@ def add_parser(sub: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = p.add_subparsers(dest="action", required=True)
-    _add_create(actions)
-    _add_attach(actions)
+    index_create.add_create(actions, run)
+    index_create.add_attach(actions, run)
     listing = actions.add_parser("list", help="every index with its dimension, shards, metric")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(run=run, action_run=_list)
@@ -61,139 +61,14 @@ def add_parser(sub: Subparsers) -> None:
         "pace", help="the fleet's pace of writes into an index on a server; cap its write rate"
     )
     paced.add_argument("name")
-    paced.add_argument("--max-write-rate", type=float, metavar="POINTS_PER_S",
-                       help="cap the writes of every worker together (0: no cap)")  # fmt: skip
+    paced.add_argument(
+        "--max-write-rate",
+        type=float,
+        metavar="POINTS_PER_S",
+        help="cap the writes of every worker together (0: no cap)",
+    )
     paced.add_argument("--json", action="store_true", help="print JSON")
     paced.set_defaults(run=run, action_run=_pace)
-
-
-def _add_create(actions: Any) -> None:
-    create = actions.add_parser("create", help="create an index and write its key to a file")
-    create.add_argument("name", help="1-63 letters, digits, '-' or '_'")
-    create.add_argument(
-        "--dimension", type=int, help="vector length (one unnamed vector; or use --vector/--sparse)"
-    )
-    create.add_argument(
-        "--vector",
-        action="append",
-        default=[],
-        metavar="NAME:SIZE[:DIST][:multi]",
-        help="a named dense vector (repeatable); DIST is cosine (default), dot, "
-        "euclid or manhattan; :multi makes it a multivector (MaxSim)",
-    )
-    create.add_argument(
-        "--sparse",
-        action="append",
-        default=[],
-        metavar="NAME[:idf]",
-        help="a named sparse vector (repeatable); :idf weighs it by IDF",
-    )
-    create.add_argument("--shards", type=int, default=4, help="Qdrant shards (default 4)")
-    create.add_argument("--metric", default="cosine",
-                        choices=["cosine", "dot", "euclid", "manhattan"])  # fmt: skip
-    create.add_argument("--key-file", type=Path, help="where to write the key (NAME.key)")
-    create.add_argument("--reuse-key", action="store_true",
-                        help="the key file exists: create the index with its key")  # fmt: skip
-    create.add_argument("--print-key", action="store_true", help="also print the key (hex)")
-    create.add_argument("--payload-index", action="append", default=[], metavar="FIELD:TYPE",
-                        help="index a metadata field in Qdrant (repeatable): TYPE is keyword, "
-                        "integer, float, bool, geo, text, datetime or uuid; add :tenant "
-                        "(keyword, uuid) or :principal (integer, float, datetime)")  # fmt: skip
-    create.set_defaults(run=run, action_run=_create)
-
-
-def _add_attach(actions: Any) -> None:
-    attach = actions.add_parser(
-        "attach", help="write into an existing collection of a Qdrant server (its schema read)"
-    )
-    attach.add_argument("name", help="the index name vecq will know it by")
-    attach.add_argument("--collection", help="the existing collection (default: NAME)")
-    attach.add_argument("--shards", type=int, default=4,
-                        help="vecq's parallel batches (default 4)")  # fmt: skip
-    attach.add_argument("--key-file", type=Path, help="where to write the key (NAME.key)")
-    attach.add_argument("--reuse-key", action="store_true",
-                        help="the key file exists: attach with its key")  # fmt: skip
-    attach.add_argument("--replace-existing", action="store_true",
-                        help="points written without vecq count as older than vecq's writes "
-                        "(replaced, deleted); without it such a collection is refused")  # fmt: skip
-    attach.set_defaults(run=run, action_run=_attach)
-
-
-def _create(args: argparse.Namespace) -> ExitStatus:
-    from vecq import Client
-    from vecq.shared.crypto import generate_key, read_key_file
-    from vecq.shared.errors import IndexExistsError
-    from vecq.shared.points.payload_indexes import parse_flag
-    from vecq.shared.points.vector_schema import parse_sparse_flag, parse_vector_flag
-
-    path: Path = args.key_file or Path(f"{args.name}.key")
-    fields = {f.field: f.spec() for f in map(parse_flag, args.payload_index)}
-    named = dict(map(parse_vector_flag, args.vector))
-    sparse = dict(map(parse_sparse_flag, args.sparse))
-    if (args.dimension is not None) == bool(named or sparse):
-        return _fail("give --dimension (one unnamed vector) or --vector/--sparse (named "
-                     "vectors), one of the two", ExitStatus.USAGE)  # fmt: skip
-    shape: dict[str, Any] = {"dimension": args.dimension}
-    if named or sparse:
-        shape = {"vectors": named or None, "sparse_vectors": sparse or None}
-    with Client(worker=False) as client:
-        if args.name in client.list_indexes():
-            raise IndexExistsError(
-                f"index {args.name!r} exists: use it with its key file, or delete it first "
-                f"(vecq index delete {args.name} --key-file {path})"
-            )
-        if path.exists() and not args.reuse_key:
-            return _fail(f"{path} exists; pass --reuse-key to create the index with its key, "
-                         "or choose another --key-file", ExitStatus.USAGE)  # fmt: skip
-        key = read_key_file(path) if path.exists() else generate_key()
-        index = client.create_index(args.name, key, shards=args.shards, metric=args.metric,
-                                    payload_indexes=fields, **shape)  # fmt: skip
-        if not path.exists():
-            try:
-                _write_private(path, key.hex() + "\n")
-            except OSError as exc:
-                client.delete_index(args.name, key)
-                return _fail(f"cannot write {path} ({exc.strerror}); the index was not created",
-                             ExitStatus.FAILED)  # fmt: skip
-    schema = index.info.schema
-    shape_text = (f"dimension {index.dimension}, {index.metric}" if schema is None
-                  else f"vectors {schema.describe()}")  # fmt: skip
-    print(
-        f"created index {index.name!r}: {shape_text}, {index.shards} shards; key in {path} "
-        "(owner-only)"
-    )
-    if args.print_key:
-        print(key.hex())
-    return ExitStatus.OK
-
-
-def _attach(args: argparse.Namespace) -> ExitStatus:
-    from vecq import Client
-    from vecq.shared.crypto import generate_key, read_key_file
-
-    path: Path = args.key_file or Path(f"{args.name}.key")
-    if path.exists() and not args.reuse_key:
-        return _fail(f"{path} exists; pass --reuse-key to attach with its key, or choose "
-                     "another --key-file", ExitStatus.USAGE)  # fmt: skip
-    key = read_key_file(path) if path.exists() else generate_key()
-    with Client(worker=False) as client:
-        existing = "replace" if args.replace_existing else "refuse"
-        index = client.attach_index(args.name, key, collection=args.collection,
-                                    shards=args.shards, existing=existing)  # fmt: skip
-        if not path.exists():
-            try:
-                _write_private(path, key.hex() + "\n")
-            except OSError as exc:
-                client.delete_index(args.name, key)
-                return _fail(
-                    f"cannot write {path} ({exc.strerror}); nothing was attached", ExitStatus.FAILED
-                )
-    schema = index.info.schema
-    shape = (f"dimension {index.dimension}, {index.metric}" if schema is None
-             else f"vectors {schema.describe()}")  # fmt: skip
-    print(f"attached index {index.name!r} to collection {index.info.collection!r}: {shape}; "
-          f"key in {path} (owner-only)")  # fmt: skip
-    return ExitStatus.OK
 
 
 def _list(args: argparse.Namespace) -> ExitStatus:
@@ -233,8 +108,11 @@ def _describe(args: argparse.Namespace) -> ExitStatus:
         out["inflight_bytes"] = job_state.inflight(client.redis, info.name)
         out["last_seq"] = held.last
         out["oldest_unsettled_seq"] = held.watermark if held.watermark <= held.last else None
-        out["marks"] = {"tombstones": held.tombstones, "patches": held.patches,
-                        "batches": held.batches}  # fmt: skip
+        out["marks"] = {
+            "tombstones": held.tombstones,
+            "patches": held.patches,
+            "batches": held.batches,
+        }
     if args.json:
         print(json.dumps(out, indent=2))
         return ExitStatus.OK
@@ -253,7 +131,7 @@ def _pace(args: argparse.Namespace) -> ExitStatus:
         registry.get(client.redis, args.name)  # IndexNotLoadedError names a missing index
         if args.max_write_rate is not None:
             if args.max_write_rate < 0:
-                return _fail(
+                return index_create.fail(
                     f"--max-write-rate must be >= 0, not {args.max_write_rate:g}", ExitStatus.USAGE
                 )
             pace.set_max_write_rate(client.redis, args.name, args.max_write_rate)
@@ -274,7 +152,9 @@ def _delete(args: argparse.Namespace) -> ExitStatus:
     key = read_key_file(args.key_file)
     if not args.yes:
         if not sys.stdin.isatty():
-            return _fail("no terminal to confirm the delete on: add --yes", ExitStatus.USAGE)
+            return index_create.fail(
+                "no terminal to confirm the delete on: add --yes", ExitStatus.USAGE
+            )
         try:
             answer = input(f"delete index {args.name!r} and every point in it? [y/N] ")
         except EOFError:
@@ -295,14 +175,20 @@ def run(args: argparse.Namespace) -> ExitStatus:
     try:
         status: ExitStatus = args.action_run(args)
     except VecqError as exc:
-        return _fail(str(exc), status_of(exc))
+        return index_create.fail(str(exc), status_of(exc))
     return status
 
 
 def _entry(info: Any) -> dict[str, Any]:
-    entry = {"name": info.name, "dimension": info.dimension, "shards": info.shards,
-             "metric": info.metric, "shard_function": info.shard_function,
-             "layout": info.layout, "created_at": info.created_at}  # fmt: skip
+    entry = {
+        "name": info.name,
+        "dimension": info.dimension,
+        "shards": info.shards,
+        "metric": info.metric,
+        "shard_function": info.shard_function,
+        "layout": info.layout,
+        "created_at": info.created_at,
+    }
     if info.schema is not None:
         entry["vectors"] = info.vectors or {}
         entry["sparse_vectors"] = info.sparse_vectors or {}
@@ -310,15 +196,3 @@ def _entry(info: Any) -> dict[str, Any]:
         entry["attached_to"] = info.attached_to
         entry["replace_foreign"] = info.replace_foreign
     return entry
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a new file only its owner may read (0600 from the start)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
-
-def _fail(message: str, status: ExitStatus) -> ExitStatus:
-    print(f"vecq index: {message}", file=sys.stderr)
-    return status

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vecq.api import defaults
+from vecq.api.cli import ingest_dryrun
 from vecq.api.cli.exits import ExitStatus, status_of
 from vecq.api.cli.options import Subparsers
 from vecq.api.cli.progress import progress_bar, wait_written
@@ -69,8 +71,12 @@ def add_parser(sub: Subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="files, directories or globs; or one postgresql:// URL")  # fmt: skip
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="files, directories or globs; or one postgresql:// URL",
+    )
     p.add_argument("--index", required=True, help="the index to load into (it must exist)")
     p.add_argument(
         "--key-file",
@@ -79,12 +85,14 @@ def add_parser(sub: Subparsers) -> None:
         "the hex key in VECQ_INDEX_KEY",
     )
     p.add_argument("--ids", help=".npy of ids, one per row of the (single) vectors file")
-    p.add_argument("--id-start", type=int, default=0, help="first id when --ids is not given (0)")
+    p.add_argument(
+        "--id-start", type=int, default=0, help="first id when --ids is not given (%(default)s)"
+    )
     p.add_argument(
         "--chunk-rows",
         type=int,
         default=None,
-        help="records per chunk (default: 16 MiB of vectors; 4,096 lines for JSON Lines)",
+        help=f"records per chunk (default: {defaults.chunk_size_text()})",
     )
     p.add_argument("--no-wait", action="store_true", help="return once everything is enqueued")
     p.add_argument(
@@ -99,14 +107,24 @@ def add_parser(sub: Subparsers) -> None:
         action="store_true",
         help="after everything is written, delete the index's ids that the files do not hold",
     )
-    p.add_argument("--max-delete-fraction", type=float, default=None, metavar="F",
-                   help="--mirror: stop before deleting if more than this share of the index "
-                   "would go (default 0.1)")  # fmt: skip
-    p.add_argument("--allow-empty-source", action="store_true",
-                   help="--mirror: let a source with no records empty the index")  # fmt: skip
-    p.add_argument("--dry-run", action="store_true",
-                   help="read and validate everything, report counts and the first errors; "
-                   "enqueue nothing")  # fmt: skip
+    p.add_argument(
+        "--max-delete-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="--mirror: stop before deleting if more than this share of the index "
+        f"would go (default {defaults.MAX_DELETE_FRACTION:g})",
+    )
+    p.add_argument(
+        "--allow-empty-source",
+        action="store_true",
+        help="--mirror: let a source with no records empty the index",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and validate everything, report counts and the first errors; enqueue nothing",
+    )
     p.add_argument(
         "--json",
         action="store_true",
@@ -152,11 +170,12 @@ def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> E
             totals = [s.total() for s in sources]
             known = None if None in totals else sum(t or 0 for t in totals)
             if args.dry_run:
-                return _dry_run(index, sources, args, known, summary)
+                return ingest_dryrun.dry_run(index, sources, args, known, summary)
             status = _load(index, sources, args, known, summary, started)
         except KeyboardInterrupt:
-            print("\nvecq ingest: interrupted; run the same command again to resume",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                "\nvecq ingest: interrupted; run the same command again to resume", file=sys.stderr
+            )
             summary["status"] = "interrupted"
             return ExitStatus.INTERRUPTED
         except VecqError as exc:
@@ -172,9 +191,13 @@ def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> E
 
 
 def _load(
-    index: Index, sources: list[Source], args: argparse.Namespace, known: int | None,
-    summary: dict[str, Any], started: float,
-) -> ExitStatus:  # fmt: skip
+    index: Index,
+    sources: list[Source],
+    args: argparse.Namespace,
+    known: int | None,
+    summary: dict[str, Any],
+    started: float,
+) -> ExitStatus:
     """Enqueue every chunk (in bulk mode if asked), then wait until it is written (not with
     --no-wait); the exit status."""
     from vecq.api.ingest.backfill import ingest
@@ -209,12 +232,17 @@ def _load(
 def _wrong_flags(args: argparse.Namespace) -> str | None:
     """What is wrong with the flags together, if anything."""
     if (args.bulk or args.mirror) and args.no_wait:
-        why = ("--bulk waits for the writes to restore indexing" if args.bulk
-               else "--mirror deletes only once everything is written")  # fmt: skip
+        why = (
+            "--bulk waits for the writes to restore indexing"
+            if args.bulk
+            else "--mirror deletes only once everything is written"
+        )
         return f"{why}; drop --no-wait"
     if args.mirror and "-" in args.paths:
-        return ("--mirror reads the source twice, and standard input cannot be read twice; "
-                "save it to a file and mirror that")  # fmt: skip
+        return (
+            "--mirror reads the source twice, and standard input cannot be read twice; "
+            "save it to a file and mirror that"
+        )
     fraction = args.max_delete_fraction
     if fraction is not None and not 0 <= fraction <= 1:
         return f"--max-delete-fraction must be in 0..1, not {fraction:g}"
@@ -230,65 +258,32 @@ def _usage(summary: dict[str, Any], message: str) -> ExitStatus:
 def _record(summary: dict[str, Any], report: Report) -> None:
     """The enqueue phase in the JSON summary, with what a re-run would resume from."""
     summary.update(
-        files=report.files, chunks=report.chunks,
-        read=report.vectors + report.skipped_vectors, enqueued=report.vectors,
-        skipped=report.skipped_vectors, jobs=[j.job_id for j in report.jobs],
+        files=report.files,
+        chunks=report.chunks,
+        read=report.vectors + report.skipped_vectors,
+        enqueued=report.vectors,
+        skipped=report.skipped_vectors,
+        jobs=[j.job_id for j in report.jobs],
         earlier_jobs=[j.job_id for j in report.earlier_jobs],
-        resume={"chunks_committed_before": report.skipped_chunks,
-                "records_committed_before": report.skipped_vectors},
-    )  # fmt: skip
-
-
-def _dry_run(
-    index: Index, sources: list[Source], args: argparse.Namespace, known: int | None,
-    summary: dict[str, Any],
-) -> ExitStatus:  # fmt: skip
-    """Validate everything, enqueue nothing; exit 0 if every record is valid, else 2."""
-    from vecq.api.ingest.dryrun import dry_run
-
-    done = dry_run(index, sources, chunk_rows=args.chunk_rows,
-                   on_progress=progress_bar(known, desc="checked"))  # fmt: skip
-    print(f"dry run: {done.files} file(s), {done.records:,} records read: {done.valid:,} "
-          f"valid, {done.rejected:,} rejected; nothing was enqueued")  # fmt: skip
-    for error in done.errors:
-        print(f"  {error}")
-    summary.update(status="valid" if done.ok else "invalid", files=done.files,
-                   read=done.records, valid=done.valid, rejected=done.rejected,
-                   errors=done.errors)  # fmt: skip
-    if not done.ok:
-        return ExitStatus.USAGE
-    return _mirror_plan(index, sources, args, summary) if args.mirror else ExitStatus.OK
-
-
-def _mirror_plan(
-    index: Index, sources: list[Source], args: argparse.Namespace, summary: dict[str, Any]
-) -> ExitStatus:
-    """--dry-run --mirror: what the mirror pass would delete now; 1 if a guard would refuse."""
-    from vecq.api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION, plan_extras
-
-    fraction = args.max_delete_fraction
-    plan = plan_extras(index, sources, chunk_rows=args.chunk_rows,
-                       max_delete_fraction=DEFAULT_MAX_DELETE_FRACTION if fraction is None
-                       else fraction, allow_empty=args.allow_empty_source)  # fmt: skip
-    print(f"mirror: the source holds {plan.source_ids:,} ids; {plan.extras:,} of the index's "
-          f"{plan.stored:,} points would be deleted" + (f"; the pass would be refused: "
-          f"{plan.refusal}" if plan.refusal else ""))  # fmt: skip
-    summary["mirror"] = {"source_ids": plan.source_ids, "stored": plan.stored,
-                         "would_delete": plan.extras, "refusal": plan.refusal}  # fmt: skip
-    if plan.refusal:
-        summary["status"] = "mirror_refused"
-        return ExitStatus.FAILED
-    return ExitStatus.OK
+        resume={
+            "chunks_committed_before": report.skipped_chunks,
+            "records_committed_before": report.skipped_vectors,
+        },
+    )
 
 
 def _summary(report: Report, args: argparse.Namespace) -> None:
     """What the enqueue phase did, and what earlier runs left unwritten."""
-    print(f"{report.files} file(s), {report.chunks} chunk(s): enqueued {report.vectors:,} "
-          f"records, skipped {report.skipped_vectors:,} already committed "
-          f"({report.skipped_chunks} chunks)")  # fmt: skip
+    print(
+        f"{report.files} file(s), {report.chunks} chunk(s): enqueued {report.vectors:,} "
+        f"records, skipped {report.skipped_vectors:,} already committed "
+        f"({report.skipped_chunks} chunks)"
+    )
     if report.earlier_jobs:
-        print(f"{report.earlier_vectors:,} records an earlier run enqueued are not written "
-              "yet" + ("" if args.no_wait else "; waiting for them too"))  # fmt: skip
+        print(
+            f"{report.earlier_vectors:,} records an earlier run enqueued are not written "
+            "yet" + ("" if args.no_wait else "; waiting for them too")
+        )
 
 
 def _mirror(
@@ -296,18 +291,25 @@ def _mirror(
 ) -> ExitStatus:
     """Delete the index's ids the files do not hold (the run has fully succeeded), unless a
     guard refuses: an empty source, or more deletes than --max-delete-fraction."""
-    from vecq.api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION, delete_extras
+    from vecq.api.ingest.mirror import delete_extras
     from vecq.shared.errors import MirrorRefused, UpsertError, VecqError
 
     fraction = args.max_delete_fraction
     try:
-        done = delete_extras(index, sources, chunk_rows=args.chunk_rows, timeout=args.timeout,
-                             on_delete=progress_bar(None, desc="deleted"),
-                             max_delete_fraction=DEFAULT_MAX_DELETE_FRACTION if fraction is None
-                             else fraction, allow_empty=args.allow_empty_source)  # fmt: skip
+        done = delete_extras(
+            index,
+            sources,
+            chunk_rows=args.chunk_rows,
+            timeout=args.timeout,
+            on_delete=progress_bar(None, desc="deleted"),
+            max_delete_fraction=defaults.MAX_DELETE_FRACTION if fraction is None else fraction,
+            allow_empty=args.allow_empty_source,
+        )
     except KeyboardInterrupt:
-        print("\nvecq ingest: mirror interrupted; run the same command again to finish it",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "\nvecq ingest: mirror interrupted; run the same command again to finish it",
+            file=sys.stderr,
+        )
         summary["status"] = "interrupted"
         return ExitStatus.INTERRUPTED
     except MirrorRefused as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any, Protocol
 
 
@@ -24,5 +25,12 @@ def add_log_format(parser: argparse.ArgumentParser) -> None:
 
 def add_logging(parser: argparse.ArgumentParser) -> None:
     """``--log-level`` and ``--log-format``, for the long-running commands."""
-    parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
+    parser.add_argument("--log-level", default="INFO", help="log level (default %(default)s)")
     add_log_format(parser)
+
+
+def setting_default(name: str) -> Any:
+    """A setting's default (its field in ``Settings``), for help texts: said in one place."""
+    from vecq.shared.config.settings import Settings
+
+    return {f.name: f.default for f in dataclasses.fields(Settings)}[name]

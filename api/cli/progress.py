@@ -33,8 +33,10 @@ def wait_written(
                 failed += len(exc.failed_ids)
     except KeyboardInterrupt:
         watch.stop()
-        print("\nvecq ingest: stopped waiting; the data is enqueued and will be written",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "\nvecq ingest: stopped waiting; the data is enqueued and will be written",
+            file=sys.stderr,
+        )
         return ExitStatus.INTERRUPTED, failed
     except VecqError as exc:
         watch.stop()
@@ -42,15 +44,19 @@ def wait_written(
         return ExitStatus.FAILED, failed
     watch.stop()
     if failed:
-        print(f"vecq ingest: {failed:,} vectors failed; see `vecq dlq list --index "
-              f"{args.index}`", file=sys.stderr)  # fmt: skip
+        print(
+            f"vecq ingest: {failed:,} vectors failed; see `vecq dlq list --index {args.index}`",
+            file=sys.stderr,
+        )
         return ExitStatus.FAILED, failed
     if vectors == 0 and not jobs:
         print("nothing to write: every chunk was written by an earlier run")
     else:
         elapsed = time.monotonic() - started
-        print(f"written: {vectors:,} vectors in {elapsed:.1f} s "
-              f"({vectors / max(elapsed, 1e-9):,.0f} vectors/s end to end)")  # fmt: skip
+        print(
+            f"written: {vectors:,} vectors in {elapsed:.1f} s "
+            f"({vectors / max(elapsed, 1e-9):,.0f} vectors/s end to end)"
+        )
     return ExitStatus.OK, failed
 
 
@@ -90,7 +96,14 @@ def progress_bar(
     """A tqdm bar on stderr (records/s, ETA when the total is known); a no-op off a terminal."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=initial, unit="rec", unit_scale=True, file=sys.stderr,
-               disable=None, desc=desc)  # fmt: skip
+    bar = tqdm(
+        total=total,
+        initial=initial,
+        unit="rec",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=None,
+        desc=desc,
+    )
     update: Callable[[int], None] = bar.update
     return update

@@ -8,24 +8,32 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vecq.api.cli.exits import ExitStatus, status_of
 from vecq.api.cli.options import Subparsers, add_logging
+from vecq.api.ingest.schedule_keys import describe
+
+if TYPE_CHECKING:
+    from vecq.api.ingest.etl import RunRecord
+    from vecq.api.ingest.etl_config import EtlSource
 
 EPILOG = """\
-config file (TOML), one [[sources]] table per scheduled source:
+config file (TOML), one [[sources]] table per scheduled source, for example:
 
   [[sources]]
-  name = "products"                        # names the run in logs and `--list`
-  index = "products"                       # must exist (vecq never creates it here)
-  paths = ["/data/exports/*.parquet"]      # files, folders or globs (none matching is fine)
-  key_file = "/run/secrets/products.key"   # or key_env = "PRODUCTS_KEY" (hex)
-  every = "15m"                            # 30s, 15m, 6h, 1d; or cron = "0 2 * * *" (UTC)
-  # chunk_rows = 100000                    # records per chunk (default: 16 MiB of vectors)
+  name = "products"
+  index = "products"
+  paths = ["/data/exports/*.parquet"]
+  key_file = "/run/secrets/products.key"
+  every = "15m"
 
-Sources must carry their ids: Parquet, JSON Lines, or .npz with an 'ids' array. Each run
-reads only files that are new or changed since they were last committed in full; a run
-cut short resumes. Run one `vecq schedule` per deployment: beat must not run twice.
+the keys of a [[sources]] table:
+{keys}
+
+Sources must carry their ids: Parquet, JSON Lines, .npz with an 'ids' array, or a table.
+Each run reads only files that are new or changed since they were last committed in full;
+a run cut short resumes. Run one `vecq schedule` per deployment: beat must not run twice.
 
 examples:
   vecq schedule --config etl.toml             # run until stopped (SIGTERM, Ctrl-C)
@@ -41,7 +49,7 @@ def add_parser(sub: Subparsers) -> None:
         help="run scheduled ETL: ingest file globs on an interval or cron (Celery beat)",
         description="Runs Celery beat with a schedule built from a config file, and the "
         "ingestion each due run asks for, in this process.",
-        epilog=EPILOG,
+        epilog=EPILOG.format(keys=describe()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", type=Path, required=True, help="the schedule file (TOML)")
@@ -71,14 +79,8 @@ def run(args: argparse.Namespace) -> ExitStatus:
     try:
         with Client(log_format=args.log_format) as client:
             if args.list:
-                for s in sources:
-                    when = f"every {s.every:g}s" if s.every is not None else f"cron {s.cron}"
-                    r = last_run(client, s.name)
-                    last = "never run" if r is None else (
-                        f"last run {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(r.started_at))}"
-                        f"Z: {r.files} files, enqueued {r.enqueued:,}, skipped {r.skipped:,}"
-                        + (f", error: {r.error}" if r.error else ""))  # fmt: skip
-                    print(f"{s.name}: {', '.join(s.paths)} -> {s.index}, {when}; {last}")
+                for source in sources:
+                    print(_listing(source, last_run(client, source.name)))
                 return ExitStatus.OK
             if args.once:
                 records = [run_source(client, s) for s in sources]
@@ -90,6 +92,19 @@ def run(args: argparse.Namespace) -> ExitStatus:
         print(f"vecq schedule: {exc}", file=sys.stderr)
         return status_of(exc)
     return ExitStatus.OK
+
+
+def _listing(source: EtlSource, last: RunRecord | None) -> str:
+    """One line of ``--list``: the source, its schedule and its latest run."""
+    when = f"every {source.every:g}s" if source.every is not None else f"cron {source.cron}"
+    seen = "never run"
+    if last is not None:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(last.started_at))
+        seen = (
+            f"last run {started}Z: {last.files} files, enqueued {last.enqueued:,}, "
+            f"skipped {last.skipped:,}" + (f", error: {last.error}" if last.error else "")
+        )
+    return f"{source.name}: {', '.join(source.paths)} -> {source.index}, {when}; {seen}"
 
 
 def _wait_for_signal() -> None:

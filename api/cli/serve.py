@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vecq.api import defaults
 from vecq.api.cli.exits import ExitStatus
 from vecq.api.cli.options import Subparsers, add_logging
 
@@ -47,8 +48,8 @@ def add_parser(sub: Subparsers) -> None:
         epilog=SERVE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port to bind (default %(default)s)")
     p.add_argument(
         "--tokens",
         type=Path,
@@ -64,8 +65,8 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument(
         "--max-body-mb",
         type=float,
-        default=256,
-        help="largest binary upsert body, in MiB (default 256)",
+        default=defaults.MAX_BODY_MB,
+        help="largest binary upsert body, in MiB (default %(default)s)",
     )
     p.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")

@@ -11,10 +11,15 @@ from vecq.api.ingest.sources import Source
 
 def add_source_flags(p: argparse.ArgumentParser) -> None:
     """Every flag saying what to read and how: the format, the columns, the SQL."""
-    p.add_argument("--format", dest="fmt", default=None, metavar="FORMAT",
-                   help="jsonl, jsonl.gz, jsonl.bz2, jsonl.zst or parquet: what standard "
-                   "input ('-') holds (default jsonl), or how to read files whose names do "
-                   "not say")  # fmt: skip
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        default=None,
+        metavar="FORMAT",
+        help="jsonl, jsonl.gz, jsonl.bz2, jsonl.zst or parquet: what standard "
+        "input ('-') holds (default jsonl), or how to read files whose names do "
+        "not say",
+    )
     add_column_flags(p)
     add_sql_flags(p)
 
@@ -51,10 +56,13 @@ def add_sql_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("PostgreSQL (the source is a postgresql://user@host/db URL)")
     g.add_argument("--table", metavar="NAME", help="read this table (schema.table allowed)")
     g.add_argument("--query", metavar="SQL", help="read the rows of this SELECT instead")
-    g.add_argument("--since-column", metavar="COL",
-                   help="read only rows whose COL (e.g. updated_at) is past the last "
-                   "run's watermark; rows sharing the watermark's value are told apart by "
-                   "id")  # fmt: skip
+    g.add_argument(
+        "--since-column",
+        metavar="COL",
+        help="read only rows whose COL (e.g. updated_at) is past the last "
+        "run's watermark; rows sharing the watermark's value are told apart by "
+        "id",
+    )
 
 
 def inputs(args: argparse.Namespace) -> tuple[bytes, list[Source]]:
@@ -63,14 +71,24 @@ def inputs(args: argparse.Namespace) -> tuple[bytes, list[Source]]:
     from vecq.api.ingest.mapping import from_flags
     from vecq.api.ingest.sources.files import open_sources
 
-    mapping = from_flags(getattr(args, "id_column", None), getattr(args, "vector_column", None),
-                         getattr(args, "vector", ()), getattr(args, "sparse", ()),
-                         getattr(args, "metadata_columns", None),
-                         getattr(args, "item_column", None))  # fmt: skip
-    sources = open_sources(args.paths, args.ids, args.id_start, mapping=mapping,
-                           table=getattr(args, "table", None), query=getattr(args, "query", None),
-                           since_column=getattr(args, "since_column", None),
-                           fmt=getattr(args, "fmt", None))  # fmt: skip
+    mapping = from_flags(
+        getattr(args, "id_column", None),
+        getattr(args, "vector_column", None),
+        getattr(args, "vector", ()),
+        getattr(args, "sparse", ()),
+        getattr(args, "metadata_columns", None),
+        getattr(args, "item_column", None),
+    )
+    sources = open_sources(
+        args.paths,
+        args.ids,
+        args.id_start,
+        mapping=mapping,
+        table=getattr(args, "table", None),
+        query=getattr(args, "query", None),
+        since_column=getattr(args, "since_column", None),
+        fmt=getattr(args, "fmt", None),
+    )
     return key_from(args.key_file), sources
 
 

@@ -21,15 +21,18 @@ DESCRIPTION = (
     "of writes into each index on a Qdrant server, the most recent "
     "jobs and the size of the dead-letter queue; or, with --job, one job in full. Reads the "
     "same Redis and broker as every vecq command (VECQ_REDIS_URL, VECQ_BROKER_URL, or the "
-    "embedded default). The --json output is described field by field in the README."
+    "embedded default). The --json output is described field by field in docs/operations.md."
 )
 
 
 def add_parser(sub: Subparsers) -> None:
     """Register ``vecq status``."""
-    p = sub.add_parser("status", help="queues, workers, recent jobs and the DLQ at a glance",
-                       description=DESCRIPTION)  # fmt: skip
-    p.add_argument("--jobs", type=int, default=10, help="recent jobs to show (default 10)")
+    p = sub.add_parser(
+        "status",
+        help="queues, workers, recent jobs and the DLQ at a glance",
+        description=DESCRIPTION,
+    )
+    p.add_argument("--jobs", type=int, default=10, help="recent jobs to show (default %(default)s)")
     p.add_argument("--job", metavar="JOB_ID", help="show this one job: totals, state, failures")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.set_defaults(run=run)
@@ -68,8 +71,10 @@ def run(args: argparse.Namespace) -> ExitStatus:
 def describe_service(state: Any) -> str:
     """One line on the embedded service: pid, uptime, version, data directory, idle stop."""
     idle = f"stops after {state.idle_timeout:g} s idle" if state.idle_timeout else "no idle stop"
-    return (f"service      pid {state.pid}, up {_age(state.uptime)}, vecq {state.version}, "
-            f"Qdrant {state.engine} at {state.engine_location}; {idle}")  # fmt: skip
+    return (
+        f"service      pid {state.pid}, up {_age(state.uptime)}, vecq {state.version}, "
+        f"Qdrant {state.engine} at {state.engine_location}; {idle}"
+    )
 
 
 def _job(client: Any, job_id: str, as_json: bool) -> ExitStatus:
@@ -78,9 +83,14 @@ def _job(client: Any, job_id: str, as_json: bool) -> ExitStatus:
     state = job.state()
     failures = job.failures
     if as_json:
-        out = {**asdict(state), "status": state.status,
-               "failures": [{"ids": list(f.ids), "reason": f.reason, "shard": f.shard,
-                             "seq": f.seq} for f in failures]}  # fmt: skip
+        out = {
+            **asdict(state),
+            "status": state.status,
+            "failures": [
+                {"ids": list(f.ids), "reason": f.reason, "shard": f.shard, "seq": f.seq}
+                for f in failures
+            ],
+        }
         print(json.dumps(out, indent=2))
         return ExitStatus.OK
     print(f"job       {state.job_id}   index {state.index}   {state.status}")
@@ -115,12 +125,16 @@ def render(s: stats.Snapshot) -> str:
     ]
     lines += [f"pace         {name}: {p.describe()}" for name, p in s.paces.items()]
     if s.jobs:
-        lines += ["", f"{'job':<34} {'op':<6} {'index':<16} {'status':<9} {'written':>21} "
-                      f"{'failed':>8}  age"]  # fmt: skip
+        lines += [
+            "",
+            f"{'job':<34} {'op':<6} {'index':<16} {'status':<9} {'written':>21} {'failed':>8}  age",
+        ]
         for j in s.jobs:
             done = f"{j.written:,}/{j.total:,}"
-            lines.append(f"{j.job_id:<34} {j.op:<6} {j.index:<16} {j.status:<9} {done:>21} "
-                         f"{j.failed:>8,}  {_age(s.taken_at - j.created_at)}")  # fmt: skip
+            lines.append(
+                f"{j.job_id:<34} {j.op:<6} {j.index:<16} {j.status:<9} {done:>21} "
+                f"{j.failed:>8,}  {_age(s.taken_at - j.created_at)}"
+            )
     else:
         lines += ["", "no recent jobs"]
     return "\n".join(lines)

@@ -41,8 +41,7 @@ def run(args: argparse.Namespace) -> ExitStatus:
     from vecq.api.http.auth import digest_of, new_token
 
     secret = new_token()
-    print(f"token for {args.name!r} (shown once; give it to the client): {secret}",
-          file=sys.stderr)  # fmt: skip
+    print(f"token for {args.name!r} (shown once; give it to the client): {secret}", file=sys.stderr)
     print(f"[tokens.{json.dumps(args.name)}]")
     print(f'sha256 = "{digest_of(secret)}"')
     print(f"indexes = {json.dumps(args.index)}")

@@ -13,17 +13,17 @@ import sys
 from typing import TYPE_CHECKING
 
 from vecq.api.cli.exits import ExitStatus, status_of
-from vecq.api.cli.options import Subparsers
+from vecq.api.cli.options import Subparsers, setting_default
 
 if TYPE_CHECKING:  # imported where used, so `vecq --help` stays quick
     from vecq.shared.config.settings import Settings
 
 UP = (
-    "Starts the embedded service of the data directory (VECQ_DATA_DIR, default ./.vecq) if "
+    "Starts the embedded service of the data directory (VECQ_DATA_DIR, default ./{data_dir}) if "
     "none runs, and says where it runs: its Redis server and the worker that owns the Qdrant "
     "Edge shards, shared by every vecq process and command on this machine. Any embedded "
     "command starts it on demand, so this is optional. It stops by itself after "
-    "VECQ_SERVICE_IDLE_TIMEOUT seconds (default 300; 0: never) with no queued work and no "
+    "VECQ_SERVICE_IDLE_TIMEOUT seconds (default {idle:g}; 0: never) with no queued work and no "
     "attached client."
 )
 DOWN = (
@@ -35,15 +35,26 @@ DOWN = (
 
 def add_parser(sub: Subparsers) -> None:
     """Register ``vecq up`` and ``vecq down``."""
-    up = sub.add_parser("up", help="start the embedded service (or show the running one)",
-                        description=UP)  # fmt: skip
+    description = UP.format(
+        data_dir=setting_default("data_dir"), idle=setting_default("service_idle_timeout")
+    )
+    up = sub.add_parser(
+        "up", help="start the embedded service (or show the running one)", description=description
+    )
     up.set_defaults(run=run_up)
-    down = sub.add_parser("down", help="stop the embedded service after its queued work",
-                          description=DOWN)  # fmt: skip
-    down.add_argument("--now", action="store_true",
-                      help="stop after the batch in hand; keep the rest queued")  # fmt: skip
-    down.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                      help="stop waiting after this long (the service keeps stopping)")  # fmt: skip
+    down = sub.add_parser(
+        "down", help="stop the embedded service after its queued work", description=DOWN
+    )
+    down.add_argument(
+        "--now", action="store_true", help="stop after the batch in hand; keep the rest queued"
+    )
+    down.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop waiting after this long (the service keeps stopping)",
+    )
     down.set_defaults(run=run_down)
 
 
@@ -52,8 +63,11 @@ def _embedded_settings(command: str) -> Settings | None:
 
     settings = Settings.from_env()
     if not settings.embedded:
-        print(f"vecq {command}: VECQ_REDIS_URL is set, so there is no embedded service; run "
-              "workers with `vecq worker`", file=sys.stderr)  # fmt: skip
+        print(
+            f"vecq {command}: VECQ_REDIS_URL is set, so there is no embedded service; run "
+            "workers with `vecq worker`",
+            file=sys.stderr,
+        )
         return None
     return settings
 

@@ -71,8 +71,13 @@ def run(args: argparse.Namespace) -> ExitStatus:
     with Client() as client:
         try:
             index = client.load_index(args.index, key)
-            report = verify(index, sources, chunk_rows=args.chunk_rows, repair=args.repair,
-                            on_progress=progress_bar(None, desc="compared"))  # fmt: skip
+            report = verify(
+                index,
+                sources,
+                chunk_rows=args.chunk_rows,
+                repair=args.repair,
+                on_progress=progress_bar(None, desc="compared"),
+            )
             for job in report.jobs:
                 try:
                     job.wait()
@@ -83,13 +88,24 @@ def run(args: argparse.Namespace) -> ExitStatus:
             return status_of(exc)
     sample = {"missing": report.missing, "stale": report.stale, "extra": report.extra}
     if args.json:
-        print(json.dumps({"checked": report.checked, "matching": report.matching,
-                          **report.counts, "repaired": report.repaired, "sample": sample},
-                         indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "checked": report.checked,
+                    "matching": report.matching,
+                    **report.counts,
+                    "repaired": report.repaired,
+                    "sample": sample,
+                },
+                indent=2,
+            )
+        )
     else:
-        print(f"checked {report.checked:,} ids: {report.matching:,} match, "
-              f"{report.counts['missing']:,} missing, {report.counts['stale']:,} stale, "
-              f"{report.counts['extra']:,} extra")  # fmt: skip
+        print(
+            f"checked {report.checked:,} ids: {report.matching:,} match, "
+            f"{report.counts['missing']:,} missing, {report.counts['stale']:,} stale, "
+            f"{report.counts['extra']:,} extra"
+        )
         for kind, ids in sample.items():
             if ids:
                 print(f"  {kind} (first {len(ids)}): {', '.join(map(repr, ids))}")

@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 from vecq.api.cli.exits import ExitStatus
-from vecq.api.cli.options import Subparsers, add_log_format
+from vecq.api.cli.options import Subparsers, add_log_format, setting_default
 
 CONCURRENCY = """\
 concurrency:
@@ -38,15 +38,17 @@ def add_parser(sub: Subparsers) -> None:
         "--concurrency",
         type=int,
         default=None,
-        help="tasks in parallel (default: VECQ_WORKER_CONCURRENCY, 2)",
+        help="tasks in parallel (default: VECQ_WORKER_CONCURRENCY, "
+        f"{setting_default('worker_concurrency')})",
     )
-    p.add_argument("-l", "--loglevel", default="INFO", help="log level (default INFO)")
+    p.add_argument("-l", "--loglevel", default="INFO", help="log level (default %(default)s)")
     p.add_argument(
         "-P",
         "--pool",
         choices=["threads", "prefork", "solo"],
         default=None,
-        help="Celery pool (default: threads with Qdrant local mode, else prefork)",
+        help="Celery pool (default: threads with an engine in the worker's process, Qdrant "
+        "Edge or local mode; else prefork)",
     )
     p.add_argument(
         "--metrics-port",

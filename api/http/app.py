@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from vecq.api import defaults
 from vecq.api.client import Client
 from vecq.api.http import auth, errors, request_metrics
 from vecq.api.http.models import ErrorView
@@ -29,7 +30,7 @@ def create_app(
     client: Client,
     tokens: auth.Tokens | None,
     *,
-    max_body_bytes: int = 256 * 1024 * 1024,
+    max_body_bytes: int = defaults.MAX_BODY_MB * defaults.MIB,
 ) -> FastAPI:
     """The API over ``client``; ``tokens=None`` turns authentication off (every caller writes)."""
     app = FastAPI(

@@ -31,8 +31,7 @@ def _client(request: Request) -> Client:
 
 
 def _grant(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> auth.Grant:
     tokens: auth.Tokens | None = request.app.state.tokens
     if tokens is None:

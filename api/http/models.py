@@ -38,8 +38,9 @@ NamedVector = list[float] | list[list[float]] | SparseIn
 
 
 class PointIn(Body):
-    """One point in the seed's dict format; ``item`` is base64. ``vector`` is a list of
-    floats, or for an index of named vectors a dict of name to vector."""
+    """One point in the library's dict form (``id``, ``vector``, ``item``, ``metadata``);
+    ``item`` is base64. ``vector`` is a list of floats, or for an index of named vectors a
+    dict of name to vector."""
 
     id: PointId
     vector: list[float] | dict[str, NamedVector]

@@ -101,16 +101,28 @@ def create_index(body: IndexCreate, client: ClientDep, who: Grant) -> IndexView:
     key = client.generate_key() if made else index_key(body.index_key)
     named = body.vectors is not None or body.sparse_vectors is not None
     if named == (body.dimension is not None):
-        raise Problem(422, "InvalidIndexError", "give dimension (one unnamed vector) or "
-                      "vectors/sparse_vectors (named vectors), one of the two")  # fmt: skip
+        raise Problem(
+            422,
+            "InvalidIndexError",
+            "give dimension (one unnamed vector) or "
+            "vectors/sparse_vectors (named vectors), one of the two",
+        )
     shape: dict[str, Any] = {"dimension": body.dimension}
     if named:
         dense = {n: v.model_dump() for n, v in (body.vectors or {}).items()}
         sparse = {n: v.model_dump() if v else None for n, v in (body.sparse_vectors or {}).items()}
-        shape = {"vectors": dense if body.vectors is not None else None,
-                 "sparse_vectors": sparse if body.sparse_vectors is not None else None}  # fmt: skip
-    index = client.create_index(body.name, key, shards=body.shards, metric=body.metric,
-                                payload_indexes=body.payload_indexes, **shape)  # fmt: skip
+        shape = {
+            "vectors": dense if body.vectors is not None else None,
+            "sparse_vectors": sparse if body.sparse_vectors is not None else None,
+        }
+    index = client.create_index(
+        body.name,
+        key,
+        shards=body.shards,
+        metric=body.metric,
+        payload_indexes=body.payload_indexes,
+        **shape,
+    )
     return views.index_view(index, key.hex() if made else None)
 
 
@@ -238,8 +250,9 @@ async def upsert_binary(
                 ids, vectors, metadata = bodies.decode(content_type, raw, id_start)
             except SourceError as exc:
                 raise Problem(400, "BadBody", str(exc)) from None
-            points = validation.from_arrays(ids, vectors, index.dimension, metadata,
-                                            schema=index.info.schema)  # fmt: skip
+            points = validation.from_arrays(
+                ids, vectors, index.dimension, metadata, schema=index.info.schema
+            )
             return _run(index, response, wait, timeout, lambda: index.enqueue(points))
 
     return await run_in_threadpool(work)

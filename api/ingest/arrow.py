@@ -19,8 +19,11 @@ def arrow_named(column: Any, first: int, where: object, name: str) -> Any:
     import pyarrow as pa
 
     inner = getattr(column.type, "value_type", None)
-    nested = inner is not None and (pa.types.is_list(inner) or pa.types.is_large_list(inner)
-                                    or pa.types.is_fixed_size_list(inner))  # fmt: skip
+    nested = inner is not None and (
+        pa.types.is_list(inner)
+        or pa.types.is_large_list(inner)
+        or pa.types.is_fixed_size_list(inner)
+    )
     if not nested and not column.null_count:
         if pa.types.is_fixed_size_list(column.type):
             return arrow_vectors(column, first, where, name)
@@ -42,13 +45,15 @@ def arrow_sparse(indices: Any, values: Any) -> list[tuple[Any, Any] | None]:
         flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False))
         spans.append((offsets - offsets[0], flat))
     (i_off, i_flat), (v_off, v_flat) = spans
-    absent = (indices.is_null() .to_numpy(zero_copy_only=False)
-              & values.is_null().to_numpy(zero_copy_only=False))  # fmt: skip
+    absent = indices.is_null().to_numpy(zero_copy_only=False) & values.is_null().to_numpy(
+        zero_copy_only=False
+    )
     return [
-        None if absent[row] else (i_flat[i_off[row] : i_off[row + 1]],
-                                  v_flat[v_off[row] : v_off[row + 1]])
+        None
+        if absent[row]
+        else (i_flat[i_off[row] : i_off[row + 1]], v_flat[v_off[row] : v_off[row + 1]])
         for row in range(len(indices))
-    ]  # fmt: skip
+    ]
 
 
 def arrow_ids(column: Any, first: int, where: object) -> npt.NDArray[Any]:

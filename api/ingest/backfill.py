@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from vecq.api import defaults
 from vecq.api.index import Index
 from vecq.api.ingest.sources import Chunk, KeyedSource, Source
 from vecq.api.ingest.sources.jsonl import JsonlSource
@@ -29,9 +30,6 @@ from vecq.shared.points import validation
 from vecq.shared.points.validation import Points
 from vecq.shared.state.replies import text
 
-# Default bytes of vectors per chunk (one upsert call): big enough for full batches on
-# every shard, small enough that memory stays far below the file size.
-CHUNK_BYTES = 16 * 1024 * 1024
 # Fields of a file's ingest ledger (besides its chunk numbers) once every chunk is committed.
 COMPLETE = "complete"
 ROWS = "rows"
@@ -42,9 +40,6 @@ CHUNKS = "chunks"
 # A keyed source's ledger (its watermark) lives at least this long after its last run: lost,
 # the next run would read the whole table again (harmless, but long).
 KEYED_LEDGER_TTL = 90 * 86400
-
-# JSON Lines chunks are smaller: each float is a Python object until validated.
-JSONL_CHUNK_ROWS = 4096
 
 
 @dataclass
@@ -67,8 +62,8 @@ class Report:
 def chunk_rows_for(source: Source, dimension: int) -> int:
     """Rows per chunk for ``source``: ``CHUNK_BYTES`` of float32 vectors, fewer for JSON."""
     if isinstance(source, JsonlSource):  # compressed and standard input too
-        return JSONL_CHUNK_ROWS
-    return max(1, CHUNK_BYTES // (4 * max(1, dimension)))
+        return defaults.JSONL_CHUNK_ROWS
+    return max(1, defaults.CHUNK_BYTES // (4 * max(1, dimension)))
 
 
 def ingest(
@@ -133,9 +128,14 @@ def ingest(
 
 
 def _ingest_keyed(
-    index: Index, source: KeyedSource, rows: int, resume: bool, report: Report,
-    on_progress: Callable[[int], None] | None, ttl: int,
-) -> None:  # fmt: skip
+    index: Index,
+    source: KeyedSource,
+    rows: int,
+    resume: bool,
+    report: Report,
+    on_progress: Callable[[int], None] | None,
+    ttl: int,
+) -> None:
     """A source read in key order (a SQL table): read after the last committed chunk's key,
     in any chunk size. The key moves in the same transaction that records the chunk's jobs,
     so a run killed at any point redoes at most the chunk it had not recorded."""
@@ -157,8 +157,13 @@ def _ingest_keyed(
         report.chunks += 1
         jobs = [index.enqueue(points) for points in validate_chunk(source, chunk, index)]
         pipe = r.pipeline()  # MULTI/EXEC: the key and the jobs are recorded together
-        pipe.hset(ledger_key, mapping={str(base + chunk.number): ",".join(j.job_id for j in jobs),
-                                       AFTER: json.dumps(chunk.key)})  # fmt: skip
+        pipe.hset(
+            ledger_key,
+            mapping={
+                str(base + chunk.number): ",".join(j.job_id for j in jobs),
+                AFTER: json.dumps(chunk.key),
+            },
+        )
         pipe.hincrby(ledger_key, ROWS, chunk.rows)
         pipe.hincrby(ledger_key, CHUNKS, 1)
         pipe.expire(ledger_key, ttl)
@@ -243,9 +248,11 @@ def validate_chunk(source: Source, chunk: Chunk, index: Index) -> list[Points]:
             if op == "delete":
                 calls.append(validation.deletions([r["id"] for r in records]))
             else:
-                calls.append(validation.from_records(records, index.dimension,
-                                                     settings.max_item_bytes,
-                                                     schema=index.info.schema))  # fmt: skip
+                calls.append(
+                    validation.from_records(
+                        records, index.dimension, settings.max_item_bytes, schema=index.info.schema
+                    )
+                )
     return calls
 
 
@@ -259,15 +266,23 @@ def arrays_points(chunk: Chunk, index: Index, rows: Any = None) -> Points:
         vectors = _pick(vectors, rows)
         metadata = [metadata[r] for r in rows] if metadata is not None else None
         items = [items[r] for r in rows] if items is not None else None
-    return validation.from_arrays(ids, vectors, index.dimension, metadata, items,
-                                  index.session.settings.max_item_bytes,
-                                  schema=index.info.schema)  # fmt: skip
+    return validation.from_arrays(
+        ids,
+        vectors,
+        index.dimension,
+        metadata,
+        items,
+        index.session.settings.max_item_bytes,
+        schema=index.info.schema,
+    )
 
 
 def _pick(vectors: Any, rows: Any) -> Any:
     if isinstance(vectors, dict):
-        return {name: column[rows] if isinstance(column, np.ndarray)
-                else [column[r] for r in rows] for name, column in vectors.items()}  # fmt: skip
+        return {
+            name: column[rows] if isinstance(column, np.ndarray) else [column[r] for r in rows]
+            for name, column in vectors.items()
+        }
     return vectors[rows]
 
 

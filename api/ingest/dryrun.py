@@ -83,13 +83,21 @@ def _one(chunk: Chunk, row: int) -> Chunk:
     """Record ``row`` of ``chunk`` as a chunk of its own (errors still name its row/line)."""
     pick = np.array([row])
     return Chunk(
-        chunk.number, chunk.first + row, 1,
+        chunk.number,
+        chunk.first + row,
+        1,
         ids=chunk.ids[pick] if chunk.ids is not None else None,
         vectors=chunk.vectors[pick] if chunk.vectors is not None else None,
         records=[chunk.records[row]] if chunk.records is not None else None,
         metadata=[chunk.metadata[row]] if chunk.metadata is not None else None,
         lines=[chunk.lines[row]] if chunk.lines is not None else None,
-        named=({name: column[pick] if isinstance(column, np.ndarray) else [column[row]]
-                for name, column in chunk.named.items()} if chunk.named is not None else None),
+        named=(
+            {
+                name: column[pick] if isinstance(column, np.ndarray) else [column[row]]
+                for name, column in chunk.named.items()
+            }
+            if chunk.named is not None
+            else None
+        ),
         items=[chunk.items[row]] if chunk.items is not None else None,
-    )  # fmt: skip
+    )

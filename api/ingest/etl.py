@@ -99,16 +99,23 @@ def run_source(client: Client, source: EtlSource) -> RunRecord:
     finally:
         lock.release()
         record.finished_at = time.time()
-        client.redis.set(keys.etl_run(source.name), json.dumps(record.__dict__),
-                         ex=keys.JOB_TTL_SECONDS)  # fmt: skip
+        client.redis.set(
+            keys.etl_run(source.name), json.dumps(record.__dict__), ex=keys.JOB_TTL_SECONDS
+        )
     return record
 
 
 def _ingest(client: Client, source: EtlSource, record: RunRecord) -> None:
     try:
-        files = open_sources(list(source.paths), missing_ok=True, mapping=source.mapping,
-                             table=source.table, query=source.query,
-                             since_column=source.since_column, scope=source.name)  # fmt: skip
+        files = open_sources(
+            list(source.paths),
+            missing_ok=True,
+            mapping=source.mapping,
+            table=source.table,
+            query=source.query,
+            since_column=source.since_column,
+            scope=source.name,
+        )
         counted = [f.path for f in files if not f.carries_ids]
         if counted:
             raise SourceError(
@@ -121,9 +128,11 @@ def _ingest(client: Client, source: EtlSource, record: RunRecord) -> None:
             for job in report.jobs:  # UpsertError: a failure, and nothing is deleted
                 job.wait()
             record.deleted = delete_extras(
-                index, files, chunk_rows=source.chunk_rows,
+                index,
+                files,
+                chunk_rows=source.chunk_rows,
                 max_delete_fraction=source.max_delete_fraction,
-            ).deleted  # fmt: skip
+            ).deleted
     except VecqError as exc:
         record.error = str(exc)
         log.error("etl %s: run failed: %s", source.name, exc)
@@ -132,9 +141,16 @@ def _ingest(client: Client, source: EtlSource, record: RunRecord) -> None:
     record.enqueued = report.vectors
     record.skipped = report.skipped_vectors
     record.jobs = [j.job_id for j in report.jobs]
-    log.info("etl %s: %d file(s): enqueued %d records in %d job(s), skipped %d already "
-             "committed; deleted %d", source.name, report.files, report.vectors,
-             len(report.jobs), report.skipped_vectors, record.deleted)  # fmt: skip
+    log.info(
+        "etl %s: %d file(s): enqueued %d records in %d job(s), skipped %d already "
+        "committed; deleted %d",
+        source.name,
+        report.files,
+        report.vectors,
+        len(report.jobs),
+        report.skipped_vectors,
+        record.deleted,
+    )
 
 
 def last_run(client: Client, name: str) -> RunRecord | None:
@@ -180,9 +196,13 @@ class Scheduler:
         self.app = beat_app(client.settings, sources, state)
         self._beat = EmbeddedService(self.app, max_interval=_BEAT_MAX_SLEEP, thread=True)
         self._runner = QueueConsumer(
-            self.app, keys.QUEUE_ETL, self._handle, name="vecq-etl-runner", most=1000,
+            self.app,
+            keys.QUEUE_ETL,
+            self._handle,
+            name="vecq-etl-runner",
+            most=1000,
             poll=_POLL_SECONDS,
-        )  # fmt: skip
+        )
         self.runs = 0
         """Source runs finished so far."""
 

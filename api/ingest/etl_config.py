@@ -13,10 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from celery.schedules import crontab
-
+from vecq.api import defaults
 from vecq.api.ingest.mapping import ColumnMap, from_flags
-from vecq.api.ingest.mirror import DEFAULT_MAX_DELETE_FRACTION
+from vecq.api.ingest.schedule_keys import COLUMN_KEYS, SOURCE_KEYS
 from vecq.shared import keys
 from vecq.shared.crypto import key_from_hex, read_key_file
 from vecq.shared.errors import InvalidKeyError, SourceError
@@ -42,7 +41,7 @@ class EtlSource:
     mode: str = "ingest"
     """``ingest`` (add and update), or ``mirror`` (then delete what the files do not hold)."""
     mapping: ColumnMap = field(default_factory=ColumnMap)
-    max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
+    max_delete_fraction: float = defaults.MAX_DELETE_FRACTION
     table: str | None = None
     """A ``postgresql://`` source (its URL is the one path): the table to read, or ..."""
     query: str | None = None
@@ -53,12 +52,15 @@ class EtlSource:
     @property
     def schedule(self) -> Any:
         """The Celery schedule: a ``timedelta`` or a ``crontab``."""
+        from celery.schedules import crontab  # here: `vecq schedule --help` reads this module
+
         if self.every is not None:
             return timedelta(seconds=self.every)
         assert self.cron is not None
         minute, hour, day, month, weekday = self.cron.split()
-        return crontab(minute=minute, hour=hour, day_of_month=day, month_of_year=month,
-                       day_of_week=weekday)  # fmt: skip
+        return crontab(
+            minute=minute, hour=hour, day_of_month=day, month_of_year=month, day_of_week=weekday
+        )
 
     @property
     def ledger_ttl(self) -> int:
@@ -97,9 +99,7 @@ def _source(path: Path, i: int, e: Any, env: dict[str, str]) -> EtlSource:
     where = f"{path}: sources[{i}]"
     if not isinstance(e, dict):
         raise ValueError(f"{where} must be a table")
-    unknown = set(e) - {"name", "index", "paths", "key_file", "key_env", "every", "cron",
-                        "chunk_rows", "mode", "columns", "max_delete_fraction", "table",
-                        "query", "since_column"}  # fmt: skip
+    unknown = set(e) - set(SOURCE_KEYS)
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     for name in ("name", "index"):
@@ -119,9 +119,19 @@ def _source(path: Path, i: int, e: Any, env: dict[str, str]) -> EtlSource:
     chunk_rows = e.get("chunk_rows")
     if chunk_rows is not None and (not isinstance(chunk_rows, int) or chunk_rows < 1):
         raise ValueError(f"{where}.chunk_rows must be a positive integer")
-    source = EtlSource(e["name"], e["index"], tuple(paths), _key(where, e, env), every, cron,
-                       chunk_rows, _mode(where, e), _columns(where, e.get("columns")),
-                       _fraction(where, e), *_database(where, e, paths))  # fmt: skip
+    source = EtlSource(
+        e["name"],
+        e["index"],
+        tuple(paths),
+        _key(where, e, env),
+        every,
+        cron,
+        chunk_rows,
+        _mode(where, e),
+        _columns(where, e.get("columns")),
+        _fraction(where, e),
+        *_database(where, e, paths),
+    )
     if cron is not None:
         try:
             source.schedule  # noqa: B018 - parse the cron now, not at the first run
@@ -136,7 +146,7 @@ def _columns(where: str, table: Any) -> ColumnMap:
         return ColumnMap()
     if not isinstance(table, dict):
         raise ValueError(f"{where}.columns must be a table")
-    unknown = set(table) - {"id", "vector", "vectors", "sparse", "metadata", "item"}
+    unknown = set(table) - set(COLUMN_KEYS)
     if unknown:
         raise ValueError(f"{where}.columns: unknown field(s) {', '.join(sorted(unknown))}")
     vectors, sparse = table.get("vectors", {}), table.get("sparse", {})
@@ -148,15 +158,19 @@ def _columns(where: str, table: Any) -> ColumnMap:
         for v in sparse.values()
     ):
         raise ValueError(f"{where}.columns.sparse must map names to [indices, values] columns")
-    if metadata is not None and (not isinstance(metadata, list)
-                                 or not all(isinstance(c, str) for c in metadata)):  # fmt: skip
+    if metadata is not None and (
+        not isinstance(metadata, list) or not all(isinstance(c, str) for c in metadata)
+    ):
         raise ValueError(f"{where}.columns.metadata must be a list of column names")
     try:
-        return from_flags(table.get("id"), table.get("vector"),
-                          [f"{n}={c}" for n, c in vectors.items()],
-                          [f"{n}={i},{v}" for n, (i, v) in sparse.items()],
-                          ",".join(metadata) if metadata is not None else None,
-                          table.get("item"))  # fmt: skip
+        return from_flags(
+            table.get("id"),
+            table.get("vector"),
+            [f"{n}={c}" for n, c in vectors.items()],
+            [f"{n}={i},{v}" for n, (i, v) in sparse.items()],
+            ",".join(metadata) if metadata is not None else None,
+            table.get("item"),
+        )
     except SourceError as exc:
         raise ValueError(f"{where}.columns: {exc}") from None
 
@@ -169,15 +183,17 @@ def _database(where: str, e: dict[str, Any], paths: list[str]) -> tuple[str | No
             raise ValueError(f"{where}.{name} must be a non-empty string")
     database = any(p.startswith(("postgresql://", "postgres://")) for p in paths)
     if database and (len(paths) != 1 or (named["table"] is None) == (named["query"] is None)):
-        raise ValueError(f"{where}: a postgresql:// source is one URL in paths, with exactly "
-                         "one of table or query")  # fmt: skip
+        raise ValueError(
+            f"{where}: a postgresql:// source is one URL in paths, with exactly "
+            "one of table or query"
+        )
     if not database and any(v is not None for v in named.values()):
         raise ValueError(f"{where}: table, query and since_column need a postgresql:// path")
     return named["table"], named["query"], named["since_column"]
 
 
 def _fraction(where: str, e: dict[str, Any]) -> float:
-    fraction = e.get("max_delete_fraction", DEFAULT_MAX_DELETE_FRACTION)
+    fraction = e.get("max_delete_fraction", defaults.MAX_DELETE_FRACTION)
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
         raise ValueError(f"{where}.max_delete_fraction must be a number in 0..1")
     if not 0 <= fraction <= 1:

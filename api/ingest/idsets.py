@@ -50,8 +50,13 @@ class _Bucket:
 
     path: Path
 
-    def add(self, keys_: npt.NDArray[np.int64], positions: npt.NDArray[np.int64],
-            ops: npt.NDArray[np.int8], strings: list[tuple[int, int, str]]) -> None:  # fmt: skip
+    def add(
+        self,
+        keys_: npt.NDArray[np.int64],
+        positions: npt.NDArray[np.int64],
+        ops: npt.NDArray[np.int8],
+        strings: list[tuple[int, int, str]],
+    ) -> None:
         if keys_.size:
             with (self.path / "keys").open("ab") as f:
                 f.write(keys_.tobytes())
@@ -63,8 +68,9 @@ class _Bucket:
             with (self.path / "strings").open("a", encoding="utf-8") as f:
                 f.writelines(f"{pos}\t{op}\t{name}\n" for pos, op, name in strings)
 
-    def last_words(self) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any],
-                                  dict[str, tuple[int, int]]]:  # fmt: skip
+    def last_words(
+        self,
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], dict[str, tuple[int, int]]]:
         """The last record of each integer id (keys, positions, ops), and of each string id."""
         keys_ = _read(self.path / "keys", np.int64)
         positions = _read(self.path / "positions", np.int64)
@@ -96,8 +102,13 @@ class SourceIds:
     """Ids whose last record is an upsert: the ids the source leaves in the index."""
 
     @classmethod
-    def scan(cls, sources: Sequence[Source], chunk_rows: int | None, dimension: int,
-             directory: Path | None = None) -> SourceIds:  # fmt: skip
+    def scan(
+        cls,
+        sources: Sequence[Source],
+        chunk_rows: int | None,
+        dimension: int,
+        directory: Path | None = None,
+    ) -> SourceIds:
         """Read every record's id of ``sources`` once (a first pass before the real one)."""
         from vecq.api.ingest.backfill import chunk_rows_for
 

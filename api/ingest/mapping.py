@@ -19,7 +19,8 @@ from vecq.shared.errors import SourceError
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """Where each part of a point comes from (the defaults: the seed's own names)."""
+    """Where each part of a point comes from (the defaults: the library's own names: ``id``,
+    ``vector``, ``item``, ``metadata``)."""
 
     id: str = "id"
     vector: str = "vector"
@@ -63,7 +64,7 @@ class ColumnMap:
         return [c for c in names if c not in self.used()]
 
     def record(self, raw: dict[str, Any], where: str) -> dict[str, Any]:
-        """A JSON Lines record in the seed's form from one with mapped fields (a named
+        """A JSON Lines record in the library's dict form from one with mapped fields (a named
         vector's field may be missing or null: the point leaves that vector out)."""
         required = [self.id] if self.has_named else [self.id, self.vector]
         for column in required:  # a named vector may be left out, as an item may
@@ -71,8 +72,9 @@ class ColumnMap:
                 raise SourceError(f"{where}: field {column!r} is missing")
         out: dict[str, Any] = {"id": raw[self.id]}
         if self.has_named:
-            vector = {name: raw[column] for name, column in self.named
-                      if raw.get(column) is not None}  # fmt: skip
+            vector = {
+                name: raw[column] for name, column in self.named if raw.get(column) is not None
+            }
             for name, indices, values in self.sparse:
                 if raw.get(indices) is not None or raw.get(values) is not None:
                     vector[name] = {"indices": raw.get(indices), "values": raw.get(values)}
@@ -119,5 +121,11 @@ def from_flags(
     metadata = None
     if metadata_columns is not None:
         metadata = tuple(c for c in metadata_columns.split(",") if c)
-    return ColumnMap(id=id_column or "id", vector=vector_column or "vector", named=tuple(named),
-                     sparse=tuple(pairs), metadata=metadata, item=item_column)  # fmt: skip
+    return ColumnMap(
+        id=id_column or "id",
+        vector=vector_column or "vector",
+        named=tuple(named),
+        sparse=tuple(pairs),
+        metadata=metadata,
+        item=item_column,
+    )

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from vecq.api import defaults
 from vecq.api.index import Index
 from vecq.api.ingest.idsets import SourceIds
 from vecq.api.ingest.sources import Source
@@ -22,8 +23,6 @@ from vecq.shared.points import ids as idrules
 
 # Ids per delete call of a mirror run.
 DELETE_CALL = 10_000
-# The largest share of the index a mirror pass deletes unless told otherwise.
-DEFAULT_MAX_DELETE_FRACTION = 0.1
 
 
 @dataclass
@@ -53,7 +52,7 @@ def plan_extras(
     sources: Sequence[Source],
     *,
     chunk_rows: int | None = None,
-    max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION,
+    max_delete_fraction: float = defaults.MAX_DELETE_FRACTION,
     allow_empty: bool = False,
 ) -> MirrorPlan:
     """Count what :func:`delete_extras` would delete, and whether a guard would refuse."""
@@ -68,8 +67,9 @@ def plan_extras(
     if found.present == 0 and not allow_empty:
         plan.refusal = "the source holds no records (--allow-empty-source to empty the index)"
     elif extras > int(max_delete_fraction * stored):
-        plan.refusal = (f"{extras:,} deletes are more than {max_delete_fraction:g} of the "
-                        f"{stored:,} points")  # fmt: skip
+        plan.refusal = (
+            f"{extras:,} deletes are more than {max_delete_fraction:g} of the {stored:,} points"
+        )
     return plan
 
 
@@ -89,7 +89,7 @@ def delete_extras(
     wait: bool = True,
     timeout: float | None = None,
     on_delete: Callable[[int], None] | None = None,
-    max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION,
+    max_delete_fraction: float = defaults.MAX_DELETE_FRACTION,
     allow_empty: bool = False,
 ) -> MirrorReport:
     """Delete every id of the index that ``sources`` do not leave; return what was done.

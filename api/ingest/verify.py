@@ -90,13 +90,16 @@ def verify(
 def _last_words(index: Index, chunk: Chunk, final: np.ndarray) -> Points | None:
     """The chunk's upserted records that no later record overrides, validated (each id once)."""
     if chunk.records is not None:
-        kept = [r for r, last in zip(chunk.records, final, strict=True)
-                if last and r.get("op") != "delete"]  # fmt: skip
+        kept = [
+            r
+            for r, last in zip(chunk.records, final, strict=True)
+            if last and r.get("op") != "delete"
+        ]
         if not kept:
             return None
-        return validation.from_records(kept, index.dimension,
-                                       index.session.settings.max_item_bytes,
-                                       schema=index.info.schema)  # fmt: skip
+        return validation.from_records(
+            kept, index.dimension, index.session.settings.max_item_bytes, schema=index.info.schema
+        )
     rows = np.flatnonzero(final)
     if rows.size == 0:
         return None

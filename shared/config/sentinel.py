@@ -11,11 +11,12 @@ connection error (retried like any Redis outage) and the next ones reach the new
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-import redis
-from redis.sentinel import Sentinel
+if TYPE_CHECKING:  # redis-py is imported where a client is made: settings stay cheap to load
+    import redis
+
 
 SCHEME = "sentinel://"
 
@@ -78,6 +79,8 @@ class SentinelUrl:
     def master_client(self, **kwargs: Any) -> redis.Redis:
         """A client of the current master; it finds the new one after a failover."""
         timeouts = {k: v for k, v in kwargs.items() if k.startswith("socket_")}
+        from redis.sentinel import Sentinel
+
         sentinel = Sentinel(list(self.sentinels), sentinel_kwargs=timeouts)
         client: redis.Redis = sentinel.master_for(
             self.master, db=self.db, username=self.username, password=self.password, **kwargs

@@ -35,9 +35,14 @@ def server_client(settings: Settings) -> Any:
         grpc = False
 
     def connect(grpc: bool) -> Any:
-        return QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key,
-                            prefer_grpc=grpc, grpc_port=settings.qdrant_grpc_port,
-                            timeout=60, **extra)  # fmt: skip
+        return QdrantClient(
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key,
+            prefer_grpc=grpc,
+            grpc_port=settings.qdrant_grpc_port,
+            timeout=60,
+            **extra,
+        )
 
     client = connect(grpc)
     if grpc and not _grpc_answers(client):
@@ -68,8 +73,11 @@ def _grpc_answers(client: Any) -> bool:
         client.get_collections()
     except grpc.RpcError as exc:
         code = exc.code() if callable(getattr(exc, "code", None)) else None
-        unreachable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                       grpc.StatusCode.UNIMPLEMENTED)  # fmt: skip
+        unreachable = (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc.StatusCode.UNIMPLEMENTED,
+        )
         if code in unreachable:
             return False
         raise

@@ -22,13 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vecq.shared import keys
-from vecq.shared.engines import (
-    Kind,
-    StoredPoint,
-    Write,
-    edge_models,
-    stored_vector,
-)
+from vecq.shared.engines import Kind, StoredPoint, Write, edge_models, stored_vector
 from vecq.shared.errors import CollectionMissing, StorageLocked
 from vecq.shared.points.payload_indexes import PayloadIndex
 from vecq.shared.state.registry import IndexInfo
@@ -87,9 +81,10 @@ class EdgeEngine:
             named = request.point_vectors(edge_models.edge_vector)
             points = [
                 Point(point_id, vector, payload)
-                for point_id, vector, payload in zip(request.ids, named, request.payloads,
-                                                     strict=True)
-            ]  # fmt: skip
+                for point_id, vector, payload in zip(
+                    request.ids, named, request.payloads, strict=True
+                )
+            ]
         else:
             vectors = np.ascontiguousarray(request.vectors, dtype=np.float32)
             # A memoryview row converts to Edge's vector about 3x faster than a NumPy row.
@@ -182,8 +177,14 @@ class EdgeEngine:
                 continue
             kind = str(held.data_type).rsplit(".", 1)[-1].lower()
             params = held.params
-            found.append(PayloadIndex(field, kind, bool(getattr(params, "is_tenant", None)),
-                                      bool(getattr(params, "is_principal", None))))  # fmt: skip
+            found.append(
+                PayloadIndex(
+                    field,
+                    kind,
+                    bool(getattr(params, "is_tenant", None)),
+                    bool(getattr(params, "is_principal", None)),
+                )
+            )
         return sorted(found, key=lambda p: p.field)
 
     def drop(self, info: IndexInfo) -> None:

@@ -34,28 +34,40 @@ def config(info: IndexInfo) -> Any:
         EdgeSparseVectorParams,
         EdgeVectorParams,
         Modifier,
-        MultiVectorComparator,  # fmt: skip
+        MultiVectorComparator,
         MultiVectorConfig,
     )
 
     schema = info.schema
     if schema is None:
-        return EdgeConfig(vectors=EdgeVectorParams(size=info.dimension,
-                                                   distance=distance(info.metric)))  # fmt: skip
+        return EdgeConfig(
+            vectors=EdgeVectorParams(size=info.dimension, distance=distance(info.metric))
+        )
     maxsim = MultiVectorConfig(MultiVectorComparator.MaxSim)
-    dense = {name: EdgeVectorParams(size=spec.size, distance=distance(spec.distance),
-                                    multivector_config=maxsim if spec.multivector else None)
-             for name, spec in schema.dense.items()}  # fmt: skip
-    sparse = {name: EdgeSparseVectorParams(modifier=Modifier.Idf if spec.modifier else None)
-              for name, spec in schema.sparse.items()}  # fmt: skip
+    dense = {
+        name: EdgeVectorParams(
+            size=spec.size,
+            distance=distance(spec.distance),
+            multivector_config=maxsim if spec.multivector else None,
+        )
+        for name, spec in schema.dense.items()
+    }
+    sparse = {
+        name: EdgeSparseVectorParams(modifier=Modifier.Idf if spec.modifier else None)
+        for name, spec in schema.sparse.items()
+    }
     return EdgeConfig(vectors=dense or None, sparse_vectors=sparse or None)
 
 
 def distance(metric: str) -> Any:
     from qdrant_edge import Distance
 
-    return {"cosine": Distance.Cosine, "dot": Distance.Dot, "euclid": Distance.Euclid,
-            "manhattan": Distance.Manhattan}[metric]  # fmt: skip
+    return {
+        "cosine": Distance.Cosine,
+        "dot": Distance.Dot,
+        "euclid": Distance.Euclid,
+        "manhattan": Distance.Manhattan,
+    }[metric]
 
 
 def edge_vector(kind: str, value: Any) -> Any:

@@ -49,10 +49,13 @@ class UpsertChannel:
                 channel = grpc.insecure_channel(target, options)
             self._channels.append(channel)
         self._calls = [
-            c.unary_unary(_UPSERT, request_serializer=None,
-                          response_deserializer=pb.PointsOperationResponse.FromString)
+            c.unary_unary(
+                _UPSERT,
+                request_serializer=None,
+                response_deserializer=pb.PointsOperationResponse.FromString,
+            )
             for c in self._channels
-        ]  # fmt: skip
+        ]
         key = settings.qdrant_api_key
         self._metadata = (("api-key", key),) if key else None
         self._next = 0

@@ -1,4 +1,5 @@
-"""qdrant-client's model objects for vecq's collections: vector configs and write conditions.
+"""qdrant-client's model objects for vecq's collections: vector configs, points, payload
+indexes and write conditions.
 
 The client engine (``shared/engines/server.py``) builds every request from these; the
 conditions are vecq's ordering rule: a stored point may be replaced (or deleted, or have
@@ -13,6 +14,7 @@ from typing import Any
 from vecq.shared import keys
 from vecq.shared.engines import Write
 from vecq.shared.errors import InvalidIndexError
+from vecq.shared.points.payload_indexes import PayloadIndex
 from vecq.shared.points.vector_schema import Schema, SparseSpec, VectorSpec
 from vecq.shared.state.registry import IndexInfo
 
@@ -64,10 +66,11 @@ def shape_of(collection: str, dense: Any, sparse: Any) -> tuple[int, str, Schema
             )
         return dense.size, str(dense.distance.value).lower(), None
     named = {
-        name: VectorSpec(params.size, str(params.distance.value).lower(),
-                         params.multivector_config is not None)
+        name: VectorSpec(
+            params.size, str(params.distance.value).lower(), params.multivector_config is not None
+        )
         for name, params in (dense or {}).items()
-    }  # fmt: skip
+    }
     modifiers = {
         name: SparseSpec("idf" if params.modifier == models.Modifier.IDF else None)
         for name, params in (sparse or {}).items()
@@ -86,12 +89,18 @@ def vectors_config(info: IndexInfo) -> tuple[Any, Any]:
     if schema is None:
         return models.VectorParams(size=info.dimension, distance=distance(info.metric)), None
     maxsim = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
-    dense = {name: models.VectorParams(size=spec.size, distance=distance(spec.distance),
-                                       multivector_config=maxsim if spec.multivector else None)
-             for name, spec in schema.dense.items()}  # fmt: skip
-    sparse = {name: models.SparseVectorParams(
-                  modifier=models.Modifier.IDF if spec.modifier else None)
-              for name, spec in schema.sparse.items()}  # fmt: skip
+    dense = {
+        name: models.VectorParams(
+            size=spec.size,
+            distance=distance(spec.distance),
+            multivector_config=maxsim if spec.multivector else None,
+        )
+        for name, spec in schema.dense.items()
+    }
+    sparse = {
+        name: models.SparseVectorParams(modifier=models.Modifier.IDF if spec.modifier else None)
+        for name, spec in schema.sparse.items()
+    }
     return dense, sparse or None
 
 
@@ -103,3 +112,48 @@ def rest_vector(kind: str, value: Any) -> Any:
         indices, values = value
         return models.SparseVector(indices=indices, values=values)
     return value.tolist()
+
+
+def rest_points(request: Write) -> Any:
+    """The points of a write as a REST upsert takes them (a ``Batch``, or ``PointStruct``s
+    for an index of named vectors)."""
+    from qdrant_client import models
+
+    if request.named is None:
+        vectors = request.vectors.tolist()
+        return models.Batch(ids=list(request.ids), vectors=vectors, payloads=request.payloads)
+    named = request.point_vectors(rest_vector)
+    return [
+        models.PointStruct(id=point_id, vector=vector, payload=payload)
+        for point_id, vector, payload in zip(request.ids, named, request.payloads, strict=True)
+    ]
+
+
+def field_schema(index: PayloadIndex) -> Any:
+    """The schema a payload index is created with (with its tenant or principal flag)."""
+    from qdrant_client import models
+
+    if index.is_tenant or index.is_principal:
+        params = getattr(models, f"{index.type.capitalize()}IndexParams")
+        option = "is_tenant" if index.is_tenant else "is_principal"
+        return params(type=index.type, **{option: True})
+    return models.PayloadSchemaType(index.type)
+
+
+def user_indexes(schema: dict[str, Any]) -> list[PayloadIndex]:
+    """A collection's payload indexes on user fields (vecq's own left out), by field."""
+    found = []
+    for field, held in schema.items():
+        if field.startswith(keys.RESERVED_PREFIX) or held.data_type is None:
+            continue
+        kind = str(getattr(held.data_type, "value", held.data_type))
+        tenant = bool(getattr(held.params, "is_tenant", None))
+        found.append(
+            PayloadIndex(field, kind, tenant, bool(getattr(held.params, "is_principal", None)))
+        )
+    return sorted(found, key=lambda p: p.field)
+
+
+def is_integer_index(held: Any) -> bool:
+    """True if ``held`` (a collection's payload schema entry, or ``None``) is an integer index."""
+    return held is not None and str(getattr(held.data_type, "value", held.data_type)) == "integer"

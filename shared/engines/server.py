@@ -61,7 +61,7 @@ DEFAULT_INDEXING_THRESHOLD = 20_000
 # Pause between two looks at a collection's status while waiting for it to be indexed.
 _POLL_SECONDS = 0.2
 # qdrant-client warns on every write once a local-mode collection passes 20,000 points.
-# The README says what local mode is for; repeating it per batch only fills logs (and under
+# docs/operations.md says what local mode is for; repeating it per batch only fills logs (and under
 # ``-W error`` it would turn every later write into a failure).
 LOCAL_MODE_WARNINGS = ("Local mode is not recommended",)
 
@@ -146,8 +146,6 @@ class ServerEngine:
         log.info("created collection %s (%s, %d shards)", info.collection, shape, info.shards)
 
     def write(self, info: IndexInfo, request: Write) -> None:
-        from qdrant_client import models
-
         if self.upserts is not None:
             from qdrant_client.conversions.conversion import RestToGrpc
 
@@ -155,25 +153,21 @@ class ServerEngine:
             named = None
             if request.named is not None:
                 named = request.point_vectors(grpc_wire.named_vector).__getitem__
-            body = grpc_wire.upsert_request(info.collection, request.ids, request.vectors,
-                                            request.payloads, condition, named=named)  # fmt: skip
+            body = grpc_wire.upsert_request(
+                info.collection,
+                request.ids,
+                request.vectors,
+                request.payloads,
+                condition,
+                named=named,
+            )
             self.upserts.upsert(body)
             return
-        if request.named is not None:
-            vectors = request.point_vectors(qdrant_models.rest_vector)
-            structs = [
-                models.PointStruct(id=point_id, vector=vector, payload=payload)
-                for point_id, vector, payload in zip(request.ids, vectors, request.payloads,
-                                                     strict=True)
-            ]  # fmt: skip
-            self.client.upsert(info.collection, structs, wait=True,
-                               update_filter=qdrant_models.condition(request, info))  # fmt: skip
-            return
-        points = models.Batch(
-            ids=list(request.ids), vectors=request.vectors.tolist(), payloads=request.payloads
-        )
         self.client.upsert(
-            info.collection, points, wait=True, update_filter=qdrant_models.condition(request, info)
+            info.collection,
+            qdrant_models.rest_points(request),
+            wait=True,
+            update_filter=qdrant_models.condition(request, info),
         )
 
     def delete(self, info: IndexInfo, ids: Sequence[int | str], below: int) -> None:
@@ -247,16 +241,9 @@ class ServerEngine:
         return [_stored(r) for r in records], following
 
     def create_payload_index(self, info: IndexInfo, index: PayloadIndex) -> None:
-        from qdrant_client import models
-
         if self.kind != "server":  # local mode has none ("no effect", qdrant-client warns)
             return
-        if index.is_tenant or index.is_principal:
-            params = getattr(models, f"{index.type.capitalize()}IndexParams")
-            option = "is_tenant" if index.is_tenant else "is_principal"
-            schema: Any = params(type=index.type, **{option: True})
-        else:
-            schema = models.PayloadSchemaType(index.type)
+        schema = qdrant_models.field_schema(index)
         self.client.create_payload_index(info.collection, index.field, schema, wait=True)
 
     def payload_indexes(self, info: IndexInfo) -> list[PayloadIndex]:
@@ -266,15 +253,7 @@ class ServerEngine:
             if self.is_missing(exc):
                 return []
             raise
-        found = []
-        for field, held in schema.items():
-            if field.startswith(keys.RESERVED_PREFIX) or held.data_type is None:
-                continue
-            params = held.params
-            found.append(PayloadIndex(field, str(getattr(held.data_type, "value", held.data_type)),
-                                      bool(getattr(params, "is_tenant", None)),
-                                      bool(getattr(params, "is_principal", None))))  # fmt: skip
-        return sorted(found, key=lambda p: p.field)
+        return qdrant_models.user_indexes(schema)
 
     def drop(self, info: IndexInfo) -> None:
         if self.client.collection_exists(info.collection):
@@ -333,16 +312,19 @@ class ServerEngine:
         dimension, metric, schema = qdrant_models.shape_of(
             collection, params.vectors, params.sparse_vectors
         )
-        seq_index = (described.payload_schema or {}).get(keys.PAYLOAD_SEQ)
         unset = models.IsEmptyCondition(is_empty=models.PayloadField(key=keys.PAYLOAD_SEQ))
-        foreign = self.client.count(collection, count_filter=models.Filter(must=[unset]),
-                                    exact=True).count  # fmt: skip
+        foreign = self.client.count(
+            collection, count_filter=models.Filter(must=[unset]), exact=True
+        ).count
+        seq_index = (described.payload_schema or {}).get(keys.PAYLOAD_SEQ)
         return CollectionShape(
-            dimension, metric, schema, int(params.shard_number or 1),
-            has_seq_index=seq_index is not None and str(getattr(
-                seq_index.data_type, "value", seq_index.data_type)) == "integer",
+            dimension,
+            metric,
+            schema,
+            int(params.shard_number or 1),
+            has_seq_index=qdrant_models.is_integer_index(seq_index),
             foreign_points=int(foreign),
-        )  # fmt: skip
+        )
 
     def prepare_attached(self, info: IndexInfo) -> None:
         from qdrant_client import models

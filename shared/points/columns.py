@@ -84,8 +84,11 @@ class Columns:
                 if any(v is not None for v in values):
                     joined[field] = named_vectors.concat(values, [len(p) for p in parts])
             elif any(v is not None for v in values):
-                joined[field] = [x for p, v in zip(parts, values, strict=True)
-                                 for x in (v if v is not None else [None] * len(p))]  # fmt: skip
+                joined[field] = [
+                    x
+                    for p, v in zip(parts, values, strict=True)
+                    for x in (v if v is not None else [None] * len(p))
+                ]
         return Columns(**joined)
 
     def columns(self) -> Columns:

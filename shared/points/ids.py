@@ -75,8 +75,7 @@ def check_string_id(value: str, row: int) -> str:
         ) from None
     if size > MAX_STRING_ID_BYTES:
         raise InvalidVectorError(
-            f"row {row}: id of {size} bytes is longer than {MAX_STRING_ID_BYTES} (UTF-8)",
-            row=row,
+            f"row {row}: id of {size} bytes is longer than {MAX_STRING_ID_BYTES} (UTF-8)", row=row
         )
     return value
 

@@ -45,8 +45,11 @@ def from_records(
             if name not in by_name:
                 raise InvalidVectorError(_unknown(row, ids[row], name, schema), row=row)
             by_name[name][row] = vector
-    return {name: build(name, spec, by_name[name], ids)
-            for name in schema.names if (spec := schema.spec(name)) is not None}  # fmt: skip
+    return {
+        name: build(name, spec, by_name[name], ids)
+        for name in schema.names
+        if (spec := schema.spec(name)) is not None
+    }
 
 
 def from_columns(vectors: Any, ids: Sequence[Any], n: int, schema: Schema) -> dict[str, Any]:
@@ -127,10 +130,14 @@ def _dense_rows(
         array = _numbers(name, value, row, ids, 1)
         if array.shape[0] != spec.size:
             raise DimensionMismatchError(
-                where(row, ids, name, f"has {array.shape[0]} dimensions, the index expects "
-                       f"{spec.size}"),
+                where(
+                    row,
+                    ids,
+                    name,
+                    f"has {array.shape[0]} dimensions, the index expects {spec.size}",
+                ),
                 row=row,
-            )  # fmt: skip
+            )
         out[row] = array
     column = VectorColumn("dense", spec.size, out, present=None if present.all() else present)
     check_finite(name, column, ids)
@@ -153,17 +160,22 @@ def _multi_rows(
             raise InvalidVectorError(where(row, ids, name, "is an empty multivector"), row=row)
         if array.shape[1] != spec.size:
             raise DimensionMismatchError(
-                where(row, ids, name, f"has rows of {array.shape[1]} dimensions, the index "
-                       f"expects {spec.size}"),
+                where(
+                    row,
+                    ids,
+                    name,
+                    f"has rows of {array.shape[1]} dimensions, the index expects {spec.size}",
+                ),
                 row=row,
-            )  # fmt: skip
+            )
         arrays.append(array)
         sizes[row] = array.shape[0]
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     data = float32(np.concatenate(arrays)) if arrays else np.empty((0, spec.size), np.float32)
-    column = VectorColumn("multi", spec.size, data, offsets,
-                          present=None if present.all() else present)  # fmt: skip
+    column = VectorColumn(
+        "multi", spec.size, data, offsets, present=None if present.all() else present
+    )
     check_finite(name, column, ids)
     return column
 
@@ -201,5 +213,7 @@ def _check_each_point_has_one(
 
 
 def _unknown(row: int, point_id: Any, name: Any, schema: Schema) -> str:
-    return (f"row {row} (id {point_id!r}): unknown vector {name!r}; this index has "
-            f"{', '.join(schema.names)}")  # fmt: skip
+    return (
+        f"row {row} (id {point_id!r}): unknown vector {name!r}; this index has "
+        f"{', '.join(schema.names)}"
+    )

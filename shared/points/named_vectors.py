@@ -89,16 +89,18 @@ class VectorColumn:
             return VectorColumn(kind, dim, np.zeros((n, dim), dtype=np.float32), present=present)
         offsets = np.zeros(n + 1, dtype=np.int64)
         values = np.empty((0, dim) if kind == "multi" else 0, dtype=np.float32)
-        return VectorColumn(kind, dim, values, offsets,
-                            _EMPTY_U if kind == "sparse" else None, present)  # fmt: skip
+        return VectorColumn(
+            kind, dim, values, offsets, _EMPTY_U if kind == "sparse" else None, present
+        )
 
     @staticmethod
     def concat(parts: Sequence[VectorColumn]) -> VectorColumn:
         first = parts[0]
         present = None
         if any(p.present is not None for p in parts):
-            present = np.concatenate([p.present if p.present is not None
-                                      else np.ones(len(p), dtype=bool) for p in parts])  # fmt: skip
+            present = np.concatenate(
+                [p.present if p.present is not None else np.ones(len(p), dtype=bool) for p in parts]
+            )
         values = np.concatenate([p.values for p in parts])
         if first.offsets is None:
             return VectorColumn(first.kind, first.dim, values, present=present)
@@ -227,10 +229,15 @@ def check_finite(name: str, column: VectorColumn, ids: Sequence[Any]) -> None:
     else:
         row = int(np.searchsorted(column.offsets, bad, side="right")) - 1
     raise InvalidVectorError(
-        where(row, ids, name, "holds NaN or infinity as float32 (values beyond +-3.4e38 "
-               "overflow); replace or drop it"),
+        where(
+            row,
+            ids,
+            name,
+            "holds NaN or infinity as float32 (values beyond +-3.4e38 "
+            "overflow); replace or drop it",
+        ),
         row=row,
-    )  # fmt: skip
+    )
 
 
 def where(row: int, ids: Sequence[Any], name: str, what: str) -> str:

@@ -87,8 +87,11 @@ def parse(indexes: Mapping[str, Any] | None) -> list[PayloadIndex]:
                 f"payload index {field!r}: unknown option(s) {sorted(unknown)} (use type, "
                 "is_tenant, is_principal)"
             )
-        found.append(PayloadIndex(field, spec["type"], bool(spec.get("is_tenant")),
-                                  bool(spec.get("is_principal"))))  # fmt: skip
+        found.append(
+            PayloadIndex(
+                field, spec["type"], bool(spec.get("is_tenant")), bool(spec.get("is_principal"))
+            )
+        )
     return found
 
 

@@ -57,7 +57,8 @@ def shard_of(ids: npt.NDArray[np.integer], shards: int) -> npt.NDArray[np.int64]
         b[active] = b_act
         k = keys[active] * _JUMP_MUL + _ONE
         keys[active] = k
-        # Same operation order as the scalar reference, so both round identically.
+        # Same operation order as the scalar reference (tests/support/sharding.py), so both
+        # round identically.
         jump = (b_act + 1).astype(np.float64) * (
             float(1 << 31) / ((k >> np.uint64(33)).astype(np.float64) + 1.0)
         )
@@ -66,18 +67,3 @@ def shard_of(ids: npt.NDArray[np.integer], shards: int) -> npt.NDArray[np.int64]
         active = active[j_new < shards]
     result[:] = b
     return result
-
-
-def shard_of_one(point_id: int, shards: int) -> int:
-    """Scalar reference of :func:`shard_of`, written from the definition above."""
-    mask = (1 << 64) - 1
-    z = (point_id + 0x9E3779B97F4A7C15) & mask
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-    key = z ^ (z >> 31)
-    b, j = -1, 0
-    while j < shards:
-        b = j
-        key = (key * 2862933555777941757 + 1) & mask
-        j = int((b + 1) * (float(1 << 31) / float((key >> 33) + 1)))
-    return b

@@ -38,8 +38,14 @@ def sparse_rows(name: str, values: Sequence[Any], ids: Sequence[Any]) -> VectorC
                 _sparse_pair(name, value, row, ids)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    column = VectorColumn("sparse", 0, float32(all_values), offsets, all_indices.astype(np.uint32),
-                          None if present.all() else present)  # fmt: skip
+    column = VectorColumn(
+        "sparse",
+        0,
+        float32(all_values),
+        offsets,
+        all_indices.astype(np.uint32),
+        None if present.all() else present,
+    )
     check_finite(name, column, ids)
     return column
 
@@ -157,10 +163,15 @@ def _sparse_parts(name: str, value: Any, row: int, ids: Sequence[Any]) -> tuple[
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return value[0], value[1]
     raise InvalidVectorError(
-        where(row, ids, name, "is sparse: give {'indices': [...], 'values': [...]} or "
-               f"(indices, values), not {type(value).__name__}"),
+        where(
+            row,
+            ids,
+            name,
+            "is sparse: give {'indices': [...], 'values': [...]} or "
+            f"(indices, values), not {type(value).__name__}",
+        ),
         row=row,
-    )  # fmt: skip
+    )
 
 
 def is_csr(value: Any) -> bool:
@@ -178,7 +189,12 @@ def from_csr(name: str, matrix: Any, ids: Sequence[Any], n: int) -> VectorColumn
         matrix = matrix.copy()
         matrix.sum_duplicates()
     offsets = np.asarray(matrix.indptr, dtype=np.int64)
-    column = VectorColumn("sparse", 0, float32(np.asarray(matrix.data)), offsets,
-                          np.asarray(matrix.indices, dtype=np.uint32))  # fmt: skip
+    column = VectorColumn(
+        "sparse",
+        0,
+        float32(np.asarray(matrix.data)),
+        offsets,
+        np.asarray(matrix.indices, dtype=np.uint32),
+    )
     check_finite(name, column, ids)
     return column

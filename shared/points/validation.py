@@ -163,8 +163,9 @@ def updates(records: Sequence[Any]) -> Points:
         ids.append(checked)
         patches.append(meta)
     keys, names = idrules.split(ids)
-    return _merge_updates(Points(keys, _no_vectors(len(ids)), metadata=patches, names=names,
-                                 op="update"))  # fmt: skip
+    return _merge_updates(
+        Points(keys, _no_vectors(len(ids)), metadata=patches, names=names, op="update")
+    )
 
 
 def check_item(item: Any, row: int, point_id: Any, max_bytes: int) -> bytes | None:
@@ -186,11 +187,6 @@ def check_item(item: Any, row: int, point_id: Any, max_bytes: int) -> bytes | No
             row=row,
         )
     return item
-
-
-def check_metadata(meta: Any, row: int, point_id: Any) -> Metadata | None:
-    """Return the metadata normalised (``None`` if absent), or raise (see ``shared/metadata``)."""
-    return metarules.check(meta, row, point_id)
 
 
 def last_occurrences(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.intp] | None:

@@ -77,24 +77,29 @@ class Schema:
             f"{n}: {s.size}-d {s.distance}{' multivector' if s.multivector else ''}"
             for n, s in self.dense.items()
         ]
-        parts += [f"{n}: sparse{f' ({s.modifier})' if s.modifier else ''}"
-                  for n, s in self.sparse.items()]  # fmt: skip
+        parts += [
+            f"{n}: sparse{f' ({s.modifier})' if s.modifier else ''}" for n, s in self.sparse.items()
+        ]
         return "; ".join(parts)
 
     def to_json(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The registry's form: ``(vectors, sparse_vectors)`` as plain dicts."""
-        dense = {n: {"size": s.size, "distance": s.distance, "multivector": s.multivector}
-                 for n, s in self.dense.items()}  # fmt: skip
+        dense = {
+            n: {"size": s.size, "distance": s.distance, "multivector": s.multivector}
+            for n, s in self.dense.items()
+        }
         sparse = {n: {"modifier": s.modifier} for n, s in self.sparse.items()}
         return dense, sparse
 
     @staticmethod
     def from_json(dense: Mapping[str, Any] | None, sparse: Mapping[str, Any] | None) -> Schema:
         return Schema(
-            {n: VectorSpec(int(s["size"]), str(s["distance"]), bool(s.get("multivector")))
-             for n, s in (dense or {}).items()},
+            {
+                n: VectorSpec(int(s["size"]), str(s["distance"]), bool(s.get("multivector")))
+                for n, s in (dense or {}).items()
+            },
             {n: SparseSpec(s.get("modifier")) for n, s in (sparse or {}).items()},
-        )  # fmt: skip
+        )
 
 
 def parse(vectors: Any, sparse_vectors: Any) -> Schema:
@@ -148,8 +153,9 @@ def _dense(name: str, spec: Any) -> VectorSpec:
                 f"vector {name!r}: a spec dict has 'size' and optionally 'distance' and "
                 f"'multivector' (got {sorted(map(str, spec))})"
             )
-        spec = VectorSpec(spec["size"], spec.get("distance", "cosine"),
-                          spec.get("multivector", False))  # fmt: skip
+        spec = VectorSpec(
+            spec["size"], spec.get("distance", "cosine"), spec.get("multivector", False)
+        )
     if not isinstance(spec, VectorSpec):
         raise InvalidIndexError(f"vector {name!r}: expected a VectorSpec, got {spec!r}")
     size = spec.size
@@ -204,3 +210,19 @@ def parse_sparse_flag(flag: str) -> tuple[str, SparseSpec]:
     name, _, modifier = flag.partition(":")
     check_name(name)
     return name, _sparse(name, SparseSpec(modifier or None))
+
+
+def index_shape(
+    dimension: int | None, vectors: Any, sparse_vectors: Any
+) -> tuple[int, Schema | None]:
+    """``(dimension, schema)`` of a new index: one unnamed vector, or named ones (then 0)."""
+    if vectors is not None or sparse_vectors is not None:
+        if dimension is not None:
+            raise TypeError(
+                "create_index() takes dimension= (one unnamed vector) or vectors=/"
+                "sparse_vectors= (named vectors), not both"
+            )
+        return 0, parse(vectors, sparse_vectors)
+    if dimension is None:
+        raise TypeError("create_index() needs dimension= (or named vectors: vectors=)")
+    return dimension, None

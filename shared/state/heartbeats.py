@@ -58,8 +58,9 @@ def live(r: redis.Redis) -> dict[str, dict[str, Any]]:
     found = sorted(r.scan_iter(match=keys.workers_prefix() + "*", count=500))
     values = r.mget(found) if found else []
     prefix = len(keys.workers_prefix())
-    return {text(k)[prefix:]: json.loads(v) for k, v in zip(found, values, strict=True)
-            if v is not None}  # fmt: skip
+    return {
+        text(k)[prefix:]: json.loads(v) for k, v in zip(found, values, strict=True) if v is not None
+    }
 
 
 class Heartbeat:

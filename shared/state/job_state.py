@@ -20,7 +20,6 @@ Status = Literal["enqueuing", "queued", "running", "done", "failed"]
 
 # Batch states: "stored" (blob written, publish not yet confirmed), "queued" (published),
 # then exactly one of "done" or "failed" (some or all of its points dead-lettered).
-ENQUEUED_STATES = frozenset({"queued", "done", "failed"})
 
 
 @dataclass(frozen=True)

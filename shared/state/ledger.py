@@ -205,12 +205,7 @@ def finalize(r: redis.Redis, job_id: str, reason: str) -> list[BatchRef] | None:
             "lease": keys.job_lease(job_id),
             "open": keys.open_seqs(text(index)),
         },
-        args={
-            "job_id": job_id,
-            "now": time.time(),
-            "reason": reason,
-            "ttl": keys.JOB_TTL_SECONDS,
-        },
+        args={"job_id": job_id, "now": time.time(), "reason": reason, "ttl": keys.JOB_TTL_SECONDS},
     )
     if refs is None:
         return None

@@ -70,8 +70,11 @@ class Pace:
 
     def describe(self) -> str:
         """One line for ``vecq status``."""
-        parts = [f"limit {self.limit:.1f} requests, {self.in_flight} in flight"
-                 if self.limit else "no request sent yet"]  # fmt: skip
+        parts = [
+            f"limit {self.limit:.1f} requests, {self.in_flight} in flight"
+            if self.limit
+            else "no request sent yet"
+        ]
         if self.max_write_rate:
             parts.append(f"max {self.max_write_rate:,.0f} points/s")
         if self.latency_ms is not None and self.floor_ms is not None:
@@ -85,28 +88,45 @@ class Pace:
         return ", ".join(parts)
 
 
-def acquire(r: redis.Redis, index: str, token: str, now: float, lease: float,
-            initial: float) -> tuple[bool, float]:  # fmt: skip
+def acquire(
+    r: redis.Redis, index: str, token: str, now: float, lease: float, initial: float
+) -> tuple[bool, float]:
     """Take a request slot if the fleet holds fewer than the limit: (taken, limit)."""
     taken, limit, _ = _ACQUIRE(
-        r, {"pace": keys.pace(index), "slots": keys.pace_slots(index)},
+        r,
+        {"pace": keys.pace(index), "slots": keys.pace_slots(index)},
         {"token": token, "now": now, "lease": lease, "initial": initial},
-    )  # fmt: skip
+    )
     return bool(int(taken)), float(text(limit))
 
 
-def release(r: redis.Redis, index: str, token: str, now: float, outcome: str,
-            latency_ms: float | None, policy: Aimd) -> float:  # fmt: skip
+def release(
+    r: redis.Redis,
+    index: str,
+    token: str,
+    now: float,
+    outcome: str,
+    latency_ms: float | None,
+    policy: Aimd,
+) -> float:
     """Give the slot back with the request's ``outcome`` (ok, throttled, error); the new limit."""
     if outcome not in ("ok", "throttled", "error"):
         raise ValueError(f"outcome {outcome!r}")
     limit = _RELEASE(
-        r, {"pace": keys.pace(index), "slots": keys.pace_slots(index)},
-        {"token": token, "now": now, "outcome": outcome,
-         "latency": "" if latency_ms is None else repr(latency_ms), "lowest": policy.lowest,
-         "highest": policy.highest, "decrease": policy.decrease,
-         "factor": policy.latency_factor, "cooldown": policy.cooldown},
-    )  # fmt: skip
+        r,
+        {"pace": keys.pace(index), "slots": keys.pace_slots(index)},
+        {
+            "token": token,
+            "now": now,
+            "outcome": outcome,
+            "latency": "" if latency_ms is None else repr(latency_ms),
+            "lowest": policy.lowest,
+            "highest": policy.highest,
+            "decrease": policy.decrease,
+            "factor": policy.latency_factor,
+            "cooldown": policy.cooldown,
+        },
+    )
     return float(text(limit))
 
 
@@ -116,14 +136,22 @@ def reserve(r: redis.Redis, index: str, points: int, now: float, burst: float) -
     return float(text(wait))
 
 
-def record_backlog(r: redis.Redis, index: str, backlog: int, status: str, now: float,
-                   policy: Aimd) -> float:  # fmt: skip
+def record_backlog(
+    r: redis.Redis, index: str, backlog: int, status: str, now: float, policy: Aimd
+) -> float:
     """Record a look at the optimizers (cutting the limit while they fall behind); the limit."""
     limit = _BACKLOG(
-        r, {"pace": keys.pace(index)},
-        {"backlog": backlog, "status": status, "now": now, "lowest": policy.lowest,
-         "decrease": policy.decrease, "cooldown": policy.cooldown},
-    )  # fmt: skip
+        r,
+        {"pace": keys.pace(index)},
+        {
+            "backlog": backlog,
+            "status": status,
+            "now": now,
+            "lowest": policy.lowest,
+            "decrease": policy.decrease,
+            "cooldown": policy.cooldown,
+        },
+    )
     return float(text(limit))
 
 

@@ -37,9 +37,24 @@ _SECTION = re.compile(r"^(KEYS|ARGV)\s*$")
 _NAME = re.compile(r"^  ([a-z_][a-z0-9_]*)(\.\.\.)?(\s|$)")
 # Globals the scripts use, which a name must not shadow.
 _LUA_GLOBALS = frozenset(
-    ("redis", "tonumber", "tostring", "unpack", "table", "string", "math", "cjson", "type",
-     "next", "pairs", "ipairs", "select", "KEYS", "ARGV")
-)  # fmt: skip
+    (
+        "redis",
+        "tonumber",
+        "tostring",
+        "unpack",
+        "table",
+        "string",
+        "math",
+        "cjson",
+        "type",
+        "next",
+        "pairs",
+        "ipairs",
+        "select",
+        "KEYS",
+        "ARGV",
+    )
+)
 
 Value = str | int | float | bytes | memoryview
 

@@ -77,9 +77,7 @@ def recent_jobs(r: redis.Redis, limit: int = 10) -> list[JobState]:
 
 
 def read(
-    r: redis.Redis,
-    depths: Callable[[], dict[str, int | None]] | None = None,
-    jobs: int = 10,
+    r: redis.Redis, depths: Callable[[], dict[str, int | None]] | None = None, jobs: int = 10
 ) -> Snapshot:
     """A snapshot; ``depths`` asks the broker for queue depths (see :func:`queue_depths`)."""
     names = registry.names(r)
@@ -90,8 +88,10 @@ def read(
         pipe.get(keys.inflight(name))
     dlq, in_flight, *inflight = pipe.execute()
     holding = Counter(pending.holders(r).values())
-    workers = [{"id": worker_id, **info, "holding": holding.get(worker_id, 0)}
-               for worker_id, info in heartbeats.live(r).items()]  # fmt: skip
+    workers = [
+        {"id": worker_id, **info, "holding": holding.get(worker_id, 0)}
+        for worker_id, info in heartbeats.live(r).items()
+    ]
     now = time.time()
     paces = {n: p for n in names if (p := pace.read(r, n, now)) is not None}
     return Snapshot(
@@ -112,29 +112,63 @@ Gauge = tuple[str, str, tuple[str, ...], list[tuple[tuple[str, ...], float]]]
 def gauges(s: Snapshot) -> list[Gauge]:
     """``(name, help, label names, [(label values, value)])`` for each gauge of ``s``."""
     return [
-        ("vecq_queue_depth", "Messages waiting in each vecq queue.", ("queue",),
-         [((q,), float(d)) for q, d in s.queues.items() if d is not None]),
+        (
+            "vecq_queue_depth",
+            "Messages waiting in each vecq queue.",
+            ("queue",),
+            [((q,), float(d)) for q, d in s.queues.items() if d is not None],
+        ),
         ("vecq_dlq_depth", "Entries in the dead-letter stream.", (), [((), float(s.dlq))]),
-        ("vecq_pending_batches", "Batches enqueued and not yet settled.", (),
-         [((), float(s.pending))]),
+        (
+            "vecq_pending_batches",
+            "Batches enqueued and not yet settled.",
+            (),
+            [((), float(s.pending))],
+        ),
         ("vecq_workers", "Workers whose heartbeat is live.", (), [((), float(len(s.workers)))]),
-        ("vecq_inflight_bytes", "Bytes of each index's batches enqueued and not yet settled.",
-         ("index",), [((n,), float(b)) for n, b in s.inflight_bytes.items()]),
-        ("vecq_pace_limit", "The fleet's limit of requests in flight to each index's collection.",
-         ("index",), [((n,), p.limit) for n, p in s.paces.items()]),
-        ("vecq_pace_in_flight", "Requests in flight to each index's collection, fleet-wide.",
-         ("index",), [((n,), float(p.in_flight)) for n, p in s.paces.items()]),
-        ("vecq_pace_max_write_rate", "Each index's write budget in points/s (absent: none).",
-         ("index",), [((n,), p.max_write_rate) for n, p in s.paces.items() if p.max_write_rate]),
-        ("vecq_pace_latency_seconds_per_point", "Moving average of the write latency per point.",
-         ("index",), [((n,), p.latency_ms / 1000) for n, p in s.paces.items()
-                      if p.latency_ms is not None]),
-        ("vecq_pace_optimizer_backlog_points", "Points the collection's optimizers had still to "
-         "process at the fleet's last look.", ("index",),
-         [((n,), float(p.backlog)) for n, p in s.paces.items() if p.backlog is not None]),
-        ("vecq_pace_throttled", "Requests Qdrant refused for load, fleet-wide, ever.", ("index",),
-         [((n,), float(p.throttles)) for n, p in s.paces.items()]),
-    ]  # fmt: skip
+        (
+            "vecq_inflight_bytes",
+            "Bytes of each index's batches enqueued and not yet settled.",
+            ("index",),
+            [((n,), float(b)) for n, b in s.inflight_bytes.items()],
+        ),
+        (
+            "vecq_pace_limit",
+            "The fleet's limit of requests in flight to each index's collection.",
+            ("index",),
+            [((n,), p.limit) for n, p in s.paces.items()],
+        ),
+        (
+            "vecq_pace_in_flight",
+            "Requests in flight to each index's collection, fleet-wide.",
+            ("index",),
+            [((n,), float(p.in_flight)) for n, p in s.paces.items()],
+        ),
+        (
+            "vecq_pace_max_write_rate",
+            "Each index's write budget in points/s (absent: none).",
+            ("index",),
+            [((n,), p.max_write_rate) for n, p in s.paces.items() if p.max_write_rate],
+        ),
+        (
+            "vecq_pace_latency_seconds_per_point",
+            "Moving average of the write latency per point.",
+            ("index",),
+            [((n,), p.latency_ms / 1000) for n, p in s.paces.items() if p.latency_ms is not None],
+        ),
+        (
+            "vecq_pace_optimizer_backlog_points",
+            "Points the collection's optimizers had still to process at the fleet's last look.",
+            ("index",),
+            [((n,), float(p.backlog)) for n, p in s.paces.items() if p.backlog is not None],
+        ),
+        (
+            "vecq_pace_throttled",
+            "Requests Qdrant refused for load, fleet-wide, ever.",
+            ("index",),
+            [((n,), float(p.throttles)) for n, p in s.paces.items()],
+        ),
+    ]
 
 
 class ClusterCollector:

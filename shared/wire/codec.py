@@ -48,7 +48,6 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +59,7 @@ from vecq.shared.errors import CorruptBlobError
 from vecq.shared.keys import BLOB_VERSION
 from vecq.shared.points.columns import Columns
 from vecq.shared.points.metadata import Metadata
-from vecq.shared.points.named_vectors import VectorColumn
+from vecq.shared.wire import sections
 
 MAGIC = b"VQB\x00"
 _FIXED = struct.Struct("<4sHHIIIIIIQ16sH")
@@ -120,18 +119,18 @@ def pack(
         raise ValueError(f"ids shape {ids.shape} does not match vectors shape {vectors.shape}")
     name = index.encode()
     uid = index_uid.ljust(16, b"\x00")[:16]
-    header_len = _align8(_FIXED.size + len(name))
+    header_len = sections.align8(_FIXED.size + len(name))
     flags = 0
     tail: list[bytes] = []
     if chosen.named is not None:
         flags |= _FLAG_NAMED
-        tail.extend(_encode_named(chosen.named, n))
+        tail.extend(sections.encode_named(chosen.named, n))
     if items is not None:
         flags |= _FLAG_ITEMS
-        tail.extend(_encode_items(items, n))
+        tail.extend(sections.encode_items(items, n))
     if names is not None:
         flags |= _FLAG_NAMES
-        tail.extend(_encode_items([None if s is None else s.encode() for s in names], n))
+        tail.extend(sections.encode_items([None if s is None else s.encode() for s in names], n))
     if metadata is not None:
         flags |= _FLAG_METADATA
         tail.append(json.dumps(list(metadata), separators=(",", ":")).encode())
@@ -203,20 +202,31 @@ def decode(blob: bytes | memoryview) -> Batch:
     if flags & _FLAG_NAMED:
         if version < BLOB_VERSION:
             raise CorruptBlobError(f"a version {version} blob cannot carry named vectors")
-        named, pos = _decode_named(view, pos, n)
+        named, pos = sections.decode_named(view, pos, n)
     items: list[bytes | None] | None = None
     if flags & _FLAG_ITEMS:
-        items, pos = _decode_items(view, pos, n)
+        items, pos = sections.decode_items(view, pos, n)
     names: list[str | None] | None = None
     if flags & _FLAG_NAMES:
-        names, pos = _decode_names(view, pos, n)
+        names, pos = sections.decode_names(view, pos, n)
     metadata: list[Metadata | None] | None = None
     if flags & _FLAG_METADATA:
         metadata = json.loads(bytes(view[pos:]))
         if not isinstance(metadata, list) or len(metadata) != n:
             raise CorruptBlobError("blob metadata section does not hold one entry per point")
-    return Batch(ids, vectors, items, metadata, names, named,
-                 index=name, index_uid=bytes(uid), shard=shard, seq=seq, op=OPS[code])  # fmt: skip
+    return Batch(
+        ids,
+        vectors,
+        items,
+        metadata,
+        names,
+        named,
+        index=name,
+        index_uid=bytes(uid),
+        shard=shard,
+        seq=seq,
+        op=OPS[code],
+    )
 
 
 def _check_head(view: memoryview, magic: bytes, version: int, crc: int) -> None:
@@ -228,14 +238,6 @@ def _check_head(view: memoryview, magic: bytes, version: int, crc: int) -> None:
         raise CorruptBlobError("blob checksum mismatch: the batch was corrupted in transit")
 
 
-def _decode_names(view: memoryview, pos: int, n: int) -> tuple[list[str | None], int]:
-    raw_names, pos = _decode_items(view, pos, n)
-    try:
-        return [None if s is None else s.decode() for s in raw_names], pos
-    except UnicodeDecodeError:
-        raise CorruptBlobError("blob string ids are not UTF-8") from None
-
-
 def operation(head: bytes) -> int:
     """The operation code in a blob's header (0 for a header too short or of an old version)."""
     if len(head) < _FIXED.size or head[:4] != MAGIC:
@@ -243,97 +245,3 @@ def operation(head: bytes) -> int:
     fields = _FIXED.unpack_from(head)
     code = int(fields[8]) if fields[1] >= OPS_VERSION else 0
     return code if code < len(OPS) else 0
-
-
-def _align8(size: int) -> int:
-    return (size + 7) & ~7
-
-
-def _padded(data: bytes) -> bytes:
-    return data + bytes(_align8(len(data)) - len(data))
-
-
-def _encode_named(named: Mapping[str, VectorColumn], n: int) -> list[bytes]:
-    described = []
-    arrays: list[bytes] = []
-    for name, column in named.items():
-        if len(column) != n:
-            raise ValueError(f"vector {name!r} has {len(column)} rows for {n} points")
-        described.append({"name": name, "kind": column.kind, "dim": column.dim,
-                          "size": int(column.values.size),
-                          "present": column.present is not None})  # fmt: skip
-        if column.present is not None:
-            arrays.append(_padded(column.present.astype(np.uint8).tobytes()))
-        if column.offsets is not None:
-            arrays.append(column.offsets.astype("<i8").tobytes())
-        if column.indices is not None:
-            arrays.append(_padded(column.indices.astype("<u4").tobytes()))
-        arrays.append(_padded(np.ascontiguousarray(column.values, dtype="<f4").tobytes()))
-    head = json.dumps(described, separators=(",", ":")).encode()
-    return [_padded(struct.pack("<I", len(head)) + head), *arrays]
-
-
-def _decode_named(view: memoryview, pos: int, n: int) -> tuple[dict[str, VectorColumn], int]:
-    try:
-        (size,) = struct.unpack_from("<I", view, pos)
-        described = json.loads(bytes(view[pos + 4 : pos + 4 + size]))
-        pos = _align8(pos + 4 + size)
-        named = {}
-        for d in described:
-            kind, dim, count = d["kind"], int(d["dim"]), int(d["size"])
-            present = offsets = indices = None
-            if d["present"]:
-                present = np.frombuffer(view, np.uint8, n, pos).astype(bool)
-                pos = _align8(pos + n)
-            if kind != "dense":
-                offsets = np.frombuffer(view, "<i8", n + 1, pos)
-                pos += 8 * (n + 1)
-            if kind == "sparse":
-                indices = np.frombuffer(view, "<u4", count, pos)
-                pos = _align8(pos + 4 * count)
-            values = np.frombuffer(view, "<f4", count, pos)
-            pos = _align8(pos + 4 * count)
-            if kind != "sparse":
-                values = values.reshape(-1, dim) if dim else values.reshape(-1, 0)
-            column = VectorColumn(kind, dim, values, offsets, indices, present)
-            if (
-                kind not in ("dense", "multi", "sparse")
-                or len(column) != n
-                or (offsets is not None and (int(offsets[-1]) * max(dim, 1) != count))
-            ):
-                raise CorruptBlobError(f"blob vector {d['name']!r} does not fit its points")
-            named[str(d["name"])] = column
-    except (ValueError, KeyError, TypeError, struct.error) as exc:
-        raise CorruptBlobError(f"blob named-vector section is damaged: {exc}") from None
-    return named, pos
-
-
-# An item offset with this bit set marks "no item" (distinct from an empty item).
-_NO_ITEM = 1 << 63
-
-
-def _encode_items(items: Sequence[bytes | None], n: int) -> list[bytes]:
-    if len(items) != n:
-        raise ValueError(f"{len(items)} items for {n} points")
-    offsets = np.zeros(n + 1, dtype="<u8")
-    total = 0
-    for i, item in enumerate(items):
-        total += len(item) if item is not None else 0
-        offsets[i + 1] = total
-    missing = np.fromiter((item is None for item in items), dtype=bool, count=n)
-    offsets[1:][missing] |= np.uint64(_NO_ITEM)
-    return [offsets.tobytes(), b"".join(item for item in items if item is not None)]
-
-
-def _decode_items(view: memoryview, pos: int, n: int) -> tuple[list[bytes | None], int]:
-    raw = np.frombuffer(view, dtype="<u8", count=n + 1, offset=pos)
-    pos += 8 * (n + 1)
-    missing = (raw & np.uint64(_NO_ITEM)) != 0
-    ends = (raw & np.uint64(_NO_ITEM - 1)).astype(np.int64)
-    data_len = int(ends[-1]) if n else 0
-    if pos + data_len > len(view):
-        raise CorruptBlobError("blob item section is truncated")
-    items: list[bytes | None] = [
-        None if missing[i + 1] else bytes(view[pos + ends[i] : pos + ends[i + 1]]) for i in range(n)
-    ]
-    return items, pos + data_len

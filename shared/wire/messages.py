@@ -33,8 +33,15 @@ class BatchRef:
 
     def to_message(self) -> dict[str, Any]:
         """The JSON-safe dict sent as the task's only argument."""
-        return {"index": self.index, "shard": self.shard, "seq": self.seq, "job": self.job,
-                "n": self.n, "size": self.size, "v": self.v}  # fmt: skip
+        return {
+            "index": self.index,
+            "shard": self.shard,
+            "seq": self.seq,
+            "job": self.job,
+            "n": self.n,
+            "size": self.size,
+            "v": self.v,
+        }
 
     def describe(self) -> str:
         """A short human-readable name of the batch (shown by Flower and in logs)."""

@@ -248,8 +248,10 @@ def parse_reply(raw: bytes) -> tuple[Any, list[tuple[Any, Any, dict[str, Any]]] 
             values = floats[at : at + length]
             at += length
             if kind == "sparse":
-                vector[name] = {"indices": indices[at_index : at_index + length].tolist(),
-                                "values": values.tolist()}  # fmt: skip
+                vector[name] = {
+                    "indices": indices[at_index : at_index + length].tolist(),
+                    "values": values.tolist(),
+                }
                 at_index += length
             else:
                 vector[name] = values.reshape(dims).tolist()

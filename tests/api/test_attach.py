@@ -41,21 +41,34 @@ def test_a_collection_of_named_vectors_keeps_its_settings(client: Client, key: b
         name,
         vectors_config={
             "text": models.VectorParams(size=4, distance=models.Distance.DOT),
-            "late": models.VectorParams(size=2, distance=models.Distance.COSINE,
-                                        multivector_config=models.MultiVectorConfig(
-                                            comparator=models.MultiVectorComparator.MAX_SIM)),
+            "late": models.VectorParams(
+                size=2,
+                distance=models.Distance.COSINE,
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM
+                ),
+            ),
         },
         sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)},
         hnsw_config=models.HnswConfigDiff(m=32, ef_construct=200),
-    )  # fmt: skip
+    )
     before = q.get_collection(name).config
     index = client.attach_index("products", key, collection=name)
     assert index.info.collection == name and index.name == "products"
-    assert index.vectors == {"text": VectorSpec(4, "dot"),
-                             "late": VectorSpec(2, "cosine", multivector=True),
-                             "bm25": SparseSpec("idf")}  # fmt: skip
-    index.upsert([{"id": 7, "vector": {"text": [1, 2, 3, 4], "bm25": ([3], [0.5])},
-                   "metadata": {"lang": "en"}}])  # fmt: skip
+    assert index.vectors == {
+        "text": VectorSpec(4, "dot"),
+        "late": VectorSpec(2, "cosine", multivector=True),
+        "bm25": SparseSpec("idf"),
+    }
+    index.upsert(
+        [
+            {
+                "id": 7,
+                "vector": {"text": [1, 2, 3, 4], "bm25": ([3], [0.5])},
+                "metadata": {"lang": "en"},
+            }
+        ]
+    )
     (point,) = q.retrieve(name, [7], with_vectors=True)
     assert point.vector["text"] == [1, 2, 3, 4]
     assert point.payload["lang"] == "en" and point.payload[keys.PAYLOAD_SEQ] >= 1
@@ -68,10 +81,16 @@ def test_a_collection_of_named_vectors_keeps_its_settings(client: Client, key: b
 def test_points_written_by_another_tool_are_refused_or_replaced(client: Client, key: bytes) -> None:
     q = qdrant(client)
     name = fresh()
-    q.create_collection(name, vectors_config=models.VectorParams(
-        size=3, distance=models.Distance.DOT))  # fmt: skip
-    q.upsert(name, [models.PointStruct(id=i, vector=[9.0, 9.0, 9.0], payload={"src": "etl"})
-                    for i in (1, 2, 3)])  # fmt: skip
+    q.create_collection(
+        name, vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT)
+    )
+    q.upsert(
+        name,
+        [
+            models.PointStruct(id=i, vector=[9.0, 9.0, 9.0], payload={"src": "etl"})
+            for i in (1, 2, 3)
+        ],
+    )
     with pytest.raises(InvalidIndexError, match=r"holds 3 points written without vecq"):
         client.attach_index(name, key)
     assert name not in client.list_indexes()  # nothing recorded
@@ -91,8 +110,9 @@ def test_points_written_by_another_tool_are_refused_or_replaced(client: Client, 
 def test_an_empty_collection_attaches_without_ado(client: Client, key: bytes) -> None:
     q = qdrant(client)
     name = fresh()
-    q.create_collection(name, vectors_config=models.VectorParams(
-        size=2, distance=models.Distance.EUCLID))  # fmt: skip
+    q.create_collection(
+        name, vectors_config=models.VectorParams(size=2, distance=models.Distance.EUCLID)
+    )
     index = client.attach_index(name, key)
     assert not index.info.replace_foreign
     index.upsert([("doc", [0.5, 0.25])])
@@ -108,9 +128,11 @@ def test_what_cannot_be_attached_says_why(client: Client, key: bytes) -> None:
         client.attach_index(fresh(), key)
     q = qdrant(client)
     name = fresh()
-    q.create_collection(name, vectors_config=models.VectorParams(size=2,
-                        distance=models.Distance.DOT),
-                        sparse_vectors_config={"bm25": models.SparseVectorParams()})  # fmt: skip
+    q.create_collection(
+        name,
+        vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),
+        sparse_vectors_config={"bm25": models.SparseVectorParams()},
+    )
     with pytest.raises(InvalidIndexError, match="mixes the unnamed dense vector with sparse"):
         client.attach_index(name, key)
     with pytest.raises(ValueError, match='existing must be "refuse" or "replace"'):
@@ -126,15 +148,22 @@ def test_the_command_line_attaches_and_describes(
     path = tmp_path / "qdrant"
     local = QdrantClient(path=str(path))
     name = fresh()
-    local.create_collection(name, vectors_config={"t": models.VectorParams(
-        size=2, distance=models.Distance.DOT)})  # fmt: skip
+    local.create_collection(
+        name, vectors_config={"t": models.VectorParams(size=2, distance=models.Distance.DOT)}
+    )
     local.upsert(name, [models.PointStruct(id=1, vector={"t": [1.0, 2.0]})])
     local.close()
     env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_QDRANT_PATH": str(path)}
 
     def vecq(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], capture_output=True,
-                              text=True, timeout=120, env=env, cwd=tmp_path)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "vecq.api.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=tmp_path,
+        )
 
     refused = vecq("index", "attach", name)
     assert refused.returncode != 0 and "holds 1 points written without vecq" in refused.stderr

@@ -66,9 +66,12 @@ class Thresholds:
 
 
 def test_bulk_turns_indexing_off_and_restores_it_after_the_load(
-    client: Client, make_index: Callable[..., Index], recording: Recording, r: redis.Redis,
+    client: Client,
+    make_index: Callable[..., Index],
+    recording: Recording,
+    r: redis.Redis,
     engine: str,
-) -> None:  # fmt: skip
+) -> None:
     """Inside the block indexing is off; after it, everything is written, then indexed."""
     index = make_index(dimension=8, shards=2)
     if engine == "local":

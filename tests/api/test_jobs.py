@@ -39,8 +39,13 @@ def test_wait_without_workers_times_out_with_advice(redis_server: Callable[..., 
     """With no worker consuming (a Redis of its own, nobody else on it), wait raises
     WaitTimeout that says to start one."""
     server = redis_server()
-    with Client(redis_url=server.url, broker_url=server.broker_url, worker=False, stall_timeout=1.0,
-                qdrant_path=":memory:") as c:  # fmt: skip
+    with Client(
+        redis_url=server.url,
+        broker_url=server.broker_url,
+        worker=False,
+        stall_timeout=1.0,
+        qdrant_path=":memory:",
+    ) as c:
         index = c.create_index("stall", index_key=c.generate_key(), dimension=2)
         with pytest.raises(WaitTimeout, match="vecq worker"):
             index.upsert([(1, [0.0, 1.0])])

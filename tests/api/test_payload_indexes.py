@@ -19,8 +19,12 @@ from vecq.shared.state import registry
 
 pytestmark = pytest.mark.engines("edge", "local")
 
-DECLARED = {"lang": "keyword", "year": {"type": "integer", "is_principal": True},
-            "tenant": {"type": "keyword", "is_tenant": True}, "seen": "datetime"}  # fmt: skip
+DECLARED = {
+    "lang": "keyword",
+    "year": {"type": "integer", "is_principal": True},
+    "tenant": {"type": "keyword", "is_tenant": True},
+    "seen": "datetime",
+}
 EXPECTED = {
     "lang": {"type": "keyword", "is_tenant": False, "is_principal": False},
     "seen": {"type": "datetime", "is_tenant": False, "is_principal": False},
@@ -61,14 +65,17 @@ def test_declared_at_creation_and_added_later(client: Client, key: bytes) -> Non
     mode has none, as qdrant-client documents, and accepts the same calls."""
     name = f"p-{uuid.uuid4().hex[:10]}"
     index = client.create_index(name, key, 3, payload_indexes=DECLARED)
-    index.upsert([(i, [1.0, 0.5, float(i)], None, {"lang": "en", "year": 2000 + i})
-                  for i in range(20)])  # fmt: skip
+    index.upsert(
+        [(i, [1.0, 0.5, float(i)], None, {"lang": "en", "year": 2000 + i}) for i in range(20)]
+    )
     index.create_payload_index("city", "text")
     if client.settings.engine == "local":
         assert index.payload_indexes() == {}
         return
-    assert index.payload_indexes() == {**EXPECTED, "city": {
-        "type": "text", "is_tenant": False, "is_principal": False}}  # fmt: skip
+    assert index.payload_indexes() == {
+        **EXPECTED,
+        "city": {"type": "text", "is_tenant": False, "is_principal": False},
+    }
     shard = client.engine.shard(index.info)  # type: ignore[attr-defined]  # Edge's own object
     schema = shard.info().payload_schema
     assert set(schema) == {"_vecq_seq", "lang", "year", "tenant", "seen", "city"}
@@ -78,8 +85,12 @@ def test_declared_at_creation_and_added_later(client: Client, key: bytes) -> Non
 def test_a_bad_spec_creates_nothing(client: Client, key: bytes) -> None:
     name = f"p-{uuid.uuid4().hex[:10]}"
     with pytest.raises(InvalidInputError, match="'year': is_tenant"):
-        client.create_index(name, key, 3, payload_indexes={
-            "lang": "keyword", "year": {"type": "integer", "is_tenant": True}})  # fmt: skip
+        client.create_index(
+            name,
+            key,
+            3,
+            payload_indexes={"lang": "keyword", "year": {"type": "integer", "is_tenant": True}},
+        )
     assert name not in client.list_indexes()
     assert name not in registry.names(client.redis)
 
@@ -89,16 +100,39 @@ def test_through_the_embedded_service_and_the_command_line(data_dir: Path, tmp_p
     the service; once it is down Edge itself shows the indexes in the shard folder."""
 
     def vecq(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "vecq.api.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     key_file = tmp_path / "shop.key"
-    bad = vecq("index", "create", "shop", "--dimension", "3", "--key-file", str(key_file),
-               "--payload-index", "lang:keywords")  # fmt: skip
+    bad = vecq(
+        "index",
+        "create",
+        "shop",
+        "--dimension",
+        "3",
+        "--key-file",
+        str(key_file),
+        "--payload-index",
+        "lang:keywords",
+    )
     assert bad.returncode == 2 and "'lang': type 'keywords'" in bad.stderr, bad.stderr
-    made = vecq("index", "create", "shop", "--dimension", "3", "--key-file", str(key_file),
-                "--payload-index", "lang:keyword",
-                "--payload-index", "t:keyword:tenant")  # fmt: skip
+    made = vecq(
+        "index",
+        "create",
+        "shop",
+        "--dimension",
+        "3",
+        "--key-file",
+        str(key_file),
+        "--payload-index",
+        "lang:keyword",
+        "--payload-index",
+        "t:keyword:tenant",
+    )
     assert made.returncode == 0, made.stderr
     described = json.loads(vecq("index", "describe", "shop", "--json").stdout)
     assert described["payload_indexes"] == ["lang:keyword", "t:keyword:tenant"]

@@ -1,4 +1,4 @@
-"""Every form of the seed's upsert, written through the real pipeline and read back."""
+"""Every form of upsert in CyborgDB's reference, written through the pipeline and read back."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def vector_of(index: Index, point_id: int) -> list[float]:
 def test_seed_example_single_upsert(
     client: Client, key: bytes, make_index: Callable[..., Index]
 ) -> None:
-    """The seed's single upsert, verbatim, after load_index as the seed does it."""
+    """CyborgDB's single upsert example, verbatim, after load_index as it does."""
     index_name = make_index(dimension=3).name
     index_key = key
     # Load Index
@@ -32,7 +32,7 @@ def test_seed_example_single_upsert(
 
 
 def test_seed_example_batch_upsert(make_index: Callable[..., Index]) -> None:
-    """The seed's batch upsert, verbatim."""
+    """CyborgDB's batch upsert example, verbatim."""
     index = make_index(dimension=3)
     # fmt: off
     # Batch upsert
@@ -46,7 +46,7 @@ def test_seed_example_batch_upsert(make_index: Callable[..., Index]) -> None:
 
 
 def test_seed_example_upsert_with_items(make_index: Callable[..., Index]) -> None:
-    """The seed's upsert with items, verbatim; items come back decrypted."""
+    """CyborgDB's upsert with items, verbatim; items come back decrypted."""
     index = make_index(dimension=4)
     # fmt: off
     # Upsert with items
@@ -60,7 +60,7 @@ def test_seed_example_upsert_with_items(make_index: Callable[..., Index]) -> Non
 
 
 def test_seed_example_numpy_keyword(make_index: Callable[..., Index]) -> None:
-    """The seed's NumPy example, verbatim: vectors=..., ids=... by keyword."""
+    """CyborgDB's NumPy example, verbatim: vectors=..., ids=... by keyword."""
     index = make_index(dimension=3)
     # NumPy-based upsert with two arrays
     vectors = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]], dtype=float)  # 2 vectors of dimension 3
@@ -195,10 +195,8 @@ def test_batches_split_by_count_across_shards(
     assert index.count() == n
 
 
-def test_get_leaves_out_missing_ids_or_raises_naming_them(
-    make_index: Callable[..., Index],
-) -> None:
-    """get() skips ids not stored (the seed's behaviour); missing="raise" names them instead,
+def test_get_leaves_out_missing_ids_or_raises_naming_them(make_index: Callable[..., Index]) -> None:
+    """get() skips ids not stored (as CyborgDB's get does); missing="raise" names them instead,
     once each, integers and strings alike, and NumPy ids compare as their values."""
     index = make_index(dimension=3)
     index.upsert([{"id": 1, "vector": [1, 2, 3]}, {"id": "doc", "vector": [4, 5, 6]}])

@@ -139,11 +139,21 @@ def _deep(levels: int) -> Any:
 # Metadata that breaks one rule each: reserved keys at any depth, non-string keys, values
 # JSON cannot hold, nesting past the limit, a tree past the size limit, not a dict at all.
 BAD_METADATA: list[Any] = [
-    {"_vecq_seq": 1}, {"a": {"_vecq_seq": 1}}, {"a": [{"b": {"_vecq": 2}}]}, {1: "x"},
-    {"a": {2: "x"}}, {"f": float("nan")}, {"a": [1.0, float("inf")]}, {"big": 2**64},
-    {"s": {1, 2}}, {"b": b"bytes"}, {"deep": _deep(9)}, {"huge": "x" * 70_000},
-    "not a dict", ["a"],
-]  # fmt: skip
+    {"_vecq_seq": 1},
+    {"a": {"_vecq_seq": 1}},
+    {"a": [{"b": {"_vecq": 2}}]},
+    {1: "x"},
+    {"a": {2: "x"}},
+    {"f": float("nan")},
+    {"a": [1.0, float("inf")]},
+    {"big": 2**64},
+    {"s": {1, 2}},
+    {"b": b"bytes"},
+    {"deep": _deep(9)},
+    {"huge": "x" * 70_000},
+    "not a dict",
+    ["a"],
+]
 
 
 def _break(kind: str, records: list[dict[str, Any]], row: int, data: st.DataObject) -> None:
@@ -156,9 +166,10 @@ def _break(kind: str, records: list[dict[str, Any]], row: int, data: st.DataObje
         bad["vector"] = bad["vector"] + [0.0] if data.draw(st.booleans()) else bad["vector"][:-1]
     elif kind == "id":
         bad["id"] = data.draw(
-            st.sampled_from([-1, 2**63, True, 1.5, "", "\ud800", "x" * 513, None, b"7",
-                             np.uint64(2**63 + 1)])
-        )  # fmt: skip
+            st.sampled_from(
+                [-1, 2**63, True, 1.5, "", "\ud800", "x" * 513, None, b"7", np.uint64(2**63 + 1)]
+            )
+        )
     elif kind == "item":
         bad["item"] = data.draw(st.sampled_from(["text", 3, [1, 2], b"x" * (2**20 + 1)]))
     elif kind == "metadata":

@@ -55,8 +55,11 @@ def _set_images(docs: list[dict[str, Any]], images: list[dict[str, str]]) -> Non
 def _patch(folder: Path, docs: list[dict[str, Any]], patch: dict[str, Any]) -> None:
     ops = yaml.safe_load((folder / patch["path"]).read_text())
     target = patch["target"]
-    hits = [i for i, d in enumerate(docs)
-            if d["kind"] == target["kind"] and d["metadata"]["name"] == target["name"]]  # fmt: skip
+    hits = [
+        i
+        for i, d in enumerate(docs)
+        if d["kind"] == target["kind"] and d["metadata"]["name"] == target["name"]
+    ]
     if len(hits) != 1:
         raise ValueError(f"{folder}: patch {patch['path']} matches {len(hits)} documents")
     docs[hits[0]] = jsonpatch.apply_patch(docs[hits[0]], ops)

@@ -16,8 +16,13 @@ from vecq.api.cli import build_parser
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
-REQUIRED = ["REDIS_PASSWORD", "QDRANT_API_KEY", "FLOWER_BASIC_AUTH", "VECQ_API_TOKENS_FILE",
-            "VECQ_ETL_KEY_FILE"]  # fmt: skip
+REQUIRED = [
+    "REDIS_PASSWORD",
+    "QDRANT_API_KEY",
+    "FLOWER_BASIC_AUTH",
+    "VECQ_API_TOKENS_FILE",
+    "VECQ_ETL_KEY_FILE",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +38,19 @@ def _vecq_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_passes_the_compose_specification_schema() -> None:
     """check-jsonschema validates the file against the Compose Specification's schema."""
-    done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
-                           "vendor.compose-spec", str(COMPOSE)],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -46,10 +61,16 @@ def test_every_vecq_service_runs_a_real_command(compose: dict[str, Any]) -> None
     parser = build_parser()
     run = {n: s for n, s in services.items() if "entrypoint" not in s}
     assert {parser.parse_args(s["command"]).command for s in run.values()} == {
-        "worker", "serve", "schedule"}  # fmt: skip
+        "worker",
+        "serve",
+        "schedule",
+    }
     flower = services["flower"]
-    assert flower["entrypoint"] == ["celery"] and flower["command"][:3] == ["-A", "vecq.workers",
-                                                                             "flower"]  # fmt: skip
+    assert flower["entrypoint"] == ["celery"] and flower["command"][:3] == [
+        "-A",
+        "vecq.workers",
+        "flower",
+    ]
     from celery.app.utils import find_app
 
     assert find_app("workers").main == "vecq"
@@ -72,8 +93,12 @@ def test_services_wait_for_healthy_dependencies(compose: dict[str, Any]) -> None
 def test_redis_is_durable_bounded_and_protected(compose: dict[str, Any]) -> None:
     """AOF with fsync every second, noeviction, a password from the environment."""
     command = " ".join(compose["services"]["redis"]["command"])
-    for flag in ("--appendonly yes", "--appendfsync everysec", "--maxmemory-policy noeviction",
-                 '--requirepass "$${REDIS_PASSWORD}"'):  # fmt: skip
+    for flag in (
+        "--appendonly yes",
+        "--appendfsync everysec",
+        "--maxmemory-policy noeviction",
+        '--requirepass "$${REDIS_PASSWORD}"',
+    ):
         assert flag in command, flag
     url = compose["services"]["worker"]["environment"]["VECQ_REDIS_URL"]
     assert url.startswith("redis://:${REDIS_PASSWORD:?")

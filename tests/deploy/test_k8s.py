@@ -52,8 +52,13 @@ def test_renderer_agrees_with_kubectl_kustomize(overlay: str) -> None:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed; the renderer is checked where it is")
-    out = subprocess.run([kubectl, "kustomize", str(K8S / "overlays" / overlay)],
-                         capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [kubectl, "kustomize", str(K8S / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     theirs = sorted(json.dumps(d, sort_keys=True) for d in yaml.safe_load_all(out.stdout) if d)
     ours = sorted(json.dumps(d, sort_keys=True) for d in render(K8S / "overlays" / overlay))
     assert ours == theirs
@@ -65,8 +70,12 @@ def test_core_resources_pass_schema_validation(
 ) -> None:
     """Every core resource validates strictly (no unknown fields) against Kubernetes' schema."""
     core = [d for d in rendered if d["apiVersion"] in CORE_APIS]
-    assert {d["kind"] for d in core} >= {"Deployment", "Service", "ConfigMap",
-                                         "PodDisruptionBudget"}  # fmt: skip
+    assert {d["kind"] for d in core} >= {
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "PodDisruptionBudget",
+    }
     for doc in core:
         kubernetes_validate.validate(doc, version, strict=True)
 
@@ -121,16 +130,21 @@ def test_workers_finish_their_batch_and_beat_runs_once(rendered: list[dict[str, 
 
 def test_selectors_match_their_pods(rendered: list[dict[str, Any]]) -> None:
     """Each PodDisruptionBudget and Service selects the pods of one Deployment."""
-    pods = {n: d["spec"]["template"]["metadata"]["labels"]
-            for n, d in _by_kind(rendered, "Deployment").items()}  # fmt: skip
+    pods = {
+        n: d["spec"]["template"]["metadata"]["labels"]
+        for n, d in _by_kind(rendered, "Deployment").items()
+    }
     budgets = _by_kind(rendered, "PodDisruptionBudget")
     assert set(budgets) == {"vecq-worker", "vecq-api"}
     for name, pdb in budgets.items():
         assert pdb["spec"]["selector"]["matchLabels"].items() <= pods[name].items()
     api = _by_kind(rendered, "Service")["vecq-api"]["spec"]
     assert api["selector"].items() <= pods["vecq-api"].items()
-    ports = {p["name"] for c in containers(_by_kind(rendered, "Deployment")["vecq-api"])
-             for p in c["ports"]}  # fmt: skip
+    ports = {
+        p["name"]
+        for c in containers(_by_kind(rendered, "Deployment")["vecq-api"])
+        for p in c["ports"]
+    }
     assert {p["targetPort"] for p in api["ports"]} <= ports
 
 

@@ -46,8 +46,9 @@ def test_a_job_cut_short_by_a_redis_kill_finishes_once_redis_is_back(workers: Wo
     server = workers.redis
     workers.start()
     with producer(server.url, server.broker_url, **workers.location) as client:
-        index = client.create_index("cut", index_key=client.generate_key(), dimension=DIM,
-                                    metric="dot")  # fmt: skip
+        index = client.create_index(
+            "cut", index_key=client.generate_key(), dimension=DIM, metric="dot"
+        )
         seen: list[int] = []
 
         def kill_redis_after_three(n: int) -> None:
@@ -103,8 +104,13 @@ def test_a_job_whose_producer_died_with_redis_is_finished_by_the_workers(
         index.upsert(np.arange(4000), np.ones((4000, {DIM}), np.float32), wait=False,
                      on_batch=hold_after_three)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "three"
         server.stop(kill=True)
@@ -141,12 +147,16 @@ def test_a_worker_killed_mid_batch_is_covered_within_a_minute_with_default_setti
     # (between two batches the worker holds none, and there would be nothing to take over).
     first = workers.slow_writes("killed", 1.0).start()
     with producer(server.url, server.broker_url, **workers.location) as client:
-        index = client.create_index("killed", index_key=client.generate_key(), dimension=DIM,
-                                    metric="dot")  # fmt: skip
+        index = client.create_index(
+            "killed", index_key=client.generate_key(), dimension=DIM, metric="dot"
+        )
         vectors = np.random.default_rng(6).standard_normal((2_560, DIM), dtype=np.float32)
         job = index.upsert(np.arange(2_560), vectors, wait=False)  # 10 batches of 256
-        wait_until(lambda: bool(pending.holders(client.redis)) and job.progress.written > 0,
-                   60, "the worker to hold a batch")  # fmt: skip
+        wait_until(
+            lambda: bool(pending.holders(client.redis)) and job.progress.written > 0,
+            60,
+            "the worker to hold a batch",
+        )
         first.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         first.wait(10)
@@ -167,16 +177,19 @@ def test_a_backlog_longer_than_the_old_reaper_threshold_is_never_republished(
     server = workers.redis
     workers.slow_writes("backlog", 1.2).start()
     with producer(server.url, server.broker_url, batch_size=64, **workers.location) as client:
-        index = client.create_index("backlog", index_key=client.generate_key(), dimension=DIM,
-                                    metric="dot", shards=1)  # fmt: skip
+        index = client.create_index(
+            "backlog", index_key=client.generate_key(), dimension=DIM, metric="dot", shards=1
+        )
         job = index.upsert(np.arange(1_920), np.ones((1_920, DIM), np.float32), wait=False)
         started = time.monotonic()
         job.wait(120)
         took = time.monotonic() - started
         assert took > 2 * 12  # longer than twice the visibility timeout: the old threshold
         deliveries = _deliveries(client, job.job_id)
-        print(f"\nbacklog of {len(deliveries)} batches drained in {took:.0f}s; republished "
-              f"{_republished(workers)}")  # fmt: skip
+        print(
+            f"\nbacklog of {len(deliveries)} batches drained in {took:.0f}s; republished "
+            f"{_republished(workers)}"
+        )
         assert len(deliveries) == job.state().batches and set(deliveries.values()) == {1}
         assert _republished(workers) == 0
 
@@ -187,8 +200,9 @@ def test_a_worker_stalled_in_a_slow_write_is_never_duplicated(workers: Workers) 
     server = workers.redis
     workers.slow_writes("stall", 25).start()
     with producer(server.url, server.broker_url, **workers.location) as client:
-        index = client.create_index("stall", index_key=client.generate_key(), dimension=DIM,
-                                    metric="dot", shards=1)  # fmt: skip
+        index = client.create_index(
+            "stall", index_key=client.generate_key(), dimension=DIM, metric="dot", shards=1
+        )
         job = index.upsert(np.arange(100), np.ones((100, DIM), np.float32), wait=False)
         job.wait(90)
         assert job.status == "done"

@@ -19,6 +19,7 @@ def test_short_soak_loses_nothing(
     stale, phantom, resurrected, misreported or duplicated."""
     status = soak(20, seed=7, universe=20_000, workdir=tmp_path, engine=engine, settle_timeout=200)
     report = capsys.readouterr().out
-    assert ("lost 0  stale 0  phantom 0  resurrected 0  misreported 0  duplicated 0  "
-            "dead-lettered 0") in report, report  # fmt: skip
+    assert (
+        "lost 0  stale 0  phantom 0  resurrected 0  misreported 0  duplicated 0  dead-lettered 0"
+    ) in report, report
     assert status == 0

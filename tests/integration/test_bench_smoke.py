@@ -47,10 +47,23 @@ def test_benchmark_runs_and_reports_its_goals(name: str) -> None:
 def test_the_postgresql_benchmark_runs_on_the_test_database(postgres_url: str) -> None:
     """`python -m bench.postgres` against the tests' PostgreSQL (skipped where there is none)."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.postgres", "--n", "2000", "--dim", "16", "--rounds", "1",
-         "--url", postgres_url],
-        capture_output=True, text=True, timeout=170,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bench.postgres",
+            "--n",
+            "2000",
+            "--dim",
+            "16",
+            "--rounds",
+            "1",
+            "--url",
+            postgres_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "command: python -m bench.postgres" in done.stdout and "goal >= 0.5" in done.stdout
     assert "Traceback" not in done.stderr

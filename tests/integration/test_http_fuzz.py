@@ -60,8 +60,9 @@ def test_no_operation_answers_5xx(api_schema: schemathesis.BaseSchema) -> None:
     for operation in operations:
 
         @given(case=st.tuples(operation.as_strategy(), st.integers(0, 3)).map(_aim))
-        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None)  # fmt: skip
+        @settings(
+            max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def fuzz(case: schemathesis.Case) -> None:
             case.call_and_validate(checks=[not_a_server_error])
 

@@ -16,8 +16,13 @@ pytestmark = pytest.mark.integration
 
 
 def vecq(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], capture_output=True,
-                          text=True, timeout=120, input=stdin)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "vecq.api.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+    )
 
 
 def on_a_terminal(*args: str, answer: str) -> subprocess.CompletedProcess[str]:
@@ -25,8 +30,13 @@ def on_a_terminal(*args: str, answer: str) -> subprocess.CompletedProcess[str]:
     controller, terminal = pty.openpty()
     try:
         os.write(controller, answer.encode() + b"\n")
-        return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], stdin=terminal,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "vecq.api.cli", *args],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         os.close(controller)
         os.close(terminal)
@@ -36,8 +46,9 @@ def test_index_commands_create_list_describe_delete(data_dir: Path, tmp_path: Pa
     """The key goes to an owner-only file and never to the output; list and describe show
     the index; a second create refuses to overwrite the key; delete removes it."""
     key_file = tmp_path / "shop.key"
-    made = vecq("index", "create", "shop", "--dimension", "3", "--shards", "2", "--key-file",
-                str(key_file))  # fmt: skip
+    made = vecq(
+        "index", "create", "shop", "--dimension", "3", "--shards", "2", "--key-file", str(key_file)
+    )
     assert made.returncode == 0, made.stderr
     key = key_file.read_text().strip()
     assert len(bytes.fromhex(key)) == 32
@@ -45,13 +56,23 @@ def test_index_commands_create_list_describe_delete(data_dir: Path, tmp_path: Pa
     assert key not in made.stdout + made.stderr
     again = vecq("index", "create", "shop2", "--dimension", "3", "--key-file", str(key_file))
     assert again.returncode == 2 and "--reuse-key" in again.stderr
-    shown = vecq("index", "create", "shop2", "--dimension", "3", "--key-file", str(key_file),
-                 "--reuse-key", "--print-key")  # fmt: skip
+    shown = vecq(
+        "index",
+        "create",
+        "shop2",
+        "--dimension",
+        "3",
+        "--key-file",
+        str(key_file),
+        "--reuse-key",
+        "--print-key",
+    )
     assert shown.returncode == 0 and key in shown.stdout
     listed = json.loads(vecq("index", "list", "--json").stdout)
     assert [(e["name"], e["dimension"], e["shards"]) for e in listed] == [
-        ("shop", 3, 2), ("shop2", 3, 4)
-    ]  # fmt: skip
+        ("shop", 3, 2),
+        ("shop2", 3, 4),
+    ]
     described = json.loads(vecq("index", "describe", "shop", "--json").stdout)
     assert described["points"] == 0 and described["marks"]["tombstones"] == 0
     wrong = tmp_path / "wrong.key"
@@ -75,8 +96,20 @@ def test_ingest_mirror_and_verify_exit_statuses(data_dir: Path, tmp_path: Path) 
     """verify exits 0 when the index matches the files and 1 when not; ingest --mirror
     deletes what the files no longer hold, after which verify matches again."""
     key_file = tmp_path / "m.key"
-    assert vecq("index", "create", "m", "--dimension", "2", "--key-file", str(key_file),
-                "--metric", "dot").returncode == 0  # fmt: skip
+    assert (
+        vecq(
+            "index",
+            "create",
+            "m",
+            "--dimension",
+            "2",
+            "--key-file",
+            str(key_file),
+            "--metric",
+            "dot",
+        ).returncode
+        == 0
+    )
     source = tmp_path / "day1.jsonl"
     source.write_text("".join(json.dumps({"id": i, "vector": [i, 1]}) + "\n" for i in range(6)))
     common = ["--index", "m", "--key-file", str(key_file)]
@@ -89,10 +122,14 @@ def test_ingest_mirror_and_verify_exit_statuses(data_dir: Path, tmp_path: Path) 
     planned = vecq("ingest", str(source), *common, "--mirror", "--dry-run", "--json")
     assert planned.returncode == 1, planned.stderr  # the guard would refuse: 3 of 6 > 0.1
     assert json.loads(planned.stdout)["mirror"] == {
-        "source_ids": 3, "stored": 6, "would_delete": 3,
-        "refusal": "3 deletes are more than 0.1 of the 6 points"}  # fmt: skip
-    allowed = vecq("ingest", str(source), *common, "--mirror", "--dry-run",
-                   "--max-delete-fraction", "0.5")  # fmt: skip
+        "source_ids": 3,
+        "stored": 6,
+        "would_delete": 3,
+        "refusal": "3 deletes are more than 0.1 of the 6 points",
+    }
+    allowed = vecq(
+        "ingest", str(source), *common, "--mirror", "--dry-run", "--max-delete-fraction", "0.5"
+    )
     assert (
         allowed.returncode == 0 and "3 of the index's 6 points would be deleted" in allowed.stdout
     )
@@ -110,8 +147,10 @@ def test_a_dry_run_counts_and_names_errors_and_enqueues_nothing(
     data_dir: Path, tmp_path: Path
 ) -> None:
     key_file = tmp_path / "d.key"
-    assert vecq("index", "create", "d", "--dimension", "2", "--key-file",
-                str(key_file)).returncode == 0  # fmt: skip
+    assert (
+        vecq("index", "create", "d", "--dimension", "2", "--key-file", str(key_file)).returncode
+        == 0
+    )
     common = ["--index", "d", "--key-file", str(key_file)]
     lines = [{"id": i, "vector": [i, 1]} for i in range(10)]
     lines[3]["vector"] = [1, 2, 3]
@@ -139,8 +178,12 @@ def test_a_dry_run_counts_and_names_errors_and_enqueues_nothing(
 def test_index_pace_caps_and_clears_the_write_rate(data_dir: Path, tmp_path: Path) -> None:
     """`vecq index pace` sets the fleet's write budget, shows it, and 0 removes it; a
     negative rate and a missing index are refused with exit status 2."""
-    assert vecq("index", "create", "p", "--dimension", "3", "--key-file",
-                str(tmp_path / "p.key")).returncode == 0  # fmt: skip
+    assert (
+        vecq(
+            "index", "create", "p", "--dimension", "3", "--key-file", str(tmp_path / "p.key")
+        ).returncode
+        == 0
+    )
     capped = vecq("index", "pace", "p", "--max-write-rate", "2500", "--json")
     assert capped.returncode == 0, capped.stderr
     assert json.loads(capped.stdout)["max_write_rate"] == 2500.0

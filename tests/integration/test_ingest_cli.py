@@ -43,8 +43,19 @@ def test_cli_ingests_resumably_with_a_progress_summary(data_dir: Path, tmp_path:
     """`vecq ingest` (embedded) writes everything; a second run skips every chunk."""
     key, key_file = _embedded_index("files", tmp_path)
     path, vectors = _npy(tmp_path, 2_000, 4)
-    command = [sys.executable, "-m", "vecq.api.cli", "ingest", str(path), "--index", "files",
-               "--key-file", str(key_file), "--chunk-rows", "500"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "vecq.api.cli",
+        "ingest",
+        str(path),
+        "--index",
+        "files",
+        "--key-file",
+        str(key_file),
+        "--chunk-rows",
+        "500",
+    ]
     first = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     assert "enqueued 2,000 records, skipped 0" in first.stdout
@@ -63,8 +74,18 @@ def test_cli_bulk_loads_then_restores_indexing(data_dir: Path, tmp_path: Path) -
     """--bulk writes everything and leaves no saved thresholds behind; with --no-wait, exit 2."""
     key, key_file = _embedded_index("bulky", tmp_path)
     path, _ = _npy(tmp_path, 1_000, 4)
-    command = [sys.executable, "-m", "vecq.api.cli", "ingest", str(path), "--index", "bulky",
-               "--key-file", str(key_file), "--bulk"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "vecq.api.cli",
+        "ingest",
+        str(path),
+        "--index",
+        "bulky",
+        "--key-file",
+        str(key_file),
+        "--bulk",
+    ]
     refused = subprocess.run([*command, "--no-wait"], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--bulk waits" in refused.stderr
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -97,10 +118,24 @@ def test_a_killed_ingest_resumes_where_it_stopped(
     vectors = np.random.default_rng(3).standard_normal((200_000, 8), dtype=np.float32)
     path = tmp_path / "big.npy"
     np.save(path, vectors)
-    env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_BROKER_URL": broker_url(redis_url),
-           "VECQ_INDEX_KEY": key.hex()}  # fmt: skip
-    command = [sys.executable, "-m", "vecq.api.cli", "ingest", str(path), "--index", name,
-               "--chunk-rows", "500", "--no-wait"]  # fmt: skip
+    env = {
+        **os.environ,
+        "VECQ_REDIS_URL": redis_url,
+        "VECQ_BROKER_URL": broker_url(redis_url),
+        "VECQ_INDEX_KEY": key.hex(),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "vecq.api.cli",
+        "ingest",
+        str(path),
+        "--index",
+        name,
+        "--chunk-rows",
+        "500",
+        "--no-wait",
+    ]
     r = redis.Redis.from_url(redis_url)
     ledger_key = keys.ingest(name, open_sources([str(path)])[0].fingerprint(500))
     run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -140,17 +175,36 @@ def test_a_killed_ingest_from_postgresql_resumes_after_its_last_committed_key(
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {pg_table} (id bigint PRIMARY KEY, v real[])")
-        conn.execute(f"INSERT INTO {pg_table} SELECT g, ARRAY[g % 97, 1, 2, 3, 4, 5, 6, 7] "
-                     "FROM generate_series(1, 200000) g")  # fmt: skip
+        conn.execute(
+            f"INSERT INTO {pg_table} SELECT g, ARRAY[g % 97, 1, 2, 3, 4, 5, 6, 7] "
+            "FROM generate_series(1, 200000) g"
+        )
     name = f"pgkill-{os.getpid()}-{time.monotonic_ns()}"
     with Client(redis_url=redis_url, worker=False) as client:
         key = client.generate_key()
         client.create_index(name, index_key=key, dimension=8, shards=2, metric="dot")
-    env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_BROKER_URL": broker_url(redis_url),
-           "VECQ_INDEX_KEY": key.hex()}  # fmt: skip
-    command = [sys.executable, "-m", "vecq.api.cli", "ingest", postgres_url, "--table", pg_table,
-               "--vector-column", "v", "--index", name, "--chunk-rows", "500",
-               "--no-wait"]  # fmt: skip
+    env = {
+        **os.environ,
+        "VECQ_REDIS_URL": redis_url,
+        "VECQ_BROKER_URL": broker_url(redis_url),
+        "VECQ_INDEX_KEY": key.hex(),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "vecq.api.cli",
+        "ingest",
+        postgres_url,
+        "--table",
+        pg_table,
+        "--vector-column",
+        "v",
+        "--index",
+        name,
+        "--chunk-rows",
+        "500",
+        "--no-wait",
+    ]
     r = redis.Redis.from_url(redis_url)
     read = PostgresSource(postgres_url, table=pg_table, mapping=ColumnMap(vector="v"))
     ledger_key = keys.ingest(name, read.fingerprint(0))
@@ -164,8 +218,9 @@ def test_a_killed_ingest_from_postgresql_resumes_after_its_last_committed_key(
     run.wait(10)
     rows = int(r.hget(ledger_key, "rows") or 0)
     assert 10_000 <= rows < 200_000 and json.loads(r.hget(ledger_key, "after")) == [str(rows)]
-    again = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True,
-                           timeout=120)  # fmt: skip
+    again = subprocess.run(
+        [*command, "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     assert (summary["skipped"], summary["enqueued"]) == (rows, 200_000 - rows)
@@ -203,10 +258,24 @@ def test_a_killed_ingest_from_object_storage_resumes_where_it_stopped(
     with Client(redis_url=redis_url, worker=False) as client:
         key = client.generate_key()
         client.create_index(name, index_key=key, dimension=8, shards=2, metric="dot")
-    env = {**os.environ, "VECQ_REDIS_URL": redis_url, "VECQ_BROKER_URL": broker_url(redis_url),
-           "VECQ_INDEX_KEY": key.hex()}  # fmt: skip
-    command = [sys.executable, "-m", "vecq.api.cli", "ingest", url, "--index", name,
-               "--chunk-rows", "500", "--no-wait"]  # fmt: skip
+    env = {
+        **os.environ,
+        "VECQ_REDIS_URL": redis_url,
+        "VECQ_BROKER_URL": broker_url(redis_url),
+        "VECQ_INDEX_KEY": key.hex(),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "vecq.api.cli",
+        "ingest",
+        url,
+        "--index",
+        name,
+        "--chunk-rows",
+        "500",
+        "--no-wait",
+    ]
     r = redis.Redis.from_url(redis_url)
     ledger_key = keys.ingest(name, open_sources([url])[0].fingerprint(500))
     run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

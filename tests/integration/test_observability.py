@@ -49,11 +49,25 @@ def observed_worker(
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vecq.api.cli", "worker", "--metrics-port", str(port),
-             "--log-format", "json", "--pool", pool, "--concurrency", "1"],
-            env=_env(redis_url, tmp_path), stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "vecq.api.cli",
+                "worker",
+                "--metrics-port",
+                str(port),
+                "--log-format",
+                "json",
+                "--pool",
+                pool,
+                "--concurrency",
+                "1",
+            ],
+            env=_env(redis_url, tmp_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             cwd=Path(__file__).parents[2],
-        )  # fmt: skip
+        )
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -97,16 +111,21 @@ def test_worker_metrics_logs_and_status(
     while httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code != 200:
         assert time.monotonic() < deadline, "the worker never became ready"
         time.sleep(0.2)
-    ready = [json.loads(line)["msg"] for line in log_path.read_text().splitlines()
-             if line.startswith("{") and "vecq worker ready" in line]  # fmt: skip
+    ready = [
+        json.loads(line)["msg"]
+        for line in log_path.read_text().splitlines()
+        if line.startswith("{") and "vecq worker ready" in line
+    ]
     assert ready and "consuming" in ready[0]
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
     name = f"obs-{uuid.uuid4().hex[:8]}"
     vectors = np.random.default_rng(3).standard_normal((3000, 8), dtype=np.float32)
-    with Client(redis_url=redis_url, broker_url=broker_url(redis_url), worker=False,
-                stall_timeout=60.0) as client:  # fmt: skip
-        index = client.create_index(name, index_key=client.generate_key(), dimension=8,
-                                    shards=2, metric="dot")  # fmt: skip
+    with Client(
+        redis_url=redis_url, broker_url=broker_url(redis_url), worker=False, stall_timeout=60.0
+    ) as client:
+        index = client.create_index(
+            name, index_key=client.generate_key(), dimension=8, shards=2, metric="dot"
+        )
         job = index.upsert(np.arange(3000), vectors)
 
     written = ("vecq_vectors_total", (("index", name), ("outcome", "written")))
@@ -122,9 +141,12 @@ def test_worker_metrics_logs_and_status(
 
     status = subprocess.run(
         [sys.executable, "-m", "vecq.api.cli", "status", "--json", "--jobs", "50"],
-        env=_env(redis_url, tmp_path), capture_output=True, text=True, timeout=60,
+        env=_env(redis_url, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd=Path(__file__).parents[2],
-    )  # fmt: skip
+    )
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
     assert report["workers"], "the running worker has no live heartbeat"
@@ -132,8 +154,7 @@ def test_worker_metrics_logs_and_status(
     mine = [j for j in report["jobs"] if j["job_id"] == job.job_id]
     assert mine and mine[0]["status"] == "done" and mine[0]["written"] == 3000
 
-    lines = [json.loads(line) for line in log_path.read_text().splitlines()
-             if line.startswith("{")]  # fmt: skip
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     created = [e for e in lines if e.get("index") == name and "created collection" in e["msg"]]
     assert len(created) == 1  # one collection per index, made by the first batch written
     assert {e["job"] for e in created} == {job.job_id}
@@ -149,11 +170,21 @@ def test_flower_sees_workers_and_tasks(
     port = free_port()
     env = {**_env(redis_url, tmp_path), "FLOWER_UNAUTHENTICATED_API": "true"}
     flower = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "vecq.workers", "flower", f"--port={port}",
-         "--address=127.0.0.1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "vecq.workers",
+            "flower",
+            f"--port={port}",
+            "--address=127.0.0.1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         cwd=Path(__file__).parents[2],
-    )  # fmt: skip
+    )
     try:
         api = f"http://127.0.0.1:{port}/api"
         deadline = time.monotonic() + 60
@@ -168,10 +199,12 @@ def test_flower_sees_workers_and_tasks(
         while "Events of group {task} enabled" not in log_path.read_text():
             assert time.monotonic() < deadline, "Flower never enabled task events"
             time.sleep(0.5)
-        with Client(redis_url=redis_url, broker_url=broker_url(redis_url), worker=False,
-                    stall_timeout=60.0) as client:  # fmt: skip
-            index = client.create_index(f"fl-{uuid.uuid4().hex[:8]}", client.generate_key(),
-                                        dimension=4, shards=1)  # fmt: skip
+        with Client(
+            redis_url=redis_url, broker_url=broker_url(redis_url), worker=False, stall_timeout=60.0
+        ) as client:
+            index = client.create_index(
+                f"fl-{uuid.uuid4().hex[:8]}", client.generate_key(), dimension=4, shards=1
+            )
             # Bulk-sized: live-lane calls are served outside the Celery pool, unseen by Flower.
             index.upsert(np.arange(1000), np.ones((1000, 4), np.float32))
         tasks: dict[str, dict[str, object]] = {}

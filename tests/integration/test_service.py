@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -19,70 +18,14 @@ import numpy as np
 import psutil
 import pytest
 import redis
-from qdrant_edge import CountRequest, EdgeShard
 
+from tests.support.embedded import WRITER, finish, python, stored, the_state, vecq, wait_for
 from vecq import Client, ServiceError, StorageLocked
 from vecq.api import launcher
 from vecq.shared import keys
 from vecq.shared.wire.service_protocol import STATE, ServiceState
 
 pytestmark = pytest.mark.integration
-
-
-def vecq(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], capture_output=True,
-                          text=True, timeout=120, env=env)  # fmt: skip
-
-
-def python(code: str, *args: str) -> subprocess.Popen[str]:
-    """Start a Python program (the test's environment, so the same data directory)."""
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-
-
-def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
-    out, err = process.communicate(timeout=timeout)
-    assert process.returncode == 0, err
-    return out
-
-
-def the_state(data_dir: Path) -> ServiceState:
-    state = ServiceState.read(data_dir)
-    assert state is not None, "no service.json"
-    return state
-
-
-def wait_for(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def stored(data_dir: Path, index: str) -> int:
-    """Points in the index's Edge shard, opened directly (the service must be down)."""
-    shard = EdgeShard.load(str(data_dir / "edge" / index))
-    try:
-        return int(shard.count(CountRequest(exact=True)))
-    finally:
-        shard.close()
-
-
-WRITER = """
-    import sys
-    import numpy as np
-    from vecq import Client
-
-    name, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    with Client() as client:
-        key = bytes.fromhex(open(sys.argv[4]).read())
-        index = client.load_index(name, index_key=key)
-        rng = np.random.default_rng(first)
-        for start in range(first, first + n, 5_000):
-            ids = np.arange(start, min(start + 5_000, first + n))
-            index.upsert(ids, rng.standard_normal((len(ids), 16), dtype=np.float32))
-        print(index.count(), client.service.pid)
-"""
 
 
 def test_two_programs_write_at_once_into_the_same_and_different_indexes(
@@ -97,9 +40,11 @@ def test_two_programs_write_at_once_into_the_same_and_different_indexes(
         client.create_index("shared", index_key=key, dimension=16)
         client.create_index("other", index_key=key, dimension=16)
         pid = client.service.pid  # type: ignore[union-attr]
-    writers = [python(WRITER, "shared", "0", "20000", str(key_file)),
-               python(WRITER, "shared", "20000", "20000", str(key_file)),
-               python(WRITER, "other", "0", "15000", str(key_file))]  # fmt: skip
+    writers = [
+        python(WRITER, "shared", "0", "20000", str(key_file)),
+        python(WRITER, "shared", "20000", "20000", str(key_file)),
+        python(WRITER, "other", "0", "15000", str(key_file)),
+    ]
     outputs = [finish(w).split() for w in writers]
     assert {int(o[1]) for o in outputs} == {pid}, "every program attached to the one service"
     assert int(outputs[2][0]) == 15_000
@@ -109,8 +54,9 @@ def test_two_programs_write_at_once_into_the_same_and_different_indexes(
         got = index.get([0, 39_999, 40_000])
         assert [p["id"] for p in got] == [0, 39_999]
         expected = np.random.default_rng(20_000).standard_normal((5_000, 16), dtype=np.float32)[0]
-        assert np.allclose(index.get([20_000])[0]["vector"], expected / np.linalg.norm(expected),
-                           atol=1e-6)  # fmt: skip
+        assert np.allclose(
+            index.get([20_000])[0]["vector"], expected / np.linalg.norm(expected), atol=1e-6
+        )
     assert launcher.stop(data_dir) == pid
     assert stored(data_dir, "shared") == 40_000 and stored(data_dir, "other") == 15_000
 
@@ -118,15 +64,30 @@ def test_two_programs_write_at_once_into_the_same_and_different_indexes(
 def test_status_and_index_list_answer_while_an_ingest_runs(data_dir: Path, tmp_path: Path) -> None:
     """A backfill in one process, `vecq status` and `vecq index list` in others, at once."""
     key_file = tmp_path / "k.key"
-    assert vecq("index", "create", "watched", "--dimension", "64", "--key-file",
-                str(key_file)).returncode == 0  # fmt: skip
+    assert (
+        vecq(
+            "index", "create", "watched", "--dimension", "64", "--key-file", str(key_file)
+        ).returncode
+        == 0
+    )
     vectors = tmp_path / "v.npy"
     np.save(vectors, np.random.default_rng(1).standard_normal((150_000, 64), dtype=np.float32))
     ingest = subprocess.Popen(
-        [sys.executable, "-m", "vecq.api.cli", "ingest", str(vectors), "--index", "watched",
-         "--key-file", str(key_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vecq.api.cli",
+            "ingest",
+            str(vectors),
+            "--index",
+            "watched",
+            "--key-file",
+            str(key_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen_running = False
     while ingest.poll() is None:
         status = vecq("status", "--json")
@@ -154,7 +115,7 @@ def test_a_job_left_with_wait_false_is_written_after_its_producer_exits(data_dir
             index = client.load_index("later", index_key=bytes.fromhex("{key.hex()}"))
             job = index.upsert(np.arange(60_000), np.ones((60_000, 32), np.float32), wait=False)
             print(job.job_id, job.progress.written)
-    """)  # fmt: skip
+    """)
     job_id, written_then = finish(program).split()
     assert int(written_then) < 60_000, "the job should still have been queued at exit"
     with Client() as client:
@@ -175,13 +136,17 @@ def test_a_killed_service_is_restarted_by_the_next_command_and_finishes_the_job(
     with Client() as client:
         key = client.generate_key()
         index = client.create_index("crash", index_key=key, dimension=128)
-        job = index.upsert(np.arange(120_000),
-                           np.ones((120_000, 128), np.float32), wait=False)  # fmt: skip
+        job = index.upsert(np.arange(120_000), np.ones((120_000, 128), np.float32), wait=False)
         wait_for(lambda: job.progress.written > 0, 60, "the first writes")
         first = the_state(data_dir).pid
         os.kill(first, signal.SIGKILL)
-    wait_for(lambda: not psutil.pid_exists(first) or
-             psutil.Process(first).status() == psutil.STATUS_ZOMBIE, 10, "the kill")  # fmt: skip
+    wait_for(
+        lambda: (
+            not psutil.pid_exists(first) or psutil.Process(first).status() == psutil.STATUS_ZOMBIE
+        ),
+        10,
+        "the kill",
+    )
     assert lose_one_message(the_state(data_dir).redis_url), "nothing left to lose"
     status = vecq("status")
     assert status.returncode == 0, status.stderr
@@ -233,9 +198,16 @@ def test_a_stale_state_file_is_replaced(data_dir: Path) -> None:
     data_dir.mkdir(parents=True)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = ServiceState(pid=dead.pid, version="0.3.0", started_at=0.0,
-                         redis_url=f"unix://{data_dir}/gone.sock", broker_url="redis+socket://x",
-                         engine="edge", engine_location="", idle_timeout=1.0)  # fmt: skip
+    stale = ServiceState(
+        pid=dead.pid,
+        version="0.3.0",
+        started_at=0.0,
+        redis_url=f"unix://{data_dir}/gone.sock",
+        broker_url="redis+socket://x",
+        engine="edge",
+        engine_location="",
+        idle_timeout=1.0,
+    )
     stale.write(data_dir)
     up = vecq("up")
     assert up.returncode == 0, up.stderr
@@ -258,9 +230,12 @@ def test_commands_starting_it_at_the_same_instant_share_one_service(data_dir: Pa
     outputs = [finish(s) for s in starters]
     pid = the_state(data_dir).pid
     assert all(f"pid {pid}," in out for out in outputs), outputs
-    services = [p for p in psutil.process_iter(["cmdline"])
-                if "vecq.workers.service_host" in " ".join(p.info["cmdline"] or [])
-                and str(data_dir) in " ".join(p.info["cmdline"] or [])]  # fmt: skip
+    services = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "vecq.workers.service_host" in " ".join(p.info["cmdline"] or [])
+        and str(data_dir) in " ".join(p.info["cmdline"] or [])
+    ]
     assert [p.pid for p in services] == [pid]
 
 
@@ -276,8 +251,9 @@ def test_down_writes_the_queued_work_first_and_down_now_keeps_it(data_dir: Path)
     assert stored(data_dir, "drain") == 80_000
     with Client() as client:
         index = client.load_index("drain", index_key=key)
-        job = index.upsert(np.arange(80_000, 330_000), np.ones((250_000, 128), np.float32),
-                           wait=False)  # fmt: skip
+        job = index.upsert(
+            np.arange(80_000, 330_000), np.ones((250_000, 128), np.float32), wait=False
+        )
     now = vecq("down", "--now")
     assert now.returncode == 0, now.stderr
     left = stored(data_dir, "drain")
@@ -333,8 +309,9 @@ def test_a_read_only_data_directory_is_refused_clearly(
     """A data directory on a read-only file system (a tmpfs mounted read-only)."""
     folder = tmp_path / "ro"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-                             capture_output=True)  # fmt: skip
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip("mounting a read-only tmpfs needs root")
     try:

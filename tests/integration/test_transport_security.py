@@ -150,9 +150,18 @@ def test_rediss_url_runs_the_whole_pipeline_over_tls(
     ca, cert, key = _certificates(tmp_path)
     port = free_port()
     redis_server(
-        "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-        "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no", binary=binary,
-    )  # fmt: skip
+        "--tls-port",
+        str(port),
+        "--tls-cert-file",
+        str(cert),
+        "--tls-key-file",
+        str(key),
+        "--tls-ca-cert-file",
+        str(ca),
+        "--tls-auth-clients",
+        "no",
+        binary=binary,
+    )
     url = f"rediss://127.0.0.1:{port}/0?ssl_cert_reqs=required&ssl_ca_certs={ca}"
     with Client(redis_url=url, qdrant_path=":memory:", worker=True, stall_timeout=20) as client:
         index = client.create_index(

@@ -63,16 +63,15 @@ def test_pipeline_with_worker_in_another_process(
     rng = np.random.default_rng(11)
     vectors = rng.standard_normal((5000, 32), dtype=np.float32)
     with Client(
-        redis_url=redis_url, broker_url=broker_url(redis_url), worker=False, stall_timeout=60.0,
+        redis_url=redis_url,
+        broker_url=broker_url(redis_url),
+        worker=False,
+        stall_timeout=60.0,
         **location(engine, data_dir),
-    ) as client:  # fmt: skip
+    ) as client:
         assert not client.embedded
         index = client.create_index(
-            f"proc-{engine}",
-            index_key=client.generate_key(),
-            dimension=32,
-            shards=4,
-            metric="dot",
+            f"proc-{engine}", index_key=client.generate_key(), dimension=32, shards=4, metric="dot"
         )
         job = index.upsert(np.arange(5000), vectors)  # wait=True: written by the other process
         assert (job.status, job.progress.written) == ("done", 5000)

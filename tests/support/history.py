@@ -54,8 +54,14 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.stale or self.phantom or self.duplicated
-                    or self.resurrected or self.misreported)  # fmt: skip
+        return not (
+            self.lost
+            or self.stale
+            or self.phantom
+            or self.duplicated
+            or self.resurrected
+            or self.misreported
+        )
 
     def summary(self) -> str:
         kinds = ("lost", "stale", "phantom", "duplicated", "resurrected", "misreported")
@@ -76,9 +82,11 @@ class History:
     """Per update call, the ids it reported not found."""
 
     def sent(
-        self, ids: Sequence[Id] | np.ndarray, tags: Sequence[float] | np.ndarray,
+        self,
+        ids: Sequence[Id] | np.ndarray,
+        tags: Sequence[float] | np.ndarray,
         metadata: Sequence[dict[str, Any] | None] | None = None,
-    ) -> int:  # fmt: skip
+    ) -> int:
         """Record an upsert (not yet acknowledged); each vector is identified by its first value."""
         self.calls += 1
         metas = metadata or [None] * len(tags)
@@ -181,8 +189,9 @@ def _newer_unacked(events: list[Event], tag: float) -> bool:
     """True if ``tag`` is the vector of an upsert newer than every acknowledged call but not
     itself acknowledged (its call was interrupted after enqueuing it)."""
     last = max((e.call for e in events if e.acked), default=0)
-    return any(e.kind == "upsert" and e.tag == tag and not e.acked and e.call > last
-               for e in events)  # fmt: skip
+    return any(
+        e.kind == "upsert" and e.tag == tag and not e.acked and e.call > last for e in events
+    )
 
 
 def _ids(ids: Sequence[Id] | np.ndarray) -> list[Id]:

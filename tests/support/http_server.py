@@ -31,8 +31,13 @@ def tokens_file(path: Path) -> Path:
     lines = []
     for name, (token, indexes, access) in GRANTS.items():
         patterns = ", ".join(f'"{i}"' for i in indexes)
-        lines += [f"[tokens.{name}]", f'sha256 = "{digest_of(token)}"',
-                  f"indexes = [{patterns}]", f'access = "{access}"', ""]  # fmt: skip
+        lines += [
+            f"[tokens.{name}]",
+            f'sha256 = "{digest_of(token)}"',
+            f"indexes = [{patterns}]",
+            f'access = "{access}"',
+            "",
+        ]
     path.write_text("\n".join(lines))
     return path
 

@@ -76,13 +76,15 @@ def postgres_url() -> Iterator[str]:
     home = base / "data"
     home.mkdir()
     port = _free_port()
-    init = _as_server_user([str(binaries / "initdb"), "-D", str(home), "-A", "trust",
-                            "-U", "postgres"], home)  # fmt: skip
+    init = _as_server_user(
+        [str(binaries / "initdb"), "-D", str(home), "-A", "trust", "-U", "postgres"], home
+    )
     subprocess.run(init, check=True, capture_output=True, timeout=120)
     options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off"
     ctl = [str(binaries / "pg_ctl"), "-D", str(home), "-o", options, "-w", "-l", str(home / "log")]
-    subprocess.run(_as_server_user([*ctl, "start"], home), check=True, capture_output=True,
-                   timeout=120)  # fmt: skip
+    subprocess.run(
+        _as_server_user([*ctl, "start"], home), check=True, capture_output=True, timeout=120
+    )
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     try:
         deadline = time.monotonic() + 30
@@ -91,8 +93,11 @@ def postgres_url() -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        subprocess.run(_as_server_user([*ctl, "stop", "-m", "immediate"], home),
-                       capture_output=True, timeout=60)  # fmt: skip
+        subprocess.run(
+            _as_server_user([*ctl, "stop", "-m", "immediate"], home),
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -62,8 +62,12 @@ class FlakyEdge:
             # The poisoned point with its vector cut short: Edge refuses it as it would any
             # malformed point ("Vector dimension error: ..."), a plain Exception.
             row = bad[0]
-            refused = Write([request.ids[row]], request.vectors[row : row + 1, :-1],
-                            [request.payloads[row]], request.seqs[row : row + 1])  # fmt: skip
+            refused = Write(
+                [request.ids[row]],
+                request.vectors[row : row + 1, :-1],
+                [request.payloads[row]],
+                request.seqs[row : row + 1],
+            )
             self.real.write(info, refused)
             raise AssertionError("Edge accepted a vector of the wrong dimension")
         self.real.write(info, request)
@@ -135,9 +139,11 @@ class ThrottledQdrant:
 def too_many_requests() -> UnexpectedResponse:
     """A REST server's 429 under strict mode, with its Retry-After (1 s)."""
     return UnexpectedResponse(
-        429, "Too Many Requests", b'{"status":{"error":"rate limit"}}',
+        429,
+        "Too Many Requests",
+        b'{"status":{"error":"rate limit"}}',
         httpx.Headers({"retry-after": "1"}),
-    )  # fmt: skip
+    )
 
 
 def resource_exhausted() -> Exception:
@@ -148,6 +154,8 @@ def resource_exhausted() -> Exception:
 def grpc_exhausted() -> grpc.RpcError:
     """grpc's own RESOURCE_EXHAUSTED, without a retry-after trailer."""
     return grpc.aio.AioRpcError(
-        grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.aio.Metadata(), grpc.aio.Metadata(),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(),
         details="Rate limiting exceeded",
-    )  # fmt: skip
+    )

@@ -16,8 +16,11 @@ from collections.abc import Iterator
 
 import pytest
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "vecq-test", "AWS_SECRET_ACCESS_KEY": "vecq-test-secret",
-               "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "vecq-test",
+    "AWS_SECRET_ACCESS_KEY": "vecq-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def _free_port() -> int:

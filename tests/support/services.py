@@ -156,8 +156,16 @@ class SentinelGroup:
             time.sleep(0.05)
 
     def start(self) -> SentinelGroup:
-        data = ("--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                "--maxmemory-policy", "noeviction")  # fmt: skip
+        data = (
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+        )
         self._spawn("master", *data)
         self._spawn("replica", *data, "--replicaof", "127.0.0.1", str(self.ports["master"]))
         conf = self.directory / "sentinel.conf"  # the sentinel rewrites its own file

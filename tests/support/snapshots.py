@@ -14,8 +14,9 @@ _BACKGROUND = {keys.reaper_lock(), keys.pending(), keys.holders(), keys.enqueuin
 # The reaper also reclaims the marks of deletes and updates, in every index: what it notes
 # and what it removes. A call that enqueued a delete or update still shows (its job, blob,
 # sequence number and in-flight record).
-_RECLAIMED = tuple(f"{keys.PREFIX}:{kind}:" for kind in ("reclaim", "tombs", "patches", "marks",
-                                                         "marked"))  # fmt: skip
+_RECLAIMED = tuple(
+    f"{keys.PREFIX}:{kind}:" for kind in ("reclaim", "tombs", "patches", "marks", "marked")
+)
 
 
 def snapshot(r: redis.Redis) -> dict[bytes, bytes | None]:

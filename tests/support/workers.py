@@ -55,8 +55,12 @@ class Workers:
 
     def with_defaults(self) -> Workers:
         """Workers started from now on run vecq's default timeouts, not the tests' short ones."""
-        for name in ("VECQ_VISIBILITY_TIMEOUT", "VECQ_TASK_TIME_LIMIT", "VECQ_RETRY_SECONDS",
-                     "VECQ_TASK_RETRY_BACKOFF"):  # fmt: skip
+        for name in (
+            "VECQ_VISIBILITY_TIMEOUT",
+            "VECQ_TASK_TIME_LIMIT",
+            "VECQ_RETRY_SECONDS",
+            "VECQ_TASK_RETRY_BACKOFF",
+        ):
             self.env_extra[name] = None  # dropped by env(): vecq's default applies
         return self
 

@@ -54,8 +54,14 @@ def enqueue(r: redis.Redis, info: IndexInfo) -> Callable[..., dict[str, object]]
 
     def put(ids: list[int], value: float, seq: int, job: str | None = None) -> dict[str, object]:
         vectors = np.full((len(ids), 4), value, dtype=np.float32)
-        batch = Batch(np.array(ids, dtype=np.int64), vectors,
-                      index=info.name, index_uid=info.uid_bytes, shard=0, seq=seq)  # fmt: skip
+        batch = Batch(
+            np.array(ids, dtype=np.int64),
+            vectors,
+            index=info.name,
+            index_uid=info.uid_bytes,
+            shard=0,
+            seq=seq,
+        )
         return store(r, batch, job or uuid.uuid4().hex)
 
     return put
@@ -116,9 +122,12 @@ def index(producer: Client, r: redis.Redis) -> Iterator[Index]:
     """A fresh one-shard, 4-d, dot-product index, with nothing queued for it."""
     broker.take(r)
     made = producer.create_index(
-        f"o-{uuid.uuid4().hex[:10]}", index_key=producer.generate_key(), dimension=4,
-        shards=1, metric="dot",
-    )  # fmt: skip
+        f"o-{uuid.uuid4().hex[:10]}",
+        index_key=producer.generate_key(),
+        dimension=4,
+        shards=1,
+        metric="dot",
+    )
     yield made
     broker.take(r)
 

@@ -108,8 +108,9 @@ def test_a_random_history_ends_as_its_calls_in_order(
         except UpsertError as exc:
             if job.op == "update":
                 history.reported_not_found(call, exc.failed_ids)
-        history.acknowledge(call, [i for i, events in history.events.items()
-                                   if any(e.call == call for e in events)])  # fmt: skip
+        history.acknowledge(
+            call, [i for i, events in history.events.items() if any(e.call == call for e in events)]
+        )
     report = history.check(held_points(producer_ctx.sink.engine, index.info))
     assert report.ok, report.summary()
     assert report.checked == len(history.events)

@@ -30,8 +30,9 @@ def test_small_upserts_queue_on_the_live_lane_and_are_coalesced(
 ) -> None:
     """200 one-vector calls go to the live queue; a worker writes them in a few requests."""
     name = f"live-{uuid.uuid4().hex[:8]}"
-    with Client(redis_url=redis_url, broker_url=broker_url(redis_url), worker=False,
-                data_dir=str(tmp_path)) as producer:  # fmt: skip
+    with Client(
+        redis_url=redis_url, broker_url=broker_url(redis_url), worker=False, data_dir=str(tmp_path)
+    ) as producer:
         key = producer.generate_key()
         index = producer.create_index(name, index_key=key, dimension=4, shards=2, metric="dot")
         jobs = [index.upsert([(i, [float(i), 0, 0, 1])], wait=False) for i in range(200)]

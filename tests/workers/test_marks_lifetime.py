@@ -106,8 +106,9 @@ def test_an_interrupted_delete_leaves_no_marks_for_what_it_did_not_enqueue(
 
     settings = Settings(batch_size=2)
     with pytest.raises(BrokerUnavailable) as caught:
-        producer_module.enqueue(producer.redis, FailsAfterOne(), index.info,
-                                deletions([1, 2, 3, 4, 5, 6]), settings)  # fmt: skip
+        producer_module.enqueue(
+            producer.redis, FailsAfterOne(), index.info, deletions([1, 2, 3, 4, 5, 6]), settings
+        )
     assert sorted(caught.value.enqueued_ids.tolist()) == [1, 2]
     found = marks.lookup(r, index.name, ["1", "2", "3", "4", "5", "6"])
     assert sorted(found) == ["1", "2"]

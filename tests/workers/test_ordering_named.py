@@ -27,18 +27,23 @@ pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
 def index(producer: Client, r: redis.Redis) -> Iterator[Index]:
     broker.take(r)
     made = producer.create_index(
-        f"on-{uuid.uuid4().hex[:10]}", index_key=producer.generate_key(), shards=1,
+        f"on-{uuid.uuid4().hex[:10]}",
+        index_key=producer.generate_key(),
+        shards=1,
         vectors={"text": VectorSpec(2, "dot"), "rows": VectorSpec(2, "dot", multivector=True)},
         sparse_vectors={"bm25": SparseSpec()},
-    )  # fmt: skip
+    )
     yield made
     broker.take(r)
 
 
 def point(value: float) -> dict[str, Any]:
     """Vectors that say which call wrote them."""
-    return {"text": [value, value], "rows": [[value, 0.0]] * 2,
-            "bm25": {"indices": [int(value)], "values": [value]}}  # fmt: skip
+    return {
+        "text": [value, value],
+        "rows": [[value, 0.0]] * 2,
+        "bm25": {"indices": [int(value)], "values": [value]},
+    }
 
 
 def stored(index: Index) -> dict[Any, Any]:

@@ -39,15 +39,28 @@ pytestmark = pytest.mark.engines("local")
 
 
 def _info() -> IndexInfo:
-    return IndexInfo(name=f"paced-{uuid.uuid4().hex[:8]}", uid=uuid.uuid4().hex, dimension=4,
-                     shards=1, metric="dot", key_check="", shard_function=keys.SHARD_FUNCTION,
-                     created_at=0.0)  # fmt: skip
+    return IndexInfo(
+        name=f"paced-{uuid.uuid4().hex[:8]}",
+        uid=uuid.uuid4().hex,
+        dimension=4,
+        shards=1,
+        metric="dot",
+        key_check="",
+        shard_function=keys.SHARD_FUNCTION,
+        created_at=0.0,
+    )
 
 
 def _batch(info: IndexInfo, ids: range, seq: int = 1) -> Batch:
     vectors = np.random.default_rng(seq).standard_normal((len(ids), 4), dtype=np.float32)
-    return Batch(np.array(ids, dtype=np.int64), vectors,
-                 index=info.name, index_uid=info.uid_bytes, shard=0, seq=seq)  # fmt: skip
+    return Batch(
+        np.array(ids, dtype=np.int64),
+        vectors,
+        index=info.name,
+        index_uid=info.uid_bytes,
+        shard=0,
+        seq=seq,
+    )
 
 
 @pytest.fixture
@@ -181,10 +194,15 @@ def test_a_resource_exhausted_with_retry_after_becomes_qdrant_clients_own_error(
     from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 
     trailer = grpc.aio.Metadata(("retry-after", "3"))
-    exc = grpc.aio.AioRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.aio.Metadata(), trailer,
-                               details="Rate limiting exceeded")  # fmt: skip
+    exc = grpc.aio.AioRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.aio.Metadata(),
+        trailer,
+        details="Rate limiting exceeded",
+    )
     paced = _with_retry_after(exc)
     assert isinstance(paced, ResourceExhaustedResponse) and paced.retry_after_s == 3
-    plain = grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(),
-                                 grpc.aio.Metadata())  # fmt: skip
+    plain = grpc.aio.AioRpcError(
+        grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata()
+    )
     assert _with_retry_after(plain) is plain

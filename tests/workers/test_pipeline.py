@@ -103,8 +103,14 @@ def test_batch_of_deleted_index_fails(
 def test_worker_revalidates_dimension(ctx: WorkerContext, r: redis.Redis, info: IndexInfo) -> None:
     """A blob whose vectors do not match the registry's dimension is rejected by the worker."""
     job = uuid.uuid4().hex
-    batch = Batch(np.array([1]), np.zeros((1, 5), np.float32),
-                  index=info.name, index_uid=info.uid_bytes, shard=0, seq=1)  # fmt: skip
+    batch = Batch(
+        np.array([1]),
+        np.zeros((1, 5), np.float32),
+        index=info.name,
+        index_uid=info.uid_bytes,
+        shard=0,
+        seq=1,
+    )
     assert process_batch(ctx, store(r, batch, job)) == "failed"
     assert "5 dimensions" in job_state.failures(r, job)[0].reason
 
@@ -117,8 +123,14 @@ def test_ids_of_another_shard_are_rejected(ctx: WorkerContext, r: redis.Redis) -
     ids = np.arange(50)
     wrong = ids[shard_of(ids, 2) == 1][:3]
     job = uuid.uuid4().hex
-    batch = Batch(wrong, np.ones((3, 2), np.float32),
-                  index=info.name, index_uid=info.uid_bytes, shard=0, seq=1)  # fmt: skip
+    batch = Batch(
+        wrong,
+        np.ones((3, 2), np.float32),
+        index=info.name,
+        index_uid=info.uid_bytes,
+        shard=0,
+        seq=1,
+    )
     assert process_batch(ctx, store(r, batch, job)) == "failed"
     assert "shard 0" in job_state.failures(r, job)[0].reason
 
@@ -154,8 +166,14 @@ def test_a_blob_of_another_index_is_dead_lettered(
         r, f"o-{uuid.uuid4().hex[:8]}", dimension=4, shards=1, metric="dot", key=generate_key()
     )
     message = enqueue([1, 2], 1.0, seq=7)
-    foreign = Batch(np.array([5, 6]), np.ones((2, 4), np.float32),
-                    index=other.name, index_uid=other.uid_bytes, shard=0, seq=7)  # fmt: skip
+    foreign = Batch(
+        np.array([5, 6]),
+        np.ones((2, 4), np.float32),
+        index=other.name,
+        index_uid=other.uid_bytes,
+        shard=0,
+        seq=7,
+    )
     r.set(keys.blob(info.name, 7), encode(foreign))
     assert process_batch(ctx, message) == "failed"
     (letter,) = deadletters.entries(r, index=info.name)

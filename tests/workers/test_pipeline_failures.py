@@ -136,16 +136,15 @@ def test_outage_beyond_the_task_budget_asks_for_a_celery_retry(
 
 
 def test_a_retry_countdown_stays_under_half_the_visibility_timeout(
-    ctx: WorkerContext,
-    enqueue: Callable[..., dict[str, object]],
-    monkeypatch: pytest.MonkeyPatch,
+    ctx: WorkerContext, enqueue: Callable[..., dict[str, object]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker holds a message with an ETA unacknowledged until it runs; the Redis transport
     delivers again any message unacknowledged past the visibility timeout. A late retry's
     countdown (which would grow past it) is cut to half of it."""
     ctx.sink.retry_seconds = 0.2
-    settings = replace(ctx.settings, visibility_timeout=12, task_time_limit=10,
-                       task_retry_backoff=30.0)  # fmt: skip
+    settings = replace(
+        ctx.settings, visibility_timeout=12, task_time_limit=10, task_retry_backoff=30.0
+    )
     monkeypatch.setattr(ctx, "settings", settings)
     outage = UnexpectedResponse(503, "Service Unavailable", b"", Headers())
     monkeypatch.setattr(ctx.sink.engine.client, "upsert", _always(outage), raising=False)
@@ -172,9 +171,7 @@ def test_outage_after_the_last_celery_retry_dead_letters(
 
 
 def test_a_validation_failure_wrapped_by_the_client_is_not_retried(
-    ctx: WorkerContext,
-    enqueue: Callable[..., dict[str, object]],
-    monkeypatch: pytest.MonkeyPatch,
+    ctx: WorkerContext, enqueue: Callable[..., dict[str, object]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ResponseHandlingException around a parse error is permanent: one call, then the DLQ."""
     calls = []

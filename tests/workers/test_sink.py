@@ -21,8 +21,16 @@ from vecq.workers.sink import QdrantSink
 
 pytestmark = pytest.mark.engines(*ENGINES)
 
-INFO = IndexInfo(name="sink", uid="0" * 32, dimension=4, shards=1, metric="dot",
-                 key_check="", shard_function=keys.SHARD_FUNCTION, created_at=0.0)  # fmt: skip
+INFO = IndexInfo(
+    name="sink",
+    uid="0" * 32,
+    dimension=4,
+    shards=1,
+    metric="dot",
+    key_check="",
+    shard_function=keys.SHARD_FUNCTION,
+    created_at=0.0,
+)
 
 
 @pytest.fixture
@@ -36,13 +44,20 @@ def sink(engine: str, tmp_path: Path) -> Iterator[QdrantSink]:
 
 def _batch(seq: int, ids: list[int], value: float, dim: int = 4) -> Batch:
     vectors = np.full((len(ids), dim), value, dtype=np.float32)
-    return Batch(np.array(ids, dtype=np.int64), vectors,
-                 index="sink", index_uid=INFO.uid_bytes, shard=0, seq=seq)  # fmt: skip
+    return Batch(
+        np.array(ids, dtype=np.int64),
+        vectors,
+        index="sink",
+        index_uid=INFO.uid_bytes,
+        shard=0,
+        seq=seq,
+    )
 
 
 def _stored(engine: Engine, ids: list[int]) -> dict[int, tuple[int, float]]:
-    return {int(p.id): (p.payload[keys.PAYLOAD_SEQ], p.vector[0])
-            for p in engine.retrieve(INFO, ids)}  # fmt: skip
+    return {
+        int(p.id): (p.payload[keys.PAYLOAD_SEQ], p.vector[0]) for p in engine.retrieve(INFO, ids)
+    }
 
 
 def edge_points(dimension: int) -> int:
@@ -72,9 +87,13 @@ def test_coalesced_write_applies_each_batch_own_condition(
     calls = _count_writes(sink, monkeypatch)
     sink.write_many(
         INFO,
-        [_batch(5, [1, 2, 5], 5.0), _batch(12, [1], 12.0), _batch(7, [2, 6], 7.0),
-         _batch(4, [1, 9], 4.0)],
-    )  # fmt: skip
+        [
+            _batch(5, [1, 2, 5], 5.0),
+            _batch(12, [1], 12.0),
+            _batch(7, [2, 6], 7.0),
+            _batch(4, [1, 9], 4.0),
+        ],
+    )
     assert calls == [5]  # one request for four batches: eight points, five distinct ids
     assert _stored(sink.engine, [1, 2, 5, 6, 9]) == {
         1: (12, 12.0),  # the newest batch's point replaced the stored seq 10
@@ -137,7 +156,14 @@ def test_server_requests_shrink_for_large_items() -> None:
     client = QdrantClient(location=":memory:")
     server = QdrantSink(ServerEngine(client, "server"))
     batch = _batch(1, list(range(100)), 0.5)
-    batch = Batch(batch.ids, batch.vectors, [b"x" * 2**20] * 100,
-                  index=batch.index, index_uid=batch.index_uid, shard=0, seq=1)  # fmt: skip
+    batch = Batch(
+        batch.ids,
+        batch.vectors,
+        [b"x" * 2**20] * 100,
+        index=batch.index,
+        index_uid=batch.index_uid,
+        shard=0,
+        seq=1,
+    )
     assert server.request_points(batch) == 5
     client.close()

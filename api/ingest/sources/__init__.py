@@ -31,7 +31,7 @@ from vecq.api.ingest.sources.objects import RemoteFile
 
 @dataclass(frozen=True)
 class Chunk:
-    """Consecutive records of one source: arrays (``.npy``) or seed-format dicts (JSON Lines)."""
+    """Consecutive records of one source: arrays (``.npy``) or the library's dicts (JSON Lines)."""
 
     number: int
     first: int

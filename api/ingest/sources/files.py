@@ -58,10 +58,20 @@ def open_sources(
     """
     if any(map(is_postgres, patterns)) or table or query or since_column:
         if len(patterns) != 1 or not is_postgres(patterns[0]) or ids is not None:
-            raise SourceError("--table, --query and --since-column read one postgresql:// URL, "
-                              "alone and without --ids")  # fmt: skip
-        return [PostgresSource(patterns[0], table=table, query=query, mapping=mapping,
-                               since_column=since_column, scope=scope)]  # fmt: skip
+            raise SourceError(
+                "--table, --query and --since-column read one postgresql:// URL, "
+                "alone and without --ids"
+            )
+        return [
+            PostgresSource(
+                patterns[0],
+                table=table,
+                query=query,
+                mapping=mapping,
+                since_column=since_column,
+                scope=scope,
+            )
+        ]
     if fmt is not None and fmt not in FORMATS:
         raise SourceError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if STDIN in patterns:
@@ -85,7 +95,7 @@ def stdin_source(fmt: str, mapping: ColumnMap | None) -> Source:
     """Standard input holding ``fmt``: JSON Lines streamed (decompressed as read); Parquet
     (which is read from its end) spooled to a temporary file first. Never resumed."""
     if fmt == "parquet":
-        spool = tempfile.NamedTemporaryFile(prefix="vecq-stdin-", suffix=".parquet")  # noqa: SIM115
+        spool = tempfile.NamedTemporaryFile(prefix="vecq-stdin-", suffix=".parquet")  # noqa: SIM115 - the source owns and closes it
         shutil.copyfileobj(sys.stdin.buffer, spool, 8 * 1024 * 1024)
         spool.flush()
         source = ParquetSource(Path(spool.name), mapping, name="<stdin>")
@@ -110,8 +120,10 @@ def _source(
     if kind(path) in (".npy", ".npz") and mapping is not None and not mapping.is_default:
         raise SourceError(f"{path}: column flags apply to Parquet and JSON Lines files only")
     if kind(path) in (".npy", ".npz") and isinstance(path, RemoteFile):
-        raise SourceError(f"{path}: .npy and .npz are read from local disk; object storage "
-                          "and URLs serve Parquet and JSON Lines")  # fmt: skip
+        raise SourceError(
+            f"{path}: .npy and .npz are read from local disk; object storage "
+            "and URLs serve Parquet and JSON Lines"
+        )
     if kind(path) == ".npy":
         assert isinstance(path, Path)
         return NpySource(path, Path(ids) if ids else None, next_id)
@@ -147,8 +159,11 @@ def _expand(patterns: list[str], missing_ok: bool) -> list[tuple[Any, dict[str, 
         for name in matched:
             path = Path(name)
             if path.is_dir():
-                found.extend((p, remote.partitions(str(p)))
-                             for p in sorted(path.rglob("*")) if kind(p) in SUFFIXES)  # fmt: skip
+                found.extend(
+                    (p, remote.partitions(str(p)))
+                    for p in sorted(path.rglob("*"))
+                    if kind(p) in SUFFIXES
+                )
             elif path.exists():
                 found.append((path, remote.partitions(str(path))))
             else:

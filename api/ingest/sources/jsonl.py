@@ -1,4 +1,4 @@
-"""JSON Lines as a backfill source: one seed-format record per line, items in base64.
+"""JSON Lines as a backfill source: one record per line in the library's dict form, items in base64.
 
 A line may also be ``{"op": "delete", "id": ...}``: the id is deleted at that point of the
 file (``{"op": "upsert", ...}`` is the default spelled out). Files may be compressed
@@ -37,7 +37,7 @@ STDIN = "-"
 
 
 class JsonlSource:
-    """JSON Lines in the seed's dict format: ``id``, ``vector``, ``item`` (base64), ``metadata``;
+    """JSON Lines in the library's dict form: ``id``, ``vector``, ``item`` (base64), ``metadata``;
     or ``{"op": "delete", "id"}``. A compressed file is read through its decompressor; the
     path ``-`` is standard input."""
 
@@ -143,5 +143,5 @@ class JsonlSource:
                 record["item"] = base64.b64decode(item, validate=True)
             except (binascii.Error, ValueError):
                 raise SourceError(f"{where}: field 'item' is not valid base64") from None
-        seed: dict[str, Any] = record
-        return seed
+        point: dict[str, Any] = record
+        return point

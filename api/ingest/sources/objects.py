@@ -34,13 +34,30 @@ from vecq.shared.errors import SourceError
 log = logging.getLogger(__name__)
 
 # Which extra installs each protocol's filesystem.
-EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
-          "abfss": "azure", "http": "http", "https": "http"}  # fmt: skip
+EXTRAS = {
+    "s3": "s3",
+    "s3a": "s3",
+    "gs": "gcs",
+    "gcs": "gcs",
+    "az": "azure",
+    "abfs": "azure",
+    "abfss": "azure",
+    "http": "http",
+    "https": "http",
+}
 # Bytes fetched per ranged read (and read ahead while reading front to back).
 BLOCK_BYTES = 8 * 1024 * 1024
 # What identifies an object's content, by filesystem: the first of these its info has.
-_VERSION_FIELDS = ("ETag", "etag", "generation", "md5Hash", "LastModified", "last_modified",
-                   "mtime", "updated")  # fmt: skip
+_VERSION_FIELDS = (
+    "ETag",
+    "etag",
+    "generation",
+    "md5Hash",
+    "LastModified",
+    "last_modified",
+    "mtime",
+    "updated",
+)
 
 
 def is_remote(location: str) -> bool:
@@ -93,8 +110,9 @@ class RemoteFile:
         if mode != "rb":
             raise ValueError("objects are read only")
         try:
-            handle: IO[bytes] = self._fs.open(self.url, "rb", block_size=BLOCK_BYTES,
-                                              cache_type="readahead")  # fmt: skip
+            handle: IO[bytes] = self._fs.open(
+                self.url, "rb", block_size=BLOCK_BYTES, cache_type="readahead"
+            )
         except (OSError, ValueError) as exc:
             raise SourceError(f"{self}: cannot open ({exc})") from None
         return handle

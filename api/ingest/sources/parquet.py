@@ -95,16 +95,27 @@ class ParquetSource:
                 metadata = [{**(m or {}), **self._partitions} for m in (metadata or [None] * n)]
             items = batch.column(m.item).to_pylist() if m.item else None
             if m.has_named:
-                named = {name: arrow_named(batch.column(c), first, self.name, name)
-                         for name, c in m.named}  # fmt: skip
+                named = {
+                    name: arrow_named(batch.column(c), first, self.name, name)
+                    for name, c in m.named
+                }
                 for name, indices, values in m.sparse:
                     named[name] = arrow_sparse(batch.column(indices), batch.column(values))
-                yield Chunk(number, first, n, ids=ids, vectors=np.empty((n, 0), np.float32),
-                            metadata=metadata, named=named, items=items)  # fmt: skip
+                yield Chunk(
+                    number,
+                    first,
+                    n,
+                    ids=ids,
+                    vectors=np.empty((n, 0), np.float32),
+                    metadata=metadata,
+                    named=named,
+                    items=items,
+                )
             else:
                 vectors = arrow_vectors(batch.column(m.vector), first, self.name, m.vector)
-                yield Chunk(number, first, n, ids=ids, vectors=vectors, metadata=metadata,
-                            items=items)  # fmt: skip
+                yield Chunk(
+                    number, first, n, ids=ids, vectors=vectors, metadata=metadata, items=items
+                )
             first += n
 
     def _batches(self, rows: int) -> Iterator[Any]:
@@ -145,8 +156,9 @@ class ParquetSource:
         """The full chunks row group ``group`` completes; its rest stays in ``held``."""
         import pyarrow as pa
 
-        read = reader.iter_batches(batch_size=min(rows, READ_ROWS), row_groups=[group],
-                                       columns=columns)  # fmt: skip
+        read = reader.iter_batches(
+            batch_size=min(rows, READ_ROWS), row_groups=[group], columns=columns
+        )
         for batch in read:
             while batch.num_rows:
                 take = min(rows - count, batch.num_rows)

@@ -17,12 +17,9 @@ Rows whose ``since_column`` is NULL are never read in this mode.
 from __future__ import annotations
 
 import contextlib
-import struct
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from datetime import time as dt_time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +28,11 @@ import numpy.typing as npt
 
 from vecq.api.ingest.mapping import ColumnMap
 from vecq.api.ingest.sources import Chunk, digest
+from vecq.api.ingest.sources.pg_values import as_floats, dense, json_value, register_loaders
 from vecq.shared.errors import SourceError
 
 SCHEMES = ("postgresql://", "postgres://")
 CONNECT_TIMEOUT = 10  # seconds
-FLOAT4_ARRAY, FLOAT8_ARRAY = 1021, 1022  # the type oids of real[] and float8[]
 
 
 def is_postgres(location: str) -> bool:
@@ -50,8 +47,9 @@ def redacted(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     user = urllib.parse.quote(parts.username or "", safe="")
-    return urllib.parse.urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path,
-                                    parts.query, parts.fragment))  # fmt: skip
+    return urllib.parse.urlunsplit(
+        (parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment)
+    )
 
 
 class PostgresSource:
@@ -85,19 +83,30 @@ class PostgresSource:
         with self._failing(), self._connect() as conn, conn.cursor() as cur:
             cur.execute(self._select(limit=0))
             names = [c.name for c in cur.description or ()]
-        self._meta_columns = [c for c in self.mapping.check(names, self.name)
-                              if c != since_column or self.mapping.metadata]  # fmt: skip
+        self._meta_columns = [
+            c
+            for c in self.mapping.check(names, self.name)
+            if c != since_column or self.mapping.metadata
+        ]
         if since_column is not None and since_column not in names:
-            raise SourceError(f"{self.name}: --since-column {since_column!r} is missing "
-                              f"(columns: {names})")  # fmt: skip
-        self._columns = list(dict.fromkeys([*self.key_columns, *self.mapping.used(),
-                                            *self._meta_columns]))  # fmt: skip
+            raise SourceError(
+                f"{self.name}: --since-column {since_column!r} is missing (columns: {names})"
+            )
+        self._columns = list(
+            dict.fromkeys([*self.key_columns, *self.mapping.used(), *self._meta_columns])
+        )
 
     def fingerprint(self, chunk_rows: int) -> str:
         """What is read, not how many rows at a time: a key resumes in any chunk size."""
         what = self.table or self.query
-        return digest("postgresql", redacted(self.url), what, self.since_column,
-                      self.mapping.key(), self.scope or "")  # fmt: skip
+        return digest(
+            "postgresql",
+            redacted(self.url),
+            what,
+            self.since_column,
+            self.mapping.key(),
+            self.scope or "",
+        )
 
     def total(self) -> int | None:
         return None  # counting would read the table once more
@@ -106,7 +115,7 @@ class PostgresSource:
         """The rows after the key ``after`` (all rows: ``None``), ``chunk_rows`` at a time."""
         first = 0
         with self._failing(), self._connect() as conn:
-            _register_loaders(conn)
+            register_loaders(conn)
             with conn.cursor(name="vecq_ingest", binary=True) as cur:
                 cur.itersize = chunk_rows
                 cur.execute(self._select(after), after or None)
@@ -174,23 +183,40 @@ class PostgresSource:
         key = [str(rows[-1][at[c]]) for c in self.key_columns]
         metadata = None
         if self._meta_columns:
-            metadata = [{c: _json_value(row[at[c]]) for c in self._meta_columns
-                         if row[at[c]] is not None} or None for row in rows]  # fmt: skip
+            metadata = [
+                {c: json_value(row[at[c]]) for c in self._meta_columns if row[at[c]] is not None}
+                or None
+                for row in rows
+            ]
         items = [row[at[m.item]] for row in rows] if m.item else None
         if not m.has_named:
             vectors = dense([row[at[m.vector]] for row in rows], first, self.name, m.vector)
-            return Chunk(number, first, n, ids=ids, vectors=vectors, metadata=metadata,
-                         items=items, key=key)  # fmt: skip
+            return Chunk(
+                number, first, n, ids=ids, vectors=vectors, metadata=metadata, items=items, key=key
+            )
         named: dict[str, Any] = {}
         for name, column in m.named:
-            named[name] = [self._cell(row[at[column]], first + i, column)
-                           for i, row in enumerate(rows)]  # fmt: skip
+            named[name] = [
+                self._cell(row[at[column]], first + i, column) for i, row in enumerate(rows)
+            ]
         for name, indices, values in m.sparse:
-            named[name] = [None if row[at[indices]] is None and row[at[values]] is None
-                           else (row[at[indices]], self._cell(row[at[values]], first + i, values))
-                           for i, row in enumerate(rows)]  # fmt: skip
-        return Chunk(number, first, n, ids=ids, vectors=np.empty((n, 0), np.float32),
-                     metadata=metadata, named=named, items=items, key=key)  # fmt: skip
+            named[name] = [
+                None
+                if row[at[indices]] is None and row[at[values]] is None
+                else (row[at[indices]], self._cell(row[at[values]], first + i, values))
+                for i, row in enumerate(rows)
+            ]
+        return Chunk(
+            number,
+            first,
+            n,
+            ids=ids,
+            vectors=np.empty((n, 0), np.float32),
+            metadata=metadata,
+            named=named,
+            items=items,
+            key=key,
+        )
 
     def _cell(self, value: Any, row: int, column: str) -> Any:
         if value is None:
@@ -203,117 +229,9 @@ class PostgresSource:
     def _ids(self, values: list[Any], first: int) -> npt.NDArray[Any]:
         for row, value in enumerate(values):
             if value is None:
-                raise SourceError(f"{self.name}: row {first + row}: "
-                                  f"column {self.mapping.id!r} is null")  # fmt: skip
+                raise SourceError(
+                    f"{self.name}: row {first + row}: column {self.mapping.id!r} is null"
+                )
         if values and isinstance(values[0], uuid.UUID):
             values = [str(v) for v in values]
         return np.asarray(values)
-
-
-def dense(values: list[Any], first: int, where: object, field: str) -> npt.NDArray[np.float32]:
-    """One vector a row as a 2-D array; a null or a row of another length is named."""
-    rows: list[npt.NDArray[Any]] = []
-    for row, value in enumerate(values):
-        if value is None:
-            raise SourceError(f"{where}: row {first + row}: column {field!r} is null")
-        try:
-            vector = as_floats(value)
-        except SourceError as exc:
-            raise SourceError(f"{where}: row {first + row}: column {field!r}: {exc}") from None
-        if rows and len(vector) != len(rows[0]):
-            raise SourceError(f"{where}: row {first + row}: column {field!r} has "
-                              f"{len(vector)} values, row {first} has {len(rows[0])}")  # fmt: skip
-        rows.append(vector)
-    if not rows:
-        return np.empty((0, 0), np.float32)
-    return np.stack(rows).astype(np.float32, copy=False)
-
-
-def as_floats(value: Any) -> npt.NDArray[Any]:
-    """A vector cell: an array (the binary loaders'), ``bytea`` of float32 little-endian
-    values, pgvector's text form ``[1,2,3]``, or a list. ``SourceError`` if it is none."""
-    if isinstance(value, WithNulls):
-        raise SourceError("an array element is NULL")
-    if isinstance(value, np.ndarray):
-        return value
-    if isinstance(value, bytes | memoryview | bytearray):
-        if len(value) % 4:
-            raise SourceError(f"a bytea vector of {len(value)} bytes is not float32 values")
-        return np.frombuffer(value, "<f4")
-    try:
-        if isinstance(value, str):  # '[1,2]' (pgvector) or '{1,2}' (an array cast to text)
-            text = value.strip().strip("[]{}")
-            return np.asarray(text.split(",") if text else [], dtype=np.float64)
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise SourceError(f"not a vector of numbers ({exc})") from None
-
-
-def _json_value(value: Any) -> Any:
-    """A column value as JSON metadata can hold it."""
-    if isinstance(value, WithNulls):
-        raise SourceError("an array element is NULL")
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, uuid.UUID | dt_time):
-        return str(value)
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    return value
-
-
-def _array(data: Any, element: str) -> npt.NDArray[Any]:
-    """PostgreSQL's binary array (header, dimensions, then a length before each element)
-    as a NumPy array of its shape; a NULL element becomes NaN (rejected, by row, later)."""
-    buf = bytes(data)
-    ndim, has_null, _ = struct.unpack_from(">iii", buf)
-    shape = [struct.unpack_from(">i", buf, 12 + 8 * d)[0] for d in range(ndim)]
-    offset, size = 12 + 8 * ndim, np.dtype(element).itemsize
-    if not has_null:
-        cells = np.frombuffer(buf, [("n", ">i4"), ("v", element)], offset=offset)
-        return cells["v"].reshape(shape)  # big-endian; converted once per chunk (dense)
-    out = []
-    while offset < len(buf):
-        (length,) = struct.unpack_from(">i", buf, offset)
-        offset += 4
-        if length < 0:
-            out.append(np.nan)
-        else:
-            out.append(float(np.frombuffer(buf, element, 1, offset)[0]))
-            offset += size
-    return np.asarray(out).reshape(shape).view(WithNulls)
-
-
-class WithNulls(np.ndarray):
-    """An array that held a NULL element (as NaN): refused by row, by :func:`as_floats`."""
-
-
-def pgvector_values(data: Any) -> npt.NDArray[np.float32]:
-    """pgvector's binary ``vector``: a 2-byte dimension, 2 unused bytes, big-endian float32s."""
-    buf = bytes(data)
-    (dim,) = struct.unpack_from(">H", buf)
-    return np.frombuffer(buf, ">f4", dim, 4).astype(np.float32)
-
-
-def _register_loaders(conn: Any) -> None:
-    """Binary loaders for vector columns on this connection: real[], float8[] and, where the
-    database has pgvector, its ``vector`` type."""
-    from psycopg.adapt import Loader
-    from psycopg.pq import Format
-
-    def loader(parse: Any) -> type[Loader]:
-        class Vector(Loader):
-            format = Format.BINARY
-
-            def load(self, data: Any) -> Any:
-                return parse(data)
-
-        return Vector
-
-    conn.adapters.register_loader(FLOAT4_ARRAY, loader(lambda d: _array(d, ">f4")))
-    conn.adapters.register_loader(FLOAT8_ARRAY, loader(lambda d: _array(d, ">f8")))
-    found = conn.execute("SELECT oid FROM pg_type WHERE typname = 'vector'").fetchone()
-    if found is not None:
-        conn.adapters.register_loader(int(found[0]), loader(pgvector_values))

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import io
 import time
 
 import httpx
-import numpy as np
 import redis
 
 from tests.support.http_server import Served, http
@@ -150,16 +148,25 @@ def test_unknown_keys_are_refused_in_every_body(
     """A key a body does not define ("payload" for "metadata", a typo) is a 422 naming it."""
     name, key = index
     bodies = [
-        (f"/v1/indexes/{name}/upsert",
-         {"items": [{"id": 5, "vector": [1, 2, 3], "payload": {"a": 1}}]}, "items.0.payload"),
-        (f"/v1/indexes/{name}/upsert",
-         {"items": [{"id": 5, "vector": [1, 2, 3]}], "wait": True}, "body.wait"),
+        (
+            f"/v1/indexes/{name}/upsert",
+            {"items": [{"id": 5, "vector": [1, 2, 3], "payload": {"a": 1}}]},
+            "items.0.payload",
+        ),
+        (
+            f"/v1/indexes/{name}/upsert",
+            {"items": [{"id": 5, "vector": [1, 2, 3]}], "wait": True},
+            "body.wait",
+        ),
         (f"/v1/indexes/{name}/delete", {"ids": [5], "idz": [6]}, "body.idz"),
-        (f"/v1/indexes/{name}/metadata",
-         {"items": [{"id": 5, "metadata": {}, "merge": False}]}, "items.0.merge"),
+        (
+            f"/v1/indexes/{name}/metadata",
+            {"items": [{"id": 5, "metadata": {}, "merge": False}]},
+            "items.0.merge",
+        ),
         (f"/v1/indexes/{name}/points", {"ids": [5], "with_vectors": False}, "body.with_vectors"),
         ("/v1/indexes", {"name": "h-other", "dimension": 3, "metrc": "dot"}, "body.metrc"),
-    ]  # fmt: skip
+    ]
     with http(api, "admin", key) as c:
         for path, body, where in bodies:
             answer = c.post(path, json=body)
@@ -190,22 +197,35 @@ def test_every_error_has_the_documented_shape(api: Served, index: tuple[str, byt
 def test_delete_and_metadata_routes(api: Served, index: tuple[str, bytes]) -> None:
     """Delete by id (integers and strings) and merge metadata; unknown ids are reported."""
     name, key = index
-    items = [{"id": 1, "vector": [1, 2, 3], "metadata": {"a": 1}},
-             {"id": "doc", "vector": [4, 5, 6], "metadata": {"a": 2, "b": [1, {"c": None}]}},
-             {"id": 3, "vector": [7, 8, 9]}]  # fmt: skip
+    items = [
+        {"id": 1, "vector": [1, 2, 3], "metadata": {"a": 1}},
+        {"id": "doc", "vector": [4, 5, 6], "metadata": {"a": 2, "b": [1, {"c": None}]}},
+        {"id": 3, "vector": [7, 8, 9]},
+    ]
     with http(api, key=key) as c:
-        assert c.post(f"/v1/indexes/{name}/upsert", params={"wait": "true"},
-                      json={"items": items}).status_code == 200  # fmt: skip
-        updated = c.post(f"/v1/indexes/{name}/metadata", params={"wait": "true"},
-                         json={"items": [{"id": "doc", "metadata": {"a": 5, "when":
-                                          "2026-01-02T03:04:05Z"}},
-                                         {"id": 99, "metadata": {"a": 1}}]})  # fmt: skip
+        assert (
+            c.post(
+                f"/v1/indexes/{name}/upsert", params={"wait": "true"}, json={"items": items}
+            ).status_code
+            == 200
+        )
+        updated = c.post(
+            f"/v1/indexes/{name}/metadata",
+            params={"wait": "true"},
+            json={
+                "items": [
+                    {"id": "doc", "metadata": {"a": 5, "when": "2026-01-02T03:04:05Z"}},
+                    {"id": 99, "metadata": {"a": 1}},
+                ]
+            },
+        )
         assert updated.status_code == 200, updated.text
         view = updated.json()
         assert (view["status"], view["written"], view["failed"]) == ("failed", 1, 1)
         assert view["failures"][0]["ids"] == [99] and "not found" in view["failures"][0]["reason"]
-        deleted = c.post(f"/v1/indexes/{name}/delete", params={"wait": "true"},
-                         json={"ids": [1, "never-stored"]})  # fmt: skip
+        deleted = c.post(
+            f"/v1/indexes/{name}/delete", params={"wait": "true"}, json={"ids": [1, "never-stored"]}
+        )
         assert deleted.status_code == 200 and deleted.json()["status"] == "done"
         got = c.post(f"/v1/indexes/{name}/points", json={"ids": [1, "doc", 3]}).json()["points"]
     assert [p["id"] for p in got] == ["doc", 3]
@@ -246,64 +266,3 @@ def test_metrics_count_requests_and_show_queues(api: Served, index: tuple[str, b
     assert 'vecq_queue_depth{queue="vecq.bulk"}' in text
     assert "vecq_dlq_depth " in text
     assert f'vecq_inflight_bytes{{index="{name}"}}' in text
-
-
-def test_an_index_is_created_with_payload_indexes(api: Served) -> None:
-    """POST /v1/indexes takes payload_indexes; a bad one is a 422 naming the field, and
-    creates nothing."""
-    with http(api) as client:
-        wrong = {"name": "h-pi", "dimension": 3, "payload_indexes": {"lang": "keywords"}}
-        bad = client.post("/v1/indexes", json=wrong)
-        assert bad.status_code == 422
-        assert "'lang': type 'keywords'" in bad.json()["detail"]
-        assert "h-pi" not in client.get("/v1/indexes").json()["indexes"]
-        made = client.post("/v1/indexes", json={
-            "name": "h-pi", "dimension": 3,
-            "payload_indexes": {"lang": "keyword", "t": {"type": "keyword", "is_tenant": True}},
-        })  # fmt: skip
-        assert made.status_code == 201, made.text
-        assert "h-pi" in client.get("/v1/indexes").json()["indexes"]
-
-
-def test_named_vectors_over_json_and_npz(api: Served) -> None:
-    """An index of named vectors: created with vectors/sparse_vectors, written as JSON dicts
-    and as an .npz body (vector.NAME, multi.NAME.rows/offsets, sparse.NAME.*), read back."""
-    with http(api) as client:
-        both = client.post("/v1/indexes", json={"name": "h-nv", "dimension": 3,
-                                                "vectors": {"t": {"size": 2}}})  # fmt: skip
-        assert both.status_code == 422 and "one of the two" in both.json()["detail"]
-        empty = client.post("/v1/indexes", json={"name": "h-nv", "vectors": {}})
-        assert empty.status_code == 422 and "at least one vector" in empty.json()["detail"]
-        made = client.post("/v1/indexes", json={
-            "name": "h-nv", "vectors": {"t": {"size": 2, "distance": "dot"},
-                                        "m": {"size": 2, "distance": "dot", "multivector": True}},
-            "sparse_vectors": {"s": {"modifier": "idf"}},
-        })  # fmt: skip
-        assert made.status_code == 201, made.text
-        assert made.json()["vectors"]["m"] == {"size": 2, "distance": "dot", "multivector": True}
-        key = made.json()["index_key"]
-    with http(api, key=bytes.fromhex(key)) as c:
-        items = [{"id": 1, "vector": {"t": [1.0, 2.0], "m": [[1.0, 0.0], [0.0, 1.0]],
-                                      "s": {"indices": [4, 2], "values": [0.5, 1.0]}}}]  # fmt: skip
-        done = c.post("/v1/indexes/h-nv/upsert", params={"wait": "true"}, json={"items": items})
-        assert done.status_code == 200, done.text
-        bad = [{"id": 2, "vector": {"t": [1.0, 2.0, 3.0]}}]
-        refused = c.post("/v1/indexes/h-nv/upsert", json={"items": bad})
-        assert refused.status_code == 422 and "vector 't' has 3 dimensions" in refused.text
-        body = io.BytesIO()
-        np.savez(body, ids=np.array([5, 6]), **{
-            "vector.t": np.array([[1, 2], [3, 4]], np.float32),
-            "multi.m.rows": np.ones((3, 2), np.float32), "multi.m.offsets": np.array([0, 3, 3]),
-            "sparse.s.indices": np.array([7, 1, 9]), "sparse.s.values": np.array([1.0, 2, 3]),
-            "sparse.s.offsets": np.array([0, 1, 3])})  # fmt: skip
-        npz = {"content-type": "application/x-npz"}
-        sent = c.post("/v1/indexes/h-nv/vectors", params={"wait": "true"},
-                      content=body.getvalue(), headers=npz)  # fmt: skip
-        assert sent.status_code == 200, sent.text
-        got = {p["id"]: p["vector"] for p in c.post(
-            "/v1/indexes/h-nv/points", json={"ids": [1, 5, 6]}).json()["points"]}  # fmt: skip
-        assert got[1] == {"t": [1.0, 2.0], "m": [[1.0, 0.0], [0.0, 1.0]],
-                          "s": {"indices": [2, 4], "values": [1.0, 0.5]}}  # fmt: skip
-        assert got[5] == {"t": [1.0, 2.0], "m": [[1.0, 1.0]] * 3,
-                          "s": {"indices": [7], "values": [1.0]}}  # fmt: skip
-        assert got[6] == {"t": [3.0, 4.0], "s": {"indices": [1, 9], "values": [2.0, 3.0]}}

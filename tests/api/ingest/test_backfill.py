@@ -72,11 +72,14 @@ def test_jsonl_directory_with_items_and_metadata(
     folder.mkdir()
     for part in range(2):
         rows = [
-            {"id": part * 10 + i, "vector": [float(i), 1.0, 2.0],
-             "item": base64.b64encode(f"doc-{part}-{i}".encode()).decode(),
-             "metadata": {"part": part, "lang": "en"}}
+            {
+                "id": part * 10 + i,
+                "vector": [float(i), 1.0, 2.0],
+                "item": base64.b64encode(f"doc-{part}-{i}".encode()).decode(),
+                "metadata": {"part": part, "lang": "en"},
+            }
             for i in range(10)
-        ]  # fmt: skip
+        ]
         _jsonl(folder / f"part-{part}.jsonl", rows)
     (folder / "notes.txt").write_text("not data")
     _wait(ingest(index, open_sources([str(folder)]), chunk_rows=4))
@@ -225,12 +228,14 @@ def test_parquet_vectors_and_metadata_columns(
     import pyarrow.parquet as pq
 
     index = make_index(dimension=3, shards=2)
-    table = pa.table({
-        "id": pa.array(range(100), pa.int64()),
-        "vector": pa.array([[float(i), 0.5, 1.0] for i in range(100)], pa.list_(pa.float32())),
-        "lang": ["en" if i % 2 else None for i in range(100)],
-        "year": list(range(1900, 2000)),
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "id": pa.array(range(100), pa.int64()),
+            "vector": pa.array([[float(i), 0.5, 1.0] for i in range(100)], pa.list_(pa.float32())),
+            "lang": ["en" if i % 2 else None for i in range(100)],
+            "year": list(range(1900, 2000)),
+        }
+    )
     pq.write_table(table, tmp_path / "t.parquet", row_group_size=30)
     report = ingest(index, open_sources([str(tmp_path / "t.parquet")]), chunk_rows=40)
     _wait(report)
@@ -279,8 +284,9 @@ def test_another_chunk_size_is_refused_not_silently_read_again(
         ingest(index, open_sources([str(path)]), chunk_rows=64, same_chunking=True)
     same = ingest(index, open_sources([str(path)]), chunk_rows=100, same_chunking=True)
     assert (same.skipped_vectors, same.vectors) == (300, 0)
-    again = ingest(index, open_sources([str(path)]), chunk_rows=64, resume=False,
-                   same_chunking=True)  # fmt: skip
+    again = ingest(
+        index, open_sources([str(path)]), chunk_rows=64, resume=False, same_chunking=True
+    )
     _wait(again)
     assert again.vectors == 300 and index.count() == 300
     later = ingest(index, open_sources([str(path)]), chunk_rows=64, same_chunking=True)

@@ -20,30 +20,35 @@ from vecq.api.ingest.sources.files import open_sources
 from vecq.api.ingest.verify import verify
 from vecq.shared.errors import SourceError
 
-MAPPING = from_flags("doc_id", None, ["text=emb", "late=tokens"], ["bm25=bm_i,bm_v"],
-                     "lang", "body")  # fmt: skip
+MAPPING = from_flags(
+    "doc_id", None, ["text=emb", "late=tokens"], ["bm25=bm_i,bm_v"], "lang", "body"
+)
 
 
 @pytest.fixture
 def docs(client: Client, key: bytes) -> Index:
     return client.create_index(
-        f"m-{uuid.uuid4().hex[:10]}", key, shards=2,
+        f"m-{uuid.uuid4().hex[:10]}",
+        key,
+        shards=2,
         vectors={"text": VectorSpec(3, "dot"), "late": VectorSpec(2, "dot", multivector=True)},
         sparse_vectors={"bm25": SparseSpec()},
-    )  # fmt: skip
+    )
 
 
 def table(n: int) -> pa.Table:
-    return pa.table({
-        "doc_id": [f"d{i}" for i in range(n)],
-        "emb": [[float(i), 1.0, 2.0] for i in range(n)],
-        "tokens": [[[float(i), 0.0]] * (i % 3 + 1) if i % 4 else None for i in range(n)],
-        "bm_i": [[i, i + 100] for i in range(n)],
-        "bm_v": [[0.5, float(i)] for i in range(n)],
-        "body": [f"text {i}".encode() for i in range(n)],
-        "lang": ["en" if i % 2 else "fr" for i in range(n)],
-        "ignored": list(range(n)),
-    })  # fmt: skip
+    return pa.table(
+        {
+            "doc_id": [f"d{i}" for i in range(n)],
+            "emb": [[float(i), 1.0, 2.0] for i in range(n)],
+            "tokens": [[[float(i), 0.0]] * (i % 3 + 1) if i % 4 else None for i in range(n)],
+            "bm_i": [[i, i + 100] for i in range(n)],
+            "bm_v": [[0.5, float(i)] for i in range(n)],
+            "body": [f"text {i}".encode() for i in range(n)],
+            "lang": ["en" if i % 2 else "fr" for i in range(n)],
+            "ignored": list(range(n)),
+        }
+    )
 
 
 def test_parquet_columns_map_to_named_vectors_items_and_metadata(
@@ -56,8 +61,11 @@ def test_parquet_columns_map_to_named_vectors_items_and_metadata(
         job.wait(30)
     got = {p["id"]: p for p in docs.get([f"d{i}" for i in range(30)])}
     assert len(got) == 30
-    assert got["d5"]["vector"] == {"text": [5.0, 1.0, 2.0], "late": [[5.0, 0.0]] * 3,
-                                   "bm25": {"indices": [5, 105], "values": [0.5, 5.0]}}  # fmt: skip
+    assert got["d5"]["vector"] == {
+        "text": [5.0, 1.0, 2.0],
+        "late": [[5.0, 0.0]] * 3,
+        "bm25": {"indices": [5, 105], "values": [0.5, 5.0]},
+    }
     assert "late" not in got["d4"]["vector"]  # a null: the point leaves it out
     assert got["d5"]["item"] == b"text 5"
     assert got["d5"]["metadata"] == {"lang": "en"}  # only the columns asked for
@@ -74,11 +82,18 @@ def test_parquet_columns_map_to_named_vectors_items_and_metadata(
 def test_json_lines_fields_are_mapped_the_same_way(docs: Index, tmp_path: Path) -> None:
     path = tmp_path / "docs.jsonl"
     lines = [
-        {"doc_id": "a", "emb": [1, 2, 3], "bm_i": [4], "bm_v": [0.25], "lang": "en",
-         "body": base64.b64encode(b"A").decode(), "other": 1},
+        {
+            "doc_id": "a",
+            "emb": [1, 2, 3],
+            "bm_i": [4],
+            "bm_v": [0.25],
+            "lang": "en",
+            "body": base64.b64encode(b"A").decode(),
+            "other": 1,
+        },
         {"doc_id": "b", "tokens": [[1, 2], [3, 4]]},
         {"op": "delete", "doc_id": "zzz"},
-    ]  # fmt: skip
+    ]
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     for job in ingest(docs, open_sources([str(path)], mapping=MAPPING)).jobs:
         job.wait(30)

@@ -22,8 +22,10 @@ from vecq.shared.errors import SourceError
 
 
 def _lines(first: int, n: int) -> bytes:
-    rows = [{"id": i, "vector": [float(i), 1.0, 2.0], "metadata": {"n": i}}
-            for i in range(first, first + n)]  # fmt: skip
+    rows = [
+        {"id": i, "vector": [float(i), 1.0, 2.0], "metadata": {"n": i}}
+        for i in range(first, first + n)
+    ]
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
@@ -58,7 +60,8 @@ def test_compressed_files_are_read_as_they_decompress(
 def test_compressed_and_piped_json_lines_are_read_in_json_sized_chunks(tmp_path: Path) -> None:
     """The chunk size for JSON is by lines (its floats are Python objects until validated),
     whatever the file's last suffix."""
-    from vecq.api.ingest.backfill import JSONL_CHUNK_ROWS, chunk_rows_for
+    from vecq.api.defaults import JSONL_CHUNK_ROWS
+    from vecq.api.ingest.backfill import chunk_rows_for
 
     path = tmp_path / "a.jsonl.gz"
     path.write_bytes(gzip.compress(_lines(0, 3)))
@@ -94,40 +97,95 @@ def test_vecq_ingest_reads_standard_input(data_dir: Path, tmp_path: Path) -> Non
     key_file = tmp_path / "k.key"
 
     def vecq(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "vecq.api.cli", *args], input=stdin,
-                              capture_output=True, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "vecq.api.cli", *args],
+            input=stdin,
+            capture_output=True,
+            timeout=120,
+        )
 
     made = vecq("index", "create", "piped", "--dimension", "3", "--key-file", str(key_file))
     assert made.returncode == 0, made.stderr
-    done = vecq("ingest", "-", "--index", "piped", "--key-file", str(key_file),
-                stdin=_lines(0, 500))  # fmt: skip
+    done = vecq(
+        "ingest", "-", "--index", "piped", "--key-file", str(key_file), stdin=_lines(0, 500)
+    )
     assert done.returncode == 0, done.stderr
     assert b"written: 500 vectors" in done.stdout
-    bad = vecq("ingest", "-", "--index", "piped", "--key-file", str(key_file),
-               stdin=_lines(0, 3) + b"[1, 2]\n")  # fmt: skip
+    bad = vecq(
+        "ingest",
+        "-",
+        "--index",
+        "piped",
+        "--key-file",
+        str(key_file),
+        stdin=_lines(0, 3) + b"[1, 2]\n",
+    )
     assert bad.returncode == 2 and b"<stdin>: line 4: expected a JSON object" in bad.stderr
-    wrong = vecq("ingest", "-", "--index", "piped", "--key-file", str(key_file),
-                 stdin=b'{"id": 1, "vector": [1.0, 2.0]}\n')  # fmt: skip
+    wrong = vecq(
+        "ingest",
+        "-",
+        "--index",
+        "piped",
+        "--key-file",
+        str(key_file),
+        stdin=b'{"id": 1, "vector": [1.0, 2.0]}\n',
+    )
     assert wrong.returncode == 2 and b"<stdin>: line 1 (id 1): vector has 2" in wrong.stderr
-    mirrored = vecq("ingest", "-", "--index", "piped", "--key-file", str(key_file), "--mirror",
-                    stdin=_lines(0, 3))  # fmt: skip
+    mirrored = vecq(
+        "ingest",
+        "-",
+        "--index",
+        "piped",
+        "--key-file",
+        str(key_file),
+        "--mirror",
+        stdin=_lines(0, 3),
+    )
     assert mirrored.returncode == 2 and b"cannot be read twice" in mirrored.stderr
     with Client() as client:  # nothing was deleted
         assert client.load_index("piped", key_file=key_file).count() == 500
-    zipped = vecq("ingest", "-", "--format", "jsonl.gz", "--index", "piped", "--key-file",
-                  str(key_file), stdin=gzip.compress(_lines(500, 20)))  # fmt: skip
+    zipped = vecq(
+        "ingest",
+        "-",
+        "--format",
+        "jsonl.gz",
+        "--index",
+        "piped",
+        "--key-file",
+        str(key_file),
+        stdin=gzip.compress(_lines(500, 20)),
+    )
     assert zipped.returncode == 0 and b"written: 20 vectors" in zipped.stdout, zipped.stderr
     table = pa.table({"id": [900, 901], "vector": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]})
     body = io.BytesIO()
     pq.write_table(table, body)
-    piped = vecq("ingest", "-", "--format", "parquet", "--index", "piped", "--key-file",
-                 str(key_file), stdin=body.getvalue())  # fmt: skip
+    piped = vecq(
+        "ingest",
+        "-",
+        "--format",
+        "parquet",
+        "--index",
+        "piped",
+        "--key-file",
+        str(key_file),
+        stdin=body.getvalue(),
+    )
     assert piped.returncode == 0 and b"written: 2 vectors" in piped.stdout, piped.stderr
-    junk = vecq("ingest", "-", "--format", "parquet", "--index", "piped", "--key-file",
-                str(key_file), stdin=b"not parquet")  # fmt: skip
+    junk = vecq(
+        "ingest",
+        "-",
+        "--format",
+        "parquet",
+        "--index",
+        "piped",
+        "--key-file",
+        str(key_file),
+        stdin=b"not parquet",
+    )
     assert junk.returncode == 2 and b"<stdin>: not a readable Parquet file" in junk.stderr
-    unknown = vecq("ingest", "-", "--format", "csv", "--index", "piped", "--key-file",
-                   str(key_file))  # fmt: skip
+    unknown = vecq(
+        "ingest", "-", "--format", "csv", "--index", "piped", "--key-file", str(key_file)
+    )
     assert unknown.returncode == 2 and b"--format 'csv': choose one of jsonl," in unknown.stderr
     with Client() as client:
         assert client.load_index("piped", key_file=key_file).count() == 522

@@ -26,8 +26,9 @@ def _jsonl(path: Path, ids: range, dim: int = 3) -> Path:
 
 
 def _source(index: Index, key: bytes, folder: Path, every: float = 60.0) -> EtlSource:
-    return EtlSource(f"etl-{uuid.uuid4().hex[:8]}", index.name, (str(folder / "*.jsonl"),),
-                     key, every=every)  # fmt: skip
+    return EtlSource(
+        f"etl-{uuid.uuid4().hex[:8]}", index.name, (str(folder / "*.jsonl"),), key, every=every
+    )
 
 
 def _wait_written(client: Client, job_ids: list[str]) -> None:
@@ -41,7 +42,12 @@ def _wait_written(client: Client, job_ids: list[str]) -> None:
 def test_every_accepts_units_and_rejects_the_rest() -> None:
     """30s, 15m, 6h, 1d parse to seconds; anything else is a ValueError saying how."""
     assert [parse_every(t) for t in ("30s", "15m", "6h", "1d", "0.5m")] == [
-        30, 900, 21600, 86400, 30]  # fmt: skip
+        30,
+        900,
+        21600,
+        86400,
+        30,
+    ]
     for bad in ("15", "m", "-1m", "0s", "1w"):
         with pytest.raises(ValueError, match="every"):
             parse_every(bad)
@@ -149,8 +155,10 @@ def test_columns_and_mirror_guard_in_the_config(
     """[sources.columns] maps fields as the ingest flags do; max_delete_fraction guards a
     mirror run, whose refusal is recorded and deletes nothing."""
     path = tmp_path / "etl.toml"
-    base = (f'[[sources]]\nname = "m"\nindex = "i"\npaths = ["{tmp_path}/in/*.jsonl"]\n'
-            'key_env = "K"\nevery = "5m"\n')  # fmt: skip
+    base = (
+        f'[[sources]]\nname = "m"\nindex = "i"\npaths = ["{tmp_path}/in/*.jsonl"]\n'
+        'key_env = "K"\nevery = "5m"\n'
+    )
     for extra, message in {
         "max_delete_fraction = 2\n": r"max_delete_fraction must be a number in 0..1",
         "[sources.columns]\nids = 'x'\n": r"columns: unknown field\(s\) ids",
@@ -164,14 +172,25 @@ def test_columns_and_mirror_guard_in_the_config(
     path.write_text(base + 'mode = "mirror"\nmax_delete_fraction = 0.2\n' + columns)
     (parsed,) = load_config(path, env={"K": key.hex()})
     assert (parsed.mapping.id, parsed.mapping.vector, parsed.max_delete_fraction) == (
-        "doc", "emb", 0.2)  # fmt: skip
+        "doc",
+        "emb",
+        0.2,
+    )
     index = make_index()
     folder = tmp_path / "in"
     folder.mkdir()
     rows = [{"doc": i, "emb": [float(i), 1.0, 2.0], "lang": "en", "x": 1} for i in range(10)]
     (folder / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    source = EtlSource("m", index.name, (str(folder / "*.jsonl"),), key, every=60,
-                       mode="mirror", mapping=parsed.mapping, max_delete_fraction=0.2)  # fmt: skip
+    source = EtlSource(
+        "m",
+        index.name,
+        (str(folder / "*.jsonl"),),
+        key,
+        every=60,
+        mode="mirror",
+        mapping=parsed.mapping,
+        max_delete_fraction=0.2,
+    )
     first = run_source(client, source)
     assert (first.enqueued, first.deleted, first.error) == (10, 0, None)
     assert index.get([3])[0]["metadata"] == {"lang": "en"}
@@ -193,8 +212,10 @@ def test_a_postgresql_schedule_reads_past_its_own_watermark_and_mirrors_the_tabl
     ids of rows that vanished."""
     psycopg = pytest.importorskip("psycopg")
     path = tmp_path / "etl.toml"
-    base = (f'[[sources]]\nname = "pg"\nindex = "i"\npaths = ["{postgres_url}"]\n'
-            'key_env = "K"\nevery = "5m"\n')  # fmt: skip
+    base = (
+        f'[[sources]]\nname = "pg"\nindex = "i"\npaths = ["{postgres_url}"]\n'
+        'key_env = "K"\nevery = "5m"\n'
+    )
     for extra, message in {
         "": "exactly one of table or query",
         'table = "a"\nquery = "SELECT 1"\n': "exactly one of table or query",
@@ -207,18 +228,30 @@ def test_a_postgresql_schedule_reads_past_its_own_watermark_and_mirrors_the_tabl
     with pytest.raises(ValueError, match="need a postgresql:// path"):
         load_config(path, env={"K": "00" * 32})
     columns = '[sources.columns]\nvector = "emb"\nmetadata = []\n'
-    path.write_text(base + f'table = "{pg_table}"\nsince_column = "t"\nmode = "mirror"\n'
-                    "max_delete_fraction = 0.5\n" + columns)  # fmt: skip
+    path.write_text(
+        base + f'table = "{pg_table}"\nsince_column = "t"\nmode = "mirror"\n'
+        "max_delete_fraction = 0.5\n" + columns
+    )
     (parsed,) = load_config(path, env={"K": key.hex()})
     assert (parsed.table, parsed.since_column, parsed.mapping.vector) == (pg_table, "t", "emb")
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {pg_table} (id int PRIMARY KEY, emb real[], t int)")
-        conn.execute(f"INSERT INTO {pg_table} SELECT g, ARRAY[g, 1, 2], 1 "
-                     "FROM generate_series(0, 9) g")  # fmt: skip
+        conn.execute(
+            f"INSERT INTO {pg_table} SELECT g, ARRAY[g, 1, 2], 1 FROM generate_series(0, 9) g"
+        )
     index = make_index()
-    source = EtlSource("pg-a", index.name, (postgres_url,), key, every=60, mode="mirror",
-                       mapping=parsed.mapping, max_delete_fraction=0.5, table=pg_table,
-                       since_column="t")  # fmt: skip
+    source = EtlSource(
+        "pg-a",
+        index.name,
+        (postgres_url,),
+        key,
+        every=60,
+        mode="mirror",
+        mapping=parsed.mapping,
+        max_delete_fraction=0.5,
+        table=pg_table,
+        since_column="t",
+    )
     first = run_source(client, source)
     assert (first.enqueued, first.deleted, first.error) == (10, 0, None)
     assert run_source(client, source).enqueued == 0

@@ -38,10 +38,18 @@ def _load(index: Index, path: Path) -> None:
 def test_delete_lines_apply_in_file_order(make_index: Callable[..., Index], tmp_path: Path) -> None:
     """Upserts and deletes of one file (across chunks) end as the file says, line by line."""
     index = make_index(dimension=3, shards=2)
-    path = _jsonl(tmp_path / "ops.jsonl", [
-        _point(1, 1.0), _point("a", 1.0), {"op": "delete", "id": 1}, _point(2, 2.0),
-        {"op": "delete", "id": "a"}, _point(1, 3.0), {"op": "delete", "id": "never"},
-    ])  # fmt: skip
+    path = _jsonl(
+        tmp_path / "ops.jsonl",
+        [
+            _point(1, 1.0),
+            _point("a", 1.0),
+            {"op": "delete", "id": 1},
+            _point(2, 2.0),
+            {"op": "delete", "id": "a"},
+            _point(1, 3.0),
+            {"op": "delete", "id": "never"},
+        ],
+    )
     _load(index, path)
     got = {p["id"]: p["vector"][0] for p in index.get([1, "a", 2, "never"])}
     assert got == {1: 3.0, 2: 2.0}
@@ -74,15 +82,19 @@ def test_mirror_deletes_what_the_source_no_longer_holds(
     after the mirror pass, the index holds exactly the source's ids."""
     index = make_index(dimension=3, shards=3)
     index.upsert([_point(i, 1.0) for i in range(10)] + [_point(f"s{i}", 1.0) for i in range(5)])
-    lines = [_point(i, 2.0) for i in range(5, 15)] + [_point("s3", 2.0), _point("s4", 2.0),
-                                                       {"op": "delete", "id": "s4"}]  # fmt: skip
+    lines = [_point(i, 2.0) for i in range(5, 15)] + [
+        _point("s3", 2.0),
+        _point("s4", 2.0),
+        {"op": "delete", "id": "s4"},
+    ]
     path = _jsonl(tmp_path / "mirror.jsonl", lines)
     _load(index, path)
     with pytest.raises(MirrorRefused, match=r"more than 1 of the 19 points .* nothing was"):
         delete_extras(index, open_sources([str(path)]), chunk_rows=4, timeout=30)  # 8 of 19
     assert index.count() == 19
-    done = delete_extras(index, open_sources([str(path)]), chunk_rows=4, timeout=30,
-                         max_delete_fraction=0.5)  # fmt: skip
+    done = delete_extras(
+        index, open_sources([str(path)]), chunk_rows=4, timeout=30, max_delete_fraction=0.5
+    )
     assert (done.source_ids, done.deleted) == (11, 8)
     universe: list[int | str] = [*range(20), *(f"s{i}" for i in range(6))]
     assert sorted(map(str, (p["id"] for p in index.get(universe)))) == sorted(
@@ -102,8 +114,9 @@ def test_an_empty_source_deletes_nothing_unless_allowed(
     with pytest.raises(MirrorRefused, match=r"the source holds no records: mirroring it would"):
         delete_extras(index, open_sources([str(empty)]), timeout=30, max_delete_fraction=1.0)
     assert index.count() == 4
-    done = delete_extras(index, open_sources([str(empty)]), timeout=30, max_delete_fraction=1.0,
-                         allow_empty=True)  # fmt: skip
+    done = delete_extras(
+        index, open_sources([str(empty)]), timeout=30, max_delete_fraction=1.0, allow_empty=True
+    )
     assert done.deleted == 4 and index.count() == 0
 
 

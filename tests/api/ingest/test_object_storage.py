@@ -28,11 +28,13 @@ from vecq.shared.errors import SourceError
 
 
 def parquet(ids: range, row_group: int = 1000, dim: int = 3) -> bytes:
-    table = pa.table({
-        "id": list(ids),
-        "vector": [[float(i)] + [1.0] * (dim - 1) for i in ids],
-        "lang": ["en" if i % 2 else "fr" for i in ids],
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "id": list(ids),
+            "vector": [[float(i)] + [1.0] * (dim - 1) for i in ids],
+            "lang": ["en" if i % 2 else "fr" for i in ids],
+        }
+    )
     out = io.BytesIO()
     pq.write_table(table, out, row_group_size=row_group)
     return out.getvalue()
@@ -59,8 +61,9 @@ def test_parquet_objects_by_prefix_and_glob_with_hive_partitions(
     got = {p["id"]: p for p in index.get([1, 45])}
     assert got[1]["metadata"] == {"lang": "en", "year": 2025}  # the column wins over lang=x
     assert got[45]["metadata"] == {"lang": "en", "year": 2026} and got[45]["vector"][0] == 45.0
-    only = open_sources([f"s3://{s3_bucket}/emb/year=2026/*/*.parquet"],
-                        mapping=from_flags(metadata_columns="year"))  # fmt: skip
+    only = open_sources(
+        [f"s3://{s3_bucket}/emb/year=2026/*/*.parquet"], mapping=from_flags(metadata_columns="year")
+    )
     assert [str(s.path) for s in only] == [f"s3://{s3_bucket}/emb/year=2026/lang=x/part-0.parquet"]
     folders = open_sources([f"s3://{s3_bucket}/emb/year=202*/"])  # a glob of prefixes
     assert [s.path.name for s in folders] == ["part-0.parquet"] * 2
@@ -71,8 +74,10 @@ def test_parquet_objects_by_prefix_and_glob_with_hive_partitions(
 
 
 def test_compressed_json_lines_objects(make_index: Callable[..., Index], s3_bucket: str) -> None:
-    lines = b"".join(json.dumps({"id": i, "vector": [i, 1, 2], "metadata": {"n": i}}).encode()
-                     + b"\n" for i in range(25))  # fmt: skip
+    lines = b"".join(
+        json.dumps({"id": i, "vector": [i, 1, 2], "metadata": {"n": i}}).encode() + b"\n"
+        for i in range(25)
+    )
     put(s3_bucket, "day/a.jsonl.gz", gzip.compress(lines))
     index = make_index(dimension=3)
     assert load(index, [f"s3://{s3_bucket}/day/*.jsonl.gz"], chunk_rows=7).vectors == 25
@@ -188,8 +193,11 @@ def test_object_errors_are_clear_and_name_the_url(s3_bucket: str) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("gcsfs") is not None, reason="gcsfs is installed")
 def test_a_protocol_without_its_library_names_the_extra() -> None:
-    with pytest.raises(SourceError, match=r"gs://b/x.parquet: reading gs:// needs pip install "
-                                          r"'vecq\[gcs\]'"):  # fmt: skip
+    with pytest.raises(
+        SourceError,
+        match=r"gs://b/x.parquet: reading gs:// needs pip install "
+        r"'vecq\[gcs\]'",
+    ):
         open_sources(["gs://b/x.parquet"])
 
 

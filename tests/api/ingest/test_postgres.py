@@ -17,7 +17,8 @@ from vecq.api.ingest.dryrun import dry_run
 from vecq.api.ingest.mapping import ColumnMap, from_flags
 from vecq.api.ingest.mirror import delete_extras
 from vecq.api.ingest.sources.files import open_sources
-from vecq.api.ingest.sources.postgres import PostgresSource, pgvector_values, redacted
+from vecq.api.ingest.sources.pg_values import pgvector_values
+from vecq.api.ingest.sources.postgres import PostgresSource, redacted
 from vecq.api.ingest.verify import verify
 from vecq.shared.errors import SourceError
 
@@ -32,17 +33,30 @@ def sql(url: str, statement: str, params: Any = None) -> None:
 def table_of(url: str, name: str, n: int, dim: int = 4, start: int = 0) -> np.ndarray:
     """``name``: id, a real[] embedding, metadata columns of several types."""
     vectors = np.random.default_rng(n).standard_normal((n, dim)).astype(np.float32)
-    sql(url, f"CREATE TABLE IF NOT EXISTS {name} (id bigint PRIMARY KEY, embedding real[], "
-             "lang text, year int, price numeric, tags jsonb, seen timestamptz, ref uuid, "
-             "updated_at timestamptz NOT NULL DEFAULT '2026-01-01T00:00:00Z')")  # fmt: skip
+    sql(
+        url,
+        f"CREATE TABLE IF NOT EXISTS {name} (id bigint PRIMARY KEY, embedding real[], "
+        "lang text, year int, price numeric, tags jsonb, seen timestamptz, ref uuid, "
+        "updated_at timestamptz NOT NULL DEFAULT '2026-01-01T00:00:00Z')",
+    )
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         cur.executemany(
             f"INSERT INTO {name} (id, embedding, lang, year, price, tags, seen, ref) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [(start + i, vectors[i].tolist(), "en" if i % 2 else None, 2000 + i, "1.25",
-              psycopg.types.json.Jsonb({"k": [i]}), "2026-11-05T10:00:00Z",
-              uuid.UUID(int=i)) for i in range(n)],
-        )  # fmt: skip
+            [
+                (
+                    start + i,
+                    vectors[i].tolist(),
+                    "en" if i % 2 else None,
+                    2000 + i,
+                    "1.25",
+                    psycopg.types.json.Jsonb({"k": [i]}),
+                    "2026-11-05T10:00:00Z",
+                    uuid.UUID(int=i),
+                )
+                for i in range(n)
+            ],
+        )
     return vectors
 
 
@@ -68,20 +82,28 @@ def test_a_table_round_trips_vectors_ids_and_metadata(
     got = {p["id"]: p for p in index.get(list(range(50)))}
     np.testing.assert_array_equal([got[i]["vector"] for i in range(50)], vectors)
     assert got[3]["metadata"] == {
-        "lang": "en", "year": 2003, "price": 1.25, "tags": {"k": [3]},
-        "seen": "2026-11-05T10:00:00+00:00", "ref": str(uuid.UUID(int=3)),
+        "lang": "en",
+        "year": 2003,
+        "price": 1.25,
+        "tags": {"k": [3]},
+        "seen": "2026-11-05T10:00:00+00:00",
+        "ref": str(uuid.UUID(int=3)),
         "updated_at": "2026-01-01T00:00:00+00:00",
-    }  # fmt: skip
+    }
     assert "lang" not in got[2]["metadata"]  # a NULL is left out
     assert verify(index, [source(postgres_url, pg_table)], chunk_rows=16).matching == 50
 
 
 @pytest.mark.parametrize(
     "column",
-    ["embedding::float8[] AS v", "embedding::text AS v", "v32 AS v", "'[' || "
-     "array_to_string(embedding, ',') || ']' AS v"],
+    [
+        "embedding::float8[] AS v",
+        "embedding::text AS v",
+        "v32 AS v",
+        "'[' || array_to_string(embedding, ',') || ']' AS v",
+    ],
     ids=["float8[]", "array-text", "bytea", "pgvector-text"],
-)  # fmt: skip
+)
 def test_float8_bytea_and_text_vectors_from_a_query(
     make_index: Callable[..., Index], postgres_url: str, pg_table: str, column: str
 ) -> None:
@@ -105,23 +127,33 @@ def test_float8_bytea_and_text_vectors_from_a_query(
 def test_named_dense_multi_and_sparse_vectors(
     client: Client, key: bytes, postgres_url: str, pg_table: str
 ) -> None:
-    sql(postgres_url, f"CREATE TABLE {pg_table} (doc text PRIMARY KEY, emb real[], "
-                      "tokens real[][], bm_i int[], bm_v real[], body bytea)")  # fmt: skip
-    sql(postgres_url, f"INSERT INTO {pg_table} SELECT 'd' || g, ARRAY[g, 1, 2]::real[], "
-                      "CASE WHEN g % 3 = 0 THEN NULL ELSE ARRAY[[g, 0], [1, g]]::real[][] END, "
-                      "ARRAY[g, g + 100], ARRAY[0.5, g]::real[], convert_to('text ' || g, "
-                      "'UTF8') FROM generate_series(1, 12) g")  # fmt: skip
+    sql(
+        postgres_url,
+        f"CREATE TABLE {pg_table} (doc text PRIMARY KEY, emb real[], "
+        "tokens real[][], bm_i int[], bm_v real[], body bytea)",
+    )
+    sql(
+        postgres_url,
+        f"INSERT INTO {pg_table} SELECT 'd' || g, ARRAY[g, 1, 2]::real[], "
+        "CASE WHEN g % 3 = 0 THEN NULL ELSE ARRAY[[g, 0], [1, g]]::real[][] END, "
+        "ARRAY[g, g + 100], ARRAY[0.5, g]::real[], convert_to('text ' || g, "
+        "'UTF8') FROM generate_series(1, 12) g",
+    )
     index = client.create_index(
-        f"pg-{uuid.uuid4().hex[:8]}", key, shards=2,
+        f"pg-{uuid.uuid4().hex[:8]}",
+        key,
+        shards=2,
         vectors={"text": VectorSpec(3, "dot"), "late": VectorSpec(2, "dot", multivector=True)},
         sparse_vectors={"bm25": SparseSpec()},
-    )  # fmt: skip
-    mapping = from_flags("doc", None, ["text=emb", "late=tokens"], ["bm25=bm_i,bm_v"], "",
-                         "body")  # fmt: skip
+    )
+    mapping = from_flags("doc", None, ["text=emb", "late=tokens"], ["bm25=bm_i,bm_v"], "", "body")
     load(index, [PostgresSource(postgres_url, table=pg_table, mapping=mapping)], chunk_rows=5)
     got = {p["id"]: p for p in index.get([f"d{g}" for g in range(1, 13)])}
-    assert got["d4"]["vector"] == {"text": [4.0, 1.0, 2.0], "late": [[4.0, 0.0], [1.0, 4.0]],
-                                   "bm25": {"indices": [4, 104], "values": [0.5, 4.0]}}  # fmt: skip
+    assert got["d4"]["vector"] == {
+        "text": [4.0, 1.0, 2.0],
+        "late": [[4.0, 0.0], [1.0, 4.0]],
+        "bm25": {"indices": [4, 104], "values": [0.5, 4.0]},
+    }
     assert "late" not in got["d3"]["vector"]  # NULL: the point leaves the vector out
     assert got["d4"]["item"] == b"text 4" and not got["d4"]["metadata"]  # none asked for
 
@@ -161,14 +193,21 @@ def test_since_column_reads_only_newer_rows_and_never_skips_equal_timestamps(
     index = make_index(dimension=4)
     incremental = source(postgres_url, pg_table, since_column="updated_at")
     with pytest.raises(KeyboardInterrupt):
-        ingest(index, [incremental], chunk_rows=3,
-               on_progress=lambda n: (_ for _ in ()).throw(KeyboardInterrupt))  # fmt: skip
+        ingest(
+            index,
+            [incremental],
+            chunk_rows=3,
+            on_progress=lambda n: (_ for _ in ()).throw(KeyboardInterrupt),
+        )
     assert index.count() <= 3
     rest = load(index, [incremental], chunk_rows=3)
     assert (rest.skipped_vectors, rest.vectors) == (3, 7)
     assert load(index, [incremental], chunk_rows=3).vectors == 0
-    sql(postgres_url, f"UPDATE {pg_table} SET updated_at = '2026-02-01T00:00:00Z', "
-                      "embedding = '{9,9,9,9}' WHERE id IN (2, 8)")  # fmt: skip
+    sql(
+        postgres_url,
+        f"UPDATE {pg_table} SET updated_at = '2026-02-01T00:00:00Z', "
+        "embedding = '{9,9,9,9}' WHERE id IN (2, 8)",
+    )
     sql(
         postgres_url,
         f"INSERT INTO {pg_table} (id, embedding, updated_at) VALUES "

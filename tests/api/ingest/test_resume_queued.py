@@ -22,8 +22,9 @@ def test_a_rerun_reports_and_waits_for_what_an_earlier_run_left_queued(
     path = tmp_path / "v.npy"
     np.save(path, np.random.default_rng(0).standard_normal((300, 4), dtype=np.float32))
     data = str(tmp_path / "data")
-    with Client(redis_url=server.url, broker_url=server.broker_url, data_dir=data,
-                worker=False) as producer:  # fmt: skip
+    with Client(
+        redis_url=server.url, broker_url=server.broker_url, data_dir=data, worker=False
+    ) as producer:
         key = producer.generate_key()
         index = producer.create_index("left", index_key=key, dimension=4, shards=2)
         first = ingest(index, open_sources([str(path)]), chunk_rows=100)
@@ -31,8 +32,9 @@ def test_a_rerun_reports_and_waits_for_what_an_earlier_run_left_queued(
         again = ingest(index, open_sources([str(path)]), chunk_rows=100)
     assert (again.vectors, again.skipped_chunks, again.earlier_vectors) == (0, 3, 300)
     assert {j.job_id for j in again.earlier_jobs} == {j.job_id for j in first.jobs}
-    with Client(redis_url=server.url, broker_url=server.broker_url, data_dir=data,
-                worker=True) as worker:  # fmt: skip
+    with Client(
+        redis_url=server.url, broker_url=server.broker_url, data_dir=data, worker=True
+    ) as worker:
         index = worker.load_index("left", key)
         for job in again.earlier_jobs:
             worker.job(job.job_id).wait(60)

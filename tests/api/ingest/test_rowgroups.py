@@ -14,12 +14,14 @@ from vecq.api.ingest.sources.rowgroups import GAP_BYTES, RowGroupFile, spans
 
 def _write(path: Path, rows: int, text_bytes: int, row_group: int) -> None:
     rng = np.random.default_rng(3)
-    table = pa.table({
-        "id": np.arange(rows),
-        "lang": ["en" if i % 3 else "fr" for i in range(rows)],  # dictionary-encoded
-        "text": ["x" * text_bytes + str(i) for i in range(rows)],
-        "vector": list(rng.standard_normal((rows, 16), dtype=np.float32)),
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "id": np.arange(rows),
+            "lang": ["en" if i % 3 else "fr" for i in range(rows)],  # dictionary-encoded
+            "text": ["x" * text_bytes + str(i) for i in range(rows)],
+            "vector": list(rng.standard_normal((rows, 16), dtype=np.float32)),
+        }
+    )
     pq.write_table(table, path, row_group_size=row_group, compression="none")
 
 
@@ -32,7 +34,7 @@ def _read(path: Path, columns: list[str]) -> tuple[pa.Table, RowGroupFile]:
         for g in range(metadata.num_row_groups)
         for b in reader.iter_batches(batch_size=300, row_groups=[g], columns=columns)
     ]
-    return pa.Table.from_batches(batches), file  # fmt: skip
+    return pa.Table.from_batches(batches), file
 
 
 def test_each_row_group_is_one_request_and_reads_the_same_rows(tmp_path: Path) -> None:

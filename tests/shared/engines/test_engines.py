@@ -22,8 +22,16 @@ from vecq.shared.state.registry import IndexInfo
 
 
 def _info(name: str = "idx", shards: int = 3) -> IndexInfo:
-    return IndexInfo(name=name, uid=str(uuid.uuid4()), dimension=4, shards=shards, metric="dot",
-                     shard_function=keys.SHARD_FUNCTION, key_check="", created_at=0.0)  # fmt: skip
+    return IndexInfo(
+        name=name,
+        uid=str(uuid.uuid4()),
+        dimension=4,
+        shards=shards,
+        metric="dot",
+        shard_function=keys.SHARD_FUNCTION,
+        key_check="",
+        created_at=0.0,
+    )
 
 
 def _write(engine: Any, info: IndexInfo, ids: list[int], seq: int) -> None:
@@ -60,16 +68,22 @@ def test_an_edge_shard_held_by_another_process_is_storage_locked(tmp_path: Path)
     _write(engine, info, [1], seq=1)
     engine.close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             from qdrant_edge import EdgeShard
             shard = EdgeShard.load({str(tmp_path / "held")!r})
             print("holding", flush=True)
             sys.stdin.read()
             shard.close()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         other = EdgeEngine(tmp_path)

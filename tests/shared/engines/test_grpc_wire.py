@@ -15,19 +15,29 @@ from vecq.shared import keys
 from vecq.shared.engines import grpc_wire
 
 
-def _reference(collection: str, ids: list[Any], vectors: np.ndarray,
-               payloads: list[dict[str, Any]], update_filter: Any) -> Any:  # fmt: skip
+def _reference(
+    collection: str,
+    ids: list[Any],
+    vectors: np.ndarray,
+    payloads: list[dict[str, Any]],
+    update_filter: Any,
+) -> Any:
     """The request qdrant-client's own gRPC path builds from the same points."""
-    batch = models.Batch(ids=ids, vectors=np.asarray(vectors, np.float32).tolist(),
-                         payloads=payloads)  # fmt: skip
+    batch = models.Batch(
+        ids=ids, vectors=np.asarray(vectors, np.float32).tolist(), payloads=payloads
+    )
     dense = RestToGrpc.convert_batch_vector_struct(batch.vectors, len(ids))
     points = [
-        pb.PointStruct(id=RestToGrpc.convert_extended_point_id(i), vectors=v,
-                       payload=RestToGrpc.convert_payload(p))
+        pb.PointStruct(
+            id=RestToGrpc.convert_extended_point_id(i),
+            vectors=v,
+            payload=RestToGrpc.convert_payload(p),
+        )
         for i, v, p in zip(batch.ids, dense, payloads, strict=True)
-    ]  # fmt: skip
-    return pb.UpsertPoints(collection_name=collection, wait=True, points=points,
-                           update_filter=update_filter)  # fmt: skip
+    ]
+    return pb.UpsertPoints(
+        collection_name=collection, wait=True, points=points, update_filter=update_filter
+    )
 
 
 def _older(seq: int) -> Any:

@@ -7,10 +7,11 @@ import uuid
 import numpy as np
 import pytest
 
+from tests.support.sharding import shard_of_one
 from vecq.shared.errors import InvalidVectorError
 from vecq.shared.points import ids
 from vecq.shared.points.ids import check_id_array
-from vecq.shared.points.sharding import shard_of, shard_of_one
+from vecq.shared.points.sharding import shard_of
 from vecq.shared.points.validation import deletions
 
 
@@ -35,9 +36,14 @@ def test_a_string_key_is_the_uuid_prefix_and_shards_like_an_integer() -> None:
 
 @pytest.mark.parametrize(
     ("value", "fragment"),
-    [("", "empty string"), ("\ud800", "lone surrogate"), ("é" * 257, "longer than 512"),
-     (b"7", "ids must be integers or non-empty strings"), (None, "NoneType")],
-)  # fmt: skip
+    [
+        ("", "empty string"),
+        ("\ud800", "lone surrogate"),
+        ("é" * 257, "longer than 512"),
+        (b"7", "ids must be integers or non-empty strings"),
+        (None, "NoneType"),
+    ],
+)
 def test_bad_string_ids_are_named(value: object, fragment: str) -> None:
     """Empty, unencodable, too long, or not a string at all: the row and why."""
     with pytest.raises(InvalidVectorError, match=fragment) as caught:

@@ -14,12 +14,30 @@ from vecq.shared.points import metadata
 def test_json_values_are_normalised_for_qdrant() -> None:
     """None, lists, nested dicts, tuples, NumPy scalars and datetimes become plain JSON."""
     when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    got = metadata.check({"a": None, "b": [1, "x", {"c": (2, 3)}], "n": np.float32(0.5),
-                          "i": np.int64(3), "t": when, "naive": dt.datetime(2026, 1, 2),
-                          "d": dt.date(2026, 1, 2), "flag": np.bool_(True)}, 0, 1)  # fmt: skip
-    assert got == {"a": None, "b": [1, "x", {"c": [2, 3]}], "n": 0.5, "i": 3,
-                   "t": "2026-01-02T03:04:05+00:00", "naive": "2026-01-02T00:00:00Z",
-                   "d": "2026-01-02", "flag": True}  # fmt: skip
+    got = metadata.check(
+        {
+            "a": None,
+            "b": [1, "x", {"c": (2, 3)}],
+            "n": np.float32(0.5),
+            "i": np.int64(3),
+            "t": when,
+            "naive": dt.datetime(2026, 1, 2),
+            "d": dt.date(2026, 1, 2),
+            "flag": np.bool_(True),
+        },
+        0,
+        1,
+    )
+    assert got == {
+        "a": None,
+        "b": [1, "x", {"c": [2, 3]}],
+        "n": 0.5,
+        "i": 3,
+        "t": "2026-01-02T03:04:05+00:00",
+        "naive": "2026-01-02T00:00:00Z",
+        "d": "2026-01-02",
+        "flag": True,
+    }
 
 
 @pytest.mark.parametrize(

@@ -48,8 +48,9 @@ def rows(named: Any) -> list[dict[str, Any]]:
         for name, column in named.items():
             if column.has(i):
                 value = column.row(i)
-                point[name] = ([v.tolist() for v in value] if isinstance(value, tuple)
-                               else value.tolist())  # fmt: skip
+                point[name] = (
+                    [v.tolist() for v in value] if isinstance(value, tuple) else value.tolist()
+                )
         out.append(point)
     return out
 
@@ -70,13 +71,23 @@ def test_columns_carry_named_vectors_through_select_and_concat() -> None:
     picked = cols.select(np.array([3, 0]))
     assert rows(picked.named) == [rows(named)[3], rows(named)[0]]
     assert rows(Columns.concat([picked, cols.select(slice(1, 2))]).named) == [
-        rows(named)[3], rows(named)[0], rows(named)[1]]  # fmt: skip
+        rows(named)[3],
+        rows(named)[0],
+        rows(named)[1],
+    ]
 
 
 def _batch(named: Any, n: int = 5) -> Batch:
-    return Batch(np.arange(n, dtype=np.int64), np.empty((n, 0), np.float32), named=named,
-                 metadata=[{"k": i} for i in range(n)], index="ix", index_uid=b"u" * 16,
-                 shard=1, seq=9)  # fmt: skip
+    return Batch(
+        np.arange(n, dtype=np.int64),
+        np.empty((n, 0), np.float32),
+        named=named,
+        metadata=[{"k": i} for i in range(n)],
+        index="ix",
+        index_uid=b"u" * 16,
+        shard=1,
+        seq=9,
+    )
 
 
 def test_a_blob_of_named_vectors_round_trips_as_version_4() -> None:
@@ -94,8 +105,14 @@ def test_pack_of_some_rows_carries_their_named_vectors() -> None:
 
 
 def test_a_plain_upsert_is_still_version_2_for_older_workers() -> None:
-    plain = Batch(np.arange(2, dtype=np.int64), np.ones((2, 3), np.float32), index="ix",
-                  index_uid=b"u" * 16, shard=0, seq=1)  # fmt: skip
+    plain = Batch(
+        np.arange(2, dtype=np.int64),
+        np.ones((2, 3), np.float32),
+        index="ix",
+        index_uid=b"u" * 16,
+        shard=0,
+        seq=1,
+    )
     assert struct.unpack_from("<H", encode(plain), 4)[0] == PLAIN_VERSION
 
 
@@ -124,17 +141,23 @@ def test_grpc_frame_of_named_vectors_parses_as_qdrant_clients_own_request() -> N
     payloads = [{"_vecq_seq": 3}] * 5
     write = Write(ids, np.empty((5, 0), np.float32), payloads, np.full(5, 3), named)
     body = grpc_wire.upsert_request(
-        "c", ids, write.vectors, payloads,
+        "c",
+        ids,
+        write.vectors,
+        payloads,
         named=write.point_vectors(grpc_wire.named_vector).__getitem__,
-    )  # fmt: skip
+    )
     ours = pb.UpsertPoints.FromString(body)
     structs = []
     for i, point in enumerate(rows(named)):
         vector: dict[str, Any] = {}
         for name, value in point.items():
             kind = named[name].kind
-            vector[name] = (models.SparseVector(indices=value[0], values=value[1])
-                            if kind == "sparse" else value)  # fmt: skip
+            vector[name] = (
+                models.SparseVector(indices=value[0], values=value[1])
+                if kind == "sparse"
+                else value
+            )
         structs.append(models.PointStruct(id=ids[i], vector=vector, payload=payloads[i]))
     converted = [RestToGrpc.convert_point_struct(p) for p in structs]
     reference = pb.UpsertPoints(collection_name="c", wait=True, points=converted)
@@ -142,9 +165,15 @@ def test_grpc_frame_of_named_vectors_parses_as_qdrant_clients_own_request() -> N
 
 
 def test_a_service_reply_carries_named_vectors_as_raw_floats() -> None:
-    point = StoredPoint(7, {"d": [1.0, 2.0, 3.0], "m": [[1.0, 2.0], [3.0, 4.0]],
-                            "s": {"indices": [2, 2**32 - 1], "values": [0.5, 1.0]}},
-                        {"k": 1})  # fmt: skip
+    point = StoredPoint(
+        7,
+        {
+            "d": [1.0, 2.0, 3.0],
+            "m": [[1.0, 2.0], [3.0, 4.0]],
+            "s": {"indices": [2, 2**32 - 1], "values": [0.5, 1.0]},
+        },
+        {"k": 1},
+    )
     plain = StoredPoint("u", [0.25, 0.5], {})
     raw = service_protocol.reply(None, [point, plain])
     assert b"0.5" not in raw  # no vector value travels as JSON text
@@ -154,13 +183,17 @@ def test_a_service_reply_carries_named_vectors_as_raw_floats() -> None:
 
 def test_the_worker_check_names_the_row_of_a_repeated_sparse_index() -> None:
     column = named_vectors.VectorColumn(
-        "sparse", 0, np.ones(5, np.float32), np.array([0, 2, 2, 5]),
+        "sparse",
+        0,
+        np.ones(5, np.float32),
+        np.array([0, 2, 2, 5]),
         np.array([4, 1, 7, 3, 7], np.uint32),
-    )  # fmt: skip
+    )
     with pytest.raises(ValueError, match=r"row 2 \(id 2\): vector 's' repeats an index"):
         named_vectors.check({"s": column}, SCHEMA, IDS, 3)
-    named_vectors.check({"s": named_input.build("s", SparseSpec(), [([4, 1], [1, 2])], IDS)},
-                        SCHEMA, IDS, 1)  # fmt: skip
+    named_vectors.check(
+        {"s": named_input.build("s", SparseSpec(), [([4, 1], [1, 2])], IDS)}, SCHEMA, IDS, 1
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vecq.shared.points.sharding import shard_of, shard_of_one
+from tests.support.sharding import shard_of_one
+from vecq.shared.points.sharding import shard_of
 
 
 @pytest.mark.parametrize("shards", [1, 2, 3, 8, 17, 256])

@@ -12,8 +12,9 @@ import redis
 from vecq.shared import keys
 from vecq.shared.state import pace
 
-POLICY = pace.Aimd(lowest=1.0, highest=8.0, initial=2.0, decrease=0.5, latency_factor=3.0,
-                   cooldown=10.0)  # fmt: skip
+POLICY = pace.Aimd(
+    lowest=1.0, highest=8.0, initial=2.0, decrease=0.5, latency_factor=3.0, cooldown=10.0
+)
 
 
 @pytest.fixture
@@ -58,8 +59,10 @@ def test_a_throttle_halves_the_limit_once_per_cooldown(r: redis.Redis, index: st
     """Many workers throttled at once cost one cut; after the cooldown another throttle cuts."""
     r.hset(keys.pace(index), "limit", 8)
     tokens = [_take(r, index)[1] for _ in range(4)]
-    limits = [pace.release(r, index, t, 100.0 + i * 0.1, "throttled", None, POLICY)
-              for i, t in enumerate(tokens)]  # fmt: skip
+    limits = [
+        pace.release(r, index, t, 100.0 + i * 0.1, "throttled", None, POLICY)
+        for i, t in enumerate(tokens)
+    ]
     assert limits == [4.0, 4.0, 4.0, 4.0]
     _, token = _take(r, index, now=111.0)
     assert pace.release(r, index, token, 111.0, "throttled", None, POLICY) == 2.0

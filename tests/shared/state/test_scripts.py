@@ -40,9 +40,22 @@ return out
 def test_every_shipped_script_declares_its_keys_and_arguments() -> None:
     """The ledger's and the marks' scripts load, and their names are the ones passed."""
     shipped = sorted(p.stem for p in Path(scripts.__file__).with_name("lua").glob("*.lua"))
-    assert shipped == ["abort", "delivered", "finalize", "mark", "pace_acquire", "pace_backlog",
-                       "pace_release", "pace_tokens", "published", "reserve", "settle", "stored",
-                       "unmark", "watermark"]  # fmt: skip
+    assert shipped == [
+        "abort",
+        "delivered",
+        "finalize",
+        "mark",
+        "pace_acquire",
+        "pace_backlog",
+        "pace_release",
+        "pace_tokens",
+        "published",
+        "reserve",
+        "settle",
+        "stored",
+        "unmark",
+        "watermark",
+    ]
     for name in shipped:
         assert Lua(name).keys, name
     settle = Lua("settle")

@@ -22,8 +22,16 @@ def _methods(cls: type) -> set[str]:
 
 
 def _info() -> IndexInfo:
-    return IndexInfo(name="docs", uid=uuid.uuid4().hex, dimension=3, shards=2, metric="cosine",
-                     shard_function="jump", key_check="check", created_at=1.5)  # fmt: skip
+    return IndexInfo(
+        name="docs",
+        uid=uuid.uuid4().hex,
+        dimension=3,
+        shards=2,
+        metric="cosine",
+        shard_function="jump",
+        key_check="check",
+        created_at=1.5,
+    )
 
 
 def test_the_service_answers_every_engine_call_and_no_other() -> None:
