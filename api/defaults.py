@@ -16,8 +16,14 @@ CHUNK_BYTES = 16 * MIB
 JSONL_CHUNK_ROWS = 4096
 # The largest share of the index a mirror pass deletes unless told otherwise.
 MAX_DELETE_FRACTION = 0.1
-# The largest binary body vecq serve accepts, in MiB.
+# The largest binary body vecq serve accepts (and the most its arrays may unpack to), in MiB.
 MAX_BODY_MB = 256
+# The largest JSON body vecq serve accepts, in MiB: about 2,000 768-d vectors; bulk belongs
+# in the binary bodies, which skip JSON number parsing.
+MAX_JSON_MB = 16
+# Requests vecq serve lets wait for their writes at once (?wait=true): each holds a thread
+# of the server's pool (40) until its job settles; beyond this they are answered 503.
+MAX_WAITING = 16
 
 
 def chunk_size_text() -> str:

@@ -13,12 +13,11 @@ import contextlib
 import contextvars
 import json
 import logging
-import re
 import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from vecq.shared.redaction import redact_url
+from vecq.shared.redaction import redact
 
 Format = Literal["text", "json"]
 
@@ -30,18 +29,6 @@ _EMPTY: dict[str, Any] = {}
 _bound: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "vecq_log", default=None
 )
-
-# An ``api-key: ...`` header or ``api_key=...`` pair quoted in a message (qdrant-client's
-# errors can echo request headers).
-_API_KEY = re.compile(r"(?i)(api[-_]?key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+")
-_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
-
-
-def redact(text: str) -> str:
-    """``text`` with URL passwords, API keys and bearer tokens replaced by ``***``."""
-    text = redact_url(text) or ""
-    text = _API_KEY.sub(r"\1***", text)
-    return _BEARER.sub(r"\1***", text)
 
 
 @contextlib.contextmanager

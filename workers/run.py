@@ -71,7 +71,7 @@ def run_worker(settings: Settings, loglevel: str = "INFO", pool: str | None = No
     ready = threading.Event()
     _announce_readiness(ready, settings, pool, queues)
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port, connect(settings), app, ready)
+        metrics.serve(settings.metrics_port, connect(settings), app, ready, settings.metrics_host)
     reaper = start_reaper(app, settings)
     lane = LiveLane(app).start() if lane_thread else None
     try:

@@ -10,6 +10,7 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 
 from vecq.shared import keys
+from vecq.shared.state import deadletters
 from vecq.shared.wire import messages
 from vecq.shared.wire.messages import BatchRef
 from vecq.workers.context import WorkerContext
@@ -33,6 +34,7 @@ def register(app: Celery, context: Callable[[], WorkerContext]) -> None:
         reject_on_worker_lost=True,
         shared=False,
         max_retries=None,
+        Strategy=staticmethod(guarded_strategy(context)),  # a class attribute: not a method
     )
     def upsert_batch(task: Task, message: Any) -> Result:
         try:
@@ -59,6 +61,53 @@ def register(app: Celery, context: Callable[[], WorkerContext]) -> None:
             # instead; the delivery counter dead-letters a batch that keeps failing.
             what = "soft time limit reached" if is_interruption(exc) else "unexpected error"
             raise _requeue(what, exc) from exc
+
+
+def guarded_strategy(context: Callable[[], WorkerContext]) -> Callable[..., Any]:
+    """Celery's own strategy for a task, behind a check of each message's shape.
+
+    Celery unpacks a message's body as ``(args, kwargs, embed)`` before any task code runs,
+    and a JSON body of another shape raises there, in the consumer: the worker stops
+    ("Unrecoverable error"), the message goes back, and every worker that takes it stops
+    too. So a body that is not one batch reference's task message is dead-lettered with
+    what is wrong, acknowledged, and the worker goes on.
+    """
+
+    def strategy(task: Task, app: Celery, consumer: Any, **options: Any) -> Callable[..., Any]:
+        from celery.worker.strategy import default
+
+        handle = default(task, app, consumer, **options)
+
+        def on_message(message: Any, body: Any, *args: Any, **kwargs: Any) -> Any:
+            wrong = malformed(message.payload if body is None else body)
+            if wrong is None:
+                return handle(message, body, *args, **kwargs)
+            entry = deadletters.record_message(context().redis, message.payload, wrong)
+            log.error("dead-lettered a malformed task message (entry %s): %s", entry, wrong)
+            message.ack()
+            return None
+
+        return on_message
+
+    return strategy
+
+
+def malformed(payload: Any) -> str | None:
+    """What is wrong with a decoded task message, or ``None`` for ``([reference], {}, {...})``
+    (protocol 2; a protocol-1 ``{"args": [reference], "kwargs": {}}`` too)."""
+    if isinstance(payload, dict) and "args" in payload:
+        args, kwargs, extra = payload.get("args"), payload.get("kwargs") or {}, {}
+    elif isinstance(payload, (list, tuple)) and len(payload) == 3:
+        args, kwargs, extra = payload
+    else:
+        return (
+            f"not a Celery task message ([args], {{kwargs}}, {{embed}}): {type(payload).__name__}"
+        )
+    if not isinstance(args, (list, tuple)) or len(args) != 1:
+        return "not a Celery task message with one argument (the batch reference)"
+    if not isinstance(kwargs, dict) or kwargs or not isinstance(extra, dict):
+        return "not a Celery task message: a batch task takes no keyword arguments"
+    return None
 
 
 def _requeue(what: str, exc: BaseException) -> Reject:

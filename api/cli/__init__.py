@@ -16,6 +16,7 @@ from vecq.api.cli import (
     exits,
     index,
     ingest,
+    output,
     schedule,
     serve,
     status,
@@ -45,9 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``vecq``: parse, then run the command; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    status: int = args.run(args)
+    """Entry point of ``vecq``: parse, then run the command; returns the exit status.
+
+    Everything the command prints is redacted; a secret on the command line is warned about.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    output.warn_about_secrets(argv)
+    with output.redacted_output():
+        args = build_parser().parse_args(argv)
+        status: int = args.run(args)
     return status
 
 

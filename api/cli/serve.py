@@ -68,6 +68,19 @@ def add_parser(sub: Subparsers) -> None:
         default=defaults.MAX_BODY_MB,
         help="largest binary upsert body, in MiB (default %(default)s)",
     )
+    p.add_argument(
+        "--max-json-mb",
+        type=float,
+        default=defaults.MAX_JSON_MB,
+        help="largest JSON body, in MiB (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-waiting",
+        type=int,
+        default=defaults.MAX_WAITING,
+        help="requests that may wait for their writes (?wait=true) at once; more are "
+        "answered 503 (default %(default)s)",
+    )
     p.add_argument("--ssl-certfile", help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", help="the certificate's private key (PEM)")
     add_logging(p)
@@ -102,7 +115,13 @@ def run(args: argparse.Namespace) -> ExitStatus:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     with Client() as client:
-        app = create_app(client, tokens, max_body_bytes=int(args.max_body_mb * 1024 * 1024))
+        app = create_app(
+            client,
+            tokens,
+            max_body_bytes=int(args.max_body_mb * defaults.MIB),
+            max_json_bytes=int(args.max_json_mb * defaults.MIB),
+            max_waiting=args.max_waiting,
+        )
         uvicorn.run(
             app,
             host=args.host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from fastapi import FastAPI
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 from vecq.api import defaults
 from vecq.api.client import Client
 from vecq.api.http import auth, errors, request_metrics
+from vecq.api.http.guard import RequestGuard
 from vecq.api.http.models import ErrorView
 from vecq.api.http.routes import API_VERSION, router
 
@@ -31,8 +33,14 @@ def create_app(
     tokens: auth.Tokens | None,
     *,
     max_body_bytes: int = defaults.MAX_BODY_MB * defaults.MIB,
+    max_json_bytes: int = defaults.MAX_JSON_MB * defaults.MIB,
+    max_waiting: int = defaults.MAX_WAITING,
 ) -> FastAPI:
-    """The API over ``client``; ``tokens=None`` turns authentication off (every caller writes)."""
+    """The API over ``client``; ``tokens=None`` turns authentication off (every caller writes).
+
+    Every request passes :class:`~vecq.api.http.guard.RequestGuard` first: no body is read
+    before its token is known, nor past its size limit.
+    """
     app = FastAPI(
         title="vecq",
         version=API_VERSION,
@@ -42,7 +50,11 @@ def create_app(
     app.state.client = client
     app.state.tokens = tokens
     app.state.max_body_bytes = max_body_bytes
+    app.state.waiting = threading.BoundedSemaphore(max(1, max_waiting))
     errors.install(app)
     request_metrics.install(app, client)
     app.include_router(router)
+    app.add_middleware(
+        RequestGuard, tokens=tokens, json_limit=max_json_bytes, binary_limit=max_body_bytes
+    )
     return app

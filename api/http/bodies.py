@@ -1,19 +1,24 @@
 """Binary upsert bodies of the HTTP API: a NumPy ``.npy`` or ``.npz``, or an Arrow IPC stream.
 
 Each decodes to ``(ids, vectors, metadata)`` for :func:`vecq.shared.points.validation.from_arrays`,
-without ever unpickling (``allow_pickle=False``) and with errors that say what is wrong.
+without ever unpickling (``allow_pickle=False``) and with errors that say what is wrong. What
+a body declares it unpacks to (a .npy header's shape, an .npz's members, an Arrow stream's
+compressed buffers) is checked against ``limit`` before anything is unpacked, in Python
+integers (a shape of 2**62 rows does not wrap around).
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import math
 import zipfile
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from vecq.api.http import arrow_size
 from vecq.api.ingest.arrow import arrow_ids, arrow_metadata, arrow_vectors
 from vecq.api.ingest.sources.npy import read_header
 from vecq.shared.errors import SourceError
@@ -27,15 +32,16 @@ TYPES = (NPY, NPZ, ARROW)
 Arrays = tuple[npt.NDArray[Any], Any, list[dict[str, Any] | None] | None]
 
 
-def decode(content_type: str, body: bytes, id_start: int | None) -> Arrays:
-    """``(ids, vectors, metadata)`` from a body of ``content_type``; ``SourceError`` if bad."""
+def decode(content_type: str, body: bytes, id_start: int | None, limit: int) -> Arrays:
+    """``(ids, vectors, metadata)`` from a body of ``content_type`` that unpacks to at most
+    ``limit`` bytes; ``SourceError`` if it is bad or would unpack to more."""
     kind = content_type.split(";")[0].strip().lower()
     if kind == NPY:
         return _npy(body, id_start)
     if kind == NPZ:
-        return _npz(body, id_start)
+        return _npz(body, id_start, limit)
     if kind == ARROW:
-        return _arrow(body)
+        return _arrow(body, limit)
     raise SourceError(f"unsupported content type {content_type!r}: use one of {', '.join(TYPES)}")
 
 
@@ -60,7 +66,13 @@ def _npy_view(body: bytes) -> npt.NDArray[Any]:
     """The array of a ``.npy`` body as a view of the body's bytes (``np.load`` copies twice)."""
     head = io.BytesIO(body)
     header = read_header(head, "the body")
-    count = int(np.prod(header.shape, dtype=np.int64))
+    count = math.prod(header.shape)  # a Python int: no overflow
+    needed, held = count * header.dtype.itemsize, len(body) - head.tell()
+    if needed > held:
+        raise SourceError(
+            f"the body is not a .npy array: its header's shape {header.shape} needs {needed:,} "
+            f"bytes of data, the body holds {held:,}"
+        )
     try:
         flat = np.frombuffer(body, dtype=header.dtype, count=count, offset=head.tell())
     except ValueError as exc:  # fewer bytes than the header promises
@@ -68,7 +80,8 @@ def _npy_view(body: bytes) -> npt.NDArray[Any]:
     return flat.reshape(header.shape, order="F" if header.fortran_order else "C")
 
 
-def _npz(body: bytes, id_start: int | None) -> Arrays:
+def _npz(body: bytes, id_start: int | None, limit: int) -> Arrays:
+    _check_members(body, limit)
     try:
         with np.load(io.BytesIO(body), allow_pickle=False) as archive:
             if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -93,6 +106,21 @@ def _npz(body: bytes, id_start: int | None) -> Arrays:
     if ids is None:
         ids = _ids_from(id_start, len(vectors), "an .npz body without 'ids'")
     return ids, vectors, None
+
+
+def _check_members(body: bytes, limit: int) -> None:
+    """Refuse an .npz whose members would unpack to more than ``limit`` bytes in all (zipfile
+    never reads past a member's declared size, so the declared sizes bound the memory)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise SourceError(f"the body is not a readable .npz archive ({exc})") from None
+    if unpacked > limit:
+        raise SourceError(
+            f"the .npz body would unpack to {unpacked:,} bytes, more than the limit {limit:,} "
+            "(vecq serve --max-body-mb); send it in parts"
+        )
 
 
 # Array names of an .npz body of named vectors: "vector.NAME" (dense, (n, size)),
@@ -130,13 +158,22 @@ def _named_npz(arrays: dict[str, npt.NDArray[Any]]) -> dict[str, Any]:
 _NAMED_FORMS = "vector.NAME, multi.NAME.rows/.offsets, sparse.NAME.indices/.values/.offsets"
 
 
-def _arrow(body: bytes) -> Arrays:
+def _arrow(body: bytes, limit: int) -> Arrays:
     try:
         import pyarrow as pa
     except ImportError:  # pragma: no cover - pyarrow is in the server and dev extras
         raise SourceError(
             "Arrow bodies need pyarrow on the server: pip install 'vecq[server]'"
         ) from None
+    try:
+        unpacked = arrow_size.unpacked_size(body)
+    except Exception as exc:  # pyarrow's own errors, or a flatbuffer that does not walk
+        raise SourceError(f"the body is not an Arrow IPC stream ({exc})") from None
+    if unpacked > limit:
+        raise SourceError(
+            f"the Arrow body would unpack to {unpacked:,} bytes, more than the limit {limit:,} "
+            "(vecq serve --max-body-mb); send it in parts"
+        )
     try:
         table = pa.ipc.open_stream(body).read_all()
     except Exception as exc:  # pyarrow raises ArrowInvalid, ArrowTypeError, OSError, ...

@@ -6,6 +6,7 @@ from the ``X-Index-Key`` header (never logged).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
@@ -54,6 +55,30 @@ Timeout = Annotated[float, Query(gt=0, le=MAX_WAIT_SECONDS, description="most se
 IdStart = Annotated[
     int | None, Query(ge=0, lt=2**63, description="first id when the body carries none")
 ]
+
+
+def _wait_slot(request: Request, wait: Wait = False) -> Iterator[None]:
+    """One of the server's waiting slots for a ``?wait=true`` request, held until it answers;
+    503 (with ``Retry-After``) when every slot is taken, before anything is enqueued."""
+    if not wait:
+        yield
+        return
+    slots = request.app.state.waiting
+    if not slots.acquire(blocking=False):
+        raise Problem(
+            503,
+            "TooManyWaiting",
+            "too many requests are waiting for their writes; retry later, or send without "
+            "?wait=true and follow the job at its Location",
+            {"Retry-After": "5"},
+        )
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+WaitSlot = Annotated[None, Depends(_wait_slot)]
 
 
 def authorise(who: auth.Grant, index: str, need: auth.Access) -> None:

@@ -8,6 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Most failures a job view lists; the rest are in the dead-letter queue.
 MAX_FAILURES_SHOWN = 100
+# Most points (or ids) one JSON body may carry: bodies are bounded in bytes before they are
+# parsed (vecq serve --max-json-mb); lists are bounded too, so no field grows without end.
+MAX_POINTS = 100_000
+# Most values in one vector (an index's largest dimension) or rows in one multivector.
+MAX_VALUES = 65_536
+Floats = Annotated[list[float], Field(max_length=MAX_VALUES)]
 
 IntId = Annotated[int, Field(strict=True, ge=0, lt=2**63, description="0 <= id < 2**63")]
 StrId = Annotated[
@@ -29,12 +35,12 @@ class Body(BaseModel):
 class SparseIn(Body):
     """A sparse vector: unique indices (0..2**32-1) and as many values."""
 
-    indices: list[int]
-    values: list[float]
+    indices: list[int] = Field(max_length=MAX_VALUES)
+    values: Floats
 
 
 # A named vector: dense (a list of floats), a multivector (a list of rows) or sparse.
-NamedVector = list[float] | list[list[float]] | SparseIn
+NamedVector = Floats | Annotated[list[Floats], Field(max_length=MAX_VALUES)] | SparseIn
 
 
 class PointIn(Body):
@@ -43,17 +49,19 @@ class PointIn(Body):
     dict of name to vector."""
 
     id: PointId
-    vector: list[float] | dict[str, NamedVector]
+    vector: Floats | dict[str, NamedVector]
     item: str | None = Field(None, description="bytes, base64-encoded; encrypted before storage")
     metadata: Metadata | None = None
 
 
 class UpsertBody(Body):
-    items: list[PointIn] = Field(description="the points to add or update")
+    items: list[PointIn] = Field(max_length=MAX_POINTS, description="the points to add or update")
 
 
 class DeleteBody(Body):
-    ids: list[PointId] = Field(description="the ids to delete; ids never stored are no error")
+    ids: list[PointId] = Field(
+        max_length=MAX_POINTS, description="the ids to delete; ids never stored are no error"
+    )
 
 
 class MetadataIn(Body):
@@ -64,7 +72,7 @@ class MetadataIn(Body):
 
 
 class MetadataBody(Body):
-    items: list[MetadataIn] = Field(description="the updates, applied in order")
+    items: list[MetadataIn] = Field(max_length=MAX_POINTS, description="the updates, in order")
 
 
 class VectorSpecIn(Body):

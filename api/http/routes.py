@@ -8,6 +8,8 @@ Routes are thin: they authorise, parse, call the same :class:`~vecq.api.client.C
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -25,6 +27,7 @@ from vecq.api.http.deps import (
     KeyHeader,
     Timeout,
     Wait,
+    WaitSlot,
     authorise,
     index_key,
     open_index,
@@ -47,6 +50,7 @@ from vecq.api.jobs import UpsertJob
 from vecq.shared import logs
 from vecq.shared.errors import SourceError, UpsertError, WaitTimeout
 from vecq.shared.points import validation
+from vecq.shared.redaction import redact
 from vecq.shared.state import job_state
 
 API_VERSION = "v1"
@@ -71,9 +75,15 @@ router = APIRouter()
 V = f"/{API_VERSION}"
 
 
+# Readiness probes run in threads of their own, so a probe never waits behind requests that
+# hold the server's pool (a backlog of ?wait=true upserts); each answers within this.
+_PROBES = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="vecq-probe")
+PROBE_SECONDS = 5.0
+
+
 @router.get("/healthz", tags=["health"], summary="liveness: the process answers")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}  # on the event loop: never behind the thread pool
 
 
 @router.get(
@@ -82,8 +92,8 @@ def healthz() -> dict[str, str]:
     summary="readiness: Redis and Qdrant answer",
     responses={503: {"description": "a dependency is down"}},
 )
-def readyz(client: ClientDep) -> JSONResponse:
-    checks = {"redis": _probe(client.redis.ping), "qdrant": _probe(client.engine.ping)}
+async def readyz(client: ClientDep) -> JSONResponse:
+    checks = {"redis": await _probe(client.redis.ping), "qdrant": await _probe(client.engine.ping)}
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
     return JSONResponse(body, 200 if ready else 503)
@@ -165,6 +175,7 @@ def upsert_json(
     client: ClientDep,
     who: Grant,
     response: Response,
+    _slot: WaitSlot,
     key: KeyHeader = None,
     wait: Wait = False,
     timeout: Timeout = 60.0,
@@ -187,6 +198,7 @@ def delete_points(
     client: ClientDep,
     who: Grant,
     response: Response,
+    _slot: WaitSlot,
     key: KeyHeader = None,
     wait: Wait = False,
     timeout: Timeout = 60.0,
@@ -208,6 +220,7 @@ def update_metadata(
     client: ClientDep,
     who: Grant,
     response: Response,
+    _slot: WaitSlot,
     key: KeyHeader = None,
     wait: Wait = False,
     timeout: Timeout = 60.0,
@@ -231,6 +244,7 @@ async def upsert_binary(
     client: ClientDep,
     who: Grant,
     response: Response,
+    _slot: WaitSlot,
     key: KeyHeader = None,
     id_start: IdStart = None,
     wait: Wait = False,
@@ -247,7 +261,8 @@ async def upsert_binary(
         with logs.scope():
             index = open_index(client, name, key, who, "write")
             try:
-                ids, vectors, metadata = bodies.decode(content_type, raw, id_start)
+                limit = request.app.state.max_body_bytes
+                ids, vectors, metadata = bodies.decode(content_type, raw, id_start, limit)
             except SourceError as exc:
                 raise Problem(400, "BadBody", str(exc)) from None
             points = validation.from_arrays(
@@ -302,11 +317,14 @@ def _run(
     return views.job_view(state, [])
 
 
-def _probe(check: Callable[[], Any]) -> str:
+async def _probe(check: Callable[[], Any]) -> str:
+    loop = asyncio.get_running_loop()
     try:
-        check()
+        await asyncio.wait_for(loop.run_in_executor(_PROBES, check), PROBE_SECONDS)
+    except TimeoutError:
+        return f"error: no answer within {PROBE_SECONDS:g} s"
     except Exception as exc:
-        return f"error: {logs.redact(str(exc))[:200]}"
+        return f"error: {redact(str(exc))[:200]}"
     return "ok"
 
 

@@ -78,5 +78,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "interval_max": 1,
         },
         "worker_hijack_root_logger": False,
+        # Broadcasts (shutdown, pool restarts, inspect) only where asked for (Flower).
+        "worker_enable_remote_control": settings.remote_control,
         "worker_send_task_events": False,
     }

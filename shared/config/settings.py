@@ -76,6 +76,12 @@ class Settings:
     """``text`` (``key=value`` ids on each line) or ``json`` (one object a line), for commands."""
     metrics_port: int = 0
     """Port of a worker's Prometheus ``/metrics`` endpoint; 0: none."""
+    metrics_host: str = "0.0.0.0"
+    """Address a worker's ``/metrics`` endpoint binds (a scraper in another pod needs more
+    than loopback; ``127.0.0.1`` keeps it on the host)."""
+    remote_control: bool = False
+    """Workers obey Celery's broadcast commands (shutdown, rate limits, inspect): Flower needs
+    them; off, a message to the broker's control exchange changes nothing."""
     index_key: str | None = field(default=None, repr=False)
     """An index key in hex, for commands that load one index (``vecq ingest``)."""
     api_tokens: str | None = None

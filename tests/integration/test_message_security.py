@@ -84,3 +84,50 @@ def test_json_message_that_is_not_a_batch_reference_is_dead_lettered(
     assert deadletters.depth(client.redis) == before + 1
     letter = deadletters.entries(client.redis)[-1]
     assert letter.kind == "message" and "version" in letter.reason
+
+
+@pytest.mark.parametrize(
+    "body", [{"not": "a task"}, [1, 2], [[{"v": 1}]], "just text", [[], {}, {}, "x"], [[], {}, {}]]
+)
+def test_a_json_body_that_is_not_a_celery_task_is_dead_lettered_and_the_worker_goes_on(
+    client: Client, make_index: Callable[..., Index], body: object
+) -> None:
+    """A JSON message under vecq's task name whose body is not Celery's (args, kwargs,
+    embed) would stop every worker that takes it; it is dead-lettered with what was wrong,
+    acknowledged, and the worker goes on writing."""
+    index = make_index()
+    before = deadletters.depth(client.redis)
+    with client.celery.producer_or_acquire() as producer:
+        producer.publish(
+            body,
+            routing_key=keys.QUEUE_BULK,
+            serializer="json",
+            headers={"task": keys.TASK_UPSERT_BATCH, "id": "malformed-1", "argsrepr": ""},
+        )
+    _drain(index)
+    assert index.count() == 1
+    assert deadletters.depth(client.redis) == before + 1
+    letter = deadletters.entries(client.redis)[-1]
+    assert letter.kind == "message" and "not a Celery task message" in letter.reason
+
+
+def test_a_malformed_message_on_the_live_queue_is_dead_lettered_too(
+    client: Client, make_index: Callable[..., Index]
+) -> None:
+    """The live lane reads its own queue; a body that is no task message is dead-lettered
+    there as well, and the lane goes on serving small upserts."""
+    index = make_index()
+    before = deadletters.depth(client.redis)
+    with client.celery.producer_or_acquire() as producer:
+        producer.publish(
+            {"not": "a task"},
+            routing_key=keys.QUEUE_LIVE,
+            serializer="json",
+            headers={"task": keys.TASK_UPSERT_BATCH, "id": "malformed-live", "argsrepr": ""},
+        )
+    deadline = time.monotonic() + 30
+    while deadletters.depth(client.redis) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert deadletters.depth(client.redis) == before + 1
+    _drain(index)
+    assert index.count() == 1

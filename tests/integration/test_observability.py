@@ -32,6 +32,7 @@ def _env(redis_url: str, tmp_path: Path) -> dict[str, str]:
         VECQ_BROKER_URL=broker_url(redis_url),
         VECQ_QDRANT_PATH=str(tmp_path / "qdrant"),
         PYTHONWARNINGS="ignore",  # Celery's CLI worker warns when run as root
+        VECQ_REMOTE_CONTROL="true",  # Flower inspects workers and turns their events on
     )
     return env
 

@@ -85,3 +85,25 @@ def test_pipeline_with_worker_in_another_process(
     np.testing.assert_array_equal(np.array(stored[1][0], np.float32), vectors[0] * 2)
     assert stored[1][1]["k"] == "v"
     assert stored[1][1]["_vecq_item"] != "eA=="  # the item is stored encrypted
+
+
+def test_a_worker_ignores_broadcasts_unless_remote_control_is_on(
+    worker_process: tuple[subprocess.Popen[bytes], Path], redis_url: str
+) -> None:
+    """By default a `vecq worker` obeys no broadcast: a shutdown sent to the broker's control
+    exchange (by anyone who can reach the broker) stops nothing, and it answers no ping."""
+    import time
+
+    from celery import Celery
+
+    proc, data_dir = worker_process
+    log = data_dir / "worker.log"
+    deadline = time.monotonic() + 90
+    while "vecq worker ready" not in log.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.2)
+    app = Celery(broker=broker_url(redis_url))
+    assert app.control.ping(timeout=2) == []
+    app.control.broadcast("shutdown")
+    time.sleep(3)
+    assert proc.poll() is None, "a broadcast shutdown stopped the worker"

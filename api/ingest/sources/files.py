@@ -18,6 +18,7 @@ from vecq.api.ingest.sources.objects import RemoteFile, is_remote
 from vecq.api.ingest.sources.parquet import ParquetSource
 from vecq.api.ingest.sources.postgres import PostgresSource, is_postgres
 from vecq.shared.errors import SourceError
+from vecq.shared.redaction import redact
 
 SUFFIXES = (".npy", ".npz", ".parquet", ".jsonl", ".ndjson")
 # What --format may name: for standard input, or files whose names do not say.
@@ -148,7 +149,7 @@ def _expand(patterns: list[str], missing_ok: bool) -> list[tuple[Any, dict[str, 
         if is_remote(pattern):
             objects = remote.expand(pattern, lambda f: kind(f) in SUFFIXES)
             if not objects and not missing_ok:
-                raise SourceError(f"{remote.shown(pattern)}: no {', '.join(SUFFIXES)} objects")
+                raise SourceError(f"{redact(pattern)}: no {', '.join(SUFFIXES)} objects")
             found.extend(objects)
             continue
         matched = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]

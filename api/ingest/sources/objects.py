@@ -30,6 +30,7 @@ from pathlib import PurePosixPath
 from typing import IO, Any
 
 from vecq.shared.errors import SourceError
+from vecq.shared.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ def is_remote(location: str) -> bool:
     return bool(sep) and scheme.lower() in EXTRAS
 
 
-def shown(url: str) -> str:
-    """``url`` without any user or password in it (they are never shown)."""
+def _without_user(url: str) -> str:
+    """``url`` without any user or password in it: what resume state is kept under."""
     parts = urllib.parse.urlsplit(url)
     if "@" not in parts.netloc:
         return url
@@ -100,7 +101,7 @@ class RemoteFile:
 
     def identity(self) -> str:
         """What resume state is kept under: a changed object (size, ETag) is read anew."""
-        return f"{shown(self.url)}:{self.size}:{self.version}"
+        return f"{_without_user(self.url)}:{self.size}:{self.version}"
 
     def open(self, mode: str = "rb") -> IO[bytes]:
         """A binary file object reading the object in ranges: what is asked for, and
@@ -131,10 +132,10 @@ class RemoteFile:
             return self.open()
 
     def __str__(self) -> str:
-        return shown(self.url)
+        return redact(self.url)
 
     def __repr__(self) -> str:
-        return f"RemoteFile({shown(self.url)!r}, size={self.size})"
+        return f"RemoteFile({redact(self.url)!r}, size={self.size})"
 
 
 def arrow_s3(bucket: str) -> Any:
@@ -179,10 +180,10 @@ def filesystem(url: str) -> tuple[Any, str]:
         return fsspec.core.url_to_fs(url)  # type: ignore[no-any-return]
     except ImportError:
         raise SourceError(
-            f"{shown(url)}: reading {scheme}:// needs pip install 'vecq[{extra}]'"
+            f"{redact(url)}: reading {scheme}:// needs pip install 'vecq[{extra}]'"
         ) from None
     except ValueError as exc:
-        raise SourceError(f"{shown(url)}: {exc}") from None
+        raise SourceError(f"{redact(url)}: {exc}") from None
 
 
 def expand(pattern: str, is_data: Any) -> list[tuple[RemoteFile, dict[str, str]]]:
@@ -207,9 +208,9 @@ def expand(pattern: str, is_data: Any) -> list[tuple[RemoteFile, dict[str, str]]
     except FileNotFoundError:
         # HTTP servers answer 403 and 404 alike to fsspec: either may be the case there.
         why = ", or it may not be read" if protocol.startswith("http") else ""
-        raise SourceError(f"{shown(pattern)}: no such object or prefix{why}") from None
+        raise SourceError(f"{redact(pattern)}: no such object or prefix{why}") from None
     except (OSError, ValueError) as exc:  # permissions, a wrong endpoint, a bad bucket name
-        raise SourceError(f"{shown(pattern)}: {exc}") from None
+        raise SourceError(f"{redact(pattern)}: {exc}") from None
     if info.get("type") != "directory":
         return [(RemoteFile(fs, _url(fs, protocol, path), info), partitions(path))]
     return _files(fs, protocol, _listing(fs, path, info), is_data)

@@ -17,7 +17,6 @@ Rows whose ``since_column`` is NULL are never read in this mode.
 from __future__ import annotations
 
 import contextlib
-import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,26 +29,21 @@ from vecq.api.ingest.mapping import ColumnMap
 from vecq.api.ingest.sources import Chunk, digest
 from vecq.api.ingest.sources.pg_values import as_floats, dense, json_value, register_loaders
 from vecq.shared.errors import SourceError
+from vecq.shared.redaction import redact
 
 SCHEMES = ("postgresql://", "postgres://")
 CONNECT_TIMEOUT = 10  # seconds
+# Each statement of a read (the first look at the columns, the cursor's DECLARE, each FETCH)
+# ends within this on the server: a query that hangs fails the run instead of holding it.
+# The DECLARE of a large table's ORDER BY may sort for minutes; ten is ample.
+STATEMENT_TIMEOUT_MS = 10 * 60 * 1000
+# Every transaction of the session is read-only, and each statement bounded, from the start.
+_SESSION = f"-c default_transaction_read_only=on -c statement_timeout={STATEMENT_TIMEOUT_MS}"
 
 
 def is_postgres(location: str) -> bool:
     """True for a ``postgresql://`` (or ``postgres://``) URL."""
     return location.startswith(SCHEMES)
-
-
-def redacted(url: str) -> str:
-    """``url`` with its password (if any) replaced by ``***``: never printed or stored."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = urllib.parse.quote(parts.username or "", safe="")
-    return urllib.parse.urlunsplit(
-        (parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment)
-    )
 
 
 class PostgresSource:
@@ -70,18 +64,18 @@ class PostgresSource:
         scope: str | None = None,
     ) -> None:
         if (table is None) == (query is None):
-            raise SourceError(f"{redacted(url)}: name what to read with --table or --query")
+            raise SourceError(f"{redact(url)}: name what to read with --table or --query")
         self.url = url
         self.table = table
         self.query = query.strip().rstrip(";").rstrip() if query is not None else None
         self.mapping = mapping or ColumnMap()
         self.since_column = since_column
         self.scope = scope
-        self.name = f"{redacted(url)} ({f'table {table}' if table else 'query'})"
+        self.name = f"{redact(url)} ({f'table {table}' if table else 'query'})"
         self.path = Path(self.name)
         self.key_columns = [since_column, self.mapping.id] if since_column else [self.mapping.id]
-        with self._failing(), self._connect() as conn, conn.cursor() as cur:
-            cur.execute(self._select(limit=0))
+        with self._reading() as conn, conn.cursor() as cur:
+            cur.execute(self._select(limit=0), binary=True)  # binary: one statement only
             names = [c.name for c in cur.description or ()]
         self._meta_columns = [
             c
@@ -101,7 +95,7 @@ class PostgresSource:
         what = self.table or self.query
         return digest(
             "postgresql",
-            redacted(self.url),
+            redact(self.url),
             what,
             self.since_column,
             self.mapping.key(),
@@ -114,7 +108,7 @@ class PostgresSource:
     def chunks(self, chunk_rows: int, after: list[str] | None = None) -> Iterator[Chunk]:
         """The rows after the key ``after`` (all rows: ``None``), ``chunk_rows`` at a time."""
         first = 0
-        with self._failing(), self._connect() as conn:
+        with self._reading() as conn:
             register_loaders(conn)
             with conn.cursor(name="vecq_ingest", binary=True) as cur:
                 cur.itersize = chunk_rows
@@ -124,7 +118,6 @@ class PostgresSource:
                 while rows := cur.fetchmany(chunk_rows):
                     yield self._chunk(number, first, rows, at)
                     number, first = number + 1, first + len(rows)
-            conn.rollback()  # read only: the snapshot of the read ends here
 
     @contextlib.contextmanager
     def _failing(self) -> Iterator[None]:
@@ -136,6 +129,23 @@ class PostgresSource:
         except psycopg.Error as exc:
             what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SourceError(f"{self.name}: {what}") from None
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """A connection for one read of the user's table or query, which cannot change the
+        database: every transaction read-only (set for the session and for psycopg's own
+        BEGIN), one statement per execute (the extended protocol refuses a second), each
+        statement bounded by :data:`STATEMENT_TIMEOUT_MS`, and nothing ever committed: the
+        transaction is rolled back however the read ends."""
+        with self._failing():
+            conn = self._connect()
+            try:
+                conn.read_only = True
+                yield conn
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                conn.close()
 
     def _psycopg(self) -> Any:
         try:
@@ -149,9 +159,12 @@ class PostgresSource:
     def _connect(self) -> Any:
         psycopg = self._psycopg()
         try:
-            return psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT)
+            given = psycopg.conninfo.conninfo_to_dict(self.url).get("options") or ""
+            options = f"{given} {_SESSION}".strip()
+            conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT, options=options)
         except psycopg.Error as exc:
             raise SourceError(f"{self.name}: cannot connect: {exc}".strip()) from None
+        return conn
 
     def _select(self, after: list[str] | None = None, limit: int | None = None) -> Any:
         from psycopg import sql

@@ -22,9 +22,10 @@ from vecq.api.ingest.etl import run_source
 from vecq.api.ingest.etl_config import EtlSource
 from vecq.api.ingest.mapping import from_flags
 from vecq.api.ingest.sources.files import open_sources
-from vecq.api.ingest.sources.objects import expand, partitions, shown
+from vecq.api.ingest.sources.objects import expand, partitions
 from vecq.api.ingest.verify import verify
 from vecq.shared.errors import SourceError
+from vecq.shared.redaction import redact
 
 
 def parquet(ids: range, row_group: int = 1000, dim: int = 3) -> bytes:
@@ -188,7 +189,7 @@ def test_object_errors_are_clear_and_name_the_url(s3_bucket: str) -> None:
         open_sources([f"s3://{s3_bucket}/bad.parquet"])
     empty = open_sources([f"s3://{s3_bucket}/later/*.parquet"], missing_ok=True)
     assert empty == []
-    assert shown("s3://user:secret@host/b/k") == "s3://host/b/k"
+    assert redact("s3://user:secret@host/b/k") == "s3://user:***@host/b/k"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("gcsfs") is not None, reason="gcsfs is installed")

@@ -18,9 +18,10 @@ from vecq.api.ingest.mapping import ColumnMap, from_flags
 from vecq.api.ingest.mirror import delete_extras
 from vecq.api.ingest.sources.files import open_sources
 from vecq.api.ingest.sources.pg_values import pgvector_values
-from vecq.api.ingest.sources.postgres import PostgresSource, redacted
+from vecq.api.ingest.sources.postgres import PostgresSource
 from vecq.api.ingest.verify import verify
 from vecq.shared.errors import SourceError
+from vecq.shared.redaction import redact
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -250,7 +251,7 @@ def test_errors_name_the_source_and_row_and_never_the_password(
     with pytest.raises(SourceError, match="cannot connect") as failed:
         PostgresSource(secret, table="t")
     assert "s3cr3t" not in str(failed.value) and "vecq:***@127.0.0.1:1" in str(failed.value)
-    assert redacted("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
 
 
 def test_open_sources_reads_one_url_with_table_or_query(postgres_url: str, pg_table: str) -> None:
@@ -288,3 +289,35 @@ def testpgvector_values_binary_values_are_read_without_the_extension() -> None:
     values = np.array([0.5, -1.25, 3.0], np.float32)
     raw = struct.pack(">HH", 3, 0) + values.astype(">f4").tobytes()
     np.testing.assert_array_equal(pgvector_values(raw), values)
+
+
+def _scalar(url: str, statement: str) -> Any:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(statement).fetchone()
+    return None if row is None else row[0]
+
+
+def test_a_query_cannot_change_the_database(
+    make_index: Callable[..., Index], postgres_url: str, pg_table: str
+) -> None:
+    """--query runs read-only, one statement, nothing committed: a sequence it advances, a
+    second statement it smuggles (however it closes the parentheses) and a row it would
+    write all stay as they were, and the error names the source."""
+    table_of(postgres_url, pg_table, 5)
+    seq = f"{pg_table}_s"
+    sql(postgres_url, f"CREATE SEQUENCE {seq}")
+    attempts = [
+        f"SELECT id, embedding, setval('{seq}', 100) AS s FROM {pg_table}",
+        f"SELECT id, embedding FROM {pg_table}; DROP TABLE {pg_table}",
+        f"SELECT 1 AS id, ARRAY[1,2,3,4]::real[] AS embedding) AS x; DROP TABLE {pg_table}; "
+        "SELECT * FROM (SELECT 1",
+        f"UPDATE {pg_table} SET year = 0 RETURNING id, embedding",
+    ]
+    index = make_index(dimension=4)
+    mapping = from_flags(vector_column="embedding")
+    for attempt in attempts:
+        with pytest.raises(SourceError, match=r"\(query\)"):
+            load(index, [PostgresSource(postgres_url, query=attempt, mapping=mapping)])
+    assert _scalar(postgres_url, f"SELECT last_value FROM {seq}") == 1
+    assert _scalar(postgres_url, f"SELECT count(*) FROM {pg_table}") == 5
+    assert _scalar(postgres_url, f"SELECT count(*) FROM {pg_table} WHERE year = 0") == 0
