@@ -23,6 +23,7 @@ from pathlib import Path
 
 import redis
 
+from vecq.shared.config import data_dir as data_dir_rules
 from vecq.shared.config.settings import Settings
 from vecq.shared.errors import ServiceError, StorageLocked
 from vecq.shared.version import version
@@ -44,6 +45,13 @@ def running(data_dir: str | Path) -> wire.ServiceState | None:
     state = wire.ServiceState.read(data_dir)
     if state is None or not state.alive():
         return None
+    socket_path = state.redis_url.removeprefix("unix://")
+    owner = data_dir_rules.socket_owner(socket_path) if socket_path != state.redis_url else None
+    if owner is not None and owner not in (os.getuid(), 0):
+        raise ServiceError(
+            f"the Redis named by {Path(data_dir) / wire.STATE} ({socket_path}) is served by "
+            f"uid {owner}, not by you: refusing to send it anything; remove that file"
+        )
     r = redis.Redis.from_url(state.redis_url, socket_timeout=5, socket_connect_timeout=2)
     try:
         r.ping()
@@ -60,7 +68,7 @@ def attach(settings: Settings) -> wire.ServiceState:
     Raises :class:`ServiceError` if it runs another vecq version or cannot start, and
     :class:`StorageLocked` if a process of its own (``Client(worker=True)``) holds the folder.
     """
-    data_dir = Path(settings.data_dir).absolute()
+    data_dir = data_dir_rules.prepare(settings.data_dir)
     state = running(data_dir)
     if state is None:
         with _start_lock(data_dir):
@@ -168,8 +176,8 @@ class Watch:
 @contextlib.contextmanager
 def _start_lock(data_dir: Path) -> Iterator[None]:
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        handle = (data_dir / wire.START_LOCK).open("a")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        handle = os.fdopen(data_dir_rules.open_private(data_dir / wire.START_LOCK, flags), "a")
     except OSError as exc:
         raise ServiceError(
             f"cannot start the vecq service in {data_dir}: {exc.strerror or exc} (is the disk "
@@ -203,7 +211,8 @@ def _start(settings: Settings, data_dir: Path) -> wire.ServiceState:
     wire.remove_state(data_dir, pid=_state_pid(data_dir))
     log_path = data_dir / wire.LOG
     try:
-        log = log_path.open("ab")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        log = os.fdopen(data_dir_rules.open_private(log_path, flags), "ab")
     except OSError as exc:
         raise ServiceError(f"cannot write {log_path}: {exc.strerror or exc}") from exc
     offset = log.tell()
@@ -246,8 +255,9 @@ def _start(settings: Settings, data_dir: Path) -> wire.ServiceState:
 
 def _folder_in_use(data_dir: Path) -> bool:
     """True if something holds the folder's lock (only called with the start lock held)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
     try:
-        with (data_dir / wire.LOCK).open("a") as handle:
+        with os.fdopen(data_dir_rules.open_private(data_dir / wire.LOCK, flags), "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True

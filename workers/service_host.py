@@ -81,7 +81,7 @@ class EngineCalls:
             log.error("engine calls: unreadable request dropped: %s", exc)
             return
         try:
-            answer = self._answer(op, args)
+            answer = self._answer(op, wire.decode_args(op, args))
         except Exception as exc:  # every failure goes back to the caller, typed
             log.debug("engine call %s failed: %r", op, exc)
             answer = wire.failure(exc)
@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--version", required=True, help="the vecq version that started it")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # the Redis's AOF, the Edge shards, logs: this user's alone
     settings = Settings.from_env(data_dir=args.data_dir)
     configure_logging(logging.INFO, settings.log_format)
     for chatty in ("celery.app.trace", "celery.worker.strategy"):  # two lines a batch

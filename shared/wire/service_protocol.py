@@ -33,8 +33,10 @@ import numpy as np
 import redis
 
 from vecq.shared import engines, errors, keys
+from vecq.shared.config import data_dir as data_dir_rules
 from vecq.shared.engines import StoredPoint
 from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.state import registry
 from vecq.shared.state.registry import IndexInfo
 
 LOCK = "vecq.lock"
@@ -61,18 +63,22 @@ class ServiceState:
 
     @classmethod
     def read(cls, data_dir: str | Path) -> ServiceState | None:
-        """The state file's contents, or ``None`` if there is none or it cannot be read."""
+        """The state file's contents, or ``None`` if there is none, it cannot be read, or it is
+        not this user's own file (a file someone else left names nothing to attach to)."""
+        raw = data_dir_rules.read_own(Path(data_dir) / STATE)
         try:
-            raw = json.loads((Path(data_dir) / STATE).read_text())
-            return cls(**raw)
-        except (OSError, ValueError, TypeError):
+            return None if raw is None else cls(**json.loads(raw))
+        except (ValueError, TypeError):
             return None
 
     def write(self, data_dir: str | Path) -> None:
         """Write the state file atomically (a reader never sees half of it)."""
         path = Path(data_dir) / STATE
         part = path.with_suffix(f".{os.getpid()}.part")
-        part.write_text(json.dumps(asdict(self)))
+        part.unlink(missing_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        with os.fdopen(data_dir_rules.open_private(part, flags), "w") as handle:
+            handle.write(json.dumps(asdict(self)))
         part.replace(path)
 
     @property
@@ -138,16 +144,23 @@ def request(op: str, reply_to: str, **args: Any) -> bytes:
 
 
 def parse_request(raw: bytes) -> tuple[str, str, dict[str, Any]]:
-    """``(op, reply key, arguments)`` of a request; an engine call's arguments are rebuilt
-    as the :class:`~vecq.shared.engines.Engine` method's annotations say."""
+    """``(op, reply key, arguments as sent)`` of a request (see :func:`decode_args`)."""
     body = json.loads(raw)
-    op, args = str(body["op"]), dict(body.get("args") or {})
+    return str(body["op"]), str(body["reply"]), dict(body.get("args") or {})
+
+
+def decode_args(op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """An engine call's arguments rebuilt as the :class:`~vecq.shared.engines.Engine`
+    method's annotations say; an index name that is no index's is refused here."""
+    args = dict(args)
     if op in engine_calls():
         hints = _hints(op)
         for name, value in args.items():
             if hints.get(name) in _RECORDS and value is not None:
                 args[name] = hints[name](**value)
-    return op, str(body["reply"]), args
+                if isinstance(args[name], IndexInfo):
+                    registry.check_name(args[name].name)  # before any engine sees it
+    return args
 
 
 def encode_result(op: str, value: Any) -> bytes:

@@ -59,7 +59,7 @@ def test_records_travel_as_their_fields_and_come_back_as_records() -> None:
     raw = wire.request("create_payload_index", "reply-key", info=info, index=index)
     op, reply_to, args = wire.parse_request(raw)
     assert (op, reply_to) == ("create_payload_index", "reply-key")
-    assert args == {"info": info, "index": index}
+    assert wire.decode_args(op, args) == {"info": info, "index": index}
 
 
 @pytest.mark.parametrize(
