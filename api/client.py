@@ -28,7 +28,7 @@ from vecq.shared.points import vector_schema
 from vecq.shared.points.payload_indexes import parse as payload_index_specs
 from vecq.shared.points.vector_schema import SparseSpec, VectorSpec
 from vecq.shared.redaction import redact_url
-from vecq.shared.state import marks, registry
+from vecq.shared.state import deadletters, marks, registry
 from vecq.shared.wire.service_protocol import CLIENT_NAME, ServiceState
 
 log = logging.getLogger(__name__)
@@ -281,8 +281,9 @@ class Client:
         *,
         key_file: str | Path | None = None,
     ) -> None:
-        """Delete an index: its Qdrant collection, then its registry entry. An attached
-        index (:meth:`attach_index`) leaves its collection and the points in it.
+        """Delete an index: its Qdrant collection, then its registry entry and its dead
+        letters. An attached index (:meth:`attach_index`) leaves its collection and the
+        points in it.
 
         With Edge or local mode in another process (a separate ``vecq worker``; not the
         embedded service, which drops it), this raises
@@ -293,6 +294,8 @@ class Client:
         if info.attached_to is None:
             self.engine.drop(info)
         registry.delete(self.redis, index_name)
+        letters = deadletters.entries(self.redis, index=index_name)
+        deadletters.purge(self.redis, [letter.entry_id for letter in letters])
         marks.drop(self.redis, index_name)
 
     def _restarted(self, state: ServiceState) -> None:

@@ -83,6 +83,20 @@ class UpsertJob:
         """Every failed batch: its ids and the reason."""
         return job_state.failures(self._redis, self.job_id)
 
+    def _pause_for_redis(
+        self, start: float, timeout: float | None, last_change: float, exc: Exception
+    ) -> None:
+        """Sleep a poll while Redis is unavailable; raise once the wait is over."""
+        now = time.monotonic()
+        if (timeout is not None and now - start >= timeout) or (
+            now - last_change >= self._stall_timeout
+        ):
+            raise WaitTimeout(
+                f"job {self.job_id}: Redis has not answered for "
+                f"{now - last_change:.0f}s ({exc}); the job stays enqueued"
+            ) from exc
+        time.sleep(_POLL_SECONDS)
+
     def wait(self, timeout: float | None = None) -> UpsertJob:
         """Block until every batch is settled; raise :class:`UpsertError` if any failed.
 
@@ -91,8 +105,16 @@ class UpsertJob:
         """
         start = time.monotonic()
         last_change, last_seen = start, (-1, 0.0)
+        trouble: Exception | None = None
         while True:
-            s = self.state()
+            try:
+                s = self.state()
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
+                if not _passing(exc):
+                    raise
+                trouble = exc  # Redis restarting, or refusing writes for a while (disk full)
+                self._pause_for_redis(start, timeout, last_change, exc)
+                continue
             if s.finished:
                 break
             now = time.monotonic()
@@ -105,16 +127,31 @@ class UpsertJob:
                     f"({s.written + s.failed} of {s.total} vectors settled)"
                 )
             if now - last_change >= self._stall_timeout:
+                why = f" (Redis said: {trouble})" if trouble is not None else ""
                 raise WaitTimeout(
                     f"job {self.job_id}: no batch settled for {self._stall_timeout:g}s "
-                    f"({s.written + s.failed} of {s.total} vectors settled). Are workers "
+                    f"({s.written + s.failed} of {s.total} vectors settled){why}. Are workers "
                     "running? Start one with `vecq worker`."
                 )
             budget = _POLL_SECONDS if timeout is None else min(_POLL_SECONDS, start + timeout - now)
-            job_state.wait_for_wakeup(self._redis, self.job_id, budget)
+            try:
+                job_state.wait_for_wakeup(self._redis, self.job_id, budget)
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
+                if not _passing(exc):
+                    raise
+                trouble = exc
+                time.sleep(budget)
         if s.failed:
             raise _upsert_error(self, s, self.failures)
         return self
+
+
+def _passing(exc: Exception) -> bool:
+    """True for a Redis error a wait rides out: a lost connection, a timeout, or a Redis that
+    refuses writes for now (MISCONF: its disk is full; LOADING: it is restarting)."""
+    if isinstance(exc, redis.ResponseError):
+        return str(exc).startswith(("MISCONF", "LOADING", "BUSY", "OOM"))
+    return True
 
 
 # How each kind of job says what did not happen to its ids.

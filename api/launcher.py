@@ -33,6 +33,8 @@ from vecq.shared.wire import service_protocol as wire
 START_TIMEOUT = 60.0
 # How often an attached client checks that its service is alive.
 WATCH_SECONDS = 1.0
+# How often it tries to start a dead service that failed to start (a disk still full).
+RESTART_SECONDS = 3.0
 log = logging.getLogger(__name__)
 
 # Services this process started: polled so that a stopped one leaves no zombie behind.
@@ -143,21 +145,28 @@ class Watch:
         self._thread.join(WATCH_SECONDS + 5)
 
     def _run(self) -> None:
-        while not self._stop.wait(WATCH_SECONDS):
+        failing: str | None = None
+        while not self._stop.wait(WATCH_SECONDS if failing is None else RESTART_SECONDS):
             if self._state.alive():
                 continue
             left = wire.ServiceState.read(self._settings.data_dir)
-            if left is None or (left.pid != self._state.pid and not left.alive()):
+            stopped = left is None or (left.pid != self._state.pid and not left.alive())
+            if stopped and failing is None:  # (a failed start removes the dead one's file)
                 return  # stopped on purpose: stay stopped
             try:
                 state = attach(self._settings)
-            except Exception as exc:  # logged; the client's next call fails with its own error
-                log.error(
-                    "the vecq service (pid %d) died and could not be started again: %s",
-                    self._state.pid,
-                    exc,
-                )
-                return
+            except Exception as exc:  # a full disk, say: tried again until it starts
+                if str(exc) != failing:
+                    log.error(
+                        "the vecq service (pid %d) died and does not start again yet (%s); "
+                        "trying every %.0f s while this client is open",
+                        self._state.pid,
+                        exc,
+                        RESTART_SECONDS,
+                    )
+                failing = str(exc)
+                continue
+            failing = None
             if state.redis_url != self._state.redis_url:
                 log.error(
                     "the vecq service (pid %d) died with its Redis; open a new Client",

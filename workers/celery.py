@@ -86,6 +86,7 @@ def start_reaper(app: Celery, settings: Settings) -> Reaper:
         settings.visibility_timeout,
         in_broker(app),
         reclaim_after=settings.reclaim_seconds,
+        dead_letters=(settings.dead_letter_days * 86400, settings.dead_letter_max),
     ).start()
 
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 import redis
 
 from vecq.shared import keys
-from vecq.shared.state import heartbeats, job_state, ledger, marks, pending, registry
+from vecq.shared.state import deadletters, heartbeats, job_state, ledger, marks, pending, registry
 from vecq.shared.wire.messages import BatchRef
 
 log = logging.getLogger(__name__)
@@ -178,8 +178,11 @@ class Reaper:
         visibility_timeout: float,
         in_broker: InBroker | None = None,
         reclaim_after: float = 300.0,
+        dead_letters: tuple[float, int] = (14 * 86400.0, 100_000),
     ) -> None:
         self._r = r
+        self.dead_letters = dead_letters
+        """(seconds a dead letter is kept, 0: for ever; most kept)."""
         self._publish = publish
         self._in_broker = in_broker
         self.reclaim_after = reclaim_after
@@ -202,13 +205,18 @@ class Reaper:
             self._thread.join(10)
         self._r.close()
 
-    def sweep(self) -> tuple[int, int, int, int]:
-        """One sweep: (dead holders', finished jobs, lost, reclaimed marks') counts."""
+    def sweep(self) -> tuple[int, int, int, int, int]:
+        """One sweep: (dead holders', finished jobs, lost, reclaimed marks', expired dead
+        letters') counts."""
+        expired = deadletters.expire(self._r, *self.dead_letters)
+        if expired:
+            log.info("purged %d dead letter(s) past their retention or the cap", expired)
         return (
             reap_dead_holders(self._r, self._publish),
             finish_interrupted(self._r, self._publish),
             reap_lost(self._r, self._publish, self.lost_after, self._in_broker),
             reclaim_marks(self._r, self.reclaim_after),
+            expired,
         )
 
     def _run(self) -> None:

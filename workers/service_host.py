@@ -38,6 +38,8 @@ log = logging.getLogger("vecq.service")
 
 # How often the service looks at its queue and its clients (seconds).
 TICK = 0.5
+# Least time between two starts of a worker that keeps stopping by itself (seconds).
+WORKER_RESTART_SECONDS = 5.0
 
 
 class EngineCalls:
@@ -115,11 +117,14 @@ class ServiceHost:
         self._r = connect(self.settings)
         self._engine: Writer | None = None
         self._worker: ThreadWorker | None = None
+        self._worker_died_at = 0.0
+        self._ready = False
         self._calls: EngineCalls | None = None
 
     def run(self, version: str) -> None:
         """Start everything, announce it in ``service.json``, and serve until told to stop."""
         settings = self.settings
+        self._ready = False
         try:
             restored = restore_unacknowledged(settings)
             if restored:
@@ -135,6 +140,7 @@ class ServiceHost:
                 log.info("published again %d batch(es) the stopped service had lost", lost)
             self._worker.start()
             _ = self._worker.context  # its heartbeat starts now: `vecq status` shows it at once
+            self._ready = True
             self._calls = EngineCalls(settings, self._engine, self.request_stop).start()
             wire.ServiceState(
                 pid=os.getpid(),
@@ -168,6 +174,7 @@ class ServiceHost:
         idle_timeout = self.settings.service_idle_timeout
         while True:
             self._stop.wait(TICK)
+            self._keep_the_worker()
             work = queued_work(self._r)
             if self._stop.is_set():
                 if not self._drain or work == 0:
@@ -181,6 +188,24 @@ class ServiceHost:
                 )
                 return
 
+    def _keep_the_worker(self) -> None:
+        """Start the worker again if it stopped by itself (Celery gives up on an error it
+        cannot recover from, such as Redis refusing writes on a full disk): what it held
+        goes back to the queue, and the service does not run on without a worker."""
+        worker = self._worker
+        if worker is None or worker.alive or self._stop.is_set():
+            return
+        if time.monotonic() - self._worker_died_at < WORKER_RESTART_SECONDS:
+            return
+        self._worker_died_at = time.monotonic()
+        log.error("the worker stopped by itself; starting it again")
+        try:
+            worker.stop()
+            restore_unacknowledged(self.settings)
+            self._worker = ThreadWorker(self.settings, self._engine).start()
+        except Exception as exc:  # Redis still refusing: try again at the next restart time
+            log.error("the worker could not start again (%s); retrying", exc)
+
     def _shutdown(self) -> None:
         if self._calls is not None:
             self._calls.stop()
@@ -189,9 +214,21 @@ class ServiceHost:
         if self._engine is not None:
             self._engine.close()
         wire.remove_state(self.data_dir, os.getpid())
+        # A start that failed (a full disk, say) leaves the Redis to the clients attached to
+        # it: it holds their queued work, and the next start (theirs) takes it over.
+        keep = not self._ready and self._clients_attached()
         self._r.close()
-        self._redis_server.close()
+        if keep:
+            log.info("the service did not start; its Redis stays up for the attached clients")
+        else:
+            self._redis_server.close()
         log.info("vecq service stopped")
+
+    def _clients_attached(self) -> bool:
+        try:
+            return attached_clients(self._r) > 0
+        except (redis.RedisError, OSError):
+            return False
 
 
 def queued_work(r: redis.Redis) -> int:

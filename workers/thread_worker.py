@@ -76,6 +76,11 @@ class ThreadWorker:
         context: WorkerContext = self.app.vecq_context()
         return context
 
+    @property
+    def alive(self) -> bool:
+        """False once the worker stopped by itself (or was stopped)."""
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         try:
             self._controller.start()

@@ -123,6 +123,11 @@ def render(s: stats.Snapshot) -> str:
         f"workers      {seen}",
         f"dead letters {s.dlq}" + ("   (see `vecq dlq list`)" if s.dlq else ""),
     ]
+    lines += [
+        f"             {name}: {letters} dead letter(s) hold back {kept:,} marks of deletes and "
+        "updates (replay or purge them; they are purged after VECQ_DEAD_LETTER_DAYS)"
+        for name, (letters, kept) in s.held_marks.items()
+    ]
     lines += [f"pace         {name}: {p.describe()}" for name, p in s.paces.items()]
     if s.jobs:
         lines += [

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 # gigabyte and each compaction forks the server, which at Redis's defaults (64 MiB, doubled)
 # happened every few batches of a backfill and cost it a fifth of its speed (bench.embedded).
 SERVER_CONFIG = {
+    # The AOF is the one record: no RDB snapshots on top of it (each forks the server and
+    # writes every blob again; at shutdown on a full disk, a failed one kept Redis up).
+    "save": '""',
     "appendonly": "yes",
     "appendfsync": "everysec",
     "auto-aof-rewrite-min-size": "1gb",

@@ -64,6 +64,11 @@ class Settings:
     """Seconds a delete's tombstone or an update's patch is kept in Redis once every older write
     is settled, for a worker that fetched an older batch and is still writing it; -1 (the
     default): ``task_time_limit``, the longest a batch task may run."""
+    dead_letter_days: float = 14.0
+    """Days a dead letter (its points, vectors and metadata) is kept for a replay; 0: for
+    ever. Older ones are purged, and stop holding back the reclaiming of marks."""
+    dead_letter_max: int = 100_000
+    """Most dead letters kept; beyond it, the oldest are purged."""
     stall_timeout: float = 120.0
     """``UpsertJob.wait`` gives up when no batch settles for this many seconds."""
     worker_concurrency: int = 2

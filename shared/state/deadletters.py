@@ -27,6 +27,8 @@ from vecq.shared.wire.messages import BatchRef
 
 # Longest raw message kept for a malformed task (they carry no vectors, only references).
 _MAX_MESSAGE_CHARS = 4096
+# Dead letters purged per step of an expiry (each is a few commands in one transaction).
+EXPIRE_STEP = 500
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,29 @@ def purge(r: redis.Redis, entry_ids: list[str]) -> int:
             marks.forget(pipe, letter.index, [letter.seq])
         removed += int(pipe.execute()[0])
     return removed
+
+
+def expire(r: redis.Redis, keep_seconds: float, most: int, now: float | None = None) -> int:
+    """Purge (as :func:`purge` does) the dead letters older than ``keep_seconds`` (0: none)
+    and, beyond ``most``, the oldest; return how many. Cheap when there is nothing to do:
+    one length and one ranged read of the stream's oldest entry."""
+    now = time.time() if now is None else now
+    gone = 0
+    if keep_seconds > 0:
+        cutoff = f"({int((now - keep_seconds) * 1000)}-0"
+        while True:
+            old: list[Any] = r.xrange(keys.dlq(), "-", cutoff, count=EXPIRE_STEP)  # type: ignore[assignment]  # redis stubs too wide
+            if not old:
+                break
+            gone += purge(r, [text(entry_id) for entry_id, _ in old])
+    extra = int(r.xlen(keys.dlq())) - most
+    while extra > 0:
+        oldest: list[Any] = r.xrange(keys.dlq(), "-", "+", count=min(extra, EXPIRE_STEP))  # type: ignore[assignment]  # as above
+        if not oldest:
+            break
+        removed = purge(r, [text(entry_id) for entry_id, _ in oldest])
+        gone, extra = gone + removed, extra - removed
+    return gone
 
 
 def _fields(letter: DeadLetter) -> dict[str, str]:

@@ -46,6 +46,9 @@ class Snapshot:
     paces: dict[str, Pace] = field(default_factory=dict)
     """The fleet's pace of writes into each index's collection on a server
     (``shared/state/pace.py``)."""
+    held_marks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Index -> (dead letters holding back its marks, marks of deletes and updates kept):
+    an unreplayed dead letter keeps every later mark of its index until replayed or purged."""
 
 
 def queue_depths(app: Any, queues: tuple[str, ...] = QUEUES) -> dict[str, int | None]:
@@ -86,7 +89,17 @@ def read(
     pipe.zcard(keys.pending())
     for name in names:
         pipe.get(keys.inflight(name))
-    dlq, in_flight, *inflight = pipe.execute()
+    for name in names:
+        pipe.zcard(keys.held_seqs(name))
+        pipe.hlen(keys.tombstones(name))
+        pipe.hlen(keys.patches(name))
+    dlq, in_flight, *rest = pipe.execute()
+    inflight, counts = rest[: len(names)], rest[len(names) :]
+    held_marks = {
+        name: (int(counts[3 * i]), int(counts[3 * i + 1]) + int(counts[3 * i + 2]))
+        for i, name in enumerate(names)
+        if int(counts[3 * i]) and int(counts[3 * i + 1]) + int(counts[3 * i + 2])
+    }
     holding = Counter(pending.holders(r).values())
     workers = [
         {"id": worker_id, **info, "holding": holding.get(worker_id, 0)}
@@ -103,6 +116,7 @@ def read(
         jobs=recent_jobs(r, jobs) if jobs else [],
         workers=workers,
         paces=paces,
+        held_marks=held_marks,
     )
 
 
@@ -119,6 +133,12 @@ def gauges(s: Snapshot) -> list[Gauge]:
             [((q,), float(d)) for q, d in s.queues.items() if d is not None],
         ),
         ("vecq_dlq_depth", "Entries in the dead-letter stream.", (), [((), float(s.dlq))]),
+        (
+            "vecq_marks_held_by_dead_letters",
+            "Marks of deletes and updates an index keeps because a dead letter may be replayed.",
+            ("index",),
+            [((n,), float(kept)) for n, (_, kept) in s.held_marks.items()],
+        ),
         (
             "vecq_pending_batches",
             "Batches enqueued and not yet settled.",
