@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vecq.api.cli.exits import ExitStatus, status_of
 from vecq.api.cli.options import Subparsers, add_logging
@@ -17,6 +17,12 @@ from vecq.api.ingest.schedule_keys import describe
 if TYPE_CHECKING:
     from vecq.api.ingest.etl import RunRecord
     from vecq.api.ingest.etl_config import EtlSource
+
+# The file a running `vecq schedule` touches while beat and its runner run, and how old it
+# may be before `--alive` (the liveness probe) says the scheduler is stuck.
+ALIVE_FILE = "schedule.alive"
+TOUCH_SECONDS = 10.0
+ALIVE_SECONDS = 60.0
 
 EPILOG = """\
 config file (TOML), one [[sources]] table per scheduled source, for example:
@@ -56,6 +62,12 @@ def add_parser(sub: Subparsers) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="run every source once now and exit")
     mode.add_argument("--list", action="store_true", help="show each source and its last run")
+    mode.add_argument(
+        "--alive",
+        action="store_true",
+        help="exit 0 if a `vecq schedule` of this data directory beat in the last "
+        f"{ALIVE_SECONDS:.0f} s, else 1 (a liveness probe: reads one local file, no Redis)",
+    )
     add_logging(p)
     p.set_defaults(run=run)
 
@@ -71,6 +83,8 @@ def run(args: argparse.Namespace) -> ExitStatus:
 
     try:
         settings = Settings.from_env(log_format=args.log_format)
+        if args.alive:
+            return _alive(Path(settings.data_dir) / ALIVE_FILE)
         sources = load_config(args.config)
     except ValueError as exc:
         print(f"vecq schedule: {exc}", file=sys.stderr)
@@ -86,7 +100,7 @@ def run(args: argparse.Namespace) -> ExitStatus:
                 records = [run_source(client, s) for s in sources]
                 return ExitStatus.FAILED if any(r.error for r in records) else ExitStatus.OK
             scheduler = Scheduler(client, sources).start()
-            _wait_for_signal()
+            _beat_until_a_signal(scheduler, Path(settings.data_dir) / ALIVE_FILE)
             scheduler.stop()
     except VecqError as exc:
         print(f"vecq schedule: {exc}", file=sys.stderr)
@@ -107,8 +121,27 @@ def _listing(source: EtlSource, last: RunRecord | None) -> str:
     return f"{source.name}: {', '.join(source.paths)} -> {source.index}, {when}; {seen}"
 
 
-def _wait_for_signal() -> None:
+def _beat_until_a_signal(scheduler: Any, alive_file: Path) -> None:
+    """Touch ``alive_file`` every :data:`TOUCH_SECONDS` while the scheduler runs, until
+    SIGTERM or SIGINT."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    while True:
+        if scheduler.alive:
+            alive_file.touch()
+        if stop.wait(TOUCH_SECONDS):
+            return
+
+
+def _alive(alive_file: Path) -> ExitStatus:
+    """``--alive``: OK if the scheduler touched its file lately, else FAILED (one line)."""
+    try:
+        age = time.time() - alive_file.stat().st_mtime
+    except OSError:
+        print(f"vecq schedule: not running ({alive_file} is missing)", file=sys.stderr)
+        return ExitStatus.FAILED
+    if age > ALIVE_SECONDS:
+        print(f"vecq schedule: no beat for {age:.0f} s", file=sys.stderr)
+        return ExitStatus.FAILED
+    return ExitStatus.OK

@@ -63,6 +63,11 @@ def add_parser(sub: Subparsers) -> None:
         help="serve without tokens: anyone who can connect may read and write everything",
     )
     p.add_argument(
+        "--open-to-the-network",
+        action="store_true",
+        help="with --no-auth, allow a --host other than loopback (anyone reaching it writes)",
+    )
+    p.add_argument(
         "--max-body-mb",
         type=float,
         default=defaults.MAX_BODY_MB,
@@ -103,6 +108,7 @@ def run(args: argparse.Namespace) -> ExitStatus:
         import uvicorn
 
         from vecq.api.http.app import create_app
+        from vecq.api.http.deps import MAX_WAIT_SECONDS
     except ImportError as exc:  # pragma: no cover - fastapi and uvicorn are in the server extra
         print(f"vecq serve: {exc.name} is missing: pip install 'vecq[server]'", file=sys.stderr)
         return ExitStatus.USAGE
@@ -129,7 +135,9 @@ def run(args: argparse.Namespace) -> ExitStatus:
             log_config=None,  # keep vecq's structured handler
             ssl_certfile=args.ssl_certfile,
             ssl_keyfile=args.ssl_keyfile,
-            timeout_graceful_shutdown=30,
+            # A request waiting for its writes (?wait=true) may take MAX_WAIT_SECONDS; a
+            # stop lets it finish (deploy/ gives the pod as long).
+            timeout_graceful_shutdown=int(MAX_WAIT_SECONDS) + 30,
         )
     return ExitStatus.OK
 
@@ -146,5 +154,29 @@ def _tokens(args: argparse.Namespace, settings: Settings) -> Tokens | None:
                 "no tokens: pass --tokens FILE (make entries with `vecq token`), set "
                 "VECQ_API_TOKENS, or --no-auth to serve without authentication"
             )
+        if not _loopback(args.host) and not args.open_to_the_network:
+            raise ValueError(
+                f"--no-auth on {args.host} would let anyone who reaches this machine read and "
+                "write every index; serve on 127.0.0.1, give --tokens, or add "
+                "--open-to-the-network if that is really meant"
+            )
+        if not _loopback(args.host):
+            print(
+                f"vecq serve: WARNING: serving on {args.host} WITHOUT AUTHENTICATION: anyone "
+                "who reaches this port may read and write every index",
+                file=sys.stderr,
+            )
         return None
     return Tokens.from_file(path)
+
+
+def _loopback(host: str) -> bool:
+    """True for an address only this machine reaches."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

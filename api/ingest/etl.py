@@ -216,6 +216,11 @@ class Scheduler:
         self._beat.stop()
         self._beat.join(timeout)
 
+    @property
+    def alive(self) -> bool:
+        """True while beat and the runner both run."""
+        return self._beat.is_alive() and not self._runner.stopping
+
     def _handle(self, taken: list[Any]) -> None:
         """Acknowledge every waiting run message, then run each named source once."""
         # Acknowledged first: a run lost to a crash is redone by the next tick, and resumes.

@@ -140,3 +140,19 @@ def test_workers_scale_and_mounts_match_the_commands(compose: dict[str, Any]) ->
     assert source["key_file"] == f"/run/secrets/{beat['secrets'][0]}"
     assert source["paths"][0].startswith("/data/exports/")
     assert any(v.endswith(":/data/exports:ro") for v in beat["volumes"])
+
+
+def test_published_ports_stay_on_this_machine_and_services_are_bounded(
+    compose: dict[str, Any],
+) -> None:
+    """Every published port binds 127.0.0.1 unless VECQ_BIND_ADDRESS says otherwise, every
+    service has a CPU and memory limit, and the API's grace covers the longest wait."""
+    from vecq.api.http.deps import MAX_WAIT_SECONDS
+
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("${VECQ_BIND_ADDRESS:-127.0.0.1}:"), (name, port)
+        limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+        assert {"cpus", "memory"} <= set(limits), name
+    assert int(compose["services"]["api"]["stop_grace_period"].rstrip("s")) >= MAX_WAIT_SECONDS
+    assert compose["services"]["worker"]["environment"]["VECQ_REMOTE_CONTROL"] == "true"

@@ -22,7 +22,7 @@ K8S = Path(__file__).parents[2] / "deploy" / "k8s"
 OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir())
 # Kubernetes versions the manifests must be valid for: the oldest supported here and newest.
 VERSIONS = ["1.30.0", "1.37.0"]
-CORE_APIS = ("v1", "apps/v1", "policy/v1")
+CORE_APIS = ("v1", "apps/v1", "policy/v1", "networking.k8s.io/v1")
 
 
 def _secret_keys() -> set[str]:
@@ -185,3 +185,37 @@ def test_config_and_secrets_cover_what_vecq_reads(
     path.write_text(etl)
     env = dict.fromkeys(_secret_keys(), "ab" * 32)
     assert [s.name for s in load_config(path, env=env)] == ["products"]
+
+
+def test_the_image_tag_is_the_packages_version(rendered: list[dict[str, Any]]) -> None:
+    """Every overlay deploys the image of the version pyproject.toml builds."""
+    import tomllib
+
+    version = tomllib.loads((K8S.parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    images = {c["image"] for doc in rendered for c in containers(doc)}
+    assert images and all(image.endswith(f":{version}") for image in images), images
+
+
+def test_drains_proceed_and_graces_cover_the_longest_wait(rendered: list[dict[str, Any]]) -> None:
+    """No disruption budget blocks a drain (maxUnavailable, never minAvailable), the API pod's
+    grace covers a request waiting MAX_WAIT_SECONDS, and beat's probe needs no Redis."""
+    from vecq.api.http.deps import MAX_WAIT_SECONDS
+
+    for budget in _by_kind(rendered, "PodDisruptionBudget").values():
+        assert "minAvailable" not in budget["spec"] and budget["spec"]["maxUnavailable"] >= 1
+    api = _by_kind(rendered, "Deployment")["vecq-api"]["spec"]["template"]["spec"]
+    assert api["terminationGracePeriodSeconds"] >= MAX_WAIT_SECONDS + 30
+    beat = _by_kind(rendered, "Deployment")["vecq-beat"]["spec"]["template"]["spec"]
+    assert "--alive" in beat["containers"][0]["livenessProbe"]["exec"]["command"]
+
+
+def test_network_policies_open_only_what_each_pod_serves(rendered: list[dict[str, Any]]) -> None:
+    """The API's 8000, the workers' 9100, nothing for beat; every vecq pod is selected."""
+    policies = _by_kind(rendered, "NetworkPolicy")
+    ports = {
+        p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]: sorted(
+            port["port"] for rule in p["spec"]["ingress"] for port in rule.get("ports", [])
+        )
+        for p in policies.values()
+    }
+    assert ports == {"vecq-api": [8000], "vecq-worker": [9100], "vecq-beat": []}

@@ -142,8 +142,10 @@ def test_beat_runs_a_source_on_its_interval(
         while index.count() < 30:
             assert time.monotonic() < deadline, "the file that arrived later was not ingested"
             time.sleep(0.2)
+        assert scheduler.alive  # what `vecq schedule` touches its liveness file on
     finally:
         scheduler.stop()
+    assert not scheduler.alive
     assert scheduler.runs >= 2
     record = last_run(client, source.name)
     assert record is not None and record.error is None
