@@ -74,7 +74,7 @@ class Client:
         settings = self.settings
         engine: Callable[[Settings], Engine] = open_engine
         if self.embedded and start_worker:
-            self._embedded_redis = EmbeddedRedis(settings.data_dir)
+            self._embedded_redis = EmbeddedRedis(settings.data_dir, settings.redis_server)
             redis_url, broker_url = self._embedded_redis.redis_url, self._embedded_redis.broker_url
         elif self.embedded:
             from vecq.api import launcher

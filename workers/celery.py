@@ -90,6 +90,10 @@ def start_reaper(app: Celery, settings: Settings) -> Reaper:
     ).start()
 
 
+# Messages read at a time while looking for batches in a queue.
+IN_BROKER_PAGE = 500
+
+
 def in_broker(app: Celery) -> InBroker | None:
     """For a Redis broker: which batches' messages it holds, queued or unacknowledged.
 
@@ -106,19 +110,35 @@ def in_broker(app: Celery) -> InBroker | None:
     visibility = float(app.conf.broker_transport_options["visibility_timeout"])
 
     def find(refs: list[BatchRef]) -> set[str]:
+        wanted = {ref.describe().encode(): ref.member for ref in refs}
+        found: set[str] = set()
+
+        def look(messages: list[bytes | None]) -> None:
+            text = b"\x00".join(m for m in messages if m)  # acknowledged meanwhile: None
+            for described in [d for d in wanted if d in text]:
+                found.add(wanted.pop(described))
+
         with app.connection_for_read() as conn:
             channel = conn.default_channel
             client = channel.client
             taken = client.zrangebyscore(
                 channel.unacked_index_key, time.time() - visibility, "+inf"
             )
-            held = [
-                *client.lrange(keys.QUEUE_BULK, 0, -1),
-                *client.lrange(keys.QUEUE_LIVE, 0, -1),
-                *(client.hmget(channel.unacked_key, taken) if taken else []),
-            ]
-        everything = b"\x00".join(m for m in held if m)  # acknowledged meanwhile: None
-        return {ref.member for ref in refs if ref.describe().encode() in everything}
+            look(client.hmget(channel.unacked_key, taken) if taken else [])
+            # Queues are read a page at a time from their oldest end (kombu pushes on the
+            # left and takes from the right), where the sweep's suspects (the quietest
+            # batches) wait; the read stops once every one is found, so its cost follows
+            # the suspects, not the length of a backlog.
+            for queue in (keys.QUEUE_BULK, keys.QUEUE_LIVE):
+                page = 0
+                while wanted:
+                    end = -page * IN_BROKER_PAGE - 1
+                    chunk = client.lrange(queue, end - IN_BROKER_PAGE + 1, end)
+                    look(chunk)
+                    if len(chunk) < IN_BROKER_PAGE:
+                        break
+                    page += 1
+        return found
 
     return find
 

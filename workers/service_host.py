@@ -109,7 +109,8 @@ class ServiceHost:
         self.data_dir = settings.data_dir
         self._stop = threading.Event()
         self._drain = True
-        self._redis_server = EmbeddedRedis(settings.data_dir)  # takes vecq.lock, or raises
+        # Takes vecq.lock, or raises.
+        self._redis_server = EmbeddedRedis(settings.data_dir, settings.redis_server)
         socket_url = self._redis_server.redis_url
         self.settings = dataclasses.replace(
             settings, redis_url=socket_url, broker_url=self._redis_server.broker_url

@@ -7,6 +7,7 @@ A command module keeps its heavy imports inside ``run``, so building the parser 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -54,7 +55,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.warn_about_secrets(argv)
     with output.redacted_output():
         args = build_parser().parse_args(argv)
-        status: int = args.run(args)
+        try:
+            status: int = args.run(args)
+            sys.stdout.flush()  # here, where a closed pipe is caught (not at exit)
+        except KeyboardInterrupt:
+            print(f"\nvecq {args.command}: interrupted", file=sys.stderr)
+            return exits.ExitStatus.INTERRUPTED
+        except BrokenPipeError:  # the reader of our output left (vecq status | head -1)
+            output.silence_stdout()
+            return exits.ExitStatus.OK
+        except Exception as exc:  # one line, not a traceback (VECQ_DEBUG=1: the traceback)
+            if os.environ.get("VECQ_DEBUG"):
+                raise
+            print(f"vecq {args.command}: {output.one_line(exc)}", file=sys.stderr)
+            return exits.ExitStatus.FAILED
     return status
 
 

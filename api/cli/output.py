@@ -43,6 +43,35 @@ def redacted_output() -> Iterator[None]:
         sys.stdout, sys.stderr = out, err
 
 
+def one_line(exc: BaseException) -> str:
+    """An unexpected error as one line: what failed and where (the service it came from)."""
+    kind = type(exc).__module__.split(".")[0]
+    said = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    where = ""
+    if kind in ("qdrant_client", "grpc", "httpx", "httpcore", "qdrant_edge"):
+        where = f"Qdrant ({_setting('engine_location')}) failed: "
+    elif kind in ("redis", "kombu", "amqp"):
+        where = f"Redis or the broker ({_setting('redis_url') or 'embedded'}) failed: "
+    return f"{where}{type(exc).__name__}: {said} (VECQ_DEBUG=1 shows where)"
+
+
+def _setting(name: str) -> str:
+    from vecq.shared.config.settings import Settings
+
+    try:
+        return str(getattr(Settings.from_env(), name) or "")
+    except ValueError:
+        return "?"
+
+
+def silence_stdout() -> None:
+    """Point standard output at /dev/null, so that exiting flushes nothing into a closed pipe."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def warn_about_secrets(argv: Sequence[str]) -> None:
     """Say so (once) if an argument holds a password or a token."""
     if any(has_secret(arg) for arg in argv):

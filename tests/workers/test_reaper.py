@@ -203,3 +203,31 @@ def test_a_message_unacknowledged_past_the_visibility_timeout_counts_as_lost(
             assert find([ref]) == set()  # taken 31 s ago: past the visibility timeout
         finally:
             channel.basic_ack(message.delivery_tag)
+
+
+def test_asking_the_broker_reads_the_queue_only_as_far_as_the_suspects(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """With 3,000 batches queued, finding the oldest ones (where the sweep's suspects wait)
+    reads one page of the queue, not all of it; a batch that is not there is looked for
+    through the whole queue, and reported missing."""
+    from vecq.shared.config.settings import Settings
+    from vecq.shared.wire import messages
+    from vecq.workers.celery import IN_BROKER_PAGE, create_app, in_broker
+
+    app = create_app(Settings(redis_url=redis_url))
+    find = in_broker(app)
+    assert find is not None
+    r.delete(keys.QUEUE_BULK, keys.QUEUE_LIVE)
+    refs = [BatchRef("reap-backlog", 0, seq, "job-b", 1, 10) for seq in range(3_000)]
+    for ref in refs:
+        messages.send(app, ref)
+    r.config_resetstat()
+    assert find(refs[:5]) == {ref.member for ref in refs[:5]}
+    stats = r.info("commandstats")
+    assert stats["cmdstat_lrange"]["calls"] == 1  # one page of the bulk queue
+    absent = BatchRef("reap-backlog", 0, 99_999, "job-b", 1, 10)
+    assert find([absent]) == set()
+    pages = -(-3_000 // IN_BROKER_PAGE)
+    assert r.info("commandstats")["cmdstat_lrange"]["calls"] <= 1 + pages + 2
+    r.delete(keys.QUEUE_BULK)

@@ -46,6 +46,8 @@ EXTRAS = {
     "http": "http",
     "https": "http",
 }
+# How long a look at whether an http(s) source's server answers may take (seconds).
+REACH_SECONDS = 10.0
 # Bytes fetched per ranged read (and read ahead while reading front to back).
 BLOCK_BYTES = 8 * 1024 * 1024
 # What identifies an object's content, by filesystem: the first of these its info has.
@@ -196,6 +198,8 @@ def expand(pattern: str, is_data: Any) -> list[tuple[RemoteFile, dict[str, str]]
     """
     fs, path = filesystem(pattern)
     protocol = pattern.partition("://")[0]
+    if protocol.startswith("http"):
+        _reach(pattern)  # fsspec reports an unreachable host as "not found", or finds nothing
     fs.invalidate_cache()  # a long-lived process (a schedule) must see objects that arrived
     try:
         if globbing.has_magic(path):
@@ -214,6 +218,20 @@ def expand(pattern: str, is_data: Any) -> list[tuple[RemoteFile, dict[str, str]]
     if info.get("type") != "directory":
         return [(RemoteFile(fs, _url(fs, protocol, path), info), partitions(path))]
     return _files(fs, protocol, _listing(fs, path, info), is_data)
+
+
+def _reach(url: str) -> None:
+    """Raise :class:`SourceError` naming the host if ``url``'s server does not answer."""
+    import socket
+
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=REACH_SECONDS).close()
+    except OSError as exc:
+        raise SourceError(
+            f"{redact(url)}: cannot reach {parts.hostname}:{port} ({exc.strerror or exc})"
+        ) from None
 
 
 def _listing(fs: Any, name: str, info: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -265,3 +266,21 @@ def test_a_postgresql_schedule_reads_past_its_own_watermark_and_mirrors_the_tabl
     changed = run_source(client, source)
     assert (changed.enqueued, changed.skipped, changed.deleted) == (1, 10, 2)
     assert index.count() == 8 and index.get([4])[0]["vector"] == [7.0, 7.0, 7.0]
+
+
+def test_an_unreachable_https_source_is_a_failed_run(
+    client: Client, make_index: Callable[..., Index], key: bytes
+) -> None:
+    """A schedule over https whose server does not answer records a failed run naming the
+    host, not a quiet run that found "0 files"."""
+    index = make_index()
+    source = EtlSource(
+        f"etl-{uuid.uuid4().hex[:8]}",
+        index.name,
+        ("https://127.0.0.1:1/dumps/*.jsonl",),
+        key,
+        every=60.0,
+    )
+    record = run_source(client, source)
+    assert record.error is not None and "cannot reach 127.0.0.1:1" in record.error
+    assert record.files == 0

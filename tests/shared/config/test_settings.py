@@ -139,3 +139,13 @@ def test_a_malformed_sentinel_url_is_refused_with_what_is_wrong(url: str, messag
         Settings.from_env(redis_url=url)
     with pytest.raises(ValueError, match=message):
         Settings.from_env(broker_url=url)
+
+
+def test_a_unix_socket_redis_is_the_broker_too() -> None:
+    """redis-py's unix:// URL (Redis on a socket) serves as the Celery broker as it is given:
+    kombu has no unix:// transport, so it is spelled redis+socket:// for the broker."""
+    settings = Settings(redis_url="unix:///run/redis/redis.sock?db=2")
+    assert settings.resolved_broker_url == "redis+socket:///run/redis/redis.sock?db=2"
+    assert celery_config(settings)["broker_url"] == "redis+socket:///run/redis/redis.sock?db=2"
+    explicit = Settings(redis_url="redis://h/0", broker_url="unix:///tmp/r.sock")
+    assert explicit.resolved_broker_url == "redis+socket:///tmp/r.sock"
