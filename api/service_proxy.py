@@ -49,10 +49,16 @@ class ServiceProxy:
     def _call(self, op: str, *, wait: float | None = CALL_TIMEOUT, **args: Any) -> Any:
         """Send engine call ``op`` and return its result, waiting at most ``wait`` s."""
         state = self._state
-        reply_to = wire.send(self._r, op, **args)
+        try:
+            reply_to = wire.send(self._r, op, **args)
+        except redis.RedisError as exc:
+            raise _refused(state, op, exc) from exc
         deadline = None if wait is None else time.monotonic() + wait
         while True:
-            taken = self._r.blpop([reply_to], timeout=1)
+            try:
+                taken = self._r.blpop([reply_to], timeout=1)
+            except redis.RedisError as exc:
+                raise _refused(state, op, exc) from exc
             if taken is not None:
                 return wire.decode_result(op, taken[1])  # type: ignore[arg-type]  # bytes
             if not state.alive():
@@ -111,3 +117,11 @@ class ServiceProxy:
 
     def close(self) -> None:
         """Nothing to release: the connection is the client's."""
+
+
+def _refused(state: wire.ServiceState, op: str, exc: redis.RedisError) -> ServiceError:
+    """The error for a call the service's Redis would not take (a full disk, a stop)."""
+    hint = " (its disk is full: free some space)" if str(exc).startswith("MISCONF") else ""
+    return ServiceError(
+        f"the vecq service's Redis (pid {state.pid}) did not take {op!r}: {exc}{hint}"
+    )
