@@ -18,7 +18,7 @@ def test_a_redis_refusing_writes_is_a_service_error_naming_the_call(data_dir: Pa
         index = client.create_index("refused", index_key=client.generate_key(), dimension=2)
         client.redis.config_set("min-replicas-to-write", 1)  # every write now refused
         try:
-            with pytest.raises(ServiceError, match="did not take 'count'.*NOREPLICAS"):
+            with pytest.raises(ServiceError, match=r"did not take 'count'.*NOREPLICAS"):
                 index.count()
         finally:
             client.redis.config_set("min-replicas-to-write", 0)
