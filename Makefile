@@ -6,16 +6,28 @@ STAMP  := $(VENV)/.vecq-installed
 
 .PHONY: demo test lint format bench shape clean constraints
 
-# (Re)create the virtual environment whenever pyproject.toml or the pinned versions change.
-$(STAMP): pyproject.toml .ci/constraints.txt
+# The virtual environment, (re)made whenever pyproject.toml or the pinned versions change:
+# the package and what it needs to run (make demo), or that and the development tools (make
+# test, make lint). Each prints how long its install took.
+RUNTIME := $(VENV)/.vecq-runtime
+
+$(RUNTIME): pyproject.toml .ci/constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "vecq needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e '.[dev]'
+	@start=$$(date +%s); \
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	$(BIN)/python -m pip install --quiet --upgrade pip && \
+	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e . && \
+	echo "installed vecq and what it needs to run in $$(( $$(date +%s) - start )) s"
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
+	@start=$$(date +%s); \
+	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e '.[dev]' && \
+	echo "installed the development tools in $$(( $$(date +%s) - start )) s"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/vecq demo
 
 test: $(STAMP)
