@@ -81,7 +81,21 @@ def attach(settings: Settings) -> wire.ServiceState:
             f"this is vecq {version()}: stop it with `vecq down` (its queued work is kept) "
             "and run this again"
         )
+    asked = _engine(settings.engine, settings.engine_location)
+    if asked != _engine(state.engine, state.engine_location):
+        raise ServiceError(
+            f"the vecq service of {data_dir} (pid {state.pid}) writes to {state.engine} at "
+            f"{state.engine_location}, and this asks for {settings.engine} at "
+            f"{settings.engine_location} (VECQ_QDRANT_URL / VECQ_QDRANT_PATH): stop it with "
+            "`vecq down` (its queued work is kept) to start it with these settings, or unset "
+            "them to use it as it is"
+        )
     return state
+
+
+def _engine(kind: str, location: str) -> tuple[str, str]:
+    """An engine and where it is, comparable between a client and its service."""
+    return (kind, location) if kind == "server" else (kind, str(Path(location).resolve()))
 
 
 def stop(data_dir: str | Path, *, now: bool = False, timeout: float | None = None) -> int | None:

@@ -40,6 +40,14 @@ log = logging.getLogger("vecq.service")
 TICK = 0.5
 # Least time between two starts of a worker that keeps stopping by itself (seconds).
 WORKER_RESTART_SECONDS = 5.0
+# The embedded Redis's append-only file logs every blob that passes through it, and Redis
+# compacts it only past a size that grows with each restart. The service compacts it when
+# nothing is queued and the file has outgrown the live data: above this size, and this
+# many times the data (so the file stays near the size of what Redis holds).
+AOF_COMPACT_BYTES = 64 * 1024 * 1024
+AOF_COMPACT_RATIO = 4
+# How often an idle service looks at its append-only file (seconds).
+AOF_LOOK_SECONDS = 5.0
 
 
 class EngineCalls:
@@ -50,6 +58,7 @@ class EngineCalls:
     def __init__(self, settings: Settings, engine: Writer, on_shutdown: Any) -> None:
         self._r = connect(settings)
         self._engine = engine
+        self._where = f"Qdrant {settings.engine} at {settings.engine_location}"
         self._on_shutdown = on_shutdown
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vecq-engine-calls", daemon=True)
@@ -86,7 +95,7 @@ class EngineCalls:
             answer = self._answer(op, wire.decode_args(op, args))
         except Exception as exc:  # every failure goes back to the caller, typed
             log.debug("engine call %s failed: %r", op, exc)
-            answer = wire.failure(exc)
+            answer = wire.failure(exc, self._where)
         pipe = self._r.pipeline()
         pipe.rpush(reply_to, answer)
         pipe.expire(reply_to, 60)
@@ -119,6 +128,7 @@ class ServiceHost:
         self._engine: Writer | None = None
         self._worker: ThreadWorker | None = None
         self._worker_died_at = 0.0
+        self._aof_looked_at = 0.0
         self._ready = False
         self._calls: EngineCalls | None = None
 
@@ -181,6 +191,8 @@ class ServiceHost:
                 if not self._drain or work == 0:
                     return
                 continue
+            if work == 0:
+                self._compact_when_outgrown()
             if work or attached_clients(self._r):
                 idle_since = time.monotonic()
             elif idle_timeout > 0 and time.monotonic() - idle_since >= idle_timeout:
@@ -188,6 +200,30 @@ class ServiceHost:
                     "idle for %.0f s with no client and no queued work: stopping", idle_timeout
                 )
                 return
+
+    def _compact_when_outgrown(self) -> None:
+        """Rewrite the append-only file (in the background, as Redis does) once it has
+        outgrown the live data (see :data:`AOF_COMPACT_BYTES`); nothing is queued now."""
+        now = time.monotonic()
+        if now - self._aof_looked_at < AOF_LOOK_SECONDS:
+            return
+        self._aof_looked_at = now
+        try:
+            persisted = self._r.info("persistence")
+            used = int(self._r.info("memory")["used_memory"])
+            size = int(persisted.get("aof_current_size", 0))
+            busy = int(persisted.get("aof_rewrite_in_progress", 0)) or int(
+                persisted.get("aof_rewrite_scheduled", 0)
+            )
+            if not busy and size > max(AOF_COMPACT_BYTES, AOF_COMPACT_RATIO * used):
+                self._r.bgrewriteaof()
+                log.info(
+                    "compacting the append-only file (%d MiB for %d MiB of data)",
+                    size >> 20,
+                    used >> 20,
+                )
+        except redis.RedisError as exc:  # a full disk, say: the next look tries again
+            log.debug("could not look at the append-only file: %s", exc)
 
     def _keep_the_worker(self) -> None:
         """Start the worker again if it stopped by itself (Celery gives up on an error it

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vecq.api import defaults
-from vecq.api.cli import ingest_dryrun
+from vecq.api.cli import ingest_dryrun, ingest_summary
 from vecq.api.cli.exits import ExitStatus, status_of
-from vecq.api.cli.options import Subparsers
+from vecq.api.cli.options import Subparsers, positive_int
 from vecq.api.cli.progress import progress_bar, wait_written
 from vecq.api.cli.sources import add_source_flags, inputs
 
@@ -90,7 +90,7 @@ def add_parser(sub: Subparsers) -> None:
     )
     p.add_argument(
         "--chunk-rows",
-        type=int,
+        type=positive_int,
         default=None,
         help=f"records per chunk (default: {defaults.chunk_size_text()})",
     )
@@ -200,20 +200,42 @@ def _load(
 ) -> ExitStatus:
     """Enqueue every chunk (in bulk mode if asked), then wait until it is written (not with
     --no-wait); the exit status."""
+    from vecq.api.ingest.backfill import Report
+    from vecq.shared.errors import VecqError
+
+    report = Report()
+    try:
+        return _load_into(report, index, sources, args, known, summary, started)
+    except (KeyboardInterrupt, VecqError):  # what was done so far goes in the summary too
+        ingest_summary.record(summary, report)
+        summary["written"] = ingest_summary.written(report.jobs + report.earlier_jobs)
+        raise
+
+
+def _load_into(
+    report: Report,
+    index: Index,
+    sources: list[Source],
+    args: argparse.Namespace,
+    known: int | None,
+    summary: dict[str, Any],
+    started: float,
+) -> ExitStatus:
     from vecq.api.ingest.backfill import ingest
 
     bulk = index.bulk(args.timeout) if args.bulk else contextlib.nullcontext()
     with bulk:
-        report = ingest(
+        ingest(
             index,
             sources,
             chunk_rows=args.chunk_rows,
             resume=not args.restart,
             on_progress=progress_bar(known),
             same_chunking=True,
+            report=report,
         )
-        _summary(report, args)
-        _record(summary, report)
+        ingest_summary.summary_lines(report, args)
+        ingest_summary.record(summary, report)
         if args.no_wait:
             summary["status"] = "enqueued"
             return ExitStatus.OK
@@ -246,6 +268,9 @@ def _wrong_flags(args: argparse.Namespace) -> str | None:
     fraction = args.max_delete_fraction
     if fraction is not None and not 0 <= fraction <= 1:
         return f"--max-delete-fraction must be in 0..1, not {fraction:g}"
+    if not args.mirror and (args.allow_empty_source or fraction is not None):
+        flag = "--allow-empty-source" if args.allow_empty_source else "--max-delete-fraction"
+        return f"{flag} guards a mirror pass: add --mirror (without it, nothing is deleted)"
     return None
 
 
@@ -253,37 +278,6 @@ def _usage(summary: dict[str, Any], message: str) -> ExitStatus:
     print(f"vecq ingest: {message}", file=sys.stderr)
     summary.update(status="error", error=message)
     return ExitStatus.USAGE
-
-
-def _record(summary: dict[str, Any], report: Report) -> None:
-    """The enqueue phase in the JSON summary, with what a re-run would resume from."""
-    summary.update(
-        files=report.files,
-        chunks=report.chunks,
-        read=report.vectors + report.skipped_vectors,
-        enqueued=report.vectors,
-        skipped=report.skipped_vectors,
-        jobs=[j.job_id for j in report.jobs],
-        earlier_jobs=[j.job_id for j in report.earlier_jobs],
-        resume={
-            "chunks_committed_before": report.skipped_chunks,
-            "records_committed_before": report.skipped_vectors,
-        },
-    )
-
-
-def _summary(report: Report, args: argparse.Namespace) -> None:
-    """What the enqueue phase did, and what earlier runs left unwritten."""
-    print(
-        f"{report.files} file(s), {report.chunks} chunk(s): enqueued {report.vectors:,} "
-        f"records, skipped {report.skipped_vectors:,} already committed "
-        f"({report.skipped_chunks} chunks)"
-    )
-    if report.earlier_jobs:
-        print(
-            f"{report.earlier_vectors:,} records an earlier run enqueued are not written "
-            "yet" + ("" if args.no_wait else "; waiting for them too")
-        )
 
 
 def _mirror(

@@ -34,3 +34,14 @@ def setting_default(name: str) -> Any:
     from vecq.shared.config.settings import Settings
 
     return {f.name: f.default for f in dataclasses.fields(Settings)}[name]
+
+
+def positive_int(text: str) -> int:
+    """An argument that must be a whole number above zero (argparse names the flag)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from vecq.api.cli.exits import ExitStatus, status_of
-from vecq.api.cli.options import Subparsers
+from vecq.api.cli.options import Subparsers, positive_int
 from vecq.api.cli.sources import add_column_flags, add_sql_flags
 
 DESCRIPTION = (
@@ -44,7 +44,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--key-file", type=Path, help="the index key file (default VECQ_INDEX_KEY)")
     p.add_argument("--ids", help=".npy of ids, one per row of the (single) vectors file")
     p.add_argument("--id-start", type=int, default=0, help="first id when --ids is not given")
-    p.add_argument("--chunk-rows", type=int, default=None, help="records per chunk")
+    p.add_argument("--chunk-rows", type=positive_int, default=None, help="records per chunk")
     p.add_argument("--repair", action="store_true", help="re-enqueue missing and stale records")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_column_flags(p)

@@ -13,7 +13,9 @@ MAX_FAILURES_SHOWN = 100
 MAX_POINTS = 100_000
 # Most values in one vector (an index's largest dimension) or rows in one multivector.
 MAX_VALUES = 65_536
-Floats = Annotated[list[float], Field(max_length=MAX_VALUES)]
+# Numbers as the library takes them: an int or a float, never true/false nor a string.
+Number = Annotated[float, Field(strict=True)]
+Floats = Annotated[list[Number], Field(max_length=MAX_VALUES)]
 
 IntId = Annotated[int, Field(strict=True, ge=0, lt=2**63, description="0 <= id < 2**63")]
 StrId = Annotated[
@@ -35,7 +37,7 @@ class Body(BaseModel):
 class SparseIn(Body):
     """A sparse vector: unique indices (0..2**32-1) and as many values."""
 
-    indices: list[int] = Field(max_length=MAX_VALUES)
+    indices: list[Annotated[int, Field(strict=True)]] = Field(max_length=MAX_VALUES)
     values: Floats
 
 

@@ -75,6 +75,7 @@ def ingest(
     on_progress: Callable[[int], None] | None = None,
     ledger_ttl: int = keys.JOB_TTL_SECONDS,
     same_chunking: bool = False,
+    report: Report | None = None,
 ) -> Report:
     """Enqueue every chunk of ``sources`` not committed before; return what was done.
 
@@ -85,8 +86,11 @@ def ingest(
     naming the size to resume with): resume state is kept per chunk size.
     A file whose every chunk was committed is marked complete and later skipped without
     being read; each run that sees it keeps its record ``ledger_ttl`` seconds longer.
+    ``report``, if given, is filled as the run goes: a caller still has it if the run is cut
+    short (an interrupt, Redis gone).
     """
-    report = Report(files=len(sources))
+    report = report if report is not None else Report()
+    report.files = len(sources)
     r = index.session.redis
     earlier: list[str] = []
     for source in sources:

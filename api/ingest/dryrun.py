@@ -16,6 +16,7 @@ import numpy as np
 from vecq.api.index import Index
 from vecq.api.ingest.backfill import chunk_rows_for, validate_chunk
 from vecq.api.ingest.sources import Chunk, Source
+from vecq.api.ingest.sources.jsonl import JsonlSource
 from vecq.shared.errors import SourceError
 
 # Errors a report keeps (the counts cover every record).
@@ -40,6 +41,12 @@ class DryRunReport:
         if len(self.errors) < MAX_ERRORS:
             self.errors.append(message)
 
+    def bad_line(self, error: SourceError) -> None:
+        """A line that is no record at all: read, and rejected."""
+        self.records += 1
+        self.rejected += 1
+        self.note(str(error))
+
 
 def dry_run(
     index: Index,
@@ -52,6 +59,8 @@ def dry_run(
     report = DryRunReport(files=len(sources))
     for source in sources:
         rows = chunk_rows or chunk_rows_for(source, index.info.width)
+        if isinstance(source, JsonlSource):  # a bad line is counted; the lines after it read
+            source.on_bad_line = report.bad_line
         try:
             for chunk in source.chunks(rows):
                 _check(index, source, chunk, report)

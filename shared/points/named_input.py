@@ -194,6 +194,12 @@ def _numbers(name: str, value: Any, row: int, ids: Sequence[Any], ndim: int) -> 
         array = array.reshape(0, 0).astype(np.float32)
     if array.ndim != ndim or array.dtype.kind not in "fiu":
         raise InvalidVectorError(where(row, ids, name, f"must be {shape} of numbers"), row=row)
+    if isinstance(value, list) and ((array == 0) | (array == 1)).any():  # true/false read as 1/0
+        flat = value if ndim == 1 else [x for part in value for x in part]
+        if bool in set(map(type, flat)):
+            raise InvalidVectorError(
+                where(row, ids, name, "holds true/false, not numbers"), row=row
+            )
     return array
 
 

@@ -82,7 +82,23 @@ def records_to_array(rows: list[Any], ids: Sequence[Id], dimension: int) -> Any:
         raise InvalidVectorError(
             f"row {row} (id {ids[row]!r}): vector must hold only int or float numbers", row=row
         )
+    reject_booleans(array, rows, ids)
     return array
+
+
+def reject_booleans(array: npt.NDArray[Any], rows: list[Any], ids: Sequence[Id]) -> None:
+    """Raise for a row that holds ``True``/``False`` among its numbers (NumPy reads them as
+    1 and 0): one rule for numbers, as JSON bodies and files get it. Only rows holding a 0
+    or a 1 are looked at value by value, so real embeddings cost one vectorised pass."""
+    if array.size == 0:
+        return
+    for row in np.flatnonzero(((array == 0) | (array == 1)).any(axis=1)).tolist():
+        if bool in set(map(type, rows[row])):
+            raise InvalidVectorError(
+                f"row {row} (id {ids[row]!r}): vector holds true/false; it must hold only "
+                "int or float numbers",
+                row=row,
+            )
 
 
 def _first_non_numeric_row(rows: list[Any]) -> int:

@@ -272,10 +272,13 @@ def parse_reply(raw: bytes) -> tuple[Any, list[tuple[Any, Any, dict[str, Any]]] 
     return header["result"], points
 
 
-def failure(exc: BaseException) -> bytes:
+def failure(exc: BaseException, engine: str = "") -> bytes:
     """A reply carrying an exception: its class name (vecq's errors are raised again as such)
-    and its message."""
-    return _frame({"ok": False, "error": type(exc).__name__, "message": str(exc)}, b"")
+    and its message; an engine's own error says which engine (``engine``) it came from."""
+    message = str(exc)
+    if engine and not isinstance(exc, errors.VecqError):
+        message = f"{engine}: {message}"
+    return _frame({"ok": False, "error": type(exc).__name__, "message": message}, b"")
 
 
 def _frame(header: dict[str, Any], blob: bytes) -> bytes:

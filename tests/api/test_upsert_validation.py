@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,14 @@ import pytest
 import redis
 
 from tests.support.snapshots import snapshot
-from vecq import DimensionMismatchError, Index, InvalidInputError, InvalidVectorError, VecqError
+from vecq import (
+    Client,
+    DimensionMismatchError,
+    Index,
+    InvalidInputError,
+    InvalidVectorError,
+    VecqError,
+)
 
 OK = [0.1, 0.2, 0.3]
 
@@ -211,3 +219,25 @@ def test_numpy_vectors_without_ids_is_a_type_error(make_index: Callable[..., Ind
     index = make_index()
     with pytest.raises(TypeError, match="upsert\\(ids, vectors\\)"):
         index.upsert(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("vector", [[True, 2, 3], [1.0, False, 0.5], [True, True, False]])
+def test_true_and_false_are_not_numbers(make_index: Callable[..., Index], vector: list) -> None:
+    """One number rule (as JSON bodies and files get it): a vector holding true or false is
+    refused, naming the row, however NumPy would have read it."""
+    index = make_index()
+    with pytest.raises(InvalidVectorError, match=r"row 1 \(id 2\).*(true/false|int or float)"):
+        index.upsert([{"id": 1, "vector": [0.1, 0.2, 0.3]}, {"id": 2, "vector": vector}])
+    assert index.count() == 0
+    index.upsert([{"id": 3, "vector": [1, 0, 1]}])  # integers 0 and 1 are numbers
+    assert index.count() == 1
+
+
+def test_a_named_vector_of_true_and_false_is_refused(client: Client, key: bytes) -> None:
+    from vecq import VectorSpec
+
+    index = client.create_index(
+        f"bools-{uuid.uuid4().hex[:8]}", key, vectors={"t": VectorSpec(3, "dot")}
+    )
+    with pytest.raises(InvalidVectorError, match="holds true/false"):
+        index.upsert([{"id": 1, "vector": {"t": [True, 0.5, 0.25]}}])

@@ -301,3 +301,84 @@ def test_a_killed_ingest_from_object_storage_resumes_where_it_stopped(
         got = index.get([0, 123_456, 199_999])
         np.testing.assert_array_equal([p["vector"] for p in got], vectors[[0, 123_456, 199_999]])
     r.close()
+
+
+def test_a_run_cut_short_still_reports_what_it_enqueued_and_wrote(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A second file that breaks the run: the --json summary says what the first one
+    enqueued and what of it was written, with the error (it said nothing of them)."""
+    _, key_file = _embedded_index("cut", tmp_path)
+    good = tmp_path / "a.jsonl"
+    good.write_text(
+        "".join(json.dumps({"id": i, "vector": [1, 2, 3, 4]}) + "\n" for i in range(30))
+    )
+    bad = tmp_path / "b.jsonl"
+    bad.write_text('{"id": 100, "vector": [1, 2, 3, 4]}\n{broken\n')
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vecq.api.cli",
+            "ingest",
+            str(good),
+            str(bad),
+            "--index",
+            "cut",
+            "--key-file",
+            str(key_file),
+            "--chunk-rows",
+            "10",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "error" and "b.jsonl: line 2" in summary["error"]
+    assert summary["enqueued"] == 30 and 0 <= summary["written"] <= 30
+
+
+@pytest.mark.parametrize("flag", [["--allow-empty-source"], ["--max-delete-fraction", "0.5"]])
+def test_mirror_guards_without_mirror_are_usage_errors(tmp_path: Path, flag: list[str]) -> None:
+    """--allow-empty-source (or --max-delete-fraction) alone would do nothing; it is refused
+    saying to add --mirror, before anything is read."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vecq.api.cli",
+            "ingest",
+            str(tmp_path / "x.jsonl"),
+            "--index",
+            "any",
+            *flag,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "add --mirror" in done.stderr
+
+
+@pytest.mark.parametrize("rows", ["0", "-3", "many"])
+def test_a_chunk_size_that_is_no_positive_number_is_refused(tmp_path: Path, rows: str) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vecq.api.cli",
+            "ingest",
+            str(tmp_path / "x.jsonl"),
+            "--index",
+            "any",
+            "--chunk-rows",
+            rows,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "--chunk-rows" in done.stderr

@@ -23,3 +23,15 @@ def test_a_redis_refusing_writes_is_a_service_error_naming_the_call(data_dir: Pa
         finally:
             client.redis.config_set("min-replicas-to-write", 0)
         assert index.count() == 0
+
+
+def test_a_client_asking_for_another_engine_than_the_services_is_refused(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service runs Edge; a client that sets VECQ_QDRANT_URL is refused, naming both (its
+    setting was silently ignored: the index went to Edge)."""
+    with Client() as client:
+        assert client.service is not None
+        monkeypatch.setenv("VECQ_QDRANT_URL", "http://qdrant.invalid:6333")
+        with pytest.raises(ServiceError, match=r"writes to edge at .*asks for server at http"):
+            Client()

@@ -17,7 +17,7 @@ import io
 import json
 import sys
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,9 @@ class JsonlSource:
         """``.gz``, ``.bz2`` or ``.zst`` (by the suffix, unless given), or ``None``."""
         self.name = "<stdin>" if self.stdin else str(path)
         """How errors name it."""
+        self.on_bad_line: Callable[[SourceError], None] | None = None
+        """Given a line that is no record (not JSON, a field missing), instead of raising:
+        a dry run counts and reports every such line and reads on."""
 
     def fingerprint(self, chunk_rows: int) -> str:
         if self.stdin:  # never the same twice: a pipe's rows cannot be skipped to resume
@@ -77,7 +80,13 @@ class JsonlSource:
             for line_no, raw in enumerate(f, start=1):
                 if not raw.strip():
                     continue
-                records.append(self._record(raw, line_no))
+                try:
+                    records.append(self._record(raw, line_no))
+                except SourceError as exc:
+                    if self.on_bad_line is None:
+                        raise
+                    self.on_bad_line(exc)
+                    continue
                 lines.append(line_no)
                 if len(records) == chunk_rows:
                     yield Chunk(number, lines[0], len(records), records=records, lines=lines)

@@ -266,3 +266,16 @@ def test_metrics_count_requests_and_show_queues(api: Served, index: tuple[str, b
     assert 'vecq_queue_depth{queue="vecq.bulk"}' in text
     assert "vecq_dlq_depth " in text
     assert f'vecq_inflight_bytes{{index="{name}"}}' in text
+
+
+def test_vectors_of_true_false_or_strings_are_422(api: Served, index: tuple[str, bytes]) -> None:
+    """JSON numbers only: [true, false, true] and ["1", "2", "3"] are refused as the library
+    refuses them, and nothing is enqueued."""
+    name, key = index
+    with http(api, key=key) as c:
+        for vector in ([True, False, True], ["1", "2", "3"]):
+            got = c.post(
+                f"/v1/indexes/{name}/upsert", json={"items": [{"id": 1, "vector": vector}]}
+            )
+            assert got.status_code == 422, got.text
+            assert "valid number" in got.json()["detail"]

@@ -293,3 +293,28 @@ def test_another_chunk_size_is_refused_not_silently_read_again(
     assert later.skipped_vectors == 300  # the new size is now the one to resume with
     unsized = ingest(index, open_sources([str(path)]), same_chunking=True)
     assert (unsized.skipped_vectors, unsized.skipped_chunks) == (300, 5)  # in 64s, not the default
+
+
+def test_a_dry_run_reads_every_line_past_broken_ones_and_counts_true(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    """Lines that are not JSON, a line missing a field, and a wrong dimension further on:
+    every line is read and judged, and the counts are the truth (the dry run used to stop
+    at the first broken line and report what it had read by then)."""
+    from vecq.api.ingest.dryrun import dry_run
+
+    index = make_index(dimension=3)
+    lines = [json.dumps({"id": 1, "vector": [1, 2, 3]})]
+    lines += ["{not json", "[1, 2]", "nope", '"text"']  # lines 2-5
+    lines.append(json.dumps({"vector": [1, 2, 3]}))  # line 6: no id
+    lines += [json.dumps({"id": i, "vector": [1, 2, 3]}) for i in (7, 8)]
+    lines.append(json.dumps({"id": 9, "vector": [1, 2]}))  # line 9: two dimensions
+    lines.append(json.dumps({"id": 10, "vector": [1, True, 3]}))  # line 10: true is no number
+    path = tmp_path / "broken.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    report = dry_run(index, open_sources([str(path)]), chunk_rows=4)
+    assert (report.records, report.valid, report.rejected) == (10, 3, 7)
+    said = "\n".join(report.errors)
+    for line in (2, 3, 4, 5, 6, 9, 10):
+        assert f"line {line}" in said, line
+    assert index.count() == 0

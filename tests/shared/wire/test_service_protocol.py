@@ -85,3 +85,12 @@ def test_a_failure_comes_back_as_its_own_error_class() -> None:
         wire.decode_result("count", wire.failure(IndexNotLoadedError("no such index")))
     with pytest.raises(VecqError, match="KeyError"):
         wire.decode_result("count", wire.failure(KeyError("boom")))
+
+
+def test_an_engines_own_error_names_the_engine_it_came_from() -> None:
+    """A service started with an unreachable Qdrant says which one, not only 'refused'."""
+    where = "Qdrant server at http://qdrant.internal:6333"
+    with pytest.raises(VecqError, match=f"ConnectionRefusedError: {where}: .*refused"):
+        wire.decode_result("count", wire.failure(ConnectionRefusedError("refused"), where))
+    with pytest.raises(IndexNotLoadedError, match="^no such index$"):  # vecq's own: as is
+        wire.decode_result("count", wire.failure(IndexNotLoadedError("no such index"), where))
