@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import uuid
 
 import pytest
@@ -90,7 +91,7 @@ def test_a_failure_comes_back_as_its_own_error_class() -> None:
 def test_an_engines_own_error_names_the_engine_it_came_from() -> None:
     """A service started with an unreachable Qdrant says which one, not only 'refused'."""
     where = "Qdrant server at http://qdrant.internal:6333"
-    with pytest.raises(VecqError, match=f"ConnectionRefusedError: {where}: .*refused"):
+    with pytest.raises(VecqError, match=rf"ConnectionRefusedError: {re.escape(where)}: refused"):
         wire.decode_result("count", wire.failure(ConnectionRefusedError("refused"), where))
-    with pytest.raises(IndexNotLoadedError, match="^no such index$"):  # vecq's own: as is
+    with pytest.raises(IndexNotLoadedError, match=r"^no such index$"):  # vecq's own: as is
         wire.decode_result("count", wire.failure(IndexNotLoadedError("no such index"), where))
