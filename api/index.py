@@ -1,5 +1,5 @@
-"""``Index``: ``upsert`` in all its forms, ``delete``, ``update_metadata``, ``get``
-and ``count``."""
+"""``Index``: ``upsert`` in all its forms, ``delete``, ``update_metadata``, ``get``,
+``query`` and ``count``."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from vecq.api.bulk import bulk_mode
 from vecq.api.jobs import UpsertJob
 from vecq.api.session import Session
 from vecq.shared.crypto import ItemCipher
-from vecq.shared.errors import BrokerUnavailable, IndexNotLoadedError, PointsNotFoundError
+from vecq.shared.errors import BrokerUnavailable, IndexNotLoadedError
 from vecq.shared.points import payload_indexes, validation
+from vecq.shared.points import query as queries
 from vecq.shared.points.validation import Points
 from vecq.shared.state import pace, registry
 from vecq.shared.state.pace import Pace
@@ -271,21 +272,48 @@ class Index:
         Each point is ``{"id", "vector", "item", "metadata"}``; items come back decrypted.
         With metric ``cosine`` Qdrant stores vectors normalised, so they come back unit length.
         """
-        if missing not in ("skip", "raise"):
-            raise ValueError(f'missing must be "skip" or "raise", not {missing!r}')
         self._check_live()
-        points = reader.get_points(self._session.engine, self._info, self._cipher, ids)
-        if missing == "raise":
-            found = {p["id"] for p in points}
-            wanted = [i if isinstance(i, str) else int(i) for i in ids]
-            absent = [i for i in dict.fromkeys(wanted) if i not in found]
-            if absent:
-                shown = ", ".join(map(repr, absent[:10])) + (", ..." if len(absent) > 10 else "")
-                raise PointsNotFoundError(
-                    f"{len(absent)} of {len(wanted)} ids not stored in {self.name!r}: {shown}",
-                    absent,
-                )
-        return points
+        return reader.get_points(self._session.engine, self._info, self._cipher, ids, missing)
+
+    def query(
+        self,
+        vector: Any = None,
+        *,
+        limit: int = 10,
+        filter: Any = None,
+        using: str | None = None,
+        prefetch: Sequence[Any] | None = None,
+        fusion: str | None = None,
+        score_threshold: float | None = None,
+        with_items: bool = False,
+        with_vectors: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The ``limit`` points nearest ``vector``, best first, as ``{"id", "score",
+        "metadata"}`` (``"item"``, decrypted, with ``with_items``; ``"vector"`` with
+        ``with_vectors``). Answered by the embedded service, local mode or the server.
+
+        ``filter`` is Qdrant's filter (a dict or ``models.Filter``) or ``{field: value}``
+        (see ``shared/points/query.py``); ``using`` names the vector of an index with named
+        vectors. Hybrid: ``prefetch=[{"vector", "using", "limit", "filter"}, ...]`` fused by
+        ``fusion="rrf"`` (the default) or ``"dbsf"``, or rescored by ``vector``. Raises
+        :class:`~vecq.shared.errors.InvalidQueryError` saying what is wrong.
+        """
+        info = self._info
+        search = queries.build(
+            info.schema,
+            info.dimension,
+            vector,
+            limit=limit,
+            filter=filter,
+            using=using,
+            prefetch=prefetch,
+            fusion=fusion,
+            score_threshold=score_threshold,
+            with_vectors=with_vectors,
+        )
+        self._check_live()
+        engine = self._session.engine
+        return reader.search_points(engine, info, self._cipher, search, with_items=with_items)
 
     def count(self) -> int:
         """Points stored in the index."""

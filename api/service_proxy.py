@@ -1,7 +1,7 @@
 """The engine of an attached process: every call answered by the embedded service.
 
 The service's process is the only one that may open the data directory's Edge shards, so
-an attached ``Client`` reads (``get``, ``count``, ``verify``'s scroll) and creates, drops
+an attached ``Client`` reads (``get``, ``query``, ``count``, ``verify``'s scroll) and creates, drops
 and bulk-loads indexes through it: a request in Redis, the reply in Redis (see
 ``shared/wire/service_protocol.py``). It is an :class:`~vecq.shared.engines.Engine` and no
 more: writes never come here, they go through the queue as always.
@@ -15,9 +15,10 @@ from typing import Any
 
 import redis
 
-from vecq.shared.engines import Kind, StoredPoint
+from vecq.shared.engines import Hit, Kind, StoredPoint
 from vecq.shared.errors import ServiceError
 from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.points.query import Search
 from vecq.shared.state.registry import IndexInfo
 from vecq.shared.wire import service_protocol as wire
 
@@ -89,6 +90,10 @@ class ServiceProxy:
 
     def count(self, info: IndexInfo) -> int:
         return int(self._call("count", info=info))
+
+    def query(self, info: IndexInfo, search: Search) -> list[Hit]:
+        hits: list[Hit] = self._call("query", info=info, search=search)
+        return hits
 
     def scroll_page(
         self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True

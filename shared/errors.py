@@ -5,6 +5,7 @@
      │    ├── DimensionMismatchError .. a vector's length is not the index dimension
      │    ├── InvalidVectorError ...... NaN/inf, bad id, bad item, bad metadata, bad shape
      │    ├── InvalidIndexError ....... a bad index name, dimension, shard count or metric
+     │    ├── InvalidQueryError ....... a search's vector, filter, limit or fusion is wrong
      │    └── SourceError ............. a backfill file or request body is malformed
      ├── MirrorRefused ................ a mirror pass stopped before deleting: empty source
      │                                  or more deletes than max_delete_fraction
@@ -59,6 +60,10 @@ class InvalidVectorError(InvalidInputError):
 
 class InvalidIndexError(InvalidInputError):
     """An index cannot be created as asked: bad name, dimension, shard count or metric."""
+
+
+class InvalidQueryError(InvalidInputError):
+    """A search cannot run as asked: its vector, ``using``, filter, limit or fusion is wrong."""
 
 
 class SourceError(InvalidInputError):

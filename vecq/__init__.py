@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, see __geta
     from vecq.shared.errors import InvalidIndexError as InvalidIndexError
     from vecq.shared.errors import InvalidInputError as InvalidInputError
     from vecq.shared.errors import InvalidKeyError as InvalidKeyError
+    from vecq.shared.errors import InvalidQueryError as InvalidQueryError
     from vecq.shared.errors import InvalidVectorError as InvalidVectorError
     from vecq.shared.errors import MirrorRefused as MirrorRefused
     from vecq.shared.errors import PointsNotFoundError as PointsNotFoundError
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, see __geta
     from vecq.shared.errors import UpsertError as UpsertError
     from vecq.shared.errors import VecqError as VecqError
     from vecq.shared.errors import WaitTimeout as WaitTimeout
+    from vecq.shared.points.query import Stage as Stage
     from vecq.shared.points.vector_schema import SparseSpec as SparseSpec
     from vecq.shared.points.vector_schema import VectorSpec as VectorSpec
 
@@ -59,6 +61,7 @@ __all__ = [
     "InvalidIndexError",
     "InvalidInputError",
     "InvalidKeyError",
+    "InvalidQueryError",
     "InvalidVectorError",
     "MirrorRefused",
     "PointsNotFoundError",
@@ -67,6 +70,7 @@ __all__ = [
     "Settings",
     "SourceError",
     "SparseSpec",
+    "Stage",
     "StorageLocked",
     "UpsertError",
     "UpsertJob",
@@ -86,6 +90,7 @@ _HOME = {
     "Settings": "vecq.shared.config.settings",
     "generate_key": "vecq.shared.crypto",
     "SparseSpec": "vecq.shared.points.vector_schema",
+    "Stage": "vecq.shared.points.query",
     "VectorSpec": "vecq.shared.points.vector_schema",
 }
 

@@ -18,6 +18,7 @@ from vecq.api.cli import (
     index,
     ingest,
     output,
+    query,
     schedule,
     serve,
     status,
@@ -29,7 +30,20 @@ from vecq.api.cli import (
 from vecq.shared.version import version
 
 # In the order ``vecq --help`` lists them.
-COMMANDS = (demo, up_down, worker, index, ingest, verify, serve, token, status, schedule, dlq)
+COMMANDS = (
+    demo,
+    up_down,
+    worker,
+    index,
+    ingest,
+    query,
+    verify,
+    serve,
+    token,
+    status,
+    schedule,
+    dlq,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

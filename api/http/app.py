@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from vecq.api import defaults
 from vecq.api.client import Client
-from vecq.api.http import auth, errors, request_metrics
+from vecq.api.http import auth, errors, request_metrics, search
 from vecq.api.http.guard import RequestGuard
 from vecq.api.http.models import ErrorView
 from vecq.api.http.routes import API_VERSION, router
@@ -54,6 +54,7 @@ def create_app(
     errors.install(app)
     request_metrics.install(app, client)
     app.include_router(router)
+    app.include_router(search.router)
     app.add_middleware(
         RequestGuard, tokens=tokens, json_limit=max_json_bytes, binary_limit=max_body_bytes
     )

@@ -127,6 +127,45 @@ class GetBody(Body):
     ids: list[PointId] = Field(max_length=10_000)
 
 
+class StageIn(Body):
+    """One prefetch of a hybrid search: its own vector, named vector, limit and filter."""
+
+    vector: NamedVector
+    using: str | None = Field(None, max_length=64)
+    limit: int = Field(100, strict=True, ge=1, le=10_000)
+    filter: dict[str, Any] | None = None
+
+
+class QueryBody(Body):
+    """A search: the points nearest ``vector`` (or the fused ``prefetch`` searches)."""
+
+    vector: NamedVector | None = Field(
+        None, description="a list of floats, a list of rows (multivector) or sparse"
+    )
+    using: str | None = Field(None, max_length=64, description="the named vector to search")
+    limit: int = Field(10, strict=True, ge=1, le=10_000)
+    filter: dict[str, Any] | None = Field(
+        None, description="{field: value} or Qdrant's filter form ({'must': [...]})"
+    )
+    prefetch: list[StageIn] = Field(default_factory=list, max_length=16)
+    fusion: Literal["rrf", "dbsf"] | None = None
+    score_threshold: Number | None = None
+    with_items: bool = Field(False, strict=True, description="items too (base64, decrypted)")
+    with_vectors: bool = Field(False, strict=True)
+
+
+class QueryHit(BaseModel):
+    id: int | str
+    score: float
+    metadata: dict[str, Any]
+    item: str | None = None
+    vector: list[float] | dict[str, Any] | list[list[float]] | None = None
+
+
+class QueryResults(BaseModel):
+    results: list[QueryHit] = Field(description="best first")
+
+
 class PointOut(BaseModel):
     id: int | str
     vector: list[float] | dict[str, list[float] | list[list[float]] | dict[str, list[Any]]]

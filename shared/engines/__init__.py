@@ -28,6 +28,7 @@ import numpy.typing as npt
 from vecq.shared.config.settings import Settings
 from vecq.shared.points.named_vectors import VectorColumn
 from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.points.query import Search
 from vecq.shared.points.vector_schema import Schema
 from vecq.shared.state.registry import IndexInfo
 
@@ -55,6 +56,17 @@ class StoredPoint(NamedTuple):
     (multivector) or ``{"indices": [...], "values": [...]}`` (sparse)."""
 
     id: int | str
+    vector: Any
+    payload: dict[str, Any]
+
+
+class Hit(NamedTuple):
+    """One result of a search: a stored point and its score as Qdrant gives it (a similarity
+    for cosine and dot, a distance for euclid and manhattan). ``vector`` is as in
+    :class:`StoredPoint` if the search asked for vectors, else empty."""
+
+    id: int | str
+    score: float
     vector: Any
     payload: dict[str, Any]
 
@@ -146,6 +158,11 @@ class Engine(Protocol):
 
     def count(self, info: IndexInfo) -> int:
         """Points stored in the index (0 if its collection does not exist)."""
+        ...
+
+    def query(self, info: IndexInfo, search: Search) -> list[Hit]:
+        """The best points for a checked search, best first, with their payloads (none if
+        the index's collection does not exist)."""
         ...
 
     def scroll_page(

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vecq.shared import keys
-from vecq.shared.engines import Kind, StoredPoint, Write, edge_models, stored_vector
+from vecq.shared.engines import Hit, Kind, StoredPoint, Write, edge_models, stored_vector
 from vecq.shared.errors import CollectionMissing, StorageLocked
 from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.points.query import Search
 from vecq.shared.state import registry
 from vecq.shared.state.registry import IndexInfo
 
@@ -146,6 +147,21 @@ class EdgeEngine:
 
         shard = self._shard(info)
         return 0 if shard is None else int(shard.count(CountRequest(exact=True)))
+
+    def query(self, info: IndexInfo, search: Search) -> list[Hit]:
+        shard = self._shard(info)
+        if shard is None:
+            return []
+        found = shard.query(edge_models.query_request(search))
+        return [
+            Hit(
+                p.id if isinstance(p.id, int) else str(p.id),
+                float(p.score),
+                stored_vector(p.vector) if search.with_vectors else [],
+                dict(p.payload or {}),
+            )
+            for p in found
+        ]
 
     def scroll_page(
         self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True

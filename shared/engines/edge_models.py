@@ -1,5 +1,6 @@
-"""Qdrant Edge's objects for vecq's shards: their config, field indexes, vectors and the
-write conditions (a stored point is replaced, deleted or merged only if older).
+"""Qdrant Edge's objects for vecq's shards: their config, field indexes, vectors, the write
+conditions (a stored point is replaced, deleted or merged only if older) and searches (a
+filter in Qdrant's JSON form becomes Edge's objects).
 
 Used by the Edge engine (``shared/engines/edge.py``); ``qdrant_edge`` is imported inside
 each function, so importing this module stays light.
@@ -12,7 +13,9 @@ from typing import Any
 
 from vecq.shared import keys
 from vecq.shared.engines import Write
+from vecq.shared.errors import InvalidQueryError
 from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.points.query import RRF_K, Search
 from vecq.shared.state.registry import IndexInfo
 
 
@@ -103,3 +106,128 @@ def older(ids: Sequence[int | str], below: int) -> Any:
 
     older = FieldCondition(key=keys.PAYLOAD_SEQ, range=RangeFloat(lt=float(below)))
     return Filter(must=[HasIdCondition(set(ids)), older])
+
+
+# --- searches ---------------------------------------------------------------------------
+
+
+_CLAUSES = frozenset({"must", "should", "must_not", "min_should"})
+
+
+def query_request(search: Search) -> Any:
+    """Edge's request for a checked search (``shared/points/query.py``)."""
+    from qdrant_edge import Fusion, Prefetch, QueryRequest
+
+    stages = [
+        Prefetch(
+            stage.limit, query=_nearest(stage.vector, stage.using), filter=edge_filter(stage.filter)
+        )
+        for stage in search.prefetch
+    ]
+    if search.fusion == "rrf":
+        scoring: Any = Fusion.Rrf(k=RRF_K)
+    elif search.fusion == "dbsf":
+        scoring = Fusion.Dbsf()
+    else:
+        scoring = _nearest(search.vector, search.using)
+    return QueryRequest(
+        search.limit,
+        query=scoring,
+        prefetches=stages or None,
+        filter=edge_filter(search.filter),
+        score_threshold=search.score_threshold,
+        with_payload=True,
+        with_vector=search.with_vectors,
+    )
+
+
+def _nearest(vector: Any, using: str | None) -> Any:
+    from qdrant_edge import Query, SparseVector
+
+    if isinstance(vector, dict):
+        vector = SparseVector(vector["indices"], vector["values"])
+    return Query.Nearest(vector, using=using)
+
+
+def edge_filter(node: dict[str, Any] | None) -> Any:
+    """Edge's filter from Qdrant's JSON form (as ``query.normalize_filter`` leaves it)."""
+    from qdrant_edge import Filter, MinShould
+
+    if node is None:
+        return None
+    clauses: dict[str, Any] = {}
+    for clause in ("must", "should", "must_not"):
+        held = node.get(clause)
+        if held is not None:
+            clauses[clause] = [_condition(c) for c in (held if isinstance(held, list) else [held])]
+    if (least := node.get("min_should")) is not None:
+        conditions = [_condition(c) for c in least["conditions"]]
+        clauses["min_should"] = MinShould(conditions, int(least["min_count"]))
+    return Filter(**clauses)
+
+
+def _condition(node: dict[str, Any]) -> Any:
+    import qdrant_edge as e
+
+    if "key" in node:
+        return _field(node)
+    if "has_id" in node:
+        return e.HasIdCondition(set(node["has_id"]))
+    if "is_empty" in node:
+        return e.IsEmptyCondition(node["is_empty"]["key"])
+    if "is_null" in node:
+        return e.IsNullCondition(node["is_null"]["key"])
+    if "has_vector" in node:
+        return e.HasVectorCondition(node["has_vector"])
+    if "nested" in node:
+        return e.NestedCondition(node["nested"]["key"], edge_filter(node["nested"]["filter"]))
+    if _CLAUSES & set(node):
+        return edge_filter(node)
+    raise InvalidQueryError(f"the embedded engine cannot filter on {sorted(node)}")
+
+
+def _field(node: dict[str, Any]) -> Any:
+    import qdrant_edge as e
+
+    parts: dict[str, Any] = {}
+    if (match := node.get("match")) is not None:
+        (kind, value), *_ = match.items()
+        makers = {
+            "value": e.MatchValue,
+            "any": e.MatchAny,
+            "except": e.MatchExcept,
+            "text": e.MatchText,
+            "phrase": e.MatchPhrase,
+            "text_any": e.MatchTextAny,
+        }
+        if kind not in makers:
+            raise InvalidQueryError(f"the embedded engine has no match of kind {kind!r}")
+        if isinstance(value, bool):
+            # Edge's binding reads a Python bool as the integer 0 or 1 (bool is an int), which
+            # no stored true/false matches; NumPy's bool is no int, so it stays a bool.
+            import numpy as np
+
+            value = np.bool_(value)
+        parts["match"] = makers[kind](value)
+    if (bounds := node.get("range")) is not None:
+        dated = any(isinstance(v, str) for v in bounds.values())
+        parts["range"] = (e.RangeDateTime if dated else e.RangeFloat)(**bounds)
+    if (counts := node.get("values_count")) is not None:
+        parts["values_count"] = e.ValuesCount(**counts)
+    if (radius := node.get("geo_radius")) is not None:
+        parts["geo_radius"] = e.GeoRadius(_geo_point(radius["center"]), radius["radius"])
+    if (box := node.get("geo_bounding_box")) is not None:
+        corners = _geo_point(box["top_left"]), _geo_point(box["bottom_right"])
+        parts["geo_bounding_box"] = e.GeoBoundingBox(*corners)
+    for flag in ("is_empty", "is_null"):
+        if node.get(flag) is not None:
+            parts[flag] = node[flag]
+    if not parts:
+        raise InvalidQueryError(f"the embedded engine cannot filter field {node['key']!r} so")
+    return e.FieldCondition(node["key"], **parts)
+
+
+def _geo_point(point: dict[str, Any]) -> Any:
+    from qdrant_edge import GeoPoint
+
+    return GeoPoint(point["lon"], point["lat"])

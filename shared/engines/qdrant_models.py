@@ -1,5 +1,5 @@
 """qdrant-client's model objects for vecq's collections: vector configs, points, payload
-indexes and write conditions.
+indexes, write conditions and searches.
 
 The client engine (``shared/engines/server.py``) builds every request from these; the
 conditions are vecq's ordering rule: a stored point may be replaced (or deleted, or have
@@ -15,6 +15,7 @@ from vecq.shared import keys
 from vecq.shared.engines import Write
 from vecq.shared.errors import InvalidIndexError
 from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.points.query import Search
 from vecq.shared.points.vector_schema import Schema, SparseSpec, VectorSpec
 from vecq.shared.state.registry import IndexInfo
 
@@ -157,3 +158,35 @@ def user_indexes(schema: dict[str, Any]) -> list[PayloadIndex]:
 def is_integer_index(held: Any) -> bool:
     """True if ``held`` (a collection's payload schema entry, or ``None``) is an integer index."""
     return held is not None and str(getattr(held.data_type, "value", held.data_type)) == "integer"
+
+
+def query_args(search: Search) -> dict[str, Any]:
+    """``query_points``'s arguments for a checked search (``shared/points/query.py``)."""
+    from qdrant_client import models
+
+    def nearest(vector: Any) -> Any:
+        return models.SparseVector(**vector) if isinstance(vector, dict) else vector
+
+    def where(filter_json: dict[str, Any] | None) -> Any:
+        return None if filter_json is None else models.Filter.model_validate(filter_json)
+
+    prefetch = [
+        models.Prefetch(
+            query=nearest(s.vector), using=s.using, limit=s.limit, filter=where(s.filter)
+        )
+        for s in search.prefetch
+    ]
+    if search.fusion is not None:
+        fusion = models.Fusion.RRF if search.fusion == "rrf" else models.Fusion.DBSF
+        query: Any = models.FusionQuery(fusion=fusion)
+    else:
+        query = nearest(search.vector)
+    return {
+        "query": query,
+        "using": None if search.fusion is not None else search.using,
+        "prefetch": prefetch or None,
+        "query_filter": where(search.filter),
+        "limit": search.limit,
+        "score_threshold": search.score_threshold,
+        "with_vectors": search.with_vectors,
+    }

@@ -18,6 +18,7 @@ from vecq.shared import keys
 from vecq.shared.config.settings import Settings
 from vecq.shared.engines import (
     CollectionShape,
+    Hit,
     Kind,
     StoredPoint,
     Write,
@@ -35,6 +36,7 @@ from vecq.shared.errors import (
     StorageLocked,
 )
 from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.points.query import Search
 from vecq.shared.state.registry import IndexInfo
 
 log = logging.getLogger(__name__)
@@ -226,6 +228,25 @@ class ServerEngine:
             if self.is_missing(exc):
                 return 0
             raise
+
+    def query(self, info: IndexInfo, search: Search) -> list[Hit]:
+        try:
+            found = self.client.query_points(
+                info.collection, **qdrant_models.query_args(search), with_payload=True
+            ).points
+        except Exception as exc:
+            if self.is_missing(exc):
+                return []
+            raise
+        return [
+            Hit(
+                p.id if isinstance(p.id, int) else str(p.id),
+                float(p.score),
+                stored_vector(p.vector) if search.with_vectors else [],
+                dict(p.payload or {}),
+            )
+            for p in found
+        ]
 
     def scroll_page(
         self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True

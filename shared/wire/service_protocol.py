@@ -34,8 +34,9 @@ import redis
 
 from vecq.shared import engines, errors, keys
 from vecq.shared.config import data_dir as data_dir_rules
-from vecq.shared.engines import StoredPoint
+from vecq.shared.engines import Hit, StoredPoint
 from vecq.shared.points.payload_indexes import PayloadIndex
+from vecq.shared.points.query import Search
 from vecq.shared.state import registry
 from vecq.shared.state.registry import IndexInfo
 
@@ -114,7 +115,7 @@ def remove_state(data_dir: str | Path, pid: int) -> None:
 # The one call that is not an engine's: stop the service (``vecq down``).
 SHUTDOWN = "shutdown"
 # Arguments and results of these types travel as their fields (a JSON object).
-_RECORDS: tuple[type[Any], ...] = (IndexInfo, PayloadIndex)
+_RECORDS: tuple[type[Any], ...] = (IndexInfo, PayloadIndex, Search)
 
 
 @functools.cache
@@ -156,8 +157,9 @@ def decode_args(op: str, args: dict[str, Any]) -> dict[str, Any]:
     if op in engine_calls():
         hints = _hints(op)
         for name, value in args.items():
-            if hints.get(name) in _RECORDS and value is not None:
-                args[name] = hints[name](**value)
+            cls = hints.get(name)
+            if cls in _RECORDS and value is not None:
+                args[name] = cls.from_dict(value) if hasattr(cls, "from_dict") else cls(**value)
                 if isinstance(args[name], IndexInfo):
                     registry.check_name(args[name].name)  # before any engine sees it
     return args
@@ -169,6 +171,9 @@ def encode_result(op: str, value: Any) -> bytes:
     returns = _hints(op)["return"]
     if returns == list[StoredPoint]:
         return reply(points=value)
+    if returns == list[Hit]:
+        scores = [hit.score for hit in value]
+        return reply(scores, points=[StoredPoint(h.id, h.vector, h.payload) for h in value])
     if returns == tuple[list[StoredPoint], Any]:
         points, following = value
         if following is not None and not isinstance(following, int | str):
@@ -185,6 +190,9 @@ def decode_result(op: str, raw: bytes) -> Any:
     result, points = parse_reply(raw)
     if returns == list[StoredPoint]:
         return [StoredPoint(*p) for p in points or []]
+    if returns == list[Hit]:
+        found = points or []
+        return [Hit(p[0], float(s), p[1], p[2]) for p, s in zip(found, result, strict=True)]
     if returns == tuple[list[StoredPoint], Any]:
         return [StoredPoint(*p) for p in points or []], result
     if returns == list[PayloadIndex]:

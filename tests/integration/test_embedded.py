@@ -6,6 +6,7 @@ tests the service itself); ``Client(worker=True)`` keeps everything in its own p
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_edge import CountRequest, EdgeShard, Query, QueryRequest
 
+from tests.support.embedded import WRITER, finish, python, vecq, wait_for
 from vecq import Client, StorageLocked
 from vecq.api import launcher
 
@@ -67,6 +69,45 @@ def test_embedded_writes_one_edge_shard_that_qdrant_edge_can_search(data_dir: Pa
         assert [h.id for h in hits] == [42]
     finally:
         shard.close()
+
+
+def test_an_embedded_index_is_searched_while_the_service_runs_and_writes(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """The service answers searches (library and `vecq query`) while another program writes
+    into the same index: no `vecq down` needed to search."""
+    vectors = np.random.default_rng(3).standard_normal((300, 8), dtype=np.float32)
+    _write_300(vectors)
+    key_file = tmp_path / "emb.key"
+    with Client() as client:
+        key = client.generate_key()
+        key_file.write_text(key.hex())
+        busy = client.create_index("busy", index_key=key, dimension=16)
+        busy.upsert(np.arange(10), np.eye(10, 16, dtype=np.float32))
+        writer = python(WRITER, "busy", "100", "60000", str(key_file))
+        searched_mid_write = 0
+        try:
+            wait_for(lambda: busy.count() > 10, 120, "the writer's first batch")
+            while busy.count() < 60_010:  # search as it writes
+                hits = busy.query(np.eye(10, 16, dtype=np.float32)[3], limit=1)
+                assert hits[0]["id"] == 3
+                searched_mid_write += 1
+        finally:
+            finish(writer)
+        assert busy.count() == 60_010 and searched_mid_write >= 1
+    shown = vecq(
+        "query",
+        "busy",
+        "--vector",
+        json.dumps([0.0] * 2 + [1.0] + [0.0] * 13),
+        "--limit",
+        "2",
+        "--key-file",
+        str(key_file),
+        "--json",
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)[0]["id"] == 2
 
 
 def test_local_mode_writes_one_collection_that_plain_qdrant_client_can_search(

@@ -9,10 +9,11 @@ import uuid
 import pytest
 
 from vecq.api.service_proxy import ServiceProxy
-from vecq.shared.engines import Attacher, Engine, StoredPoint, Writer
+from vecq.shared.engines import Attacher, Engine, Hit, StoredPoint, Writer
 from vecq.shared.engines.edge import EdgeEngine
 from vecq.shared.engines.server import ServerEngine
 from vecq.shared.errors import IndexNotLoadedError, VecqError
+from vecq.shared.points import query
 from vecq.shared.points.payload_indexes import PayloadIndex
 from vecq.shared.state.registry import IndexInfo
 from vecq.shared.wire import service_protocol as wire
@@ -73,11 +74,23 @@ def test_records_travel_as_their_fields_and_come_back_as_records() -> None:
         ("scroll_page", ([StoredPoint("a-uuid", [1.0, 2.0, 3.0], {})], 8)),
         ("scroll_page", ([], None)),
         ("payload_indexes", [PayloadIndex("tenant", "keyword", True, False)]),
+        ("query", [Hit(7, 0.75, [], {"lang": "en"}), Hit("a-uuid", -0.5, [1.0, 2.0], {})]),
+        ("query", [Hit(1, 2.0, {"d": [1.0], "s": {"indices": [4], "values": [0.5]}}, {})]),
+        ("query", []),
     ],
 )
 def test_every_result_round_trips(op: str, value: object) -> None:
     """What an engine returns is what the proxy's caller gets, vectors as raw floats."""
     assert wire.decode_result(op, wire.encode_result(op, value)) == value
+
+
+def test_a_search_arrives_as_itself() -> None:
+    """A Search argument, prefetches and filters included, arrives on the service side whole."""
+    search = query.build(
+        None, 3, [1, 0, 0], filter={"lang": "en"}, prefetch=[{"vector": [0, 1, 0], "limit": 5}]
+    )
+    _, _, args = wire.parse_request(wire.request("query", "r", info=_info(), search=search))
+    assert wire.decode_args("query", args)["search"] == search
 
 
 def test_a_failure_comes_back_as_its_own_error_class() -> None:
