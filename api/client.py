@@ -98,7 +98,8 @@ class Client:
         if self.service is not None:
             from vecq.api import launcher
 
-            self._watch = launcher.Watch(settings, self.service, self._restarted).start()
+            watch = self._watch = launcher.Watch(settings, self.service, self._restarted).start()
+            self._session.service_stopped = lambda: watch.stopped
         if start_worker:
             self._start_worker()
 
@@ -131,6 +132,17 @@ class Client:
         if not isinstance(publisher, CeleryPublisher):
             raise VecqError("this Client publishes without Celery")
         return publisher.app
+
+    def queue_depths(self) -> dict[str, int | None]:
+        """Messages waiting in each of vecq's queues: the lists' lengths when the broker is
+        this client's Redis (no Celery imported), else asked of the broker through Celery."""
+        from vecq.shared.state import stats
+
+        s = self.settings
+        own = dataclasses.replace(s, broker_url=None).resolved_broker_url
+        if s.resolved_broker_url == own:
+            return stats.list_depths(self.redis)
+        return stats.queue_depths(self.celery)
 
     def __repr__(self) -> str:
         mode = "server" if not self.embedded else "embedded" if self.service else "in-process"

@@ -253,6 +253,7 @@ class Index:
             len(points),
             session.settings.stall_timeout,
             op=points.op,
+            service_stopped=session.service_stopped,
         )
 
     def bulk(self, timeout: float | None = None) -> contextlib.AbstractContextManager[Index]:

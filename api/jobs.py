@@ -4,11 +4,13 @@ ledger in Redis."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
 
-from vecq.shared.errors import Failure, UpsertError, VecqError, WaitTimeout
+from vecq.shared import keys
+from vecq.shared.errors import Failure, ServiceError, UpsertError, VecqError, WaitTimeout
 from vecq.shared.state import job_state
 from vecq.shared.state.job_state import JobState, Status
 
@@ -48,6 +50,7 @@ class UpsertJob:
         total: int,
         stall_timeout: float,
         op: str = "upsert",
+        service_stopped: Callable[[], bool] | None = None,
     ) -> None:
         self._redis = r
         self.job_id = job_id
@@ -56,6 +59,7 @@ class UpsertJob:
         self.op = op
         """``upsert``, ``delete`` or ``update`` (of metadata)."""
         self._stall_timeout = stall_timeout
+        self._service_stopped = service_stopped
 
     def __repr__(self) -> str:
         return f"<UpsertJob {self.job_id} {self.op} index={self.index!r} total={self.total}>"
@@ -87,6 +91,12 @@ class UpsertJob:
         self, start: float, timeout: float | None, last_change: float, exc: Exception
     ) -> None:
         """Sleep a poll while Redis is unavailable; raise once the wait is over."""
+        if self._service_stopped is not None and self._service_stopped():
+            raise ServiceError(
+                f"the vecq service was stopped (`vecq down`) before job {self.job_id} was "
+                "written; its queue is kept: the next `vecq up` (or the same command again) "
+                "writes it"
+            ) from exc
         now = time.monotonic()
         if (timeout is not None and now - start >= timeout) or (
             now - last_change >= self._stall_timeout
@@ -105,6 +115,7 @@ class UpsertJob:
         """
         start = time.monotonic()
         last_change, last_seen = start, (-1, 0.0)
+        fleet = _Fleet(self._redis)
         trouble: Exception | None = None
         while True:
             try:
@@ -126,12 +137,15 @@ class UpsertJob:
                     f"job {self.job_id} not finished after {timeout:g}s "
                     f"({s.written + s.failed} of {s.total} vectors settled)"
                 )
+            if now - last_change >= _POLL_SECONDS and fleet.moved():
+                # The workers are busy with other jobs' batches queued ahead of this one's.
+                last_change = now
             if now - last_change >= self._stall_timeout:
                 why = f" (Redis said: {trouble})" if trouble is not None else ""
                 raise WaitTimeout(
-                    f"job {self.job_id}: no batch settled for {self._stall_timeout:g}s "
-                    f"({s.written + s.failed} of {s.total} vectors settled){why}. Are workers "
-                    "running? Start one with `vecq worker`."
+                    f"job {self.job_id}: no batch of any job settled for "
+                    f"{self._stall_timeout:g}s ({s.written + s.failed} of {s.total} vectors "
+                    f"settled){why}. Are workers running? Start one with `vecq worker`."
                 )
             budget = _POLL_SECONDS if timeout is None else min(_POLL_SECONDS, start + timeout - now)
             try:
@@ -144,6 +158,20 @@ class UpsertJob:
         if s.failed:
             raise _upsert_error(self, s, self.failures)
         return self
+
+
+class _Fleet:
+    """Whether the fleet of workers settled a batch of any job since the last look."""
+
+    def __init__(self, r: redis.Redis) -> None:
+        self._r = r
+        self._settled: bytes | None = None
+
+    def moved(self) -> bool:
+        settled: bytes | None = self._r.get(keys.settled())  # type: ignore[assignment]  # redis-py types every reply as a union
+        moved = self._settled is not None and settled != self._settled
+        self._settled = settled
+        return moved
 
 
 def _passing(exc: Exception) -> bool:

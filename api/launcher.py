@@ -147,6 +147,8 @@ class Watch:
         self._settings = settings
         self._state = state
         self._on_restart = on_restart
+        self.stopped = False
+        """The service was stopped on purpose (``vecq down``) while this client was open."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vecq-service-watch", daemon=True)
 
@@ -166,6 +168,7 @@ class Watch:
             left = wire.ServiceState.read(self._settings.data_dir)
             stopped = left is None or (left.pid != self._state.pid and not left.alive())
             if stopped and failing is None:  # (a failed start removes the dead one's file)
+                self.stopped = True
                 return  # stopped on purpose: stay stopped
             try:
                 state = attach(self._settings)

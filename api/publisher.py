@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from celery import Celery
-from kombu.exceptions import OperationalError
+from typing import TYPE_CHECKING, Protocol
 
 from vecq.shared import keys
 from vecq.shared.config.celery_config import celery_config
@@ -14,6 +11,9 @@ from vecq.shared.errors import BrokerUnavailable
 from vecq.shared.redaction import redact_url
 from vecq.shared.wire import messages
 from vecq.shared.wire.messages import BatchRef
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 
 class Publisher(Protocol):
@@ -25,21 +25,32 @@ class Publisher(Protocol):
 
 
 class CeleryPublisher:
-    """Publishes with ``send_task`` on a producer-only Celery app (JSON messages)."""
+    """Publishes with ``send_task`` on a producer-only Celery app (JSON messages).
+
+    The app is made on first use: a client that only reads (``vecq status``, ``index list``)
+    never imports Celery."""
 
     def __init__(self, settings: Settings) -> None:
-        self._app = Celery("vecq-producer", set_as_current=False)
-        self._app.conf.update(celery_config(settings))
+        self._settings = settings
+        self._app: Celery | None = None
         self._url = redact_url(settings.resolved_broker_url)
 
     @property
     def app(self) -> Celery:
         """The producer's Celery app (for broker queries: queue depths, worker pings)."""
+        if self._app is None:
+            from celery import Celery
+
+            app = Celery("vecq-producer", set_as_current=False)
+            app.conf.update(celery_config(self._settings))
+            self._app = app
         return self._app
 
     def publish(self, ref: BatchRef, queue: str = keys.QUEUE_BULK) -> None:
+        from kombu.exceptions import OperationalError
+
         try:
-            messages.send(self._app, ref, queue)
+            messages.send(self.app, ref, queue)
         except OperationalError as exc:
             # A Redis broker over maxmemory refuses the publish; say so in the same words
             # as when the blob's own write is refused.
@@ -50,4 +61,5 @@ class CeleryPublisher:
             ) from exc
 
     def close(self) -> None:
-        self._app.close()
+        if self._app is not None:
+            self._app.close()

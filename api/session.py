@@ -32,6 +32,9 @@ class Session:
         self._publisher: Publisher | None = publisher
         self._open_engine = open_engine
         self._engine: Engine | None = None
+        self.service_stopped: Callable[[], bool] = lambda: False
+        """Whether the embedded service this client uses was stopped on purpose (``vecq down``):
+        a wait then ends at once rather than at the stall timeout."""
         self.encode_ahead = True
         """Encode the next batch while one is sent (off when a worker shares the process)."""
 
@@ -67,7 +70,13 @@ class Session:
                 f"no job {job_id!r} in Redis: never created, or expired ({days:g} days after it)"
             )
         return UpsertJob(
-            self.redis, job_id, state.index, state.total, self.settings.stall_timeout, op=state.op
+            self.redis,
+            job_id,
+            state.index,
+            state.total,
+            self.settings.stall_timeout,
+            op=state.op,
+            service_stopped=self.service_stopped,
         )
 
     def close(self) -> None:

@@ -7,6 +7,7 @@
      │    ├── InvalidIndexError ....... a bad index name, dimension, shard count or metric
      │    ├── InvalidQueryError ....... a search's vector, filter, limit or fusion is wrong
      │    └── SourceError ............. a backfill file or request body is malformed
+     ├── SourceUnreachable ............ a source's server (PostgreSQL, S3, HTTP) did not answer
      ├── MirrorRefused ................ a mirror pass stopped before deleting: empty source
      │                                  or more deletes than max_delete_fraction
      ├── IndexNotLoadedError .......... the index was never created/loaded, or was deleted
@@ -68,6 +69,12 @@ class InvalidQueryError(InvalidInputError):
 
 class SourceError(InvalidInputError):
     """A backfill file or request body is malformed; says which file, row or line, and field."""
+
+
+class SourceUnreachable(VecqError):
+    """A source's server (PostgreSQL, an object store, an HTTP server) did not answer; says
+    which, and the setting that names it. Not the input's fault: the same run may succeed
+    later."""
 
 
 class MirrorRefused(VecqError):

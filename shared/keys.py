@@ -54,6 +54,11 @@ def ingest(index: str, fingerprint: str) -> str:
     return f"{PREFIX}:ingest:{index}:{fingerprint}"
 
 
+def ingest_lease(index: str, file_key: str) -> str:
+    """The lease of the one ``vecq ingest`` reading a source into an index at a time."""
+    return f"{PREFIX}:ingest-lease:{index}:{file_key}"
+
+
 def ingest_chunking(index: str, file_key: str) -> str:
     """The chunk size a file's ingest runs read it in (its resume state is per size)."""
     return f"{PREFIX}:ingest-rows:{index}:{file_key}"
@@ -162,6 +167,12 @@ def pending() -> str:
     its last writes) is still here, and a worker's reaper publishes it again.
     """
     return f"{PREFIX}:pending"
+
+
+def settled() -> str:
+    """Counter of the batches settled by every worker, of every job: the fleet's progress
+    (a waiter whose own job waits behind others' batches sees the fleet at work)."""
+    return f"{PREFIX}:settled"
 
 
 def reaper_lock() -> str:

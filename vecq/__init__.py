@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, see __geta
     from vecq.shared.errors import PointsNotFoundError as PointsNotFoundError
     from vecq.shared.errors import ServiceError as ServiceError
     from vecq.shared.errors import SourceError as SourceError
+    from vecq.shared.errors import SourceUnreachable as SourceUnreachable
     from vecq.shared.errors import StorageLocked as StorageLocked
     from vecq.shared.errors import UpsertError as UpsertError
     from vecq.shared.errors import VecqError as VecqError
@@ -69,6 +70,7 @@ __all__ = [
     "ServiceError",
     "Settings",
     "SourceError",
+    "SourceUnreachable",
     "SparseSpec",
     "Stage",
     "StorageLocked",

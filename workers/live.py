@@ -63,6 +63,10 @@ class LiveLane:
         self._consumer.start()
         return self
 
+    def request_stop(self) -> None:
+        """Stop after the messages in hand, without waiting (:meth:`stop` waits)."""
+        self._consumer.request_stop()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the messages in hand and stop."""
         self._consumer.stop(timeout)

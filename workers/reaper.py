@@ -198,6 +198,10 @@ class Reaper:
         self._thread.start()
         return self
 
+    def request_stop(self) -> None:
+        """Stop after the sweep in hand, without waiting (:meth:`stop` waits)."""
+        self._stop.set()
+
     def stop(self) -> None:
         """Stop sweeping, wait for the thread, and close the Redis client (the reaper owns it)."""
         self._stop.set()

@@ -14,17 +14,15 @@ caused by some of the points in it, so only those batches are split to find them
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
+import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-import grpc
-import httpx
 import redis.exceptions
 from celery.exceptions import SoftTimeLimitExceeded
-from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -64,14 +62,7 @@ TRANSIENT_HTTP_STATUS = frozenset({429, 502, 503, 504})
 EDGE_REJECTIONS = ("Wrong input", "Vector dimension error", "Bad request", "Bad input")
 # Statuses for which some points of a batch may be at fault: worth splitting the batch.
 POINT_SPECIFIC_HTTP_STATUS = frozenset({400, 422})
-_TRANSIENT_GRPC_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    }
-)
-_TRANSIENT_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_TRANSIENT_GRPC_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED"})
 _TRANSIENT_REDIS = (
     redis.exceptions.ConnectionError,  # includes BusyLoadingError (a restarting Redis)
     redis.exceptions.TimeoutError,
@@ -82,33 +73,82 @@ _TRANSIENT_REDIS = (
 T = TypeVar("T")
 
 
+class _Never(Exception):
+    """A class no error is an instance of: what a client library's errors are while that
+    library is not loaded."""
+
+
+class _ClientErrors(NamedTuple):
+    resource_exhausted: type[BaseException]
+    unexpected: type[BaseException]
+    handling: type[BaseException]
+    rpc: type[BaseException]
+    transport: tuple[type[BaseException], ...]
+
+
+@functools.cache
+def _loaded_client_errors() -> _ClientErrors:
+    from grpc import RpcError
+    from httpx import NetworkError, RemoteProtocolError, TimeoutException
+    from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    transport = (TimeoutException, NetworkError, RemoteProtocolError)
+    return _ClientErrors(
+        ResourceExhaustedResponse,
+        UnexpectedResponse,
+        ResponseHandlingException,
+        RpcError,
+        transport,
+    )
+
+
+_NONE_LOADED = _ClientErrors(_Never, _Never, _Never, _Never, ())
+
+
+def _client_errors() -> _ClientErrors:
+    """qdrant-client's (and its transports') error classes, once it is loaded. An error of
+    theirs cannot exist before, and a worker writing to Edge (the embedded service) never
+    loads it: importing it took 0.8 s of every service start."""
+    if "qdrant_client" not in sys.modules and "grpc" not in sys.modules:
+        return _NONE_LOADED
+    return _loaded_client_errors()
+
+
+def _grpc_code(exc: BaseException) -> str | None:
+    method = getattr(exc, "code", None)
+    code = method() if callable(method) else None
+    return getattr(code, "name", None)
+
+
 def is_transient(exc: BaseException) -> bool:
     """True if retrying the same request unchanged may succeed."""
-    if isinstance(exc, ResourceExhaustedResponse):
+    client = _client_errors()
+    if isinstance(exc, client.resource_exhausted):
         return True
-    if isinstance(exc, UnexpectedResponse):
-        return exc.status_code in TRANSIENT_HTTP_STATUS
-    if isinstance(exc, ResponseHandlingException):
+    if isinstance(exc, client.unexpected):
+        return getattr(exc, "status_code", None) in TRANSIENT_HTTP_STATUS
+    if isinstance(exc, client.handling):
         # The client wraps both transport failures and response-parsing (validation)
         # failures in this one type; only the former are worth retrying.
-        return isinstance(exc.source, (*_TRANSIENT_TRANSPORT, ConnectionError, TimeoutError))
+        source = getattr(exc, "source", None)
+        return isinstance(source, (*client.transport, ConnectionError, TimeoutError))
     if isinstance(exc, _TRANSIENT_REDIS) or out_of_memory(exc):
         return True
-    if isinstance(exc, grpc.RpcError):
-        code = exc.code() if callable(getattr(exc, "code", None)) else None
-        return bool(code in _TRANSIENT_GRPC_CODES)
+    if isinstance(exc, client.rpc):
+        return _grpc_code(exc) in _TRANSIENT_GRPC_CODES
     return isinstance(exc, (ConnectionError, TimeoutError))
 
 
 def is_throttle(exc: BaseException) -> bool:
     """True if Qdrant refused the request for load (429, RESOURCE_EXHAUSTED): slow down."""
-    if isinstance(exc, ResourceExhaustedResponse):
+    client = _client_errors()
+    if isinstance(exc, client.resource_exhausted):
         return True
-    if isinstance(exc, UnexpectedResponse):
-        return exc.status_code == 429
-    if isinstance(exc, grpc.RpcError):
-        code = exc.code() if callable(getattr(exc, "code", None)) else None
-        return bool(code == grpc.StatusCode.RESOURCE_EXHAUSTED)
+    if isinstance(exc, client.unexpected):
+        return getattr(exc, "status_code", None) == 429
+    if isinstance(exc, client.rpc):
+        return _grpc_code(exc) == "RESOURCE_EXHAUSTED"
     return False
 
 
@@ -122,11 +162,11 @@ def is_interruption(exc: BaseException) -> bool:
 
 def is_point_specific(exc: BaseException) -> bool:
     """True if the request was rejected for its content, so some points may be at fault."""
-    if isinstance(exc, UnexpectedResponse):
-        return exc.status_code in POINT_SPECIFIC_HTTP_STATUS
-    if isinstance(exc, grpc.RpcError):
-        code = exc.code() if callable(getattr(exc, "code", None)) else None
-        return bool(code == grpc.StatusCode.INVALID_ARGUMENT)
+    client = _client_errors()
+    if isinstance(exc, client.unexpected):
+        return getattr(exc, "status_code", None) in POINT_SPECIFIC_HTTP_STATUS
+    if isinstance(exc, client.rpc):
+        return _grpc_code(exc) == "INVALID_ARGUMENT"
     # Qdrant Edge raises plain Exceptions; its input rejections say so in their first words.
     return type(exc) is Exception and str(exc).startswith(EDGE_REJECTIONS)
 
@@ -139,10 +179,12 @@ def celery_countdown(retries: int, base: float) -> float:
 
 def _wait(state: RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, ResourceExhaustedResponse):
-        return min(float(exc.retry_after_s), MAX_RETRY_AFTER_SECONDS)
-    if isinstance(exc, UnexpectedResponse) and exc.status_code == 429:
-        after = exc.headers.get("retry-after") if exc.headers else None
+    client = _client_errors()
+    if isinstance(exc, client.resource_exhausted):
+        return min(float(getattr(exc, "retry_after_s", 0)), MAX_RETRY_AFTER_SECONDS)
+    if isinstance(exc, client.unexpected) and getattr(exc, "status_code", None) == 429:
+        headers = getattr(exc, "headers", None)
+        after = headers.get("retry-after") if headers else None
         if after is not None and after.isdigit():
             return min(float(after), MAX_RETRY_AFTER_SECONDS)
     return float(jitter(state))

@@ -97,6 +97,14 @@ class ThreadWorker:
     def stop(self, timeout: float = 15.0) -> None:
         """Finish the batch in hand, stop consuming and join the thread."""
         try:
+            # Every thread is told first and then awaited: each takes up to its own poll
+            # time to notice, and one after another those add up.
+            for part in (self.lane, self._reaper):
+                if part is not None:
+                    part.request_stop()
+            if self._thread.is_alive():
+                worker_state.should_stop = 0  # EX_OK: a warm shutdown
+                self._wake_the_loop()
             if self.lane is not None:
                 self.lane.stop()
             if self._reaper is not None:

@@ -14,9 +14,9 @@ from vecq.api.cli.options import Subparsers
 
 EPILOG = """\
 examples:
-  vecq index create products --dimension 768 --shards 8 --key-file products.key \
+  vecq index create products --dimension 768 --shards 8 --key-file products.key \\
       --payload-index lang:keyword --payload-index tenant:keyword:tenant
-  vecq index create docs --vector text:768:cosine --vector image:512:dot \
+  vecq index create docs --vector text:768:cosine --vector image:512:dot \\
       --vector colbert:128:cosine:multi --sparse bm25:idf      # named vectors
   vecq index attach products --collection products   # an existing collection on a server
   vecq index list
@@ -116,9 +116,27 @@ def _describe(args: argparse.Namespace) -> ExitStatus:
     if args.json:
         print(json.dumps(out, indent=2))
         return ExitStatus.OK
-    for name, value in out.items():
+    for name, value in _shown(out, info).items():
         print(f"{name:22} {value}")
     return ExitStatus.OK
+
+
+def _shown(out: dict[str, Any], info: Any) -> dict[str, Any]:
+    """``vecq index describe``'s fields as a person reads them: a date, the vectors one per
+    line's worth of text, counts in words."""
+    import datetime
+
+    shown = dict(out)
+    created = datetime.datetime.fromtimestamp(info.created_at, datetime.UTC)
+    shown["created_at"] = created.isoformat(timespec="seconds").replace("+00:00", "Z")
+    if info.schema is not None:
+        shown.pop("sparse_vectors", None)
+        shown["vectors"] = info.schema.describe()
+    if isinstance(shown.get("payload_indexes"), list):
+        shown["payload_indexes"] = ", ".join(shown["payload_indexes"]) or "none"
+    marks = shown.pop("marks")
+    shown["marks"] = ", ".join(f"{n:,} {kind}" for kind, n in marks.items())
+    return shown
 
 
 def _pace(args: argparse.Namespace) -> ExitStatus:
@@ -180,18 +198,20 @@ def run(args: argparse.Namespace) -> ExitStatus:
 
 
 def _entry(info: Any) -> dict[str, Any]:
-    entry = {
-        "name": info.name,
-        "dimension": info.dimension,
-        "shards": info.shards,
-        "metric": info.metric,
-        "shard_function": info.shard_function,
-        "layout": info.layout,
-        "created_at": info.created_at,
-    }
-    if info.schema is not None:
-        entry["vectors"] = info.vectors or {}
-        entry["sparse_vectors"] = info.sparse_vectors or {}
+    """An index's registry entry as ``--json`` gives it (``created_at`` in Unix seconds). An
+    index of named vectors has its ``vectors`` and ``sparse_vectors`` instead of a dimension
+    and a metric (each vector has its own)."""
+    entry: dict[str, Any] = {"name": info.name}
+    if info.schema is None:
+        entry.update(dimension=info.dimension, metric=info.metric)
+    else:
+        entry.update(vectors=info.vectors or {}, sparse_vectors=info.sparse_vectors or {})
+    entry.update(
+        shards=info.shards,
+        shard_function=info.shard_function,
+        layout=info.layout,
+        created_at=info.created_at,
+    )
     if info.attached_to is not None:
         entry["attached_to"] = info.attached_to
         entry["replace_foreign"] = info.replace_foreign

@@ -46,10 +46,10 @@ examples:
   vecq ingest 'exports/part-*.parquet' --index products --key-file products.key
   vecq ingest vectors.npy --index products --key-file products.key --bulk   # index once, at the end
   vecq ingest 'nightly/*.jsonl' --index products --key-file products.key --mirror
-  vecq ingest 'docs/*.parquet' --index docs --key-file docs.key --id-column doc_id \
-      --vector text=text_emb --vector colbert=token_embs --sparse bm25=bm25_idx,bm25_val \
+  vecq ingest 'docs/*.parquet' --index docs --key-file docs.key --id-column doc_id \\
+      --vector text=text_emb --vector colbert=token_embs --sparse bm25=bm25_idx,bm25_val \\
       --metadata-columns lang,year --item-column body      # columns mapped, named vectors
-  PGPASSWORD=... vecq ingest postgresql://etl@db/shop --table items --index products \
+  PGPASSWORD=... vecq ingest postgresql://etl@db/shop --table items --index products \\
       --key-file products.key --vector-column embedding --since-column updated_at
 
 Re-running the same command after a crash or Ctrl-C resumes: chunks already enqueued are
@@ -162,8 +162,10 @@ def _run(args: argparse.Namespace, summary: dict[str, Any], started: float) -> E
         return _usage(summary, wrong)
     try:
         key, sources = inputs(args)
-    except (VecqError, ValueError, OSError) as exc:
-        return _usage(summary, str(exc))
+    except (VecqError, ValueError, OSError) as exc:  # usage, or a source's server out of reach
+        print(f"vecq ingest: {exc}", file=sys.stderr)
+        summary.update(status="error", error=str(exc))
+        return status_of(exc)
     with Client() as client:
         try:
             index = client.load_index(args.index, key)
@@ -225,23 +227,30 @@ def _load_into(
 
     bulk = index.bulk(args.timeout) if args.bulk else contextlib.nullcontext()
     with bulk:
-        ingest(
-            index,
-            sources,
-            chunk_rows=args.chunk_rows,
-            resume=not args.restart,
-            on_progress=progress_bar(known),
-            same_chunking=True,
-            report=report,
-        )
-        ingest_summary.summary_lines(report, args)
+        with progress_bar(known) as bar:
+            ingest(
+                index,
+                sources,
+                chunk_rows=args.chunk_rows,
+                resume=not args.restart,
+                on_progress=bar,
+                same_chunking=True,
+                report=report,
+            )
+        ingest_summary.summary_lines(report, args, sources)
         ingest_summary.record(summary, report)
         if args.no_wait:
             summary["status"] = "enqueued"
             return ExitStatus.OK
         # Inside the block: with --bulk the index is built once this has written.
         total = report.vectors + report.earlier_vectors
-        status, failed = wait_written(report.jobs + report.earlier_jobs, total, args, started)
+        status, failed = wait_written(
+            report.jobs + report.earlier_jobs,
+            total,
+            args,
+            started,
+            empty=report.vectors + report.skipped_vectors == 0,
+        )
         summary.update(failed=failed, written=total - failed)
         built = time.monotonic()
         if args.bulk:
@@ -290,15 +299,16 @@ def _mirror(
 
     fraction = args.max_delete_fraction
     try:
-        done = delete_extras(
-            index,
-            sources,
-            chunk_rows=args.chunk_rows,
-            timeout=args.timeout,
-            on_delete=progress_bar(None, desc="deleted"),
-            max_delete_fraction=defaults.MAX_DELETE_FRACTION if fraction is None else fraction,
-            allow_empty=args.allow_empty_source,
-        )
+        with progress_bar(None, desc="deleted") as bar:
+            done = delete_extras(
+                index,
+                sources,
+                chunk_rows=args.chunk_rows,
+                timeout=args.timeout,
+                on_delete=bar,
+                max_delete_fraction=defaults.MAX_DELETE_FRACTION if fraction is None else fraction,
+                allow_empty=args.allow_empty_source,
+            )
     except KeyboardInterrupt:
         print(
             "\nvecq ingest: mirror interrupted; run the same command again to finish it",

@@ -7,6 +7,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from vecq.api import defaults
+from vecq.api.cli import ingest_summary
 from vecq.api.cli.exits import ExitStatus
 from vecq.api.cli.progress import progress_bar
 
@@ -25,12 +26,11 @@ def dry_run(
     """Validate everything, enqueue nothing; exit 0 if every record is valid, else 2."""
     from vecq.api.ingest.dryrun import dry_run
 
-    done = dry_run(
-        index, sources, chunk_rows=args.chunk_rows, on_progress=progress_bar(known, desc="checked")
-    )
+    with progress_bar(known, desc="checked") as bar:
+        done = dry_run(index, sources, chunk_rows=args.chunk_rows, on_progress=bar)
     print(
-        f"dry run: {done.files} file(s), {done.records:,} records read: {done.valid:,} "
-        f"valid, {done.rejected:,} rejected; nothing was enqueued"
+        f"dry run: {ingest_summary.read_from(sources)}: {done.records:,} records read: "
+        f"{done.valid:,} valid, {done.rejected:,} rejected; nothing was enqueued"
     )
     for error in done.errors:
         print(f"  {error}")

@@ -9,6 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vecq.api.ingest.backfill import Report
+    from vecq.api.ingest.sources import Source
+
+
+def read_from(sources: list[Source]) -> str:
+    """What a run read, as its summary names it: the one file, standard input or table it
+    read, or how many files."""
+    if len(sources) == 1:
+        name = sources[0].name
+        return "standard input" if name == "<stdin>" else name
+    return f"{len(sources)} files"
 
 
 def written(jobs: list[Any]) -> int:
@@ -37,10 +47,10 @@ def record(summary: dict[str, Any], report: Report) -> None:
     )
 
 
-def summary_lines(report: Report, args: argparse.Namespace) -> None:
+def summary_lines(report: Report, args: argparse.Namespace, sources: list[Source]) -> None:
     """What the enqueue phase did, and what earlier runs left unwritten."""
     print(
-        f"{report.files} file(s), {report.chunks} chunk(s): enqueued {report.vectors:,} "
+        f"{read_from(sources)}: {report.chunks} chunk(s), enqueued {report.vectors:,} "
         f"records, skipped {report.skipped_vectors:,} already committed "
         f"({report.skipped_chunks} chunks)"
     )

@@ -6,7 +6,6 @@ import argparse
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from vecq.api.cli.exits import ExitStatus
@@ -16,11 +15,16 @@ if TYPE_CHECKING:
 
 
 def wait_written(
-    jobs: list[UpsertJob], vectors: int, args: argparse.Namespace, started: float
+    jobs: list[UpsertJob],
+    vectors: int,
+    args: argparse.Namespace,
+    started: float,
+    *,
+    empty: bool = False,
 ) -> tuple[ExitStatus, int]:
     """Wait for the jobs with a bar of records written; the exit status (OK written, FAILED,
     INTERRUPTED) and the records that failed. ``started`` is when the run began, for its
-    end-to-end rate."""
+    end-to-end rate; ``empty``: the source held no records at all."""
     from vecq.shared.errors import UpsertError, VecqError
 
     failed = 0
@@ -50,7 +54,11 @@ def wait_written(
         )
         return ExitStatus.FAILED, failed
     if vectors == 0 and not jobs:
-        print("nothing to write: every chunk was written by an earlier run")
+        print(
+            "nothing to write: the source holds no records"
+            if empty
+            else "nothing to write: every chunk was written by an earlier run"
+        )
     else:
         elapsed = time.monotonic() - started
         print(
@@ -88,22 +96,40 @@ class WriteBar:
         """Show the last count and end the bar."""
         self._done.set()
         self._thread.join()
+        self._bar.close()
 
 
-def progress_bar(
-    total: int | None, initial: int = 0, desc: str = "enqueued"
-) -> Callable[[int], None]:
-    """A tqdm bar on stderr (records/s, ETA when the total is known); a no-op off a terminal."""
-    from tqdm import tqdm
+class Bar:
+    """A tqdm bar on stderr (records/s, ETA when the total is known); nothing off a terminal.
+    Call it with the records done since; close it (or leave its ``with`` block) before the
+    next line is printed, so that line starts on a line of its own."""
 
-    bar = tqdm(
-        total=total,
-        initial=initial,
-        unit="rec",
-        unit_scale=True,
-        file=sys.stderr,
-        disable=None,
-        desc=desc,
-    )
-    update: Callable[[int], None] = bar.update
-    return update
+    def __init__(self, total: int | None, initial: int = 0, desc: str = "enqueued") -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(
+            total=total,
+            initial=initial,
+            unit="rec",
+            unit_scale=True,
+            file=sys.stderr,
+            disable=None,
+            desc=desc,
+        )
+
+    def __call__(self, done: int) -> None:
+        self._bar.update(done)
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def progress_bar(total: int | None, initial: int = 0, desc: str = "enqueued") -> Bar:
+    """A :class:`Bar`."""
+    return Bar(total, initial, desc)

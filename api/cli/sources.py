@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vecq.api.ingest.sources import Source
+if TYPE_CHECKING:  # imported where used, so building the parser stays quick
+    from vecq.api.ingest.sources import Source
 
 
 def add_source_flags(p: argparse.ArgumentParser) -> None:

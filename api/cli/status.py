@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> ExitStatus:
         with Client(worker=False) as client:
             if args.job:
                 return _job(client, args.job, args.json)
-            app = client.celery
-            snapshot = stats.read(client.redis, lambda: stats.queue_depths(app), jobs=args.jobs)
+            snapshot = stats.read(client.redis, client.queue_depths, jobs=args.jobs)
             service = client.service
     except VecqError as exc:
         print(f"vecq status: {exc}", file=sys.stderr)

@@ -67,17 +67,14 @@ def run(args: argparse.Namespace) -> ExitStatus:
         key, sources = inputs(args)
     except (VecqError, ValueError, OSError) as exc:
         print(f"vecq verify: {exc}", file=sys.stderr)
-        return ExitStatus.USAGE
+        return status_of(exc)  # usage, or a source's server out of reach
     with Client() as client:
         try:
             index = client.load_index(args.index, key)
-            report = verify(
-                index,
-                sources,
-                chunk_rows=args.chunk_rows,
-                repair=args.repair,
-                on_progress=progress_bar(None, desc="compared"),
-            )
+            with progress_bar(None, desc="compared") as bar:
+                report = verify(
+                    index, sources, chunk_rows=args.chunk_rows, repair=args.repair, on_progress=bar
+                )
             for job in report.jobs:
                 try:
                     job.wait()

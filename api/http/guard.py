@@ -3,7 +3,8 @@
 A request to an API route without a known bearer token is answered 401 at once (its body
 unread); a body larger than its limit is answered 413 as soon as that is known: from its
 ``Content-Length``, or while it streams in (chunked). JSON routes and the binary
-``/vectors`` route have limits of their own. Health, metrics and the OpenAPI pages pass.
+``/vectors`` route have limits of their own; a JSON route's body of another content type is
+answered 415. Health, metrics and the OpenAPI pages pass.
 """
 
 from __future__ import annotations
@@ -24,6 +25,19 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/redoc"})
 # The route that takes binary bodies (.npy, .npz, Arrow), under its own larger limit.
 BINARY_SUFFIX = "/vectors"
+
+
+# Methods whose requests carry a body the routes read.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _is_json(headers: dict[str, str]) -> bool:
+    """True if the request says its body is JSON (``application/json`` or ``*/*+json``), or
+    sends no body at all."""
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if not kind:
+        return headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+    return kind == "application/json" or kind.endswith("+json")
 
 
 class _TooLarge(Exception):
@@ -51,6 +65,15 @@ class RequestGuard:
             await _answer(send, 401, "Unauthorized", refusal, [(b"www-authenticate", b"Bearer")])
             return
         binary = scope["path"].endswith(BINARY_SUFFIX)
+        if not binary and scope["method"] in BODY_METHODS and not _is_json(headers):
+            await _answer(
+                send,
+                415,
+                "UnsupportedMediaType",
+                f"this route takes JSON: send Content-Type: application/json, not "
+                f"{headers.get('content-type') or 'none'}",
+            )
+            return
         limit = self.binary_limit if binary else self.json_limit
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:

@@ -52,9 +52,7 @@ def accepted(index: str, n: int) -> None:
 def install(app: FastAPI, client: Client) -> None:
     """Add the request-counting middleware and the ``/metrics`` route to ``app``."""
     cluster = CollectorRegistry(auto_describe=False)
-    cluster.register(
-        stats.ClusterCollector(client.redis, lambda: stats.queue_depths(client.celery))
-    )
+    cluster.register(stats.ClusterCollector(client.redis, client.queue_depths))
 
     @app.middleware("http")
     async def count(

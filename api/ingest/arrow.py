@@ -86,7 +86,14 @@ def arrow_vectors(
         dim = int(lengths[0]) if len(lengths) else 0
     else:
         raise SourceError(f"{where}: column {field!r} must be a list of floats, got {column.type}")
-    values = column.flatten().to_numpy(zero_copy_only=False)
+    flat = column.flatten()
+    if flat.null_count:  # Arrow would give NaN for it, and the error would say NaN
+        at = int(flat.is_null().to_numpy(zero_copy_only=False).argmax())
+        row, position = first + at // max(dim, 1), at % max(dim, 1)
+        raise SourceError(
+            f"{where}: row {row}: field {field!r} holds a null at position {position}"
+        )
+    values = flat.to_numpy(zero_copy_only=False)
     return np.asarray(values).reshape(len(column), dim)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from vecq.api import defaults
 from vecq.api.index import Index
+from vecq.api.ingest import mapping
 from vecq.api.ingest.sources import Chunk, KeyedSource, Source
 from vecq.api.ingest.sources.jsonl import JsonlSource
 from vecq.api.jobs import UpsertJob
@@ -28,6 +29,7 @@ from vecq.shared import keys
 from vecq.shared.errors import InvalidInputError, SourceError, VecqError
 from vecq.shared.points import validation
 from vecq.shared.points.validation import Points
+from vecq.shared.state.leases import Lease
 from vecq.shared.state.replies import text
 
 # Fields of a file's ingest ledger (besides its chunk numbers) once every chunk is committed.
@@ -89,46 +91,74 @@ def ingest(
     ``report``, if given, is filled as the run goes: a caller still has it if the run is cut
     short (an interrupt, Redis gone).
     """
+    mapping.check_sources(sources, index.info.schema)  # once, before reading
     report = report if report is not None else Report()
     report.files = len(sources)
-    r = index.session.redis
     earlier: list[str] = []
     for source in sources:
         rows = chunk_rows or chunk_rows_for(source, index.info.width)
-        if isinstance(source, KeyedSource):
-            _ingest_keyed(index, source, rows, resume, report, on_progress, ledger_ttl)
-            continue
-        chunking = keys.ingest_chunking(index.name, source.fingerprint(0))
-        if resume:
-            rows = _resume_size(r, chunking, source, chunk_rows, rows, same_chunking)
-        ledger_key = keys.ingest(index.name, source.fingerprint(rows))
-        committed = _committed(r, ledger_key) if resume else {}
-        if resume and _skip_complete(r, ledger_key, ledger_ttl, report, on_progress):
-            earlier.extend(committed.values())
-            r.expire(chunking, ledger_ttl)
-            continue
-        done = set(committed)
-        total = chunks = 0
-        for chunk in source.chunks(rows):
-            report.chunks += 1
-            chunks, total = chunks + 1, total + chunk.rows
-            if chunk.number in done:
-                report.skipped_chunks += 1
-                report.skipped_vectors += chunk.rows
-                earlier.append(committed[chunk.number])
-            else:
-                jobs = [index.enqueue(points) for points in validate_chunk(source, chunk, index)]
-                r.hset(ledger_key, str(chunk.number), ",".join(j.job_id for j in jobs))
-                r.expire(ledger_key, ledger_ttl)
-                r.set(chunking, rows, ex=ledger_ttl)  # the size to resume with
-                report.jobs.extend(jobs)
-                report.vectors += chunk.rows
-            if on_progress is not None:
-                on_progress(chunk.rows)
-        r.hset(ledger_key, mapping={COMPLETE: chunks, ROWS: total})
-        r.expire(ledger_key, ledger_ttl)
+        with _one_run(index, source):
+            if isinstance(source, KeyedSource):
+                _ingest_keyed(index, source, rows, resume, report, on_progress, ledger_ttl)
+                continue
+            rows = _resume_size(index, source, chunk_rows, rows, same_chunking) if resume else rows
+            _ingest_file(index, source, rows, resume, report, on_progress, ledger_ttl, earlier)
     _unfinished(index, earlier, report)
     return report
+
+
+def _one_run(index: Index, source: Source) -> Lease:
+    """The lease that lets one run at a time read ``source`` into ``index``: a second one,
+    started while the first runs, would enqueue everything again (neither has committed
+    what the other is reading)."""
+    return Lease(
+        index.session.redis,
+        keys.ingest_lease(index.name, source.fingerprint(0)),
+        f"an ingest of {source.name} into index {index.name!r}",
+        "wait for it to finish (a run after it skips what it enqueued), or stop it",
+    )
+
+
+def _ingest_file(
+    index: Index,
+    source: Source,
+    rows: int,
+    resume: bool,
+    report: Report,
+    on_progress: Callable[[int], None] | None,
+    ledger_ttl: int,
+    earlier: list[str],
+) -> None:
+    """A source read in chunks of ``rows``, each chunk's jobs recorded as it is enqueued; the
+    jobs of chunks earlier runs enqueued go to ``earlier``."""
+    r = index.session.redis
+    chunking = keys.ingest_chunking(index.name, source.fingerprint(0))
+    ledger_key = keys.ingest(index.name, source.fingerprint(rows))
+    committed = _committed(r, ledger_key) if resume else {}
+    if resume and _skip_complete(r, ledger_key, ledger_ttl, report, on_progress):
+        earlier.extend(committed.values())
+        r.expire(chunking, ledger_ttl)
+        return
+    done = set(committed)
+    total = chunks = 0
+    for chunk in source.chunks(rows):
+        report.chunks += 1
+        chunks, total = chunks + 1, total + chunk.rows
+        if chunk.number in done:
+            report.skipped_chunks += 1
+            report.skipped_vectors += chunk.rows
+            earlier.append(committed[chunk.number])
+        else:
+            jobs = [index.enqueue(points) for points in validate_chunk(source, chunk, index)]
+            r.hset(ledger_key, str(chunk.number), ",".join(j.job_id for j in jobs))
+            r.expire(ledger_key, ledger_ttl)
+            r.set(chunking, rows, ex=ledger_ttl)  # the size to resume with
+            report.jobs.extend(jobs)
+            report.vectors += chunk.rows
+        if on_progress is not None:
+            on_progress(chunk.rows)
+    r.hset(ledger_key, mapping={COMPLETE: chunks, ROWS: total})
+    r.expire(ledger_key, ledger_ttl)
 
 
 def _ingest_keyed(
@@ -178,14 +208,12 @@ def _ingest_keyed(
             on_progress(chunk.rows)
 
 
-def _resume_size(
-    r: Any, key: str, source: Source, asked: int | None, rows: int, refuse: bool
-) -> int:
+def _resume_size(index: Index, source: Source, asked: int | None, rows: int, refuse: bool) -> int:
     """The chunk size to resume the file in (resume state is kept per size): the one an
     earlier run used when none is ``asked`` (even across a change of the default, ``rows``
     when there was none); with ``refuse``, an ``asked`` size other than the earlier run's
     raises, naming the size to resume with, rather than silently start over."""
-    before = r.get(key)
+    before = index.session.redis.get(keys.ingest_chunking(index.name, source.fingerprint(0)))
     if before is None or int(before) == rows:
         return rows
     if asked is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vecq.api.index import Index
+from vecq.api.ingest import mapping
 from vecq.api.ingest.backfill import chunk_rows_for, validate_chunk
 from vecq.api.ingest.sources import Chunk, Source
 from vecq.api.ingest.sources.jsonl import JsonlSource
@@ -56,6 +57,7 @@ def dry_run(
     on_progress: Callable[[int], None] | None = None,
 ) -> DryRunReport:
     """Validate every record of ``sources`` against ``index``; enqueue nothing."""
+    mapping.check_sources(sources, index.info.schema)  # once, before reading
     report = DryRunReport(files=len(sources))
     for source in sources:
         rows = chunk_rows or chunk_rows_for(source, index.info.width)

@@ -58,7 +58,16 @@ class ColumnMap:
         wanted = self.used() + list(self.metadata or ())
         for column in wanted:
             if column not in names:
-                raise SourceError(f"{where}: column {column!r} is missing (columns: {list(names)})")
+                hint = ""
+                if column == "vector" and not self.has_named:
+                    hint = (
+                        "; name the vector column with --vector-column COL, or for an index of "
+                        "named vectors map each with --vector NAME=COL and --sparse "
+                        "NAME=INDICES,VALUES"
+                    )
+                raise SourceError(
+                    f"{where}: column {column!r} is missing (columns: {list(names)}){hint}"
+                )
         if self.metadata is not None:
             return list(self.metadata)
         return [c for c in names if c not in self.used()]
@@ -116,6 +125,13 @@ def from_flags(
                 f"--sparse {flag!r}: use NAME=INDICES_COLUMN,VALUES_COLUMN, e.g. bm25=bm25_i,bm25_v"
             )
         pairs.append((name, indices, values))
+    given = [name for name, _ in named] + [name for name, _, _ in pairs]
+    twice = sorted({name for name in given if given.count(name) > 1})
+    if twice:
+        raise SourceError(
+            f"vector {twice[0]!r} is mapped twice (--vector/--sparse {twice[0]}=...): give "
+            "each named vector one column"
+        )
     if (named or pairs) and vector_column:
         raise SourceError("--vector-column is the one unnamed vector; named vectors use --vector")
     metadata = None
@@ -129,3 +145,39 @@ def from_flags(
         metadata=metadata,
         item=item_column,
     )
+
+
+def check_sources(sources: Sequence[Any], schema: Any) -> None:
+    """:func:`check_against` for the column map of each source that has one."""
+    for source in sources:
+        mapping = getattr(source, "mapping", None)
+        if isinstance(mapping, ColumnMap):
+            check_against(mapping, schema)
+
+
+def check_against(mapping: ColumnMap, schema: Any) -> None:
+    """Refuse, once and before anything is read, a map naming vectors the index (its
+    ``schema``: a :class:`~vecq.shared.points.vector_schema.Schema`, or ``None`` for one unnamed
+    vector) does not have, or of the wrong kind (a sparse vector given by ``--vector``)."""
+    if not mapping.has_named:
+        return
+    if schema is None:
+        raise SourceError(
+            "--vector/--sparse map named vectors, but this index has one unnamed vector: "
+            "name its column with --vector-column COL"
+        )
+    for name, _ in mapping.named:
+        if name in schema.sparse:
+            raise SourceError(f"--vector {name}=...: {name!r} is sparse: map it with --sparse")
+        if name not in schema.dense:
+            raise SourceError(
+                f"--vector {name}=...: this index has no vector {name!r}; it has "
+                f"{', '.join(schema.names)}"
+            )
+    for name, _, _ in mapping.sparse:
+        if name not in schema.sparse:
+            kind = "dense: map it with --vector" if name in schema.dense else "no such vector"
+            raise SourceError(
+                f"--sparse {name}=...: {name!r} is {kind} (this index has "
+                f"{', '.join(schema.names)})"
+            )

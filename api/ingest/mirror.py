@@ -66,11 +66,23 @@ def plan_extras(
     plan = MirrorPlan(found.present, stored, extras)
     if found.present == 0 and not allow_empty:
         plan.refusal = "the source holds no records (--allow-empty-source to empty the index)"
-    elif extras > int(max_delete_fraction * stored):
-        plan.refusal = (
-            f"{extras:,} deletes are more than {max_delete_fraction:g} of the {stored:,} points"
-        )
+    elif extras > _limit(found.present, stored, max_delete_fraction, allow_empty):
+        plan.refusal = _too_many(extras, stored, max_delete_fraction)
     return plan
+
+
+def _limit(present: int, stored: int, fraction: float, allow_empty: bool) -> int:
+    """Most deletes a pass may make: a share of the index, or all of it when an empty source
+    is allowed (emptying the index is then what was asked)."""
+    return stored if present == 0 and allow_empty else int(fraction * stored)
+
+
+def _too_many(extras: int, stored: int, fraction: float, name: str = "the index") -> str:
+    share = f" ({extras / stored:.0%})" if stored else ""
+    return (
+        f"it would delete {extras:,} of the {stored:,} points of {name}{share}, more than "
+        f"--max-delete-fraction {fraction:g} allows"
+    )
 
 
 def _no_stdin(sources: Sequence[Source]) -> None:
@@ -111,18 +123,21 @@ def delete_extras(
                 "exactly like this). Pass --allow-empty-source to empty the index on purpose"
             )
         stored = index.count()
-        limit = int(max_delete_fraction * stored)
+        limit = _limit(found.present, stored, max_delete_fraction, allow_empty)
         extras: list[list[idrules.Id]] = []
         count = 0
         for extra in found.extras(index.session.engine, index.info):
             count += len(extra)
-            if count > limit:
-                raise MirrorRefused(
-                    f"the mirror would delete more than {limit:,} of the {stored:,} points of "
-                    f"{index.name!r} (max_delete_fraction {max_delete_fraction:g}); nothing "
-                    "was deleted. Check the source, then raise --max-delete-fraction"
-                )
-            extras.append(extra)
+            if count <= limit:
+                extras.append(extra)
+            else:
+                extras.clear()  # past the limit only the count is kept, to say how many
+        if count > limit:
+            too_many = _too_many(count, stored, max_delete_fraction, repr(index.name))
+            raise MirrorRefused(
+                f"{too_many}; nothing was deleted. Check the source, then raise "
+                "--max-delete-fraction"
+            )
         for extra in extras:
             for start in range(0, len(extra), DELETE_CALL):
                 part = extra[start : start + DELETE_CALL]

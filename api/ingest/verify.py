@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from vecq.api.index import Index
+from vecq.api.ingest import mapping
 from vecq.api.ingest.backfill import arrays_points, chunk_rows_for, validate_chunk
 from vecq.api.ingest.idsets import SourceIds
 from vecq.api.ingest.sources import Chunk, Source
@@ -66,6 +67,7 @@ def verify(
     on_progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Compare ``sources`` with the index; with ``repair``, re-enqueue what differs."""
+    mapping.check_sources(sources, index.info.schema)  # once, before reading
     found = SourceIds.scan(sources, chunk_rows, index.info.width)
     report = VerifyReport()
     try:

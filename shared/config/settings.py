@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ from vecq.shared.config.sentinel import SentinelUrl, is_sentinel
 from vecq.shared.redaction import redact_url
 
 _MIB = 1024 * 1024
+# What a Redis URL may begin with: redis-py's schemes and vecq's Sentinel form.
+REDIS_SCHEMES = ("redis", "rediss", "unix", "sentinel")
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,8 @@ class Settings:
             raise ValueError("max_inflight_bytes must be >= 1 and backpressure_timeout >= 0")
         if self.task_retries < 0 or self.task_retry_backoff < 0:
             raise ValueError("task_retries and task_retry_backoff must be >= 0")
+        _check_url("VECQ_REDIS_URL", self.redis_url, REDIS_SCHEMES)
+        _check_url("VECQ_BROKER_URL", self.broker_url, None)  # kombu has many transports
         for url in (self.redis_url, self.broker_url):
             if is_sentinel(url):
                 SentinelUrl.parse(str(url))  # a malformed one fails here, before any work
@@ -207,6 +212,24 @@ class Settings:
             "batch_size": self.batch_size,
         }
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
+def _check_url(setting: str, url: str | None, schemes: tuple[str, ...] | None) -> None:
+    """Refuse, naming the setting, a URL of a scheme not in ``schemes`` (``None``: any) or a
+    port that is not a number (redis-py and kombu would fail later, naming neither)."""
+    if url is None:
+        return
+    shown = redact_url(url)
+    scheme, sep, _ = url.partition("://")
+    if not sep or (schemes is not None and scheme.lower() not in schemes):
+        begins = ", ".join(s + "://" for s in schemes or ("redis", "amqp"))
+        raise ValueError(f"{setting}={shown!r} is not a URL vecq can use: begin it with {begins}")
+    if is_sentinel(url):
+        return  # SentinelUrl.parse checks each part
+    try:
+        _ = urllib.parse.urlsplit(url).port  # raises for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"{setting}={shown!r}: {exc}") from None
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

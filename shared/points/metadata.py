@@ -2,7 +2,8 @@
 
 A point's metadata is a dict of ``str`` keys to ``str``, ``int`` (int64), finite ``float``,
 ``bool``, ``None``, lists and nested dicts of those, and ``datetime``/``date`` (stored as
-RFC 3339 text, which Qdrant's datetime index filters; a naive ``datetime`` is taken as UTC).
+RFC 3339 text in UTC, which Qdrant's datetime index filters; a naive ``datetime`` is taken as
+UTC).
 Nesting is bounded (:data:`MAX_DEPTH`) and so is the encoded size (:data:`MAX_BYTES`); no
 key anywhere in the tree may start with ``_vecq``. NumPy scalars become Python numbers.
 """
@@ -123,9 +124,10 @@ class _Walker:
 
 
 def rfc3339(value: dt.date) -> str:
-    """A ``datetime`` as RFC 3339 text (naive taken as UTC); a ``date`` as ``YYYY-MM-DD``."""
+    """A ``datetime`` as RFC 3339 text in UTC, ending in ``Z`` (naive taken as UTC, aware
+    converted: one form, whatever the source gave); a ``date`` as ``YYYY-MM-DD``."""
     if not isinstance(value, dt.datetime):
         return value.isoformat()
-    if value.tzinfo is None or value.utcoffset() is None:
-        return value.isoformat() + "Z"
-    return value.isoformat()
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"

@@ -248,6 +248,7 @@ def settle(r: redis.Redis, ref: BatchRef, outcome: Settlement) -> bool:
             "holders": keys.holders(),
             "open": keys.open_seqs(ref.index),
             "held": keys.held_seqs(ref.index),
+            "settled": keys.settled(),
         },
         args={
             "seq": str(ref.seq),

@@ -72,6 +72,15 @@ def queue_depths(app: Any, queues: tuple[str, ...] = QUEUES) -> dict[str, int | 
     return depths
 
 
+def list_depths(r: redis.Redis, queues: tuple[str, ...] = QUEUES) -> dict[str, int | None]:
+    """Messages waiting in each queue of a Redis broker, without Celery: a queue is one list
+    of its name (vecq's Celery config has one priority step, so no per-priority lists)."""
+    pipe = r.pipeline(transaction=False)
+    for name in queues:
+        pipe.llen(name)
+    return {name: int(n) for name, n in zip(queues, pipe.execute(), strict=True)}
+
+
 def recent_jobs(r: redis.Redis, limit: int = 10) -> list[JobState]:
     """The newest ``limit`` jobs still in the ledger, newest first."""
     ids: list[bytes] = r.zrevrange(keys.jobs(), 0, max(limit - 1, 0))  # type: ignore[assignment]  # redis-py types every reply as a union

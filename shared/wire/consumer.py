@@ -53,6 +53,10 @@ class QueueConsumer:
         """Start consuming; returns at once."""
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Stop after the bunch in hand, without waiting (:meth:`stop` waits)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the bunch in hand and stop."""
         self._stop.set()
@@ -69,7 +73,10 @@ class QueueConsumer:
 
         while not self._stop.is_set():
             try:
-                with self._app.connection_for_read() as conn:
+                # kombu's BRPOP waits up to its own timeout (1 s) and closing the connection
+                # waits for its reply: a wait as long as ``poll`` lets the thread stop as soon.
+                options = {"polling_interval": self._poll}
+                with self._app.connection_for_read(transport_options=options) as conn:
                     channel = conn.channel()
                     if self._prefetch:
                         channel.basic_qos(0, self._prefetch, False)

@@ -34,6 +34,7 @@ import redis
 
 from vecq.shared import engines, errors, keys
 from vecq.shared.config import data_dir as data_dir_rules
+from vecq.shared.config import processes
 from vecq.shared.engines import Hit, StoredPoint
 from vecq.shared.points.payload_indexes import PayloadIndex
 from vecq.shared.points.query import Search
@@ -88,18 +89,8 @@ class ServiceState:
         return max(0.0, time.time() - self.started_at)
 
     def alive(self) -> bool:
-        """True if the process named in the file exists."""
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        try:  # a zombie (exited, not yet reaped by its parent) is gone too
-            stat = Path(f"/proc/{self.pid}/stat").read_text()
-        except OSError:
-            return True
-        return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+        """True if the process named in the file exists (and is no zombie)."""
+        return processes.alive(self.pid)
 
 
 def remove_state(data_dir: str | Path, pid: int) -> None:

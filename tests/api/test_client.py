@@ -46,6 +46,7 @@ def test_public_surface_is_pinned() -> None:
             "ServiceError",
             "Settings",
             "SourceError",
+            "SourceUnreachable",
             "SparseSpec",
             "Stage",
             "StorageLocked",

@@ -20,7 +20,7 @@ import pytest
 from tests.support.engines import stored_points
 from tests.support.tracked import DIM, producer, wait_until
 from tests.support.workers import Workers
-from vecq import BrokerUnavailable, Client
+from vecq import BrokerUnavailable, Client, WaitTimeout
 from vecq.shared import keys
 from vecq.shared.state import ledger, pending
 
@@ -208,3 +208,28 @@ def test_a_worker_stalled_in_a_slow_write_is_never_duplicated(workers: Workers) 
         assert job.status == "done"
         assert set(_deliveries(client, job.job_id).values()) == {1}
         assert _republished(workers) == 0
+
+
+def test_a_wait_behind_other_jobs_in_a_deep_queue_does_not_stall(workers: Workers) -> None:
+    """A job queued behind 12 s of another job's batches waits them out with a 4 s stall
+    timeout: the fleet settling any job's batches is progress. Once the worker is gone, the
+    same wait stops at the stall timeout and says to start one."""
+    server = workers.redis
+    worker = workers.slow_writes("ahead", 1.0).start("--concurrency", "1")
+    with producer(server.url, server.broker_url, stall_timeout=4.0, **workers.location) as client:
+        key = client.generate_key()
+        ahead = client.create_index("ahead", index_key=key, dimension=DIM, shards=1)
+        behind = client.create_index("behind", index_key=key, dimension=DIM, shards=1)
+        ahead.upsert(np.arange(12 * 256), np.ones((12 * 256, DIM), np.float32), wait=False)
+        # More than live_max_vectors: queued behind the other job, not on the live lane.
+        job = behind.upsert(np.arange(600), np.ones((600, DIM), np.float32), wait=False)
+        started = time.monotonic()
+        job.wait()
+        waited = time.monotonic() - started
+        assert waited > 4.0, "the job did not wait behind the other job's batches"
+        print(f"\nwaited {waited:.1f}s behind the other job with a 4 s stall timeout")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+        stuck = behind.upsert(np.arange(600, 1200), np.ones((600, DIM), np.float32), wait=False)
+        with pytest.raises(WaitTimeout, match=r"no batch of any job settled for 4s"):
+            stuck.wait()

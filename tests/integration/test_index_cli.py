@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import stat
 import subprocess
 import sys
@@ -125,7 +126,8 @@ def test_ingest_mirror_and_verify_exit_statuses(data_dir: Path, tmp_path: Path) 
         "source_ids": 3,
         "stored": 6,
         "would_delete": 3,
-        "refusal": "3 deletes are more than 0.1 of the 6 points",
+        "refusal": "it would delete 3 of the 6 points of the index (50%), more than "
+        "--max-delete-fraction 0.1 allows",
     }
     allowed = vecq(
         "ingest", str(source), *common, "--mirror", "--dry-run", "--max-delete-fraction", "0.5"
@@ -195,3 +197,76 @@ def test_index_pace_caps_and_clears_the_write_rate(data_dir: Path, tmp_path: Pat
     assert negative.returncode == 2 and "-1" in negative.stderr
     missing = vecq("index", "pace", "nope")
     assert missing.returncode == 2 and "nope" in missing.stderr
+
+
+def test_describe_of_named_vectors_shows_each_vector_and_a_date(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """An index of named vectors has no one dimension or metric: describe shows its vectors
+    (text), or ``vectors``/``sparse_vectors`` (JSON); the creation time is a date to a person."""
+    made = vecq(
+        "index",
+        "create",
+        "nv",
+        "--vector",
+        "text:3:cosine",
+        "--vector",
+        "img:2:dot",
+        "--sparse",
+        "bm25:idf",
+        "--key-file",
+        str(tmp_path / "nv.key"),
+    )
+    assert made.returncode == 0, made.stderr
+    shown = vecq("index", "describe", "nv")
+    assert shown.returncode == 0, shown.stderr
+    fields = dict(line.split(None, 1) for line in shown.stdout.splitlines())
+    assert "dimension" not in fields and "metric" not in fields
+    assert fields["vectors"] == "text: 3-d cosine; img: 2-d dot; bm25: sparse (idf)"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", fields["created_at"])
+    assert fields["marks"] == "0 tombstones, 0 patches, 0 batches"
+    described = json.loads(vecq("index", "describe", "nv", "--json").stdout)
+    assert "dimension" not in described and "metric" not in described
+    assert described["vectors"]["img"] == {"size": 2, "distance": "dot", "multivector": False}
+    assert described["sparse_vectors"] == {"bm25": {"modifier": "idf"}}
+    assert isinstance(described["created_at"], int | float)
+
+
+def test_an_empty_source_empties_only_when_allowed(data_dir: Path, tmp_path: Path) -> None:
+    """An empty source writes nothing and says so; with --mirror it is refused unless
+    --allow-empty-source, which then deletes every point, whatever --max-delete-fraction."""
+    key_file = tmp_path / "e.key"
+    assert (
+        vecq("index", "create", "e", "--dimension", "2", "--key-file", str(key_file)).returncode
+        == 0
+    )
+    common = ["--index", "e", "--key-file", str(key_file)]
+    source = tmp_path / "full.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "vector": [i, 1]}) + "\n" for i in range(4)))
+    filled = vecq("ingest", str(source), *common)
+    assert filled.returncode == 0, filled.stderr
+    assert "full.jsonl: 1 chunk(s), enqueued 4 records" in filled.stdout
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    nothing = vecq("ingest", str(empty), *common)
+    assert nothing.returncode == 0, nothing.stderr
+    assert "nothing to write: the source holds no records" in nothing.stdout + nothing.stderr
+    assert "earlier run" not in nothing.stdout + nothing.stderr
+    refused = vecq("ingest", str(empty), *common, "--mirror")
+    assert refused.returncode == 1 and "--allow-empty-source" in refused.stderr
+    emptied = vecq("ingest", str(empty), *common, "--mirror", "--allow-empty-source", "--json")
+    assert emptied.returncode == 0, emptied.stderr
+    assert json.loads(emptied.stdout)["deleted"] == 4
+    described = json.loads(vecq("index", "describe", "e", "--json").stdout)
+    assert described["points"] == 0
+
+
+def test_help_examples_keep_their_line_breaks() -> None:
+    """A help epilog's continued example stays on its own lines (a lone backslash in the
+    source string joined them into one)."""
+    for command in (["index"], ["ingest"]):
+        shown = vecq(*command, "--help")
+        assert shown.returncode == 0, shown.stderr
+        for line in shown.stdout.splitlines():
+            assert not re.search(r"\S {4,}--", line), line
+        assert re.search(r" \\\n {6}--", shown.stdout), shown.stdout

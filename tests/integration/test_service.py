@@ -265,6 +265,25 @@ def test_down_writes_the_queued_work_first_and_down_now_keeps_it(data_dir: Path)
     assert "no vecq service runs" in vecq("down").stdout
 
 
+def test_a_wait_ends_with_one_line_when_the_service_is_stopped_under_it(data_dir: Path) -> None:
+    """`vecq down --now` while a client waits on its job: the wait ends at once (not after the
+    stall timeout) with a ServiceError saying what happened, and the next start writes the
+    rest of the job."""
+    with Client() as client:
+        key = client.generate_key()
+        index = client.create_index("cut", index_key=key, dimension=64)
+        job = index.upsert(np.arange(300_000), np.ones((300_000, 64), np.float32), wait=False)
+        assert vecq("down", "--now").returncode == 0
+        started = time.monotonic()
+        with pytest.raises(ServiceError, match=r"service was stopped \(`vecq down`\) before job"):
+            job.wait()
+        assert time.monotonic() - started < client.settings.stall_timeout
+    with Client() as client:
+        client.job(job.job_id).wait(timeout=300)
+        assert client.load_index("cut", index_key=key).count() == 300_000
+    assert vecq("down").returncode == 0
+
+
 def test_it_stops_by_itself_when_idle_but_not_while_a_client_is_attached(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -82,12 +82,20 @@ def open_sources(
     found = _expand(patterns, missing_ok)
     if ids is not None and len(found) != 1:
         raise SourceError("--ids pairs one ids file with one vectors file; name one .npy")
+    if id_start < 0:
+        raise SourceError(f"--id-start {id_start}: ids are 0 <= id < 2**63")
     sources: list[Source] = []
     next_id = id_start  # ids counted from a start run on across several array files
     for path, partition in found:
         source = _source(path, partition, mapping, ids, next_id, fmt)
-        if isinstance(source, NpySource | NpzSource):
-            next_id += source.total() or 0
+        if isinstance(source, NpySource | NpzSource) and not source.carries_ids:
+            rows = source.total() or 0
+            if next_id + rows > 2**63:
+                raise SourceError(
+                    f"{path}: row {2**63 - next_id} would be id 2**63: the ids counted from "
+                    f"--id-start {id_start} pass the largest id (2**63 - 1); start lower"
+                )
+            next_id += rows
         sources.append(source)
     return sources
 

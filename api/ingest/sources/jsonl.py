@@ -36,6 +36,14 @@ COMPRESSIONS = (".gz", ".bz2", ".zst")
 STDIN = "-"
 
 
+# How compressed streams begin, and their suffixes.
+_MAGIC = {
+    b"\x1f\x8b": (".gz", "gzip"),
+    b"BZh": (".bz2", "bzip2"),
+    b"\x28\xb5\x2f\xfd": (".zst", "zstd"),
+}
+
+
 class JsonlSource:
     """JSON Lines in the library's dict form: ``id``, ``vector``, ``item`` (base64), ``metadata``;
     or ``{"op": "delete", "id"}``. A compressed file is read through its decompressor; the
@@ -102,6 +110,8 @@ class JsonlSource:
         zstandard = self._zstandard() if self.compression == ".zst" else None
         with contextlib.ExitStack() as stack:
             raw: Any = sys.stdin.buffer if self.stdin else stack.enter_context(self.path.open("rb"))
+            if self.compression is None:
+                self._not_compressed(raw)
             if self.compression == ".gz":
                 raw = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
             elif self.compression == ".bz2":
@@ -110,6 +120,16 @@ class JsonlSource:
                 reader = zstandard.ZstdDecompressor().stream_reader(raw)
                 raw = stack.enter_context(io.BufferedReader(reader))
             yield raw
+
+    def _not_compressed(self, raw: Any) -> None:
+        """Refuse, with the flag to give, a compressed stream read as plain JSON Lines (a
+        file named ``.jsonl`` or standard input holding gzip, bzip2 or zstd)."""
+        peek = getattr(raw, "peek", None)
+        start = bytes(peek(4)[:4]) if callable(peek) else b""
+        for magic, (suffix, kind) in _MAGIC.items():
+            if start.startswith(magic):
+                how = f"give --format jsonl{suffix}" if self.stdin else f"name it *.jsonl{suffix}"
+                raise SourceError(f"{self.name}: this is {kind}-compressed, not JSON Lines: {how}")
 
     def _zstandard(self) -> Any:
         try:

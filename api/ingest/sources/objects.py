@@ -29,7 +29,7 @@ import urllib.parse
 from pathlib import PurePosixPath
 from typing import IO, Any
 
-from vecq.shared.errors import SourceError
+from vecq.shared.errors import SourceError, SourceUnreachable
 from vecq.shared.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,9 @@ def expand(pattern: str, is_data: Any) -> list[tuple[RemoteFile, dict[str, str]]
     protocol = pattern.partition("://")[0]
     if protocol.startswith("http"):
         _reach(pattern)  # fsspec reports an unreachable host as "not found", or finds nothing
+    endpoint = _endpoint() if protocol in ("s3", "s3a") else None
+    if endpoint is not None:  # else botocore retries for a while, then names no setting
+        _reach(endpoint[1], f"{pattern} ({endpoint[0]})")
     fs.invalidate_cache()  # a long-lived process (a schedule) must see objects that arrived
     try:
         if globbing.has_magic(path):
@@ -220,8 +223,17 @@ def expand(pattern: str, is_data: Any) -> list[tuple[RemoteFile, dict[str, str]]
     return _files(fs, protocol, _listing(fs, path, info), is_data)
 
 
-def _reach(url: str) -> None:
-    """Raise :class:`SourceError` naming the host if ``url``'s server does not answer."""
+def _endpoint() -> tuple[str, str] | None:
+    """The S3 endpoint the environment sets, as (its variable, the URL), if any."""
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if os.environ.get(name):
+            return name, os.environ[name]
+    return None
+
+
+def _reach(url: str, what: str | None = None) -> None:
+    """Raise :class:`SourceUnreachable` naming ``what`` (default: ``url``) and the host if
+    ``url``'s server does not answer."""
     import socket
 
     parts = urllib.parse.urlsplit(url)
@@ -229,8 +241,8 @@ def _reach(url: str) -> None:
     try:
         socket.create_connection((parts.hostname or "", port), timeout=REACH_SECONDS).close()
     except OSError as exc:
-        raise SourceError(
-            f"{redact(url)}: cannot reach {parts.hostname}:{port} ({exc.strerror or exc})"
+        raise SourceUnreachable(
+            f"{redact(what or url)}: cannot reach {parts.hostname}:{port} ({exc.strerror or exc})"
         ) from None
 
 

@@ -5,7 +5,7 @@ column, any other columns each row's metadata (or the columns a mapping names). 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +156,11 @@ class ParquetSource:
         """The full chunks row group ``group`` completes; its rest stays in ``held``."""
         import pyarrow as pa
 
-        read = reader.iter_batches(
-            batch_size=min(rows, READ_ROWS), row_groups=[group], columns=columns
+        read = self._decoded(
+            lambda: reader.iter_batches(
+                batch_size=min(rows, READ_ROWS), row_groups=[group], columns=columns
+            ),
+            group,
         )
         for batch in read:
             while batch.num_rows:
@@ -168,6 +171,19 @@ class ParquetSource:
                     yield _joined(pa, held)
                     held.clear()
                     count = 0
+
+    def _decoded(self, batches: Callable[[], Iterator[Any]], group: int) -> Iterator[Any]:
+        """The record batches ``batches()`` decodes, a page pyarrow cannot read (a damaged
+        file: corrupt compressed data, a bad page header) a :class:`SourceError` naming the
+        file and its row group."""
+        import pyarrow as pa
+
+        try:
+            yield from batches()
+        except (OSError, pa.ArrowException) as exc:
+            raise SourceError(
+                f"{self.name}: row group {group} cannot be read ({exc}); is the file damaged?"
+            ) from None
 
 
 def _is_native(source: Any) -> bool:

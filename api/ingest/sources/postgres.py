@@ -28,7 +28,7 @@ import numpy.typing as npt
 from vecq.api.ingest.mapping import ColumnMap
 from vecq.api.ingest.sources import Chunk, digest
 from vecq.api.ingest.sources.pg_values import as_floats, dense, json_value, register_loaders
-from vecq.shared.errors import SourceError
+from vecq.shared.errors import SourceError, SourceUnreachable
 from vecq.shared.redaction import redact
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -163,7 +163,8 @@ class PostgresSource:
             options = f"{given} {_SESSION}".strip()
             conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT, options=options)
         except psycopg.Error as exc:
-            raise SourceError(f"{self.name}: cannot connect: {exc}".strip()) from None
+            said = " ".join(str(exc).split())  # libpq's hint is on a line of its own
+            raise SourceUnreachable(f"{self.name}: cannot connect: {said}".strip()) from None
         return conn
 
     def _select(self, after: list[str] | None = None, limit: int | None = None) -> Any:

@@ -19,6 +19,7 @@ KEYS
   holders      hash: pending member -> the worker processing it
   open         sorted set of the index's writes that may still arrive
   held         sorted set of the index's dead-lettered batches
+  settled      counter of the batches every worker settled (the fleet's progress)
 ARGV
   seq          the batch's sequence number
   n_written    points written
@@ -36,6 +37,7 @@ redis.call('HDEL', holders, member)
 redis.call('ZREM', open, 'b:' .. seq)
 local state = redis.call('HGET', batches, seq)
 if state ~= 'queued' and state ~= 'stored' then return 0 end
+redis.call('INCR', settled)
 if tonumber(n_failed) > 0 then
   redis.call('HSET', batches, seq, 'failed')
 else

@@ -185,8 +185,12 @@ def test_health_answers_at_once_while_waiting_requests_are_capped(server: tuple[
     ]
     for thread in waiting:
         thread.start()
-    time.sleep(1.5)
-    refused = httpx.post(route, json=body, headers=headers, timeout=30)
+    # Until both have taken their slots (on a busy machine, seconds): a request that still
+    # gets one waits a moment only, and the next try comes.
+    brief = f"{url}/v1/indexes/{name}/upsert?wait=true&timeout=0.2"
+    deadline = time.monotonic() + 60
+    while (refused := httpx.post(brief, json=body, headers=headers, timeout=30)).status_code == 202:
+        assert time.monotonic() < deadline, "the two waiting requests never held their slots"
     assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
     for path in ("/healthz", "/readyz"):
         started = time.monotonic()

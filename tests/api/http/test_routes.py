@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import httpx
@@ -177,6 +178,10 @@ def test_unknown_keys_are_refused_in_every_body(
     assert r.get(keys.sequence(name)) is None
 
 
+JSON = {"content-type": "application/json"}
+TEXT = {"content-type": "text/plain"}
+
+
 def test_every_error_has_the_documented_shape(api: Served, index: tuple[str, bytes]) -> None:
     """FastAPI's own errors (schema, unknown route, wrong method) answer {"error", "detail"}."""
     name, key = index
@@ -184,11 +189,12 @@ def test_every_error_has_the_documented_shape(api: Served, index: tuple[str, byt
         answers = [
             c.post(f"/v1/indexes/{name}/delete", json={"ids": [-1]}),
             c.post(f"/v1/indexes/{name}/delete", json={"nope": []}),
-            c.post(f"/v1/indexes/{name}/metadata", content=b"not json"),
+            c.post(f"/v1/indexes/{name}/metadata", content=b"not json", headers=JSON),
+            c.post(f"/v1/indexes/{name}/metadata", content=b"{}", headers=TEXT),
             c.get("/v1/no-such-route"),
             c.put(f"/v1/indexes/{name}/delete"),
         ]
-    assert [a.status_code for a in answers] == [422, 422, 422, 404, 405]
+    assert [a.status_code for a in answers] == [422, 422, 422, 415, 404, 405]
     for answer in answers:
         body = answer.json()
         assert set(body) == {"error", "detail"} and body["detail"], body
@@ -279,3 +285,21 @@ def test_vectors_of_true_false_or_strings_are_422(api: Served, index: tuple[str,
             )
             assert got.status_code == 422, got.text
             assert "valid number" in got.json()["detail"]
+
+
+def test_a_json_route_refuses_other_content_types_with_415(
+    api: Served, index: tuple[str, bytes]
+) -> None:
+    """text/plain (or no type) to a JSON route is 415 naming the type to send, not a 422
+    about the body's shape; JSON with a charset, or a +json type, is JSON."""
+    name, key = index
+    body = json.dumps({"ids": [1]})
+    with http(api, key=key) as c:
+        for kind in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = {} if kind is None else {"content-type": kind}
+            got = c.post(f"/v1/indexes/{name}/points", content=body, headers=headers)
+            assert got.status_code == 415, (kind, got.text)
+            assert "application/json" in got.json()["detail"]
+        for kind in ("application/json; charset=utf-8", "application/vnd.api+json"):
+            got = c.post(f"/v1/indexes/{name}/points", content=body, headers={"content-type": kind})
+            assert got.status_code == 200, (kind, got.text)

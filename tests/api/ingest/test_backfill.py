@@ -16,6 +16,7 @@ from tests.support.snapshots import snapshot
 from vecq import Index
 from vecq.api.ingest.backfill import ingest
 from vecq.api.ingest.sources.files import open_sources
+from vecq.shared import keys
 from vecq.shared.errors import SourceError
 
 
@@ -317,4 +318,48 @@ def test_a_dry_run_reads_every_line_past_broken_ones_and_counts_true(
     said = "\n".join(report.errors)
     for line in (2, 3, 4, 5, 6, 9, 10):
         assert f"line {line}" in said, line
+    assert index.count() == 0
+
+
+def test_a_second_run_of_the_same_source_is_refused_while_the_first_reads_it(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    """Two runs of one source into one index at once would each enqueue all of it: the
+    second is refused, saying who runs; another source, or the same one later, goes ahead."""
+    from vecq.api.ingest.backfill import _one_run
+    from vecq.shared.state.leases import LeaseHeld
+
+    index = make_index(dimension=4)
+    path, _ = _npy(tmp_path, 10, 4)
+    (source,) = open_sources([str(path)])
+    with _one_run(index, source):
+        with pytest.raises(
+            LeaseHeld, match=rf"an ingest of .*{path.name} into index '.*' is already"
+        ):
+            ingest(index, open_sources([str(path)]))
+        other, _ = _npy(tmp_path, 5, 4, seed=1)
+        _wait(ingest(index, open_sources([str(other)], id_start=100)))
+    assert not index.session.redis.exists(keys.ingest_lease(index.name, source.fingerprint(0)))
+    report = ingest(index, open_sources([str(path)]))
+    _wait(report)
+    assert report.vectors == 10 and index.count() == 15
+
+
+def test_a_damaged_parquet_page_names_the_file_and_row_group(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vectors = np.random.default_rng(3).random((5000, 8), dtype=np.float32)
+    column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 8)
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"id": np.arange(5000), "vector": column}), good, compression="snappy")
+    damaged = bytearray(good.read_bytes())
+    damaged[2000:2400] = b"\x55" * 400  # inside the first row group's pages
+    path = tmp_path / "damaged.parquet"
+    path.write_bytes(bytes(damaged))
+    index = make_index(dimension=8)
+    with pytest.raises(SourceError, match=r"damaged\.parquet: row group 0 cannot be read \("):
+        ingest(index, open_sources([str(path)]))
     assert index.count() == 0

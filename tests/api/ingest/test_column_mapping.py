@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +143,62 @@ def test_a_missing_column_or_a_bad_value_names_file_and_row(docs: Index, tmp_pat
     np.save(tmp_path / "v.npy", np.ones((2, 3)))
     with pytest.raises(SourceError, match=r"npy: column flags apply to Parquet and JSON Lines"):
         open_sources([str(tmp_path / "v.npy")], mapping=MAPPING)
+
+
+def test_a_vector_mapped_twice_is_refused() -> None:
+    """A repeated ``--vector NAME=...`` would silently keep the last column: it is refused."""
+    with pytest.raises(SourceError, match=r"vector 'text' is mapped twice"):
+        from_flags(vectors=["text=a", "text=b"])
+    with pytest.raises(SourceError, match=r"vector 'bm25' is mapped twice"):
+        from_flags(vectors=["bm25=a"], sparse=["bm25=i,v"])
+
+
+def test_a_map_the_index_cannot_take_is_refused_once_before_reading(
+    docs: Index, make_index: Any, tmp_path: Path
+) -> None:
+    """Named vectors the index lacks, a sparse vector given as dense, or named vectors for an
+    index of one unnamed vector: one error in the CLI's words, before a chunk is read."""
+    path = tmp_path / "docs.parquet"
+    pq.write_table(table(3), path)
+    cases = [
+        (from_flags("doc_id", None, ["title=emb"]), docs, r"--vector title=\.\.\.: this index has"),
+        (from_flags("doc_id", None, ["bm25=emb"]), docs, r"'bm25' is sparse: map it with --sparse"),
+        (from_flags("doc_id", None, [], ["text=bm_i,bm_v"]), docs, r"'text' is dense"),
+        (MAPPING, make_index(dimension=3), r"one unnamed vector: name its column with"),
+    ]
+    for flags, index, message in cases:
+        sources = open_sources([str(path)], mapping=flags)
+        with pytest.raises(SourceError, match=message):
+            ingest(index, sources)
+        with pytest.raises(SourceError, match=message):
+            verify(index, sources)
+    assert docs.count() == 0
+
+
+def test_a_missing_vector_column_says_which_flag_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "emb.parquet"
+    pq.write_table(pa.table({"id": [1], "embedding": [[1.0, 2.0]]}), path)
+    with pytest.raises(SourceError, match=r"column 'vector' is missing .*--vector-column COL"):
+        open_sources([str(path)])
+
+
+def test_a_null_inside_a_vector_is_named_not_read_as_nan(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    path = tmp_path / "holes.parquet"
+    vectors = pa.array([[1.0, 2.0, 3.0], [4.0, None, 6.0]], pa.list_(pa.float32()))
+    pq.write_table(pa.table({"id": [1, 2], "vector": vectors}), path)
+    index = make_index(dimension=3, shards=1)
+    with pytest.raises(SourceError, match=r"holes\.parquet.*row 1: field 'vector' holds a null at"):
+        ingest(index, open_sources([str(path)]))
+    assert index.count() == 0
+
+
+def test_ids_counted_from_id_start_never_pass_the_largest_id(tmp_path: Path) -> None:
+    np.save(tmp_path / "v.npy", np.ones((10, 3), np.float32))
+    with pytest.raises(SourceError, match=r"v\.npy: row 5 would be id 2\*\*63: .*--id-start"):
+        open_sources([str(tmp_path / "v.npy")], id_start=2**63 - 5)
+    with pytest.raises(SourceError, match=r"--id-start -1: ids are 0 <= id < 2\*\*63"):
+        open_sources([str(tmp_path / "v.npy")], id_start=-1)
+    (last,) = open_sources([str(tmp_path / "v.npy")], id_start=2**63 - 10)
+    assert last.total() == 10

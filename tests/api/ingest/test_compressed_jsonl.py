@@ -156,6 +156,14 @@ def test_vecq_ingest_reads_standard_input(data_dir: Path, tmp_path: Path) -> Non
         stdin=gzip.compress(_lines(500, 20)),
     )
     assert zipped.returncode == 0 and b"written: 20 vectors" in zipped.stdout, zipped.stderr
+    assert b"standard input: 1 chunk(s), enqueued 20 records" in zipped.stdout
+    unsaid = vecq(
+        "ingest", "-", "--index", "piped", "--key-file", str(key_file), stdin=gzip.compress(b"{}")
+    )
+    assert unsaid.returncode == 2 and b"Traceback" not in unsaid.stderr
+    assert b"<stdin>: this is gzip-compressed, not JSON Lines: give --format jsonl.gz" in (
+        unsaid.stderr
+    )
     table = pa.table({"id": [900, 901], "vector": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]})
     body = io.BytesIO()
     pq.write_table(table, body)
@@ -208,3 +216,17 @@ def test_format_reads_a_file_whose_name_does_not_say(tmp_path: Path) -> None:
         open_sources([str(path)])
     (source,) = open_sources([str(path)], fmt="jsonl.gz")
     assert sum(chunk.rows for chunk in source.chunks(4)) == 9
+
+
+@pytest.mark.parametrize(
+    ("pack", "hint"),
+    [(gzip.compress, r"gzip.* name it \*\.jsonl\.gz"), (bz2.compress, r"bzip2.*jsonl\.bz2")],
+)
+def test_a_compressed_file_named_as_plain_json_lines_says_so(
+    tmp_path: Path, pack: Callable[[bytes], bytes], hint: str
+) -> None:
+    path = tmp_path / "day.jsonl"
+    path.write_bytes(pack(_lines(0, 3)))
+    (source,) = open_sources([str(path)])
+    with pytest.raises(SourceError, match=rf"day\.jsonl: this is {hint}"):
+        list(source.chunks(10))

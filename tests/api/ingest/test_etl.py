@@ -199,7 +199,7 @@ def test_columns_and_mirror_guard_in_the_config(
     assert index.get([3])[0]["metadata"] == {"lang": "en"}
     (folder / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:5]))
     shrunk = run_source(client, source)  # 5 of 10 would go: above 0.2
-    assert shrunk.error is not None and "more than 2 of the 10 points" in shrunk.error
+    assert shrunk.error is not None and "it would delete 5 of the 10 points" in shrunk.error
     assert index.count() == 10
     (folder / "a.jsonl").unlink()
     gone = run_source(client, source)  # nothing arrived: never a reason to empty the index

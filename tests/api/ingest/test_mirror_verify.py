@@ -89,7 +89,11 @@ def test_mirror_deletes_what_the_source_no_longer_holds(
     ]
     path = _jsonl(tmp_path / "mirror.jsonl", lines)
     _load(index, path)
-    with pytest.raises(MirrorRefused, match=r"more than 1 of the 19 points .* nothing was"):
+    with pytest.raises(
+        MirrorRefused,
+        match=r"it would delete 8 of the 19 points of .* \(42%\), more than "
+        r"--max-delete-fraction 0\.1 allows; nothing was",
+    ):
         delete_extras(index, open_sources([str(path)]), chunk_rows=4, timeout=30)  # 8 of 19
     assert index.count() == 19
     done = delete_extras(

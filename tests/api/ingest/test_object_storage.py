@@ -24,7 +24,7 @@ from vecq.api.ingest.mapping import from_flags
 from vecq.api.ingest.sources.files import open_sources
 from vecq.api.ingest.sources.objects import expand, partitions
 from vecq.api.ingest.verify import verify
-from vecq.shared.errors import SourceError
+from vecq.shared.errors import SourceError, SourceUnreachable
 from vecq.shared.redaction import redact
 
 
@@ -221,3 +221,15 @@ def test_a_plain_https_url_is_read_like_an_object(
     refused = f"{s3_endpoint}/{s3_bucket}/pub/private.parquet"  # 403 without credentials
     with pytest.raises(SourceError, match="no such object or prefix, or it may not be read"):
         open_sources([refused])
+
+
+def test_an_endpoint_that_does_not_answer_is_named_with_its_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At once, rather than after botocore's retries, and naming the variable to fix."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    with pytest.raises(
+        SourceUnreachable, match=r"s3://b/x/\*\.parquet \(AWS_ENDPOINT_URL\): cannot reach"
+    ):
+        open_sources(["s3://b/x/*.parquet"])

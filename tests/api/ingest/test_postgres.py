@@ -20,7 +20,7 @@ from vecq.api.ingest.sources.files import open_sources
 from vecq.api.ingest.sources.pg_values import pgvector_values
 from vecq.api.ingest.sources.postgres import PostgresSource
 from vecq.api.ingest.verify import verify
-from vecq.shared.errors import SourceError
+from vecq.shared.errors import SourceError, SourceUnreachable
 from vecq.shared.redaction import redact
 
 psycopg = pytest.importorskip("psycopg")
@@ -87,9 +87,9 @@ def test_a_table_round_trips_vectors_ids_and_metadata(
         "year": 2003,
         "price": 1.25,
         "tags": {"k": [3]},
-        "seen": "2026-11-05T10:00:00+00:00",
+        "seen": "2026-11-05T10:00:00Z",
         "ref": str(uuid.UUID(int=3)),
-        "updated_at": "2026-01-01T00:00:00+00:00",
+        "updated_at": "2026-01-01T00:00:00Z",
     }
     assert "lang" not in got[2]["metadata"]  # a NULL is left out
     assert verify(index, [source(postgres_url, pg_table)], chunk_rows=16).matching == 50
@@ -248,7 +248,7 @@ def test_errors_name_the_source_and_row_and_never_the_password(
     with pytest.raises(SourceError, match="does not exist"):
         source(postgres_url, "no_such_table")
     secret = "postgresql://vecq:s3cr3t@127.0.0.1:1/nowhere"
-    with pytest.raises(SourceError, match="cannot connect") as failed:
+    with pytest.raises(SourceUnreachable, match="cannot connect") as failed:
         PostgresSource(secret, table="t")
     assert "s3cr3t" not in str(failed.value) and "vecq:***@127.0.0.1:1" in str(failed.value)
     assert redact("postgresql://u@h/db") == "postgresql://u@h/db"

@@ -149,3 +149,23 @@ def test_a_unix_socket_redis_is_the_broker_too() -> None:
     assert celery_config(settings)["broker_url"] == "redis+socket:///run/redis/redis.sock?db=2"
     explicit = Settings(redis_url="redis://h/0", broker_url="unix:///tmp/r.sock")
     assert explicit.resolved_broker_url == "redis+socket:///tmp/r.sock"
+
+
+@pytest.mark.parametrize(
+    ("setting", "url", "message"),
+    [
+        ("redis_url", "notaurl", r"VECQ_REDIS_URL='notaurl' is not a URL vecq can use: begin"),
+        ("redis_url", "http://h:6379", r"VECQ_REDIS_URL='http://h:6379' is not a URL vecq can"),
+        ("redis_url", "redis://h:x/0", r"VECQ_REDIS_URL='redis://h:x/0': Port could not be"),
+        ("redis_url", "redis://u:hunter2@h:99999", r"VECQ_REDIS_URL='redis://u:\*\*\*@h:99999'"),
+        ("broker_url", "amqp://h:port//", r"VECQ_BROKER_URL='amqp://h:port//': Port could not"),
+        ("broker_url", "guest@h", r"VECQ_BROKER_URL='guest@h' is not a URL vecq can use"),
+    ],
+)
+def test_a_malformed_url_is_refused_naming_its_setting(
+    setting: str, url: str, message: str
+) -> None:
+    """Before any connection: the setting, its value (password hidden) and what is wrong."""
+    with pytest.raises(ValueError, match=message) as refused:
+        Settings.from_env(**{setting: url})
+    assert "hunter2" not in str(refused.value)

@@ -21,6 +21,7 @@ def test_json_values_are_normalised_for_qdrant() -> None:
             "n": np.float32(0.5),
             "i": np.int64(3),
             "t": when,
+            "east": dt.datetime(2026, 1, 2, 5, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2))),
             "naive": dt.datetime(2026, 1, 2),
             "d": dt.date(2026, 1, 2),
             "flag": np.bool_(True),
@@ -33,7 +34,8 @@ def test_json_values_are_normalised_for_qdrant() -> None:
         "b": [1, "x", {"c": [2, 3]}],
         "n": 0.5,
         "i": 3,
-        "t": "2026-01-02T03:04:05+00:00",
+        "t": "2026-01-02T03:04:05Z",
+        "east": "2026-01-02T03:04:05Z",  # one form: UTC, whatever the zone given
         "naive": "2026-01-02T00:00:00Z",
         "d": "2026-01-02",
         "flag": True,

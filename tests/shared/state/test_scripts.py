@@ -44,6 +44,8 @@ def test_every_shipped_script_declares_its_keys_and_arguments() -> None:
         "abort",
         "delivered",
         "finalize",
+        "lease_keep",
+        "lease_take",
         "mark",
         "pace_acquire",
         "pace_backlog",
