@@ -90,7 +90,7 @@ def strangers_redis() -> Iterator[tuple[str, redis.Redis]]:
         group=STRANGER,
         stdout=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while not socket.exists():
         assert time.monotonic() < deadline, "the stranger's Redis did not start"
         time.sleep(0.05)

@@ -84,7 +84,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while True:
             try:
                 local = redis.Redis(unix_socket_path=str(self.socket), password=self.password)
@@ -150,7 +150,7 @@ class SentinelGroup:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while not _answers(port):
             if time.monotonic() > deadline or self.processes[name].poll() is not None:
                 raise RuntimeError(f"{name} redis-server did not start (see {folder})")

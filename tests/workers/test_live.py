@@ -54,7 +54,7 @@ def test_small_upserts_queue_on_the_live_lane_and_are_coalesced(
             got = consumer.load_index(name, key).get([7, 150])
             assert [p["vector"][0] for p in got] == [7.0, 150.0]
             lane = consumer.worker.lane  # type: ignore[union-attr]
-            deadline = time.monotonic() + 5  # acknowledged just after the jobs settle
+            deadline = time.monotonic() + 60  # acknowledged just after the jobs settle
             while lane.served < 200 and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert lane.served == 200
