@@ -110,8 +110,10 @@ class UpsertJob:
     def wait(self, timeout: float | None = None) -> UpsertJob:
         """Block until every batch is settled; raise :class:`UpsertError` if any failed.
 
-        Raises :class:`WaitTimeout` after ``timeout`` seconds, or sooner when no batch has
-        settled for the stall timeout (usually: no worker is running).
+        Raises :class:`WaitTimeout` after ``timeout`` seconds, or sooner when no batch of any
+        job has settled for the stall timeout (usually: no worker is running; a job queued
+        behind other jobs' batches waits as long as the workers settle those), and
+        :class:`ServiceError` at once when the embedded service was stopped under it.
         """
         start = time.monotonic()
         last_change, last_seen = start, (-1, 0.0)

@@ -268,10 +268,13 @@ class ServiceHost:
         log.info("vecq service stopped")
 
     def _clients_attached(self) -> bool:
+        """Whether attached clients use this Redis; when it cannot say (the Redis refusing,
+        a full disk), yes: a Redis left running costs little, a queue lost costs the work."""
         try:
             return attached_clients(self._r) > 0
-        except (redis.RedisError, OSError):
-            return False
+        except (redis.RedisError, OSError) as exc:
+            log.warning("cannot tell whether clients are attached (%s): keeping the Redis", exc)
+            return True
 
 
 def queued_work(r: redis.Redis) -> int:

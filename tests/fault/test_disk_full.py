@@ -52,18 +52,17 @@ def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 def _fill(disk: Path) -> Path:
     """Write zeros until the disk is full; the file that holds them."""
     filler = disk / "filler"
-    with filler.open("wb") as out:
+    with filler.open("wb", buffering=0) as out:  # unbuffered: closing it has nothing to write
         block = b"\0" * (1 << 20)
         with contextlib.suppress(OSError):
             while True:
                 out.write(block)
-                out.flush()
     return filler
 
 
 def test_a_job_queued_before_the_disk_filled_finishes_once_space_is_back(small_disk: Path) -> None:
     """Nothing queued is lost to a full disk: once the filler is gone, every vector is written."""
-    n = 40_000
+    n = 120_000  # about 2 s of writes: still going when the disk fills
     vectors = np.random.default_rng(3).random((n, 64), dtype=np.float32)
     with Client(stall_timeout=180.0) as client:
         index = client.create_index("full", index_key=client.generate_key(), dimension=64)

@@ -175,22 +175,23 @@ def test_health_answers_at_once_while_waiting_requests_are_capped(server: tuple[
     name, headers = _index(url)
     route = f"{url}/v1/indexes/{name}/upsert?wait=true&timeout=20"
     body = {"items": [{"id": 1, "vector": [1, 2, 3, 4]}]}
-    waiting = [
-        threading.Thread(
-            target=httpx.post,
-            args=(route,),
-            kwargs={"json": body, "headers": headers, "timeout": 60},
-        )
-        for _ in range(2)
-    ]
+
+    def hold() -> None:
+        """Wait in a slot for 20 s; a try that finds the slots full (the probe's brief one
+        holding the other) tries again."""
+        while httpx.post(route, json=body, headers=headers, timeout=60).status_code == 503:
+            time.sleep(0.05)
+
+    waiting = [threading.Thread(target=hold) for _ in range(2)]
     for thread in waiting:
         thread.start()
-    # Until both have taken their slots (on a busy machine, seconds): a request that still
-    # gets one waits a moment only, and the next try comes.
-    brief = f"{url}/v1/indexes/{name}/upsert?wait=true&timeout=0.2"
+    # Until both hold their slots (on a busy machine, seconds): a probe that still gets one
+    # waits 0.1 s only, and the next try comes.
+    brief = f"{url}/v1/indexes/{name}/upsert?wait=true&timeout=0.1"
     deadline = time.monotonic() + 60
     while (refused := httpx.post(brief, json=body, headers=headers, timeout=30)).status_code == 202:
         assert time.monotonic() < deadline, "the two waiting requests never held their slots"
+        time.sleep(0.2)  # room for a holder refused by this probe to try again
     assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
     for path in ("/healthz", "/readyz"):
         started = time.monotonic()
