@@ -40,4 +40,6 @@ def test_the_append_only_file_follows_the_live_data(data_dir: Path) -> None:
             assert time.monotonic() < deadline, f"still {_aof_bytes(data_dir):,} bytes"
             time.sleep(0.5)
         assert index.count() == rounds * 100_000
-    assert _aof_bytes(data_dir) < passed / 4
+    # Compacted at least once (more passed through than twice the compaction size), and
+    # still bounded by it once the client has gone: not the 150 MB that passed through.
+    assert _aof_bytes(data_dir) <= AOF_COMPACT_BYTES < passed / 2
