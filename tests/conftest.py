@@ -14,7 +14,9 @@ import pytest
 import redis
 
 from tests.support.clients import worker_client
+from tests.support.engines import engine_settings
 from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
+from tests.support.qdrant_server import QdrantServer, binary_or_skip
 from tests.support.services import SYSTEM_REDIS, TEST_DB, RedisServer, system_redis_available
 from vecq import Client, Index
 from vecq.api import launcher
@@ -48,6 +50,14 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
+@pytest.fixture(scope="session")
+def qdrant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QdrantServer]:
+    """A real Qdrant server for the session (``VECQ_TEST_QDRANT_BIN``; skipped without)."""
+    server = QdrantServer.start(binary_or_skip(), tmp_path_factory.mktemp("qdrant-server"))
+    yield server
+    server.stop()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Give ``engine`` the engines a module asks for with ``pytest.mark.engines``; else Edge."""
     if "engine" in metafunc.fixturenames:
@@ -57,13 +67,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="module")
-def client(redis_url: str, engine: str) -> Iterator[Client]:
+def client(redis_url: str, engine: str, request: pytest.FixtureRequest) -> Iterator[Client]:
     """A server-mode client on the test Redis, with an in-process worker writing to ``engine``.
 
     Module-scoped: one in-process worker may run per process at a time, and the embedded
     tests start their own.
     """
-    with worker_client(redis_url, engine) as c:
+    where = engine_settings(engine, None, request) if engine == "server" else None
+    with worker_client(redis_url, engine, where=where) as c:
         yield c
 
 

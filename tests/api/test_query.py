@@ -7,10 +7,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from tests.support.engines import ENGINES
+from tests.support.engines import WITH_SERVER
 from vecq import Client, Index, IndexNotLoadedError, InvalidQueryError
 
-pytestmark = pytest.mark.engines(*ENGINES)
+pytestmark = pytest.mark.engines(*WITH_SERVER)
 
 
 def _loaded(

@@ -26,8 +26,11 @@ def worker_client(redis_url: str, engine: str = "edge", **options: Any) -> Itera
     ``edge``: Qdrant Edge in a fresh temporary folder; ``local``: local mode in memory.
     """
     options = {"stall_timeout": 20.0, **options}
+    given = options.pop("where", None)  # the server engine's settings
     with tempfile.TemporaryDirectory(prefix="vecq-test-") as data_dir:
-        where = {"qdrant_path": ":memory:"} if engine == "local" else {"data_dir": data_dir}
+        where = given or (
+            {"qdrant_path": ":memory:"} if engine == "local" else {"data_dir": data_dir}
+        )
         with Client(
             redis_url=redis_url, broker_url=broker_url(redis_url), worker=True, **where, **options
         ) as c:

@@ -12,8 +12,23 @@ from typing import Any
 from vecq.shared.state.registry import IndexInfo
 
 # The engines the tests run on: Qdrant Edge (the default) and qdrant-client's local mode
-# (the stand-in for a server's client calls).
+# (the stand-in for a server's client calls); and a real server where one is given
+# (VECQ_TEST_QDRANT_BIN, see tests/support/qdrant_server.py), for the ordering guarantees.
 ENGINES = ("edge", "local")
+WITH_SERVER = (*ENGINES, "server")
+
+
+def engine_settings(engine: str, folder: Path | None, request: Any) -> dict[str, Any]:
+    """Client or worker settings writing to ``engine``: Edge in ``folder``, local mode in
+    memory, or the session's Qdrant server (the ``qdrant_server`` fixture, through the
+    test's ``request``: skipped where no server binary is given)."""
+    if engine == "server":
+        settings: dict[str, Any] = request.getfixturevalue("qdrant_server").settings()
+        return settings
+    if engine == "local":
+        return {"qdrant_path": ":memory:"}
+    return {"data_dir": str(folder)}
+
 
 Stored = tuple[Any, list[float], dict[str, Any]]
 

@@ -13,6 +13,7 @@ import redis
 
 from tests.support import broker
 from tests.support.batches import store
+from tests.support.engines import engine_settings
 from tests.support.qdrant_faults import FlakyEdge, FlakyQdrant
 from tests.support.workers import Deliver
 from vecq import Client, Index
@@ -28,11 +29,12 @@ from vecq.workers.sink import QdrantSink
 
 
 @pytest.fixture
-def ctx(r: redis.Redis, engine: str, tmp_path: Path) -> Iterator[WorkerContext]:
-    """A worker context on the test Redis and a fresh ``engine`` (Edge in tmp_path, or
-    local mode in memory)."""
-    where = {"qdrant_path": ":memory:"} if engine == "local" else {"data_dir": str(tmp_path)}
-    qdrant = open_engine(Settings(**where))
+def ctx(
+    r: redis.Redis, engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[WorkerContext]:
+    """A worker context on the test Redis and a fresh ``engine`` (Edge in tmp_path, local
+    mode in memory, or the test server)."""
+    qdrant = open_engine(Settings(**engine_settings(engine, tmp_path, request)))
     settings = Settings(retry_seconds=5.0, task_retries=2, task_retry_backoff=0.5)
     context = WorkerContext(redis=r, sink=QdrantSink(qdrant), settings=settings)
     yield context
@@ -96,14 +98,13 @@ def poison(ctx: WorkerContext) -> Iterator[Callable[[set[int]], None]]:
 
 @pytest.fixture(scope="module")
 def producer(
-    redis_url: str, engine: str, tmp_path_factory: pytest.TempPathFactory
+    redis_url: str,
+    engine: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Client]:
     """A client that only enqueues (no worker consumes): the test delivers its messages."""
-    where = (
-        {"qdrant_path": ":memory:"}
-        if engine == "local"
-        else {"data_dir": str(tmp_path_factory.mktemp("edge"))}
-    )
+    where = engine_settings(engine, tmp_path_factory.mktemp("edge"), request)
     with Client(redis_url=redis_url, worker=False, **where) as client:
         yield client
 

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from tests.support import broker
-from tests.support.engines import ENGINES, held_points
+from tests.support.engines import WITH_SERVER, held_points
 from tests.support.history import History
 from tests.support.qdrant_faults import poisonable
 from tests.support.workers import Deliver
@@ -26,7 +26,7 @@ from vecq.shared.state import deadletters
 from vecq.shared.wire.messages import BatchRef
 from vecq.workers.context import WorkerContext
 
-pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
+pytestmark = [pytest.mark.integration, pytest.mark.engines(*WITH_SERVER)]
 
 UNIVERSE: list[int | str] = [*range(24), *(f"doc-{i}" for i in range(16))]
 

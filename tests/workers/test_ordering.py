@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests.support import broker
-from tests.support.engines import ENGINES, held_points
+from tests.support.engines import WITH_SERVER, held_points
 from tests.support.ordering import stored, vectors
 from tests.support.workers import Deliver
 from vecq import Index, UpsertError
@@ -23,7 +23,7 @@ from vecq.shared.points import ids as idrules
 from vecq.shared.state import ledger
 from vecq.workers.context import WorkerContext
 
-pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
+pytestmark = [pytest.mark.integration, pytest.mark.engines(*WITH_SERVER)]
 
 
 def test_an_older_upsert_arriving_after_a_delete_stays_deleted(

@@ -15,12 +15,12 @@ import pytest
 import redis
 
 from tests.support import broker
-from tests.support.engines import ENGINES, held_points
+from tests.support.engines import WITH_SERVER, held_points
 from tests.support.workers import Deliver
 from vecq import Client, Index, SparseSpec, VectorSpec
 from vecq.shared import keys
 
-pytestmark = [pytest.mark.integration, pytest.mark.engines(*ENGINES)]
+pytestmark = [pytest.mark.integration, pytest.mark.engines(*WITH_SERVER)]
 
 
 @pytest.fixture

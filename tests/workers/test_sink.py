@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from tests.support.engines import ENGINES
+from tests.support.engines import WITH_SERVER
 from vecq.shared import keys
 from vecq.shared.config.settings import Settings
 from vecq.shared.engines import Engine, Write, open_engine
@@ -19,7 +19,7 @@ from vecq.shared.state.registry import IndexInfo
 from vecq.shared.wire.codec import Batch
 from vecq.workers.sink import QdrantSink
 
-pytestmark = pytest.mark.engines(*ENGINES)
+pytestmark = pytest.mark.engines(*WITH_SERVER)
 
 INFO = IndexInfo(
     name="sink",
