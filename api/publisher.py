@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Protocol
 
 from vecq.shared import keys
@@ -14,6 +15,11 @@ from vecq.shared.wire.messages import BatchRef
 
 if TYPE_CHECKING:
     from celery import Celery
+
+# Celery's package replaces itself with a lazy module on first import, and two threads
+# importing it at once can see it half made ("cannot import name 'Celery' from 'celery'",
+# seen under `vecq serve` with requests arriving together): one thread at a time makes an app.
+_MAKING = threading.Lock()
 
 
 class Publisher(Protocol):
@@ -38,12 +44,13 @@ class CeleryPublisher:
     @property
     def app(self) -> Celery:
         """The producer's Celery app (for broker queries: queue depths, worker pings)."""
-        if self._app is None:
-            from celery import Celery
+        with _MAKING:
+            if self._app is None:
+                from celery import Celery
 
-            app = Celery("vecq-producer", set_as_current=False)
-            app.conf.update(celery_config(self._settings))
-            self._app = app
+                app = Celery("vecq-producer", set_as_current=False)
+                app.conf.update(celery_config(self._settings))
+                self._app = app
         return self._app
 
     def publish(self, ref: BatchRef, queue: str = keys.QUEUE_BULK) -> None:

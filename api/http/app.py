@@ -13,6 +13,7 @@ from vecq.api.http import auth, errors, request_metrics, search
 from vecq.api.http.guard import RequestGuard
 from vecq.api.http.models import ErrorView
 from vecq.api.http.routes import API_VERSION, router
+from vecq.api.publisher import CeleryPublisher
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorView, "description": text}
@@ -48,6 +49,9 @@ def create_app(
         responses=_ERRORS,
     )
     app.state.client = client
+    publisher = client.session.publisher
+    if isinstance(publisher, CeleryPublisher):
+        _ = publisher.app  # Celery imported now, not by requests racing to it
     app.state.tokens = tokens
     app.state.max_body_bytes = max_body_bytes
     app.state.waiting = threading.BoundedSemaphore(max(1, max_waiting))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -57,3 +59,29 @@ def test_publish_failure_leaves_an_exact_ledger_and_a_finishing_job(
     assert not client.redis.exists(keys.blob(index.name, stored))
     assert job_state.inflight(client.redis, index.name) == 0
     assert index.count() == 300
+
+
+def test_threads_making_the_publisher_app_at_once_get_one_app() -> None:
+    """In a process that has not imported Celery yet, requests arriving together (vecq serve)
+    all make the publisher's app at once: each gets the same app, none an ImportError."""
+    code = """
+import sys, threading
+from vecq.api.publisher import CeleryPublisher
+from vecq.shared.config.settings import Settings
+assert "celery" not in sys.modules
+publisher = CeleryPublisher(Settings(redis_url="redis://127.0.0.1:1/0"))
+start, apps, errors = threading.Barrier(8), [], []
+def make():
+    start.wait()
+    try:
+        apps.append(publisher.app)
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=make) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert not errors, errors
+assert len(apps) == 8 and len({id(a) for a in apps}) == 1
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
