@@ -18,7 +18,7 @@ modules import their Qdrant library inside functions, so importing ``shared`` st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -69,6 +69,20 @@ class Hit(NamedTuple):
     score: float
     vector: Any
     payload: dict[str, Any]
+
+
+def hits(found: Iterable[Any], with_vectors: bool) -> list[Hit]:
+    r"""An engine library's scored points (Edge's or qdrant-client's: ``id``, ``score``,
+    ``vector``, ``payload``) as :class:`Hit`\ s, vectors only if the search asked for them."""
+    return [
+        Hit(
+            p.id if isinstance(p.id, int) else str(p.id),
+            float(p.score),
+            stored_vector(p.vector) if with_vectors else [],
+            dict(p.payload or {}),
+        )
+        for p in found
+    ]
 
 
 @dataclass(frozen=True)

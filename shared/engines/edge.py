@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vecq.shared import keys
-from vecq.shared.engines import Hit, Kind, StoredPoint, Write, edge_models, stored_vector
+from vecq.shared.engines import Hit, Kind, StoredPoint, Write, edge_models, hits, stored_vector
 from vecq.shared.errors import CollectionMissing, StorageLocked
 from vecq.shared.points.payload_indexes import PayloadIndex
 from vecq.shared.points.query import Search
@@ -153,15 +153,7 @@ class EdgeEngine:
         if shard is None:
             return []
         found = shard.query(edge_models.query_request(search))
-        return [
-            Hit(
-                p.id if isinstance(p.id, int) else str(p.id),
-                float(p.score),
-                stored_vector(p.vector) if search.with_vectors else [],
-                dict(p.payload or {}),
-            )
-            for p in found
-        ]
+        return hits(found, search.with_vectors)
 
     def scroll_page(
         self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True

@@ -24,6 +24,7 @@ from vecq.shared.engines import (
     Write,
     connect,
     grpc_wire,
+    hits,
     qdrant_models,
     stored_vector,
 )
@@ -238,15 +239,7 @@ class ServerEngine:
             if self.is_missing(exc):
                 return []
             raise
-        return [
-            Hit(
-                p.id if isinstance(p.id, int) else str(p.id),
-                float(p.score),
-                stored_vector(p.vector) if search.with_vectors else [],
-                dict(p.payload or {}),
-            )
-            for p in found
-        ]
+        return hits(found, search.with_vectors)
 
     def scroll_page(
         self, info: IndexInfo, offset: Any, page: int = 1000, *, vectors: bool = True
